@@ -1,0 +1,69 @@
+#!/usr/bin/env node
+// The command-line entry point: parses argv, runs one command, maps errors to exit statuses.
+// The only module that touches process.exit / process.exitCode.
+import { Command, CommanderError } from 'commander'
+import { registerScan } from './commands/scan.js'
+import { exitCodes, writeLine, type CliIO } from './commands/io.js'
+import { WatchdogError, inputErrorCodes, errorMessage } from './errors.js'
+import { readVersion } from './version.js'
+
+export function buildProgram(io: CliIO): Command {
+  const program = new Command('netbird-watchdog')
+    .description(
+      'Keeps a self-hosted NetBird control plane alive: detects embedded-IdP (Dex) failures,\nrepairs idp.db safely, and exports Prometheus metrics.',
+    )
+    .version(readVersion())
+    .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+    })
+    .addHelpText(
+      'after',
+      `
+Exit status (every command): 0 ok, 1 problems found or an action failed, 2 usage, config or input error.`,
+    )
+  registerScan(program, io)
+  for (const cmd of program.commands) cmd.exitOverride()
+  return program
+}
+
+async function main(): Promise<void> {
+  let exitCode: number = exitCodes.ok
+  const io: CliIO = {
+    stdin: process.stdin,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    setExitCode: (code) => {
+      exitCode = code
+    },
+  }
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    // `netbird-watchdog scan … | head` closes the pipe early: that is not a failure.
+    if (err.code === 'EPIPE') process.exit(exitCode)
+  })
+  try {
+    await buildProgram(io).parseAsync(process.argv)
+  } catch (err) {
+    exitCode = reportError(err, io)
+  }
+  process.exitCode = exitCode
+}
+
+function reportError(err: unknown, io: CliIO): number {
+  if (err instanceof CommanderError) {
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0
+    if (err.code === 'commander.help') return 0
+    return exitCodes.usage
+  }
+  if (err instanceof WatchdogError) {
+    writeLine(io.stderr, `netbird-watchdog: ${err.message}`)
+    return inputErrorCodes.has(err.code) ? exitCodes.usage : exitCodes.problems
+  }
+  writeLine(io.stderr, `netbird-watchdog: unexpected error: ${errorMessage(err)}`)
+  return exitCodes.problems
+}
+
+await main()

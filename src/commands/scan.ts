@@ -1,0 +1,99 @@
+// `netbird-watchdog scan [FILE|-] [--json]`: classify a NetBird log with the rule catalogue.
+import { createReadStream } from 'node:fs'
+import { stat } from 'node:fs/promises'
+import type { Readable } from 'node:stream'
+import type { Command } from 'commander'
+import type { Finding } from '../core/detect.js'
+import { getRule, rules, type RuleId } from '../core/rules.js'
+import { WatchdogError, errorMessage } from '../errors.js'
+import { scanStream } from '../scan/scan-stream.js'
+import { exitCodes, writeLine, type CliIO } from './io.js'
+
+export function registerScan(program: Command, io: CliIO): void {
+  program
+    .command('scan')
+    .description('Find known NetBird identity-provider failures in a log (a file, or stdin).')
+    .argument('[file]', 'log file to read; "-" or nothing reads stdin', '-')
+    .option('--json', 'print one JSON object per finding per line, and nothing else')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  docker logs netbird-management 2>&1 | netbird-watchdog scan
+  docker logs --timestamps netbird-server 2>&1 | netbird-watchdog scan --json
+  netbird-watchdog scan /var/log/netbird/management.log
+
+Rules: ${rules.map((r) => r.id).join(', ')}
+Exit status: 0 no finding, 1 at least one finding, 2 usage error or unreadable input.`,
+    )
+    .action(async (file: string, opts: { json?: boolean }) => {
+      const input = await openInput(file, io)
+      const json = opts.json === true
+      const seenRules = new Map<RuleId, number>()
+      const stats = await scanStream(input, (f) => {
+        seenRules.set(f.rule, (seenRules.get(f.rule) ?? 0) + 1)
+        writeLine(io.stdout, json ? JSON.stringify(toJson(f)) : formatFinding(f))
+      })
+      if (!json) {
+        writeLine(io.stdout, formatSummary(stats, seenRules))
+      }
+      io.setExitCode(stats.findings > 0 ? exitCodes.problems : exitCodes.ok)
+    })
+}
+
+async function openInput(file: string, io: CliIO): Promise<Readable> {
+  if (file === '-') return io.stdin
+  try {
+    const st = await stat(file)
+    if (st.isDirectory()) throw new Error('is a directory')
+  } catch (err) {
+    throw new WatchdogError('INPUT_UNREADABLE', `cannot read ${file}: ${errorMessage(err)}`, {
+      cause: err,
+    })
+  }
+  const stream = createReadStream(file, { highWaterMark: 64 * 1024 })
+  return stream
+}
+
+/** The `--json` shape is a public contract: exactly these keys, optional ones absent when unknown. */
+function toJson(f: Finding): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    line: f.line,
+    rule: f.rule,
+    severity: f.severity,
+    fatal: f.fatal,
+  }
+  if (f.connectorId !== undefined) out.connectorId = f.connectorId
+  if (f.expectedIssuer !== undefined) out.expectedIssuer = f.expectedIssuer
+  if (f.returnedIssuer !== undefined) out.returnedIssuer = f.returnedIssuer
+  return out
+}
+
+export function formatFinding(f: Finding): string {
+  const values = [
+    f.connectorId !== undefined ? `connector=${f.connectorId}` : '',
+    f.expectedIssuer !== undefined ? `configured=${JSON.stringify(f.expectedIssuer)}` : '',
+    f.returnedIssuer !== undefined ? `provider-returns=${JSON.stringify(f.returnedIssuer)}` : '',
+  ].filter(Boolean)
+  const head = `line ${f.line}: ${f.rule} [${f.severity}${f.fatal ? ', fatal' : ''}]`
+  const rule = getRule(f.rule)
+  return [
+    values.length > 0 ? `${head} ${values.join(' ')}` : head,
+    `  ${rule.meaning}`,
+    `  fix: ${rule.remediation}`,
+  ].join('\n')
+}
+
+function formatSummary(
+  stats: { lines: number; findings: number; truncatedLines: number },
+  seen: Map<RuleId, number>,
+): string {
+  const byRule = [...seen].map(([id, n]) => `${id} ×${n}`).join(', ')
+  const truncated =
+    stats.truncatedLines > 0
+      ? `; ${stats.truncatedLines} over-long line(s) were cut to 64 KiB for matching`
+      : ''
+  return stats.findings === 0
+    ? `scanned ${stats.lines} line(s): no known failure${truncated}`
+    : `scanned ${stats.lines} line(s): ${stats.findings} finding(s) (${byRule})${truncated}`
+}
