@@ -1,0 +1,46 @@
+// Secret redaction for any text that leaves the process (logs, errors, --json, metrics). Pure.
+
+export const redacted = '[REDACTED]'
+
+/** JSON keys whose values are secrets in NetBird/Dex configs (connector JSON, management.json). */
+export const secretKeys: ReadonlySet<string> = new Set(
+  [
+    'clientSecret',
+    'ClientSecret',
+    'client_secret',
+    'ApiToken',
+    'apiToken',
+    'PAT',
+    'Password',
+    'password',
+    'ServiceAccountKey',
+    'DataStoreEncryptionKey',
+    'SessionCookieEncryptionKey',
+    'token',
+    'resetToken',
+  ].map((k) => k.toLowerCase()),
+)
+
+export function isSecretKey(key: string): boolean {
+  return secretKeys.has(key.toLowerCase())
+}
+
+/** Replace every occurrence of each known secret value in `text`. Values shorter than 4 chars are ignored. */
+export function redactValues(text: string, secrets: Iterable<string | undefined>): string {
+  let out = text
+  for (const s of secrets) {
+    if (s !== undefined && s.length >= 4) out = out.split(s).join(redacted)
+  }
+  return out
+}
+
+/** Deep copy of a JSON-like value with every secret-keyed value replaced. */
+export function redactObject(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(redactObject)
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, isSecretKey(k) ? redacted : redactObject(v)]),
+    )
+  }
+  return value
+}
