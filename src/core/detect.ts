@@ -40,7 +40,8 @@ const jsonLevel = /"level": ?"(fatal|panic)"/
 const composePrefix = /^[\w.-]{1,128} {0,64}\| /
 
 // Extraction. Values are bounded character classes so a hostile line cannot cause backtracking.
-const openConnectorId = /(?:Failed to open connector|failed to create connector) ([^\s:"\\,\]]{1,256})/
+const openConnectorId =
+  /(?:Failed to open connector|failed to create connector) ([^\s:"\\,\]]{1,256})/
 const fieldBlockId = /[[,] ?(?:id|connector_id): ([^\s,\]]{1,256})/
 const kvId = /(?:^|\s)(?:id|connector_id)=("?)([^\s"\\]{1,256})\1/
 const jsonId = /"(?:id|connector_id)": ?"([^"\\]{1,256})"/

@@ -64,11 +64,10 @@ export const rules: readonly Rule[] = [
     id: 'idp-storage-failed',
     severity: 'critical',
     meaning:
-      "The embedded IdP could not open or migrate its storage (idp.db): the file is missing, unreadable, corrupt, or the binary was built without SQLite.",
+      'The embedded IdP could not open or migrate its storage (idp.db): the file is missing, unreadable, corrupt, or the binary was built without SQLite.',
     remediation:
       'Check that /var/lib/netbird/idp.db exists, is writable by the container and passes `PRAGMA integrity_check`; restore a verified backup with `netbird-watchdog backups restore` if it is corrupt.',
-    pattern:
-      /failed to open storage|failed to perform migrations|SQLite storage is not available/,
+    pattern: /failed to open storage|failed to perform migrations|SQLite storage is not available/,
     examples: [
       '2026-01-19T08:38:55Z FATL management/internals/server/modules.go:107: failed to create embedded IDP manager: failed to create embedded IdP provider: failed to open storage: failed to perform migrations: migration 4 statement 0 failed: database disk image is malformed',
       '2026-05-04T07:01:12.000Z FATL management/internals/server/modules.go:124: failed to create embedded IDP service: failed to create embedded IdP provider: failed to open storage: SQLite storage is not available: binary compiled without CGO support. Recompile with CGO_ENABLED=1 or use a different storage backend.',
@@ -85,7 +84,7 @@ export const rules: readonly Rule[] = [
     examples: [
       '2026-01-19T08:38:55Z FATL management/internals/server/modules.go:107: failed to create embedded IDP manager: failed to create embedded IdP provider: failed to create dex server: server: Failed to open connector authentik-d5k3c2ejl7ks73b0hq2g: failed to open connector: failed to create connector authentik-d5k3c2ejl7ks73b0hq2g: failed to get provider: Get "https://auth.example.com/application/o/netbird/.well-known/openid-configuration": dial tcp: lookup auth.example.com: no such host',
       '2026-02-20T09:30:01.771Z ERRO [err: failed to open connector: failed to create connector pocketid-d5k3c2ejl7ks73b0hq2g: failed to get provider: 404 Not Found: 404 page not found, id: pocketid-d5k3c2ejl7ks73b0hq2g] idp/dex/logrus_handler.go:83: server: Failed to open connector',
-      '2026-02-20T09:30:01.771Z WARN [id: d5k3c2ejl7ks73b0hq2g, error: invalid character \'}\' looking for beginning of object key string] idp/dex/logrus_handler.go:81: failed to parse connector',
+      "2026-02-20T09:30:01.771Z WARN [id: d5k3c2ejl7ks73b0hq2g, error: invalid character '}' looking for beginning of object key string] idp/dex/logrus_handler.go:81: failed to parse connector",
     ],
   },
   {
@@ -117,7 +116,8 @@ export const rules: readonly Rule[] = [
   {
     id: 'embedded-idp-failed',
     severity: 'critical',
-    meaning: 'The embedded identity provider (Dex) could not be created, so management cannot start.',
+    meaning:
+      'The embedded identity provider (Dex) could not be created, so management cannot start.',
     remediation:
       'Read the rest of the line for the cause; check management.json EmbeddedIdP (Issuer, Storage) or config.yaml server.auth, and run `netbird-watchdog doctor`.',
     pattern: /failed to create embedded IDP (?:manager|service)/,
@@ -143,7 +143,7 @@ export const rules: readonly Rule[] = [
     id: 'oidc-config-fetch-failed',
     severity: 'critical',
     meaning:
-      "Management could not fetch the OIDC discovery document of its (legacy, non-embedded) IdP at startup.",
+      'Management could not fetch the OIDC discovery document of its (legacy, non-embedded) IdP at startup.',
     remediation:
       'Check HttpConfig.OIDCConfigEndpoint in management.json and that the IdP is reachable from the management container (DNS, TLS, reverse proxy).',
     pattern:

@@ -40,7 +40,10 @@ export class LineScanner {
       const nl = chunk.indexOf(newline)
       const firstLen = this.#carry.length + (nl === -1 ? chunk.length : nl)
       if (firstLen > this.#maxBytes) {
-        const head = Buffer.concat([this.#carry, chunk.subarray(0, this.#maxBytes - this.#carry.length)])
+        const head = Buffer.concat([
+          this.#carry,
+          chunk.subarray(0, this.#maxBytes - this.#carry.length),
+        ])
         this.#carry = Buffer.alloc(0)
         this.#emitTruncated(head)
         if (nl === -1) {
@@ -52,7 +55,8 @@ export class LineScanner {
     }
     const last = chunk.lastIndexOf(newline)
     if (last === -1) {
-      this.#carry = this.#carry.length > 0 ? Buffer.concat([this.#carry, chunk]) : Buffer.from(chunk)
+      this.#carry =
+        this.#carry.length > 0 ? Buffer.concat([this.#carry, chunk]) : Buffer.from(chunk)
       if (this.#carry.length > this.#maxBytes) {
         const head = this.#carry.subarray(0, this.#maxBytes)
         this.#carry = Buffer.alloc(0)

@@ -1,0 +1,151 @@
+// Loading the configuration: YAML file (optional) + environment overrides + *_FILE secrets -> zod
+// validation -> deep-frozen Config. Every problem is reported at once, each with its path.
+import { readFileSync } from 'node:fs'
+import { parseDocument } from 'yaml'
+import type { z } from 'zod'
+import { WatchdogError, errorMessage } from '../errors.js'
+import { configSchema, type Config, type Secrets } from './schema.js'
+
+type Env = Readonly<Record<string, string | undefined>>
+
+/** Env var -> config path. Values are parsed as YAML scalars ("true", "3", "a,b" for lists). */
+export const envOverrides: ReadonlyArray<{ env: string; path: readonly string[]; list?: boolean }> =
+  [
+    { env: 'NETBIRD_WATCHDOG_MODE', path: ['mode'] },
+    { env: 'NETBIRD_WATCHDOG_TARGETS', path: ['targets', 'names'], list: true },
+    { env: 'NETBIRD_WATCHDOG_IDP_DB', path: ['idp', 'dbPath'] },
+    { env: 'NETBIRD_WATCHDOG_MANAGEMENT_JSON', path: ['idp', 'managementJson'] },
+    { env: 'NETBIRD_WATCHDOG_CONFIG_YAML', path: ['idp', 'configYaml'] },
+    { env: 'NETBIRD_WATCHDOG_BACKUP_DIR', path: ['backups', 'dir'] },
+    { env: 'NETBIRD_WATCHDOG_METRICS_ADDRESS', path: ['metrics', 'address'] },
+    { env: 'NETBIRD_WATCHDOG_LOG_LEVEL', path: ['log', 'level'] },
+    { env: 'NETBIRD_WATCHDOG_ALLOW_INSECURE_OIDC', path: ['oidc', 'allowInsecure'] },
+  ]
+
+export interface LoadedConfig {
+  readonly config: Config
+  readonly secrets: Secrets
+  /** The file the config came from, if any. */
+  readonly source?: string
+}
+
+/**
+ * Load and validate. `file` wins over NETBIRD_WATCHDOG_CONFIG; with neither, defaults apply.
+ * Throws WatchdogError CONFIG_INVALID listing every problem as `path: message`.
+ */
+export function loadConfig(file: string | undefined, env: Env): LoadedConfig {
+  const source = file ?? env.NETBIRD_WATCHDOG_CONFIG
+  const problems: string[] = []
+  let raw: unknown = {}
+  if (source !== undefined) {
+    let text: string
+    try {
+      text = readFileSync(source, 'utf8')
+    } catch (err) {
+      throw new WatchdogError(
+        'CONFIG_INVALID',
+        `cannot read config file ${source}: ${errorMessage(err)}`,
+        {
+          cause: err,
+        },
+      )
+    }
+    const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true })
+    if (doc.errors.length > 0) {
+      throw new WatchdogError(
+        'CONFIG_INVALID',
+        `invalid YAML in ${source}:\n${doc.errors.map((e) => `  ${e.message.split('\n')[0]}`).join('\n')}`,
+      )
+    }
+    raw = doc.toJS() ?? {}
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+      throw new WatchdogError('CONFIG_INVALID', `${source}: the top level must be a mapping`)
+    }
+  }
+  const merged = applyEnv(structuredClone(raw) as Record<string, unknown>, env)
+  const result = configSchema.safeParse(merged)
+  if (!result.success) problems.push(...formatIssues(result.error.issues))
+  const secrets = readSecrets(env, problems)
+  if (problems.length > 0 || !result.success) {
+    throw new WatchdogError(
+      'CONFIG_INVALID',
+      `invalid configuration${source !== undefined ? ` (${source})` : ''}:\n${problems.map((p) => `  ${p}`).join('\n')}`,
+    )
+  }
+  return { config: deepFreeze(result.data), secrets, ...(source !== undefined ? { source } : {}) }
+}
+
+function applyEnv(obj: Record<string, unknown>, env: Env): Record<string, unknown> {
+  for (const { env: name, path, list } of envOverrides) {
+    const value = env[name]
+    if (value === undefined || value === '') continue
+    let parsed: unknown = list
+      ? value
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : parseScalar(value)
+    if (path.at(-1) === 'dbPath' || path.at(-1) === 'address') parsed = value
+    let node = obj
+    for (const key of path.slice(0, -1)) {
+      const next = node[key]
+      node[key] = typeof next === 'object' && next !== null ? next : {}
+      node = node[key] as Record<string, unknown>
+    }
+    node[path.at(-1) as string] = parsed
+  }
+  return obj
+}
+
+function parseScalar(value: string): unknown {
+  if (value === 'true') return true
+  if (value === 'false') return false
+  if (/^-?\d+$/.test(value)) return Number(value)
+  return value
+}
+
+function readSecrets(env: Env, problems: string[]): Secrets {
+  const secret = (name: string): string | undefined => {
+    const file = env[`${name}_FILE`]
+    if (file !== undefined && file !== '') {
+      try {
+        return readFileSync(file, 'utf8').trim()
+      } catch (err) {
+        problems.push(`${name}_FILE: cannot read ${file}: ${errorMessage(err)}`)
+        return undefined
+      }
+    }
+    const value = env[name]
+    return value !== undefined && value !== '' ? value : undefined
+  }
+  const resetToken = secret('NETBIRD_WATCHDOG_RESET_TOKEN')
+  const webhookUrl = secret('NETBIRD_WATCHDOG_WEBHOOK_URL')
+  if (webhookUrl !== undefined && !/^https?:\/\//.test(webhookUrl)) {
+    problems.push('NETBIRD_WATCHDOG_WEBHOOK_URL: must be an http(s) URL')
+  }
+  if (resetToken !== undefined && resetToken.length < 16) {
+    problems.push('NETBIRD_WATCHDOG_RESET_TOKEN: must be at least 16 characters')
+  }
+  return {
+    ...(resetToken !== undefined ? { resetToken } : {}),
+    ...(webhookUrl !== undefined ? { webhookUrl } : {}),
+  }
+}
+
+export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
+  return issues.map((issue) => {
+    const path = issue.path.length > 0 ? issue.path.map(String).join('.') : '(top level)'
+    if (issue.code === 'unrecognized_keys') {
+      return `${path === '(top level)' ? '' : path + '.'}${issue.keys.join(', ')}: unknown key(s)`
+    }
+    return `${path}: ${issue.message}`
+  })
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v)
+    Object.freeze(value)
+  }
+  return value
+}

@@ -1,0 +1,171 @@
+// The watchdog's configuration: one zod schema, defaults in the schema, strict (unknown keys are
+// errors), cross-field checks in superRefine. Secrets never live here: they come from env vars or
+// *_FILE paths (see load.ts). `Config` is the validated, deep-frozen result.
+import { validate as isValidCron } from 'node-cron'
+import { z } from 'zod'
+
+export const modes = ['observe', 'dry-run', 'repair'] as const
+export type Mode = (typeof modes)[number]
+
+const seconds = z.number().int().nonnegative()
+const positiveSeconds = z.number().int().positive()
+// Field-level checks (not superRefine) so they are reported together with every other problem.
+const cron = z.string().refine((expr) => expr === '' || isValidCron(expr), {
+  message:
+    'not a valid cron expression (node-cron syntax, e.g. "*/10 * * * *"); "" disables the job',
+})
+const hostPort = z.string().regex(/^(?:\[[^\]]+\]|[^:]*):\d{1,5}$/, {
+  message: 'must be host:port (e.g. ":9464" or "127.0.0.1:9464")',
+})
+
+const targetOverride = z.strictObject({
+  /** Container name the override applies to. */
+  name: z.string().min(1),
+  mode: z.enum(modes),
+})
+
+export const configSchema = z
+  .strictObject({
+    /** observe: metrics and logs only; dry-run: decide and report, never act; repair: act. */
+    mode: z.enum(modes).default('repair'),
+    docker: z
+      .strictObject({
+        /** Engine address; when unset, DOCKER_HOST or the local socket is used. */
+        host: z.string().min(1).optional(),
+        socketPath: z.string().min(1).default('/var/run/docker.sock'),
+        /** Cap for the reconnect backoff after the engine goes away. */
+        reconnectMaxSeconds: positiveSeconds.default(30),
+      })
+      .prefault({}),
+    targets: z
+      .strictObject({
+        /** Explicit container names. */
+        names: z.array(z.string().min(1)).default([]),
+        /** Compose service names (label com.docker.compose.service). */
+        composeServices: z.array(z.string().min(1)).default([]),
+        /** Containers carrying this label (key=value) are targets. */
+        label: z.string().min(1).default('netbird-watchdog.enable=true'),
+        /** Also pick up netbird-management, netbird-server, *-management-1, *_management_1. */
+        autoDetect: z.boolean().default(true),
+        /** Per-target mode. */
+        overrides: z.array(targetOverride).default([]),
+      })
+      .prefault({}),
+    detection: z
+      .strictObject({
+        /** A restart loop is `deaths` container deaths within `windowSeconds`... */
+        loopDeaths: z.number().int().min(2).default(3),
+        loopWindowSeconds: positiveSeconds.default(300),
+        /** ...cleared after the container stayed up this long. */
+        stableSeconds: positiveSeconds.default(600),
+        /** Follow container logs and classify every line. */
+        followLogs: z.boolean().default(true),
+      })
+      .prefault({}),
+    idp: z
+      .strictObject({
+        /** idp.db as mounted into the watchdog (the NetBird data volume at the same path). */
+        dbPath: z.string().min(1).default('/var/lib/netbird/idp.db'),
+        /** management.json as mounted into the watchdog (for static connectors and doctor). */
+        managementJson: z.string().min(1).optional(),
+        /** Combined server config.yaml (v0.65+), for doctor. */
+        configYaml: z.string().min(1).optional(),
+        /** Also rewrite EmbeddedIdP.StaticConnectors in management.json when repairing (needs it mounted rw). */
+        fixStaticConnectors: z.boolean().default(false),
+        busyTimeoutMs: z.number().int().positive().default(5000),
+      })
+      .prefault({}),
+    oidc: z
+      .strictObject({
+        /** Permit http:// issuers (tests and lab setups only). */
+        allowInsecure: z.boolean().default(false),
+        timeoutMs: z.number().int().positive().default(5000),
+      })
+      .prefault({}),
+    repair: z
+      .strictObject({
+        /** How long the container must stay up, with no new fatal finding, to call a repair good. */
+        confirmSeconds: positiveSeconds.default(30),
+        /** Repairs allowed per target within `windowSeconds` before the breaker opens. */
+        maxRepairs: z.number().int().positive().default(1),
+        windowSeconds: positiveSeconds.default(6 * 3600),
+        /** An open breaker closes by itself after this long (or by POST /reset). */
+        cooldownSeconds: positiveSeconds.default(24 * 3600),
+        /** Restart backoff: starts here, doubles, capped. */
+        restartBackoffSeconds: seconds.default(10),
+        restartBackoffMaxSeconds: positiveSeconds.default(300),
+        /** Seconds Docker waits before killing the container on restart. */
+        stopTimeoutSeconds: seconds.default(10),
+      })
+      .prefault({}),
+    backups: z
+      .strictObject({
+        /** Where backups go; default: netbird-watchdog-backups/ next to idp.db. */
+        dir: z.string().min(1).optional(),
+        keep: z.number().int().positive().default(10),
+        maxAgeDays: z.number().int().nonnegative().default(14),
+      })
+      .prefault({}),
+    schedules: z
+      .strictObject({
+        /** Cron expressions (node-cron syntax, seconds field optional); "" disables a job. */
+        doctor: cron.default('*/10 * * * *'),
+        backup: cron.default('17 3 * * *'),
+        integrity: cron.default('47 * * * *'),
+        timezone: z.string().min(1).default('UTC'),
+      })
+      .prefault({}),
+    metrics: z
+      .strictObject({
+        /** host:port the HTTP server listens on (/metrics, /healthz, /readyz, POST /reset). */
+        address: hostPort.default(':9464'),
+      })
+      .prefault({}),
+    webhook: z
+      .strictObject({
+        /** Events to POST as JSON (the URL comes from NETBIRD_WATCHDOG_WEBHOOK_URL[_FILE]). */
+        events: z
+          .array(z.enum(['detection', 'repair', 'rollback', 'breaker']))
+          .default(['detection', 'repair', 'rollback', 'breaker']),
+        timeoutMs: z.number().int().positive().default(5000),
+      })
+      .prefault({}),
+    log: z
+      .strictObject({
+        level: z
+          .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+          .default('info'),
+      })
+      .prefault({}),
+  })
+  .superRefine((cfg, ctx) => {
+    if (cfg.repair.restartBackoffMaxSeconds < cfg.repair.restartBackoffSeconds) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['repair', 'restartBackoffMaxSeconds'],
+        message: 'must be at least repair.restartBackoffSeconds',
+      })
+    }
+    const label = cfg.targets.label
+    if (!/^[^=\s]+(?:=[^\s]*)?$/.test(label)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['targets', 'label'],
+        message: 'must be key or key=value',
+      })
+    }
+  })
+
+export type Config = z.infer<typeof configSchema>
+
+/** Secrets, read from the environment or *_FILE paths only; never from the config file. */
+export interface Secrets {
+  /** Bearer token for POST /reset; without it the endpoint is disabled. */
+  readonly resetToken?: string
+  /** Webhook URL (may embed a token); without it no notification is sent. */
+  readonly webhookUrl?: string
+}
+
+export function modeFor(config: Config, containerName: string): Mode {
+  return config.targets.overrides.find((o) => o.name === containerName)?.mode ?? config.mode
+}
