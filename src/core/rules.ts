@@ -170,7 +170,7 @@ export const rules: readonly Rule[] = [
     severity: 'critical',
     meaning: 'Management exited on a fatal error that no more specific rule recognises.',
     remediation: 'Read the line for the cause; the container will be restarted by Docker.',
-    pattern: /$^/, // never matches on its own: applied to fatal-level lines nothing else matched
+    pattern: /(?!)/, // never matches on its own: applied to fatal-level lines nothing else matched
     examples: [
       '2026-01-19T08:38:55Z FATL management/cmd/management.go:201: failed creating Store: open /var/lib/netbird/store.db: permission denied',
       '2026-06-01T10:20:30.400Z PANC management/server/server.go:88: unexpected state',

@@ -1,0 +1,210 @@
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { describe, test } from 'node:test'
+import fc from 'fast-check'
+import { detectBlock, detectLine, maxLineLength, type Finding } from '../src/core/detect.js'
+import { ruleIds, rules } from '../src/core/rules.js'
+
+const jumpcloud = {
+  id: 'd5k3c2ejl7ks73b0hq2g',
+  expected: 'https://oauth.id.jumpcloud.com',
+  returned: 'https://oauth.id.jumpcloud.com/',
+}
+const fatalLine = rules[0]!.examples[0]!
+
+describe('rule catalogue', () => {
+  test('rule ids are the public contract, unique and all present', () => {
+    assert.deepEqual(
+      rules.map((r) => r.id),
+      [...ruleIds],
+    )
+    assert.equal(new Set(ruleIds).size, ruleIds.length)
+  })
+
+  for (const rule of rules) {
+    test(`${rule.id}: every example is classified as ${rule.id}`, () => {
+      assert.ok(rule.examples.length > 0, 'each rule carries examples')
+      assert.ok(rule.remediation.length > 20 && rule.meaning.length > 20)
+      for (const example of rule.examples) {
+        const finding = detectLine(example)
+        assert.equal(finding?.rule, rule.id, `line: ${example.slice(0, 160)}`)
+        assert.equal(finding.severity, rule.severity)
+      }
+    })
+  }
+})
+
+describe('extraction', () => {
+  test('the JumpCloud fatal line (v0.62–v0.65.1) yields connector, both issuers, fatal', () => {
+    assert.deepEqual(detectLine(fatalLine, 7), {
+      line: 7,
+      rule: 'oidc-issuer-mismatch',
+      severity: 'critical',
+      fatal: true,
+      connectorId: jumpcloud.id,
+      expectedIssuer: jumpcloud.expected,
+      returnedIssuer: jumpcloud.returned,
+    })
+  })
+
+  test('the v0.65.2+ ERRO form with go-oidc v3.17+ text, fields in either order', () => {
+    const err = `failed to open connector: failed to create connector ${jumpcloud.id}: failed to get provider: oidc: issuer URL provided to client ("${jumpcloud.expected}") did not match the issuer URL returned by provider ("${jumpcloud.returned}")`
+    for (const fields of [`id: ${jumpcloud.id}, err: ${err}`, `err: ${err}, id: ${jumpcloud.id}`]) {
+      const line = `2026-08-20T10:00:00.123Z ERRO [${fields}] idp/dex/logrus_handler.go:83: server: Failed to open connector`
+      assert.deepEqual(detectLine(line), {
+        line: 0,
+        rule: 'oidc-issuer-mismatch',
+        severity: 'critical',
+        fatal: false,
+        connectorId: jumpcloud.id,
+        expectedIssuer: jumpcloud.expected,
+        returnedIssuer: jumpcloud.returned,
+      })
+    }
+  })
+
+  test('field block with the id first and no connector id in the error text', () => {
+    const line =
+      '2026-08-20T10:00:00.123Z ERRO [id: okta-cs2gpbulh1g073b4vqlg, err: failed to get provider: 404 Not Found: nope] idp/dex/logrus_handler.go:83: server: Failed to open connector'
+    const f = detectLine(line)
+    assert.equal(f?.rule, 'connector-open-failed')
+    assert.equal(f.connectorId, 'okta-cs2gpbulh1g073b4vqlg')
+  })
+
+  test('logrus JSON (NB_LOG_FORMAT=json) and slog text unescape the quoted issuers', () => {
+    const json = rules[0]!.examples.find((e) => e.startsWith('{'))!
+    const slog = rules[0]!.examples.find((e) => e.startsWith('time='))!
+    for (const line of [json, slog]) {
+      const f = detectLine(line)
+      assert.equal(f?.connectorId, jumpcloud.id)
+      assert.equal(f.expectedIssuer, jumpcloud.expected)
+      assert.equal(f.returnedIssuer, jumpcloud.returned)
+    }
+    assert.equal(detectLine(json.replace('"level":"error"', '"level":"fatal"'))?.fatal, true)
+  })
+
+  test('every prefix NetBird logs can carry is understood', () => {
+    const variants = [
+      fatalLine,
+      `netbird-management  | ${fatalLine}`,
+      `2026-01-19T08:38:55.482913374Z ${fatalLine}`,
+      `netbird-server-1  | 2026-01-19T08:38:55.482913374Z ${fatalLine}`,
+      `${fatalLine}\r`,
+      fatalLine.replace('2026-01-19T08:38:55Z', '2026-02-19T10:00:00.123Z'),
+      fatalLine.replace(' FATL ', ' FATA '),
+      fatalLine.replace('2026-01-19T08:38:55Z', '2026-01-19T08:38:55+01:00'),
+    ]
+    for (const line of variants) {
+      const f = detectLine(line)
+      assert.equal(f?.rule, 'oidc-issuer-mismatch', line.slice(0, 80))
+      assert.equal(f.fatal, true, line.slice(0, 80))
+      assert.equal(f.returnedIssuer, jumpcloud.returned)
+      assert.equal(f.connectorId, jumpcloud.id)
+    }
+  })
+
+  test('the most specific rule wins over the generic wrappers', () => {
+    const storage = detectLine(rules.find((r) => r.id === 'idp-storage-failed')!.examples[0]!)
+    assert.equal(storage?.rule, 'idp-storage-failed')
+    const fatalOther =
+      '2026-01-19T08:38:55Z FATL management/internals/server/modules.go:107: failed to create embedded IDP manager: issuer is required'
+    assert.equal(detectLine(fatalOther)?.rule, 'embedded-idp-failed')
+    assert.equal(
+      detectLine(fatalOther.replace('embedded IDP manager', 'IDP manager'))?.rule,
+      'idp-manager-failed',
+    )
+  })
+
+  test('an ordinary ERRO line is not a finding, the same text at FATL is', () => {
+    const line =
+      '2026-01-19T08:38:55Z ERRO management/server/dns.go:201: failed to update DNS settings'
+    assert.equal(detectLine(line), undefined)
+    assert.equal(detectLine(line.replace(' ERRO ', ' FATL '))?.rule, 'fatal')
+  })
+})
+
+describe('benign lines', () => {
+  const corpus = readFileSync(new URL('fixtures/benign.log', import.meta.url), 'utf8')
+    .split('\n')
+    .filter((l, i, all) => i < all.length - 1 || l !== '')
+
+  test('the corpus is large enough to mean something', () => {
+    assert.ok(corpus.length >= 200, `${corpus.length} lines`)
+  })
+
+  test('no benign line produces a finding', () => {
+    const hits = corpus.map((l) => [l, detectLine(l)] as const).filter(([, f]) => f !== undefined)
+    assert.deepEqual(hits, [])
+  })
+
+  test('block scanning agrees with line-by-line classification and numbers lines', () => {
+    const text = [...corpus.slice(0, 50), fatalLine, ...corpus.slice(50, 120), fatalLine].join('\n')
+    const found: Finding[] = []
+    const lines = detectBlock(text, 1, (f) => found.push(f))
+    assert.equal(lines, 122)
+    assert.deepEqual(
+      found.map((f) => f.line),
+      [51, 122],
+    )
+    assert.deepEqual(
+      detectBlock('', 1, () => assert.fail('no finding expected')),
+      0,
+    )
+    assert.equal(
+      detectBlock('a\nb\n', 1, () => undefined),
+      2,
+    )
+  })
+})
+
+describe('hostile input', () => {
+  test('random strings never throw and classify to a known rule or nothing', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 2000, unit: 'binary' }), (s) => {
+        const f = detectLine(s)
+        assert.ok(f === undefined || (ruleIds as readonly string[]).includes(f.rule))
+      }),
+      { numRuns: 3000 },
+    )
+  })
+
+  test('mutated real lines never throw', () => {
+    const seeds = rules.flatMap((r) => r.examples)
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...seeds),
+        fc.array(fc.tuple(fc.nat(), fc.nat(20), fc.string({ maxLength: 8, unit: 'binary' })), {
+          maxLength: 6,
+        }),
+        (seed, edits) => {
+          let line = seed
+          for (const [at, del, ins] of edits) {
+            const i = at % (line.length + 1)
+            line = line.slice(0, i) + ins + line.slice(i + del)
+          }
+          detectLine(line)
+          detectBlock(line + '\n' + line, 1, () => undefined)
+        },
+      ),
+      { numRuns: 3000 },
+    )
+  })
+
+  test('pathological lines (repeated prefixes and quotes) stay bounded by the line cap', () => {
+    const nasty = [
+      'expected "'.repeat(20_000),
+      'issuer did not match the issuer returned by provider, expected \\"'.repeat(2_000),
+      'netbird-management  | '.repeat(5_000),
+      '2026-01-19T08:38:55Z '.repeat(10_000) + 'FATL x',
+      '[id: , id: , '.repeat(20_000),
+      'Failed to open connector '.repeat(10_000),
+      'JumpCloud API request ' + 'x'.repeat(3000) + ' failed with status',
+    ]
+    for (const line of nasty) {
+      // Completes (the suite's own timeout is the guard); the result must be well-formed.
+      const f = detectLine(line)
+      assert.ok(f === undefined || (ruleIds as readonly string[]).includes(f.rule))
+    }
+    assert.ok(nasty.some((l) => l.length > maxLineLength))
+  })
+})
