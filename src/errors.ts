@@ -23,6 +23,7 @@ export type ErrorCode =
   | 'OIDC_DISCOVERY_FAILED'
   | 'DOCKER_UNAVAILABLE'
   | 'DOCKER_ACTION_FAILED'
+  | 'DB_HOT_JOURNAL'
 
 export class WatchdogError extends Error {
   override name = 'WatchdogError'
@@ -53,6 +54,7 @@ export const inputErrorCodes: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'CONNECTOR_CONFIG_INVALID',
   'BACKUP_NOT_FOUND',
   'MANAGEMENT_JSON_INVALID',
+  'DB_HOT_JOURNAL',
 ])
 
 export function errorMessage(err: unknown): string {
