@@ -2,7 +2,13 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { describe, test } from 'node:test'
 import fc from 'fast-check'
-import { detectBlock, detectLine, maxLineLength, type Finding } from '../src/core/detect.js'
+import {
+  detectBlock,
+  detectLine,
+  maxLineLength,
+  prefilterTokens,
+  type Finding,
+} from '../src/core/detect.js'
 import { ruleIds, rules } from '../src/core/rules.js'
 
 const jumpcloud = {
@@ -137,23 +143,39 @@ describe('benign lines', () => {
     assert.deepEqual(hits, [])
   })
 
+  test('the block prefilter lets every rule example through', () => {
+    const examples = rules.flatMap((r) => r.examples.map((e) => [r.id, e] as const))
+    const found: Finding[] = []
+    detectBlock(examples.map(([, e]) => e).join('\n'), 1, (f) => found.push(f))
+    assert.deepEqual(
+      found.map((f) => f.rule),
+      examples.map(([id]) => id),
+    )
+  })
+
   test('block scanning agrees with line-by-line classification and numbers lines', () => {
     const text = [...corpus.slice(0, 50), fatalLine, ...corpus.slice(50, 120), fatalLine].join('\n')
     const found: Finding[] = []
-    const lines = detectBlock(text, 1, (f) => found.push(f))
+    const { lines, longLines } = detectBlock(text, 1, (f) => found.push(f))
     assert.equal(lines, 122)
+    assert.equal(longLines, 0)
     assert.deepEqual(
       found.map((f) => f.line),
       [51, 122],
     )
     assert.deepEqual(
       detectBlock('', 1, () => assert.fail('no finding expected')),
-      0,
+      { lines: 0, longLines: 0 },
     )
-    assert.equal(
+    assert.deepEqual(
       detectBlock('a\nb\n', 1, () => undefined),
-      2,
+      { lines: 2, longLines: 0 },
     )
+    assert.deepEqual(
+      detectBlock(`a\n${'y'.repeat(maxLineLength + 1)}\n${fatalLine}`, 1, (f) => found.push(f)),
+      { lines: 3, longLines: 1 },
+    )
+    assert.equal(found.at(-1)?.line, 3)
   })
 })
 
@@ -207,4 +229,22 @@ describe('hostile input', () => {
     }
     assert.ok(nasty.some((l) => l.length > maxLineLength))
   })
+})
+
+test('every rule anchor contains a block-prefilter token, and every example contains an anchor', () => {
+  for (const rule of rules) {
+    for (const anchor of rule.anchors) {
+      assert.ok(
+        prefilterTokens.some((t) => anchor.includes(t)),
+        `${rule.id}: anchor "${anchor}" has no prefilter token`,
+      )
+    }
+    if (rule.id === 'fatal') continue
+    for (const example of rule.examples) {
+      assert.ok(
+        rule.anchors.some((a) => example.includes(a)),
+        `${rule.id}: ${example.slice(0, 80)}`,
+      )
+    }
+  }
 })

@@ -51,7 +51,7 @@ async function openInput(file: string, io: CliIO): Promise<Readable> {
       cause: err,
     })
   }
-  const stream = createReadStream(file, { highWaterMark: 64 * 1024 })
+  const stream = createReadStream(file, { highWaterMark: 1024 * 1024 })
   return stream
 }
 

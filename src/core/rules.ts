@@ -28,6 +28,11 @@ export interface Rule {
   readonly remediation: string
   /** Matched against the whole (prefix-stripped) line. Keep it linear: literals and bounded classes only. */
   readonly pattern: RegExp
+  /**
+   * Literal substrings, one of which every line the pattern matches contains. Cheap `includes`
+   * checks on these reject most lines before any regex runs.
+   */
+  readonly anchors: readonly string[]
   /** Literal log lines this rule must classify (tested). */
   readonly examples: readonly string[]
 }
@@ -50,6 +55,7 @@ export const rules: readonly Rule[] = [
     // go-oidc v3.14 and older, and v3.17+ (PR coreos/go-oidc#469).
     pattern:
       /issuer did not match the issuer returned by provider|did not match the issuer URL returned by provider/,
+    anchors: ['did not match the issuer'],
     examples: [
       jumpcloudFatal,
       'netbird-management  | 2026-01-19T08:38:55Z FATL management/internals/server/modules.go:107: failed to create embedded IDP manager: failed to create embedded IdP provider: failed to create dex server: server: Failed to open connector d5k3c2ejl7ks73b0hq2g: failed to open connector: failed to create connector d5k3c2ejl7ks73b0hq2g: failed to get provider: oidc: issuer did not match the issuer returned by provider, expected "https://oauth.id.jumpcloud.com" got "https://oauth.id.jumpcloud.com/"',
@@ -68,6 +74,7 @@ export const rules: readonly Rule[] = [
     remediation:
       'Check that /var/lib/netbird/idp.db exists, is writable by the container and passes `PRAGMA integrity_check`; restore a verified backup with `netbird-watchdog backups restore` if it is corrupt.',
     pattern: /failed to open storage|failed to perform migrations|SQLite storage is not available/,
+    anchors: ['open storage', 'perform migrations', 'SQLite storage'],
     examples: [
       '2026-01-19T08:38:55Z FATL management/internals/server/modules.go:107: failed to create embedded IDP manager: failed to create embedded IdP provider: failed to open storage: failed to perform migrations: migration 4 statement 0 failed: database disk image is malformed',
       '2026-05-04T07:01:12.000Z FATL management/internals/server/modules.go:124: failed to create embedded IDP service: failed to create embedded IdP provider: failed to open storage: SQLite storage is not available: binary compiled without CGO support. Recompile with CGO_ENABLED=1 or use a different storage backend.',
@@ -81,6 +88,7 @@ export const rules: readonly Rule[] = [
     remediation:
       "Run `netbird-watchdog doctor` to see which connector fails and why; check the provider is reachable from the management container and the connector's issuer, client ID and secret.",
     pattern: /Failed to open connector|failed to open all connectors|failed to parse connector/,
+    anchors: ['to open connector', 'to open all connectors', 'to parse connector'],
     examples: [
       '2026-01-19T08:38:55Z FATL management/internals/server/modules.go:107: failed to create embedded IDP manager: failed to create embedded IdP provider: failed to create dex server: server: Failed to open connector authentik-d5k3c2ejl7ks73b0hq2g: failed to open connector: failed to create connector authentik-d5k3c2ejl7ks73b0hq2g: failed to get provider: Get "https://auth.example.com/application/o/netbird/.well-known/openid-configuration": dial tcp: lookup auth.example.com: no such host',
       '2026-02-20T09:30:01.771Z ERRO [err: failed to open connector: failed to create connector pocketid-d5k3c2ejl7ks73b0hq2g: failed to get provider: 404 Not Found: 404 page not found, id: pocketid-d5k3c2ejl7ks73b0hq2g] idp/dex/logrus_handler.go:83: server: Failed to open connector',
@@ -95,6 +103,7 @@ export const rules: readonly Rule[] = [
     remediation:
       'Fix the connector (run `netbird-watchdog doctor`); a connector that failed to open is retried on the next login, a repaired idp.db needs a management restart.',
     pattern: /[Ff]ailed to get connector/,
+    anchors: ['to get connector'],
     examples: [
       '2026-02-20T09:31:44.010Z ERRO [err: failed to open connector: failed to create connector d5k3c2ejl7ks73b0hq2g: failed to get provider: Get "https://login.example.com/.well-known/openid-configuration": context deadline exceeded] idp/dex/logrus_handler.go:83: Failed to get connector',
       '2026-02-20T09:31:44.010Z ERRO [connector_id: okta-d5k3c2ejl7ks73b0hq2g, err: failed to get connector object from storage: not found] idp/dex/logrus_handler.go:83: failed to get connector',
@@ -108,6 +117,7 @@ export const rules: readonly Rule[] = [
     remediation:
       'Create a JumpCloud API token (Read Only admin role, Help Desk if user deletion is wanted), put it in management.json IdpManagerConfig.ExtraConfig.ApiToken and restart management.',
     pattern: /JumpCloud API request \S{1,16} \S{1,2048} failed with status \d{3}/,
+    anchors: ['JumpCloud API request'],
     examples: [
       '2026-03-10T12:00:03.331Z ERRO management/server/user.go:1210: failed to get user data from IdP: JumpCloud API request POST https://console.jumpcloud.com/api/search/systemusers failed with status 401',
       '2026-03-10T12:00:03Z WARN management/server/account.go:1322: error warming up cache: JumpCloud API request GET https://console.jumpcloud.com/api/systemusers/5f1b2c failed with status 403',
@@ -121,6 +131,7 @@ export const rules: readonly Rule[] = [
     remediation:
       'Read the rest of the line for the cause; check management.json EmbeddedIdP (Issuer, Storage) or config.yaml server.auth, and run `netbird-watchdog doctor`.',
     pattern: /failed to create embedded IDP (?:manager|service)/,
+    anchors: ['embedded IDP manager', 'embedded IDP service'],
     examples: [
       '2026-01-19T08:38:55Z FATL management/internals/server/modules.go:107: failed to create embedded IDP manager: failed to create embedded IdP provider: failed to create refresh token policy: time: invalid duration "7x"',
       '2026-06-01T10:20:30.400Z FATL management/internals/server/modules.go:127: failed to create embedded IDP service: cannot disable local authentication: no other identity providers configured',
@@ -134,6 +145,7 @@ export const rules: readonly Rule[] = [
     remediation:
       'Fix management.json IdpManagerConfig; for JumpCloud set ExtraConfig.ApiToken to a valid API token (`netbird-watchdog doctor` checks it).',
     pattern: /failed to create IDP (?:manager|service)/,
+    anchors: ['IDP manager', 'IDP service'],
     examples: [
       '2025-10-02T08:00:00Z FATL management/internals/server/modules.go:99: failed to create IDP manager: jumpCloud IdP configuration is incomplete, ApiToken is missing',
       '2026-06-01T10:20:30.400Z FATL management/internals/server/modules.go:131: failed to create IDP service: jumpCloud IdP configuration is incomplete, ApiToken is missing',
@@ -148,6 +160,7 @@ export const rules: readonly Rule[] = [
       'Check HttpConfig.OIDCConfigEndpoint in management.json and that the IdP is reachable from the management container (DNS, TLS, reverse proxy).',
     pattern:
       /failed fetching OIDC configuration from endpoint|OIDC configuration request returned status/,
+    anchors: ['OIDC configuration'],
     examples: [
       'Error: failed reading provided config file: /etc/netbird/management.json: failed fetching OIDC configuration from endpoint https://auth.example.com/.well-known/openid-configuration Get "https://auth.example.com/.well-known/openid-configuration": dial tcp 203.0.113.7:443: i/o timeout',
       'Error: failed reading provided config file: /etc/netbird/management.json: OIDC configuration request returned status 502 with response: <html>Bad Gateway</html>',
@@ -160,6 +173,7 @@ export const rules: readonly Rule[] = [
     remediation:
       'Keep the stack trace that follows, check management.json against the NetBird version in use, and report it upstream if it persists.',
     pattern: /^panic: /,
+    anchors: ['panic: '],
     examples: [
       'panic: runtime error: invalid memory address or nil pointer dereference',
       'netbird-management  | panic: runtime error: invalid memory address or nil pointer dereference',
@@ -171,6 +185,7 @@ export const rules: readonly Rule[] = [
     meaning: 'Management exited on a fatal error that no more specific rule recognises.',
     remediation: 'Read the line for the cause; the container will be restarted by Docker.',
     pattern: /(?!)/, // never matches on its own: applied to fatal-level lines nothing else matched
+    anchors: [],
     examples: [
       '2026-01-19T08:38:55Z FATL management/cmd/management.go:201: failed creating Store: open /var/lib/netbird/store.db: permission denied',
       '2026-06-01T10:20:30.400Z PANC management/server/server.go:88: unexpected state',

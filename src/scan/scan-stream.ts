@@ -68,13 +68,13 @@ export class LineScanner {
     const complete = chunk.subarray(0, last + 1)
     const block = this.#carry.length > 0 ? Buffer.concat([this.#carry, complete]) : complete
     this.#carry = Buffer.from(chunk.subarray(last + 1))
-    this.#classify(block.toString('utf8'))
+    this.#classify(block)
   }
 
   /** Flush a final line that had no newline. */
   end(): ScanStats {
     if (this.#carry.length > 0) {
-      this.#classify(this.#carry.toString('utf8'))
+      this.#classify(this.#carry)
       this.#carry = Buffer.alloc(0)
     }
     this.#skipping = false
@@ -83,11 +83,20 @@ export class LineScanner {
 
   #emitTruncated(head: Buffer): void {
     this.stats.truncatedLines++
-    this.#classify(head.toString('utf8') + '\n')
+    this.#classify(head)
   }
 
-  #classify(block: string): void {
-    this.stats.lines += detectBlock(block, this.stats.lines + 1, this.#onFinding)
+  // The prefilter runs over a latin1 view (one char per byte: cheap, and indices are byte offsets);
+  // only the candidate lines are decoded as UTF-8.
+  #classify(block: Buffer): void {
+    const result = detectBlock(
+      block.toString('latin1'),
+      this.stats.lines + 1,
+      this.#onFinding,
+      (start, end) => block.toString('utf8', start, end),
+    )
+    this.stats.lines += result.lines
+    this.stats.truncatedLines += result.longLines
   }
 }
 
