@@ -503,13 +503,19 @@ export interface HeldLock {
  * Another process (as Dex would be) holding a write transaction on `dbPath`: 'immediate' takes the
  * RESERVED lock (readers still read, writers wait); 'exclusive' blocks readers too. Resolves once held.
  */
-export function holdLock(dbPath: string, mode: 'immediate' | 'exclusive'): Promise<HeldLock> {
+export function holdLock(
+  dbPath: string,
+  mode: 'immediate' | 'exclusive',
+  opts: { commitAfterMs?: number } = {},
+): Promise<HeldLock> {
   const script = `
     const Database = require('better-sqlite3')
     const db = new Database(process.argv[1])
     db.exec('begin ${mode}')
     db.prepare("update connector set name = name where id = 'local'").run()
     process.stdout.write('held\\n')
+    const after = Number(process.argv[2])
+    if (after > 0) setTimeout(() => { db.exec('commit'); db.close(); process.exit(0) }, after)
     let input = ''
     process.stdin.on('data', (b) => {
       input += b
@@ -519,7 +525,7 @@ export function holdLock(dbPath: string, mode: 'immediate' | 'exclusive'): Promi
       process.exit(0)
     })
   `
-  const child = spawn(process.execPath, ['-e', script, dbPath], {
+  const child = spawn(process.execPath, ['-e', script, dbPath, String(opts.commitAfterMs ?? 0)], {
     cwd: repoRoot,
     stdio: ['pipe', 'pipe', 'inherit'],
   })
@@ -532,7 +538,7 @@ export function holdLock(dbPath: string, mode: 'immediate' | 'exclusive'): Promi
       resolve({
         pid: child.pid!,
         release: async (opts = {}) => {
-          if (!released) {
+          if (!released && child.exitCode === null) {
             released = true
             child.stdin.end(opts.commit === true ? 'commit\n' : 'rollback\n')
           }

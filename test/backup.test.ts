@@ -1,0 +1,184 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
+import { mkdtemp, readFile, rm, writeFile, appendFile, readdir, stat } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import {
+  createBackup,
+  defaultBackupDir,
+  findBackup,
+  listBackups,
+  pruneBackups,
+  restoreBackup,
+  verifyBackup,
+} from '../src/sqlite/backup.js'
+import { readConnectors } from '../src/sqlite/idp-db.js'
+import { isWatchdogError } from '../src/errors.js'
+import { createIdpDb, jumpcloudId } from './helpers/idp-fixture.js'
+
+async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'nbw-backup-'))
+  t.after(() => rm(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/** Every table's rows, as a canonical string: "content" equality independent of page layout. */
+export function dumpDb(path: string): string {
+  const db = new Database(path, { readonly: true })
+  try {
+    const tables = db
+      .prepare("select name from sqlite_master where type = 'table' order by name")
+      .all() as { name: string }[]
+    return tables
+      .map(({ name }) => {
+        const rows = db.prepare(`select * from "${name}" order by rowid`).raw().all()
+        return (
+          name +
+          ':' +
+          JSON.stringify(rows, (_k, v: unknown) =>
+            Buffer.isBuffer(v) ? 'blob:' + v.toString('hex') : v,
+          )
+        )
+      })
+      .join('\n')
+  } finally {
+    db.close()
+  }
+}
+
+test('createBackup writes a verified copy and a manifest next to idp.db', async (t) => {
+  const dir = await tempDir(t)
+  const db = join(dir, 'idp.db')
+  createIdpDb(db, { schema: 'grant-types' })
+  const info = await createBackup(db, { reason: 'manual', version: '9.9.9' })
+  assert.equal(info.path.startsWith(defaultBackupDir(db)), true)
+  assert.match(info.id, /^idp-\d{8}T\d{9}Z-manual$/)
+  const manifest = JSON.parse(await readFile(info.manifestPath, 'utf8'))
+  const bytes = await readFile(info.path)
+  assert.equal(manifest.sha256, createHash('sha256').update(bytes).digest('hex'))
+  assert.equal(manifest.size, bytes.length)
+  assert.equal(manifest.source, db)
+  assert.equal(manifest.reason, 'manual')
+  assert.equal(manifest.version, '9.9.9')
+  assert.doesNotMatch(JSON.stringify(manifest), /canary|secret/i)
+  assert.equal((await stat(info.path)).mode & 0o777, 0o600)
+  assert.deepEqual(await verifyBackup(info), { ok: true, problems: [] })
+  assert.equal(dumpDb(info.path), dumpDb(db))
+  assert.deepEqual(
+    listBackups(defaultBackupDir(db)).map((b) => b.id),
+    [info.id],
+  )
+  assert.equal(findBackup(defaultBackupDir(db), info.id).path, info.path)
+})
+
+test('verifyBackup detects a changed file', async (t) => {
+  const dir = await tempDir(t)
+  const db = join(dir, 'idp.db')
+  createIdpDb(db)
+  const info = await createBackup(db, { reason: 'manual', version: '1', backupDir: join(dir, 'b') })
+  await appendFile(info.path, Buffer.alloc(10))
+  const res = await verifyBackup(info)
+  assert.equal(res.ok, false)
+  assert.match(res.problems.join(' '), /size|sha256/)
+  await assert.rejects(
+    restoreBackup(info, { dbPath: db, backupDir: join(dir, 'b'), version: '1' }),
+    (err) => isWatchdogError(err, 'BACKUP_VERIFY_FAILED'),
+  )
+})
+
+test('restore round-trips content and backs up the current database first', async (t) => {
+  const dir = await tempDir(t)
+  const db = join(dir, 'idp.db')
+  const backupDir = join(dir, 'backups')
+  createIdpDb(db)
+  const original = dumpDb(db)
+  const info = await createBackup(db, { reason: 'manual', version: '1', backupDir })
+  const h = new Database(db)
+  h.prepare('update connector set name = ? where id = ?').run('changed', jumpcloudId)
+  h.prepare(
+    "insert into password (email, hash, username, user_id) values ('a@b', x'00', 'a', '1')",
+  ).run()
+  h.close()
+  const changed = dumpDb(db)
+  assert.notEqual(changed, original)
+  const res = await restoreBackup(info, { dbPath: db, backupDir, version: '1' })
+  assert.equal(dumpDb(db), original)
+  assert.ok(res.preRestoreBackup !== null)
+  assert.equal(dumpDb(res.preRestoreBackup), changed)
+  assert.equal(listBackups(backupDir).length, 2)
+})
+
+test('restore replaces a file that is no longer a database, keeping its bytes', async (t) => {
+  const dir = await tempDir(t)
+  const db = join(dir, 'idp.db')
+  const backupDir = join(dir, 'backups')
+  createIdpDb(db)
+  const original = dumpDb(db)
+  const info = await createBackup(db, { reason: 'manual', version: '1', backupDir })
+  await writeFile(db, 'garbage'.repeat(1000))
+  const res = await restoreBackup(info, { dbPath: db, backupDir, version: '1' })
+  assert.equal(dumpDb(db), original)
+  assert.equal(await readFile(res.preRestoreBackup!, 'utf8'), 'garbage'.repeat(1000))
+})
+
+test('prune keeps the newest N and anything younger than D days', async (t) => {
+  const dir = await tempDir(t)
+  const db = join(dir, 'idp.db')
+  const backupDir = join(dir, 'backups')
+  createIdpDb(db)
+  const day = 24 * 3600 * 1000
+  const now = Date.parse('2026-06-30T12:00:00Z')
+  const ages = [0, 1, 5, 20, 40, 60] // days
+  for (const age of ages) {
+    await createBackup(db, {
+      reason: 'scheduled',
+      version: '1',
+      backupDir,
+      now: new Date(now - age * day),
+    })
+  }
+  const dry = pruneBackups(backupDir, { keep: 2, maxAgeDays: 14, now: new Date(now), dryRun: true })
+  assert.equal(dry.kept.length, 3) // 0, 1 (newest two) and 5 (young)
+  assert.equal(dry.deleted.length, 3)
+  assert.equal(listBackups(backupDir).length, 6)
+  const res = pruneBackups(backupDir, { keep: 4, maxAgeDays: 3, now: new Date(now) })
+  assert.equal(res.kept.length, 4)
+  assert.equal(res.deleted.length, 2)
+  assert.equal(listBackups(backupDir).length, 4)
+  assert.equal((await readdir(backupDir)).length, 8) // .db + .json each, no leftovers
+  for (const b of listBackups(backupDir)) assert.equal((await verifyBackup(b)).ok, true)
+})
+
+test('a backup refuses when free space is below twice the database', async (t) => {
+  // /dev/shm is a small tmpfs on most Linux machines; a sparse file larger than half of it triggers the check.
+  const shm = await mkdtemp(join('/dev/shm', 'nbw-'))
+  t.after(() => rm(shm, { recursive: true, force: true }))
+  const dir = await tempDir(t)
+  const db = join(dir, 'idp.db')
+  createIdpDb(db)
+  const { statfsSync } = await import('node:fs')
+  const st = statfsSync(shm)
+  const free = Number(st.bavail) * Number(st.bsize)
+  // Grow the source (sparse) so that 2× its size exceeds the backup filesystem's free space.
+  const { truncate } = await import('node:fs/promises')
+  const h = new Database(db)
+  h.close()
+  await truncate(db, Math.ceil(free / 2 / 4096) * 4096 + 4096)
+  await assert.rejects(
+    createBackup(db, { reason: 'manual', version: '1', backupDir: shm }),
+    (err) => isWatchdogError(err, 'DISK_SPACE_LOW'),
+  )
+  assert.deepEqual(await readdir(shm), [])
+})
+
+test('backup reads connectors equal to the source (both schemas)', async (t) => {
+  for (const schema of ['v0.244', 'grant-types'] as const) {
+    const dir = await tempDir(t)
+    const db = join(dir, 'idp.db')
+    createIdpDb(db, { schema })
+    const info = await createBackup(db, { reason: 'manual', version: '1' })
+    assert.deepEqual(readConnectors(info.path), readConnectors(db))
+  }
+})
