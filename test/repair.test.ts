@@ -369,7 +369,7 @@ test('static connector fixed in management.json too: in place, backed up, only t
   assert.equal(res.managementJson?.changes.length, 1)
   assert.equal(await readFile(mj, 'utf8'), managementJson(jumpcloudIssuerDiscovered))
   assert.equal((await stat(mj)).ino, inode, 'written in place, not renamed over')
-  assert.equal(await readFile(res.managementJson!.backup!, 'utf8'), original)
+  assert.equal(await readFile(res.managementJson.backup!, 'utf8'), original)
   assert.equal(
     connectorIssuer(readConnectors(db).find((r) => r.id === jumpcloudId)!),
     jumpcloudIssuerDiscovered,
