@@ -3,6 +3,7 @@
 // The only module that touches process.exit / process.exitCode.
 import { Command, CommanderError } from 'commander'
 import { registerScan } from './commands/scan.js'
+import { registerBackups } from './commands/backups.js'
 import { exitCodes, writeLine, type CliIO } from './commands/io.js'
 import { WatchdogError, inputErrorCodes, errorMessage } from './errors.js'
 import { readVersion } from './version.js'
@@ -25,6 +26,7 @@ export function buildProgram(io: CliIO): Command {
 Exit status (every command): 0 ok, 1 problems found or an action failed, 2 usage, config or input error.`,
     )
   registerScan(program, io)
+  registerBackups(program, io)
   for (const cmd of program.commands) cmd.exitOverride()
   return program
 }

@@ -111,7 +111,8 @@ export async function takeBackup(
     })
   }
   checkFreeSpace(dir, sourceSize)
-  const id = uniqueId(dir, opts.now ?? new Date(), opts.reason)
+  const now = opts.now ?? new Date()
+  const id = uniqueId(dir, now, opts.reason)
   const file = join(dir, `${id}.db`)
   const partial = `${file}.partial`
   const busyTimeoutMs = opts.busyTimeoutMs ?? defaultBusyTimeoutMs
@@ -151,7 +152,7 @@ export async function takeBackup(
       source,
       reason: opts.reason,
       version: opts.version,
-      createdAt: (opts.now ?? new Date()).toISOString(),
+      createdAt: now.toISOString(),
       sqliteVersion: sqliteVersion(),
       connectors: rows.map((r) => r.id),
     }
