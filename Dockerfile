@@ -1,0 +1,64 @@
+# netbird-watchdog image: a build stage with the toolchain better-sqlite3's native module needs, and a
+# slim runtime with only dist/, the production node_modules, config/ and package.json.
+#
+#   docker build -t netbird-watchdog .                     # operators: public node images
+#   scripts/build-image.sh                                 # offline: makes local stand-ins first
+#
+# The image runs as the non-root user node (1000:1000), works with a read-only root filesystem (it
+# writes only to /var/lib/netbird-watchdog and a tmpfs on /tmp), and its HEALTHCHECK uses node itself.
+ARG NODE_MAJOR=20
+
+# node:20-bookworm (not -slim) already carries python3, make and g++ (it is built on
+# buildpack-deps:bookworm), which node-gyp needs when better-sqlite3 has no prebuilt binary to fetch.
+FROM node:${NODE_MAJOR}-bookworm AS build
+WORKDIR /src
+# Dependencies first: this layer stays cached until package.json or the lockfile changes.
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+# Compile, drop dev dependencies, then keep only the compiled .node files of native addons (their
+# C/C++ sources and object files are build inputs, about 40 MB for better-sqlite3 alone).
+RUN npm run build \
+ && npm prune --omit=dev --no-audit --no-fund \
+ && for gyp in $(find node_modules -name binding.gyp); do \
+      addon=$(dirname "$gyp"); \
+      rm -rf "$addon/deps" "$addon/src"; \
+      if [ -d "$addon/build" ]; then \
+        find "$addon/build" -type f ! -name '*.node' -delete; \
+        find "$addon/build" -depth -type d -empty -delete; \
+      fi; \
+    done \
+ && node -e "new (require('better-sqlite3'))(':memory:').prepare('select 1').get()" \
+ && mkdir -p /state/backups
+
+FROM node:${NODE_MAJOR}-bookworm-slim AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build /src/package.json ./package.json
+COPY --from=build /src/node_modules ./node_modules
+COPY --from=build /src/dist ./dist
+COPY config ./config
+COPY scripts/healthcheck.mjs ./healthcheck.mjs
+# The watchdog's own state (backups by default in the shipped compose files), owned by the runtime user.
+COPY --from=build --chown=1000:1000 /state /var/lib/netbird-watchdog
+VOLUME ["/var/lib/netbird-watchdog"]
+USER 1000:1000
+EXPOSE 9464
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "/app/healthcheck.mjs"]
+ENTRYPOINT ["node", "/app/dist/cli.js"]
+CMD ["run"]
+
+# Last, so a new revision only changes the image's metadata, never a cached layer.
+ARG NODE_MAJOR
+ARG VERSION=dev
+ARG REVISION=unknown
+ARG CREATED=unknown
+LABEL org.opencontainers.image.title="netbird-watchdog" \
+      org.opencontainers.image.description="Sidecar that keeps a self-hosted NetBird control plane alive: detects embedded-IdP failures, repairs idp.db with verified backups, exports Prometheus metrics." \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.base.name="docker.io/library/node:${NODE_MAJOR}-bookworm-slim"
