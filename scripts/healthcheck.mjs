@@ -18,7 +18,12 @@ if (match === null) {
   const host = match[1] ?? match[2]
   const wildcard = host === '' || host === '0.0.0.0' || host === '::'
   const req = get(
-    { host: wildcard ? '127.0.0.1' : host, port: Number(match[3]), path: '/healthz', timeout: 4000 },
+    {
+      host: wildcard ? '127.0.0.1' : host,
+      port: Number(match[3]),
+      path: '/healthz',
+      timeout: 4000,
+    },
     (res) => {
       res.resume()
       if (res.statusCode !== 200) fail(`/healthz answered ${res.statusCode}`)
