@@ -22,7 +22,6 @@ import {
 } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
 import Database from 'better-sqlite3'
-import { z } from 'zod'
 import { WatchdogError, errorMessage, isWatchdogError } from '../errors.js'
 import {
   defaultBusyTimeoutMs,
@@ -34,22 +33,39 @@ import {
 
 export const backupDirName = 'netbird-watchdog-backups'
 
-const manifestSchema = z.object({
-  format: z.literal(1),
-  id: z.string().min(1),
-  file: z.string().min(1),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
-  size: z.number().int().nonnegative(),
-  source: z.string().min(1),
-  reason: z.string().min(1),
-  version: z.string(),
-  createdAt: z.string().min(1),
-  sqliteVersion: z.string(),
+export interface BackupManifest {
+  format: 1
+  id: string
+  /** The backup file's name, in the same directory as the manifest. */
+  file: string
+  sha256: string
+  size: number
+  /** Absolute path of the database that was backed up. */
+  source: string
+  reason: string
+  version: string
+  createdAt: string
+  sqliteVersion: string
   /** Connector ids in the backup, for a quick look without opening it. Never any config values. */
-  connectors: z.array(z.string()),
-})
+  connectors: string[]
+}
 
-export type BackupManifest = z.infer<typeof manifestSchema>
+// Hand-checked rather than zod: the crash test starts this module hundreds of times, and zod's import
+// cost dominates a process start.
+function parseManifest(value: unknown): BackupManifest | undefined {
+  if (value === null || typeof value !== 'object') return undefined
+  const m = value as Record<string, unknown>
+  const nonEmpty = ['id', 'file', 'source', 'reason', 'createdAt', 'sqliteVersion']
+  if (m.format !== 1 || typeof m.version !== 'string') return undefined
+  if (!nonEmpty.every((k) => typeof m[k] === 'string' && m[k] !== '')) return undefined
+  if (typeof m.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(m.sha256)) return undefined
+  if (typeof m.size !== 'number' || !Number.isInteger(m.size) || m.size < 0) return undefined
+  if (!Array.isArray(m.connectors) || !m.connectors.every((c) => typeof c === 'string')) {
+    return undefined
+  }
+  if (typeof m.file !== 'string' || m.file.includes('/') || m.file.includes('\\')) return undefined
+  return value as BackupManifest
+}
 
 export interface BackupInfo {
   id: string
@@ -336,12 +352,14 @@ export function listBackups(dir: string): BackupInfo[] {
   for (const name of names) {
     if (!name.endsWith('.json')) continue
     const manifestPath = join(dir, name)
-    let manifest: BackupManifest
+    let manifest: BackupManifest | undefined
     try {
-      manifest = manifestSchema.parse(JSON.parse(readFileSync(manifestPath, 'utf8')))
+      manifest = parseManifest(JSON.parse(readFileSync(manifestPath, 'utf8')))
     } catch {
-      continue // not one of ours (or damaged): `verify` reports backups, not stray files
+      manifest = undefined
     }
+    // Not one of ours (or damaged): `verify` reports backups, not stray files.
+    if (manifest === undefined) continue
     out.push({ id: manifest.id, path: join(dir, manifest.file), manifestPath, manifest })
   }
   return out.sort((a, b) =>
