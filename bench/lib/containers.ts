@@ -1,0 +1,179 @@
+// The benches' view of the real Docker engine, through the `docker` CLI (as an operator would):
+// labelled containers, engine events and log timestamps. Every object carries the bench label and
+// is removed by it; test suites clean up `netbird-watchdog.test=1`, so a bench running beside
+// `npm test` keeps its own label and is not swept away by the suite's cleanup.
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+
+const exec = promisify(execFile)
+
+export const benchLabel = 'netbird-watchdog.bench=1'
+export const busyboxImage = 'netbird-watchdog-test/busybox:1'
+export const nodeImage = 'netbird-watchdog-test/node:20'
+
+export async function docker(args: readonly string[], timeoutMs = 120_000): Promise<string> {
+  try {
+    const { stdout } = await exec('docker', [...args], {
+      timeout: timeoutMs,
+      maxBuffer: 1 << 30,
+      encoding: 'utf8',
+    })
+    return stdout
+  } catch (err) {
+    const e = err as { stderr?: string; message: string }
+    throw new Error(`docker ${args.join(' ')} failed: ${e.stderr?.trim() || e.message}`, {
+      cause: err,
+    })
+  }
+}
+
+/** Fails with the command that fixes it when the engine or a test image is missing. */
+export async function requireEngine(images: readonly string[] = [busyboxImage]): Promise<void> {
+  try {
+    await docker(['info', '--format', '{{.ServerVersion}}'], 15_000)
+  } catch (err) {
+    throw new Error('no Docker engine answers: start it with `bash scripts/test-env.sh`', {
+      cause: err,
+    })
+  }
+  for (const image of images) {
+    try {
+      await docker(['image', 'inspect', '--format', '{{.Id}}', image], 15_000)
+    } catch (err) {
+      throw new Error(`image ${image} is missing: build it with \`bash scripts/test-env.sh\``, {
+        cause: err,
+      })
+    }
+  }
+}
+
+export async function removeBenchContainers(label = benchLabel): Promise<void> {
+  const ids = (await docker(['ps', '-aq', '--filter', `label=${label}`]))
+    .split('\n')
+    .filter(Boolean)
+  if (ids.length > 0) await docker(['rm', '-f', '-v', ...ids])
+}
+
+export interface RunSpec {
+  name: string
+  image: string
+  cmd: readonly string[]
+  restart?: 'no' | 'unless-stopped' | 'always' | 'on-failure'
+  labels?: readonly string[]
+  env?: Readonly<Record<string, string>>
+  volumes?: readonly string[]
+  network?: 'none' | 'host'
+  /** Create only (do not start). */
+  createOnly?: boolean
+  extra?: readonly string[]
+}
+
+export async function runContainer(spec: RunSpec): Promise<string> {
+  const args = [spec.createOnly ? 'create' : 'run']
+  if (!spec.createOnly) args.push('-d')
+  args.push('--name', spec.name, '--network', spec.network ?? 'none', '--label', benchLabel)
+  for (const l of spec.labels ?? []) args.push('--label', l)
+  for (const [k, v] of Object.entries(spec.env ?? {})) args.push('-e', `${k}=${v}`)
+  for (const v of spec.volumes ?? []) args.push('-v', v)
+  if (spec.restart) args.push('--restart', spec.restart)
+  args.push(...(spec.extra ?? []), spec.image, ...spec.cmd)
+  return (await docker(args)).trim()
+}
+
+export interface EngineEvent {
+  status: string
+  id: string
+  name: string
+  /** Nanoseconds since the epoch. */
+  timeNano: bigint
+  attributes: Record<string, string>
+}
+
+/** Container events between two instants (ms since epoch), from the engine's own event log. */
+export async function engineEvents(
+  sinceMs: number,
+  untilMs: number,
+  filters: readonly string[] = [],
+): Promise<EngineEvent[]> {
+  const args = [
+    'events',
+    '--since',
+    (sinceMs / 1000).toFixed(3),
+    '--until',
+    (untilMs / 1000).toFixed(3),
+    '--filter',
+    'type=container',
+    '--format',
+    '{{json .}}',
+  ]
+  for (const f of filters) args.push('--filter', f)
+  const out = await docker(args)
+  return out
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const e = JSON.parse(line) as {
+        status?: string
+        Action?: string
+        id?: string
+        timeNano?: number
+        Actor?: { Attributes?: Record<string, string> }
+      }
+      const attributes = e.Actor?.Attributes ?? {}
+      return {
+        status: e.status ?? e.Action ?? '',
+        id: e.id ?? '',
+        name: attributes.name ?? '',
+        // JSON numbers lose nanosecond precision above 2^53; milliseconds stay exact enough.
+        timeNano: BigInt(Math.round(e.timeNano ?? 0)),
+        attributes,
+      }
+    })
+}
+
+/** RFC 3339 with nanoseconds (Docker's log timestamps) -> milliseconds since epoch, sub-ms kept. */
+export function parseNanoTime(ts: string): number {
+  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$/.exec(ts)
+  if (!m) return Number.NaN
+  const whole = Date.parse(`${m[1]}${m[3]}`)
+  const frac = m[2] ? Number(`0.${m[2]}`) * 1000 : 0
+  return whole + frac
+}
+
+/** `docker logs --timestamps` of a container as (time ms, text) pairs. */
+export async function timestampedLogs(container: string): Promise<{ at: number; text: string }[]> {
+  const out = await docker(['logs', '--timestamps', container])
+  return out
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const sp = line.indexOf(' ')
+      return { at: parseNanoTime(line.slice(0, sp)), text: line.slice(sp + 1) }
+    })
+}
+
+export interface InspectState {
+  status: string
+  restartCount: number
+  startedAt: string
+  finishedAt: string
+  exitCode: number
+}
+
+export async function inspectState(container: string): Promise<InspectState> {
+  const out = await docker(['inspect', '--format', '{{json .State}}|{{.RestartCount}}', container])
+  const [state, restarts] = out.trim().split('|')
+  const s = JSON.parse(state ?? '{}') as {
+    Status?: string
+    StartedAt?: string
+    FinishedAt?: string
+    ExitCode?: number
+  }
+  return {
+    status: s.Status ?? '',
+    restartCount: Number(restarts),
+    startedAt: s.StartedAt ?? '',
+    finishedAt: s.FinishedAt ?? '',
+    exitCode: s.ExitCode ?? 0,
+  }
+}
