@@ -39,7 +39,7 @@ COPY --from=build /src/package.json ./package.json
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY config ./config
-COPY scripts/healthcheck.mjs ./healthcheck.mjs
+COPY scripts/healthcheck.mjs scripts/grant-idp-access.mjs ./
 # The watchdog's own state (backups by default in the shipped compose files), owned by the runtime user.
 COPY --from=build --chown=1000:1000 /state /var/lib/netbird-watchdog
 VOLUME ["/var/lib/netbird-watchdog"]
