@@ -17,6 +17,7 @@ import {
 import { readConnectors } from '../src/sqlite/idp-db.js'
 import { isWatchdogError } from '../src/errors.js'
 import { createIdpDb, jumpcloudId } from './helpers/idp-fixture.js'
+import { runCli } from './helpers/cli.js'
 
 async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'nbw-backup-'))
@@ -181,4 +182,70 @@ test('backup reads connectors equal to the source (both schemas)', async (t) => 
     const info = await createBackup(db, { reason: 'manual', version: '1' })
     assert.deepEqual(readConnectors(info.path), readConnectors(db))
   }
+})
+
+// ---- CLI (spawns dist/cli.js; `npm test` builds it first) ----
+
+test('CLI backups create/list/verify/prune/restore: exit codes and --json', async (t) => {
+  const dir = await tempDir(t)
+  const db = join(dir, 'idp.db')
+  createIdpDb(db)
+  const created = await runCli(['backups', 'create', '--db', db, '--json'])
+  assert.equal(created.code, 0, created.stderr)
+  const info = JSON.parse(created.stdout) as { id: string; path: string; sha256: string }
+  assert.match(info.id, /-manual$/)
+  assert.doesNotMatch(created.stdout + created.stderr, /canary|GOCSPX|okta-secret/)
+
+  const list = await runCli(['backups', 'list', '--db', db, '--json'])
+  assert.equal(list.code, 0)
+  assert.deepEqual(
+    (JSON.parse(list.stdout) as { id: string }[]).map((b) => b.id),
+    [info.id],
+  )
+
+  const ok = await runCli(['backups', 'verify', '--db', db])
+  assert.equal(ok.code, 0)
+  assert.match(ok.stdout, new RegExp(`ok\\s+${info.id}`))
+
+  const h = new Database(db)
+  h.prepare('update connector set name = ? where id = ?').run('changed', jumpcloudId)
+  h.close()
+  const restored = await runCli(['backups', 'restore', info.id, '--db', db, '--json'])
+  assert.equal(restored.code, 0, restored.stderr)
+  const r = JSON.parse(restored.stdout) as { restored: string; preRestoreBackup: string }
+  assert.equal(r.restored, info.id)
+  assert.equal(readConnectors(db).find((c) => c.id === jumpcloudId)!.name, 'JumpCloud')
+  assert.equal(
+    readConnectors(r.preRestoreBackup).find((c) => c.id === jumpcloudId)!.name,
+    'changed',
+  )
+
+  const pruned = await runCli([
+    'backups',
+    'prune',
+    '--db',
+    db,
+    '--keep',
+    '1',
+    '--max-age-days',
+    '0',
+    '--json',
+  ])
+  assert.equal(pruned.code, 0, pruned.stderr)
+  assert.equal((JSON.parse(pruned.stdout) as { deleted: string[] }).deleted.length, 1)
+
+  await appendFile(listBackups(defaultBackupDir(db))[0]!.path, 'x')
+  const bad = await runCli(['backups', 'verify', '--db', db])
+  assert.equal(bad.code, 1)
+  assert.match(bad.stdout, /FAILED/)
+})
+
+test('CLI backups: usage and input errors exit 2', async (t) => {
+  const dir = await tempDir(t)
+  const db = join(dir, 'idp.db')
+  createIdpDb(db)
+  assert.equal((await runCli(['backups', 'list'])).code, 2)
+  assert.equal((await runCli(['backups', 'restore', 'nope', '--db', db])).code, 2)
+  assert.equal((await runCli(['backups', 'create', '--db', join(dir, 'missing.db')])).code, 2)
+  assert.equal((await runCli(['backups', 'prune', '--db', db, '--keep', 'x'])).code, 2)
 })

@@ -22,7 +22,7 @@ import {
 } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
 import Database from 'better-sqlite3'
-import { WatchdogError, errorMessage, isWatchdogError } from '../errors.js'
+import { WatchdogError, errorMessage } from '../errors.js'
 import {
   defaultBusyTimeoutMs,
   mapSqliteError,
@@ -183,14 +183,8 @@ export async function takeBackup(
   } catch (err) {
     unlinkIfExists(partial)
     unlinkIfExists(`${join(dir, id)}.json.partial`)
-    if (err instanceof WatchdogError) {
-      if (err.code === 'BACKUP_VERIFY_FAILED' || err.code === 'DISK_SPACE_LOW') throw err
-      throw new WatchdogError(
-        err.code === 'DB_LOCKED' ? 'DB_LOCKED' : 'BACKUP_FAILED',
-        `backup failed: ${err.message}`,
-        { cause: err },
-      )
-    }
+    // Typed already (missing file, not a database, locked, verify failed, disk space): keep the code.
+    if (err instanceof WatchdogError) throw err
     throw new WatchdogError('BACKUP_FAILED', `backup of ${source} failed: ${errorMessage(err)}`, {
       cause: err,
     })
@@ -473,13 +467,11 @@ export async function restoreBackup(
 }
 
 function isUnreadableDb(err: unknown): boolean {
-  const cause = err instanceof WatchdogError && err.cause !== undefined ? err.cause : err
+  const codes = ['DB_NOT_SQLITE', 'DB_CORRUPT', 'DB_NO_CONNECTOR_TABLE', 'CONNECTOR_CONFIG_INVALID']
   return (
-    isWatchdogError(cause, 'DB_NOT_SQLITE') ||
-    isWatchdogError(cause, 'DB_CORRUPT') ||
-    isWatchdogError(cause, 'DB_NO_CONNECTOR_TABLE') ||
-    isWatchdogError(cause, 'CONNECTOR_CONFIG_INVALID') ||
-    isWatchdogError(err, 'BACKUP_VERIFY_FAILED')
+    err instanceof WatchdogError &&
+    (codes.includes(err.code) ||
+      (err.code === 'BACKUP_VERIFY_FAILED' && /integrity_check|cannot open/.test(err.message)))
   )
 }
 
