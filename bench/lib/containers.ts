@@ -1,7 +1,8 @@
 // The benches' view of the real Docker engine, through the `docker` CLI (as an operator would):
 // labelled containers, engine events and log timestamps. Every object carries the bench label and
 // is removed by it; test suites clean up `netbird-watchdog.test=1`, so a bench running beside
-// `npm test` keeps its own label and is not swept away by the suite's cleanup.
+// `npm test` keeps its own label and is not swept away by the suite's cleanup. Each container also
+// names the bench process that made it, so one bench never removes another live bench's containers.
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 
@@ -47,11 +48,42 @@ export async function requireEngine(images: readonly string[] = [busyboxImage]):
   }
 }
 
-export async function removeBenchContainers(label = benchLabel): Promise<void> {
-  const ids = (await docker(['ps', '-aq', '--filter', `label=${label}`]))
+const pidLabel = 'netbird-watchdog.bench.pid'
+
+/** Removes the containers this process created. */
+export async function removeBenchContainers(): Promise<void> {
+  const ids = (await docker(['ps', '-aq', '--filter', `label=${pidLabel}=${process.pid}`]))
     .split('\n')
     .filter(Boolean)
   if (ids.length > 0) await docker(['rm', '-f', '-v', ...ids])
+}
+
+/** Removes leftovers of bench processes that are gone (a bench killed before its cleanup). */
+export async function removeStaleBenchContainers(): Promise<void> {
+  const out = await docker([
+    'ps',
+    '-a',
+    '--filter',
+    `label=${benchLabel}`,
+    '--format',
+    `{{.ID}} {{.Label "${pidLabel}"}}`,
+  ])
+  const stale = out
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split(' '))
+    .filter(([, pid]) => !pid || !processAlive(Number(pid)))
+    .map(([id]) => id!)
+  if (stale.length > 0) await docker(['rm', '-f', '-v', ...stale])
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
 }
 
 export interface RunSpec {
@@ -72,6 +104,7 @@ export async function runContainer(spec: RunSpec): Promise<string> {
   const args = [spec.createOnly ? 'create' : 'run']
   if (!spec.createOnly) args.push('-d')
   args.push('--name', spec.name, '--network', spec.network ?? 'none', '--label', benchLabel)
+  args.push('--label', `${pidLabel}=${process.pid}`)
   for (const l of spec.labels ?? []) args.push('--label', l)
   for (const [k, v] of Object.entries(spec.env ?? {})) args.push('-e', `${k}=${v}`)
   for (const v of spec.volumes ?? []) args.push('-v', v)

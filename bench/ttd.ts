@@ -1,0 +1,166 @@
+// Benchmark (not a test): time to detect. A container prints NetBird's exact fatal line and exits 1,
+// again and again (started by this bench at random intervals); for each event:
+//   written   the engine's own timestamp of the line (json-file log driver, `docker logs --timestamps`)
+//   finding   the watchdog's log record of the finding (its `time`)
+//   metrics   the first /metrics scrape (every 20 ms) whose log_findings_total counts the event
+//   poll5s    the first `docker inspect` of a poller running every 5 s (autoheal's default interval)
+//             that shows the container died at or after this event.
+// Usage: npm run bench:ttd [-- --events 60] [-- --quick]
+import { mkdirSync } from 'node:fs'
+import {
+  busyboxImage,
+  docker,
+  engineEvents,
+  inspectState,
+  parseNanoTime,
+  removeBenchContainers,
+  removeStaleBenchContainers,
+  requireEngine,
+  runContainer,
+  timestampedLogs,
+} from './lib/containers.js'
+import { sumOf } from './lib/metrics-text.js'
+import { writeCdfPlot } from './lib/plot.js'
+import { prng } from './lib/fuzz-lines.js'
+import { argNumber, figure, hasFlag, note, percentile, printMachine } from './lib/report.js'
+import { delay, repoRoot, Watchdog, type LogRecord } from './lib/watchdog.js'
+import { crashWorkload, fatalLine } from './lib/workloads.js'
+
+const quick = hasFlag('quick')
+const events = argNumber('events', quick ? 10 : 60)
+const pollIntervalMs = 5000
+const scrapeIntervalMs = 20
+const image = process.env.NBW_BENCH_BUSYBOX ?? busyboxImage
+const name = `nbw-bench-ttd-${Date.now().toString(36)}`
+const rule = 'oidc-issuer-mismatch'
+const rand = prng(8)
+
+/** The watchdog's log record for a finding of `rule` on `container`. */
+function isFinding(r: LogRecord): boolean {
+  return r.rule === rule && r.container === name
+}
+
+await requireEngine([image])
+await removeStaleBenchContainers()
+printMachine()
+
+const benchStart = Date.now()
+const crash = crashWorkload()
+await runContainer({ name, image, cmd: crash.cmd, env: crash.env, createOnly: true })
+let wd: Watchdog | undefined
+let stopping = false
+try {
+  wd = await Watchdog.start({
+    config: {
+      mode: 'observe',
+      targets: { names: [name], autoDetect: false },
+      schedules: { doctor: '', backup: '', integrity: '' },
+    },
+    keep: isFinding,
+  })
+  const watchdog = wd
+
+  // /metrics watcher: (time the scrape answered, counter value) whenever the value changes.
+  const metricSeen: { at: number; value: number }[] = []
+  const scraper = (async () => {
+    let last = -1
+    while (!stopping) {
+      const samples = await watchdog.scrape()
+      const at = Date.now()
+      const value = sumOf(samples, 'netbird_watchdog_log_findings_total', { container: name, rule })
+      if (value !== last) {
+        metricSeen.push({ at, value })
+        last = value
+      }
+      await delay(scrapeIntervalMs)
+    }
+  })()
+
+  // The polling design, on the same events: what `docker inspect` every 5 s shows.
+  const polls: { at: number; finishedAt: number }[] = []
+  const poller = (async () => {
+    while (!stopping) {
+      const next = Date.now() + pollIntervalMs
+      const state = await inspectState(name)
+      polls.push({ at: Date.now(), finishedAt: parseNanoTime(state.finishedAt) })
+      await delay(Math.max(0, next - Date.now()))
+    }
+  })()
+
+  const baseline = metricSeen.at(-1)?.value ?? 0
+  for (let i = 0; i < events; i++) {
+    await delay(1500 + rand() * 2500)
+    await docker(['start', name])
+  }
+  // Let the last event be seen by the watchdog and by one more poll.
+  await watchdog.waitRecord(() => watchdog.records.filter(isFinding).length >= events, 30_000)
+  const lastExit = Date.now()
+  while (!polls.some((p) => p.at > lastExit)) await delay(100)
+  stopping = true
+  await Promise.all([scraper, poller])
+
+  const written = (await timestampedLogs(name)).filter((l) => l.text === fatalLine).map((l) => l.at)
+  const findings = watchdog.records.filter(isFinding).map((r) => Date.parse(r.time))
+  const exits = (
+    await engineEvents(benchStart, Date.now() + 1000, [`container=${name}`, 'event=die'])
+  ).map((e) => Number(e.timeNano / 1000n) / 1000)
+  if (written.length !== events || findings.length !== events) {
+    note(`event count mismatch: written ${written.length}, findings ${findings.length}`)
+  }
+  const n = Math.min(written.length, findings.length)
+  const ttdFinding: number[] = []
+  const ttdMetrics: number[] = []
+  const ttdPoll: number[] = []
+  let merged = 0
+  for (let i = 0; i < n; i++) {
+    const w = written[i]!
+    ttdFinding.push(findings[i]! - w)
+    const m = metricSeen.find((s) => s.value >= baseline + i + 1)
+    if (m) ttdMetrics.push(m.at - w)
+    // The poll sees this event once FinishedAt reaches this event's exit (the die event).
+    const exit = exits[i] ?? w
+    const p = polls.find((q) => q.finishedAt >= exit - 1)
+    if (p) {
+      ttdPoll.push(p.at - w)
+      if (p.finishedAt > exit + 1) merged++
+    }
+  }
+
+  figure('ttd_events', n)
+  figure('ttd_p50_ms', percentile(ttdFinding, 50), 1)
+  figure('ttd_p95_ms', percentile(ttdFinding, 95), 1)
+  figure('ttd_max_ms', Math.max(...ttdFinding), 1)
+  figure('ttd_metrics_p50_ms', percentile(ttdMetrics, 50), 1)
+  figure('ttd_metrics_p95_ms', percentile(ttdMetrics, 95), 1)
+  figure('poll5s_p50_ms', percentile(ttdPoll, 50), 0)
+  figure('poll5s_p95_ms', percentile(ttdPoll, 95), 0)
+  figure('poll5s_events_merged', merged)
+  figure('ttd_vs_poll5s_ratio', percentile(ttdFinding, 50) / percentile(ttdPoll, 50), 3)
+  figure('ttd_p95_vs_poll5s_p95_ratio', percentile(ttdFinding, 95) / percentile(ttdPoll, 95), 3)
+  note(
+    `written = engine log timestamp; finding = watchdog log time; metrics scraped every ${scrapeIntervalMs} ms; ` +
+      'poll5s_events_merged = events a 5 s poller saw only as part of a later crash',
+  )
+
+  const resultsDir = `${repoRoot}bench/results`
+  mkdirSync(resultsDir, { recursive: true })
+  const png = writeCdfPlot(
+    {
+      title: 'Time to detect NetBird’s fatal line (container wrote it → detected)',
+      subtitle: `${n} crash events on the local Docker engine, ${new Date().toISOString().slice(0, 16)}Z`,
+      series: [
+        { label: 'watchdog finding (log stream)', values: ttdFinding, color: '#1f77b4' },
+        { label: 'visible on /metrics', values: ttdMetrics, color: '#2ca02c' },
+        { label: 'docker inspect poll every 5 s', values: ttdPoll, color: '#ff7f0e' },
+      ],
+      markers: [{ at: 250, label: 'target: p95 ≤ 250 ms' }],
+    },
+    `${resultsDir}/ttd-latency`,
+  )
+  note(`plot: ${png.slice(repoRoot.length)}`)
+  printMachine('machine at end')
+} finally {
+  stopping = true
+  await wd?.stop()
+  await removeBenchContainers()
+}
