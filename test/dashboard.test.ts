@@ -1,0 +1,176 @@
+// The Grafana dashboard and the alert rules query only metrics the watchdog exports, every query is
+// valid PromQL (promtool parses each one), and the dashboard covers what an operator needs to see.
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { parse, stringify } from 'yaml'
+
+const run = promisify(execFile)
+const repo = fileURLToPath(new URL('..', import.meta.url))
+const dashboardPath = `${repo}config/grafana-dashboard.json`
+const alertsPath = `${repo}config/alerts.yml`
+
+interface Panel {
+  id?: number
+  type: string
+  title: string
+  datasource?: { type: string; uid: string }
+  targets?: Array<{ expr: string; refId: string }>
+  panels?: Panel[]
+}
+interface Dashboard {
+  uid: string
+  title: string
+  panels: Panel[]
+  annotations: { list: Array<{ expr?: string }> }
+  templating: { list: Array<{ name: string; type: string; definition?: string }> }
+}
+
+const dashboard = JSON.parse(await readFile(dashboardPath, 'utf8')) as Dashboard
+
+function allPanels(panels: readonly Panel[]): Panel[] {
+  return panels.flatMap((p) => [p, ...allPanels(p.panels ?? [])])
+}
+
+/** Every PromQL expression in the dashboard: panel targets, annotations, variable queries. */
+function dashboardExprs(): Array<{ where: string; expr: string }> {
+  const out: Array<{ where: string; expr: string }> = []
+  for (const panel of allPanels(dashboard.panels)) {
+    for (const t of panel.targets ?? [])
+      out.push({ where: `${panel.title}/${t.refId}`, expr: t.expr })
+  }
+  for (const a of dashboard.annotations.list) {
+    if (a.expr !== undefined) out.push({ where: 'annotation', expr: a.expr })
+  }
+  for (const v of dashboard.templating.list) {
+    const m = /^label_values\((.*),\s*\w+\)$/.exec(v.definition ?? '')
+    if (m !== null) out.push({ where: `variable ${v.name}`, expr: m[1]! })
+  }
+  return out
+}
+
+/** Every alert expression in config/alerts.yml (written with the run issue). */
+async function alertExprs(): Promise<Array<{ where: string; expr: string }>> {
+  const doc = parse(await readFile(alertsPath, 'utf8')) as {
+    groups: Array<{ rules: Array<{ alert?: string; record?: string; expr: string }> }>
+  }
+  return doc.groups.flatMap((g) =>
+    g.rules.map((r) => ({ where: r.alert ?? r.record ?? '?', expr: String(r.expr) })),
+  )
+}
+
+/** Grafana variables become regexes that match everything, so promtool can parse the query. */
+function concrete(expr: string): string {
+  return expr.replaceAll('$job', '.+').replaceAll('$container', '.*')
+}
+
+function metricNames(expr: string): string[] {
+  return [...new Set(expr.match(/\bnetbird_watchdog_[a-z0-9_]+/g) ?? [])]
+}
+
+/**
+ * The metric families the watchdog exports, with the series names a histogram or summary adds.
+ * TODO(#5): scrape a running `netbird-watchdog run` once the run command lands; until then this is
+ * the list the run (#5) and self-heal (#6) issues specify.
+ */
+function exportedNames(): Set<string> {
+  const families = [
+    'container_restarts_total',
+    'container_restart_count',
+    'container_up',
+    'container_last_exit_code',
+    'container_oom_events_total',
+    'restart_loop',
+    'log_findings_total',
+    'last_finding_timestamp_seconds',
+    'docker_up',
+    'log_lines_total',
+    'build_info',
+    'repairs_total',
+    'repair_failures_total',
+    'rollbacks_total',
+    'repairs_skipped_total',
+    'breaker_open',
+    'last_repair_timestamp_seconds',
+    'backups_total',
+    'backup_failures_total',
+    'last_backup_timestamp_seconds',
+    'last_backup_size_bytes',
+    'check_success',
+    'check_duration_seconds',
+    'mode',
+  ]
+  return new Set(families.map((f) => `netbird_watchdog_${f}`))
+}
+
+test('the dashboard is importable: unique uid, one datasource variable, unique panel ids', () => {
+  assert.equal(dashboard.uid, 'netbird-watchdog')
+  assert.ok(
+    dashboard.templating.list.some((v) => v.name === 'datasource' && v.type === 'datasource'),
+  )
+  const panels = allPanels(dashboard.panels)
+  const ids = panels.map((p) => p.id)
+  assert.equal(new Set(ids).size, ids.length, 'panel ids are unique')
+  for (const p of panels.filter((p) => p.type !== 'row')) {
+    assert.deepEqual(p.datasource, { type: 'prometheus', uid: '${datasource}' }, p.title)
+    assert.ok((p.targets ?? []).length > 0, `${p.title} has a query`)
+  }
+})
+
+test('the dashboard shows restarts, loop state, findings by rule, repairs, rollbacks, breaker, backup age, Docker reachability', () => {
+  const exprs = dashboardExprs().map((e) => e.expr)
+  const shown = (re: RegExp) => exprs.some((e) => re.test(e))
+  assert.ok(shown(/netbird_watchdog_container_restarts_total/), 'restarts')
+  assert.ok(shown(/netbird_watchdog_restart_loop/), 'loop state')
+  assert.ok(
+    shown(/sum by \(rule\) \(increase\(netbird_watchdog_log_findings_total/),
+    'findings by rule',
+  )
+  assert.ok(
+    shown(/sum by \(result\) \(increase\(netbird_watchdog_repairs_total/),
+    'repairs by result',
+  )
+  assert.ok(shown(/netbird_watchdog_rollbacks_total/), 'rollbacks')
+  assert.ok(shown(/netbird_watchdog_breaker_open/), 'breaker')
+  assert.ok(shown(/time\(\) - max\(netbird_watchdog_last_backup_timestamp_seconds/), 'backup age')
+  assert.ok(shown(/netbird_watchdog_docker_up/), 'Docker reachability')
+})
+
+test('every dashboard and alert query is valid PromQL (promtool check rules)', async () => {
+  const exprs = [...dashboardExprs(), ...(existsSync(alertsPath) ? await alertExprs() : [])]
+  const dir = await mkdtemp(join(tmpdir(), 'nbwd-dashboard-'))
+  try {
+    const rules = {
+      groups: [
+        {
+          name: 'dashboard-queries',
+          rules: exprs.map((e, i) => ({ record: `dashboard:query:${i}`, expr: concrete(e.expr) })),
+        },
+      ],
+    }
+    await writeFile(join(dir, 'rules.yml'), stringify(rules))
+    const result = await run('promtool', ['check', 'rules', join(dir, 'rules.yml')]).catch(
+      (err: { stdout?: string; stderr?: string; message: string }) => {
+        assert.fail(`promtool rejected a query:\n${err.stdout ?? ''}${err.stderr ?? err.message}`)
+      },
+    )
+    assert.match(result.stdout, new RegExp(`SUCCESS: ${exprs.length} rules found`))
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+})
+
+test('every metric the dashboard queries is one the watchdog exports', () => {
+  const exported = exportedNames()
+  for (const { where, expr } of dashboardExprs()) {
+    for (const name of metricNames(expr)) {
+      assert.ok(exported.has(name), `${where}: ${name} is not exported by the watchdog`)
+    }
+  }
+})
