@@ -10,7 +10,7 @@ import { mkdirSync } from 'node:fs'
 import {
   busyboxImage,
   docker,
-  engineEvents,
+  EventRecorder,
   inspectState,
   parseNanoTime,
   removeBenchContainers,
@@ -44,9 +44,9 @@ await requireEngine([image])
 await removeStaleBenchContainers()
 printMachine()
 
-const benchStart = Date.now()
 const crash = crashWorkload()
 await runContainer({ name, image, cmd: crash.cmd, env: crash.env, createOnly: true })
+const recorder = await EventRecorder.start([`container=${name}`, 'event=die'])
 let wd: Watchdog | undefined
 let stopping = false
 try {
@@ -101,9 +101,10 @@ try {
 
   const written = (await timestampedLogs(name)).filter((l) => l.text === fatalLine).map((l) => l.at)
   const findings = watchdog.records.filter(isFinding).map((r) => Date.parse(r.time))
-  const exits = (
-    await engineEvents(benchStart, Date.now() + 1000, [`container=${name}`, 'event=die'])
-  ).map((e) => Number(e.timeNano / 1000n) / 1000)
+  await recorder.stop()
+  const exits = recorder.events
+    .filter((e) => e.status === 'die')
+    .map((e) => Number(e.timeNano / 1000n) / 1000)
   if (written.length !== events || findings.length !== events) {
     note(`event count mismatch: written ${written.length}, findings ${findings.length}`)
   }
@@ -161,6 +162,7 @@ try {
   printMachine('machine at end')
 } finally {
   stopping = true
+  await recorder.stop()
   await wd?.stop()
   await removeBenchContainers()
 }

@@ -3,7 +3,7 @@
 // is removed by it; test suites clean up `netbird-watchdog.test=1`, so a bench running beside
 // `npm test` keeps its own label and is not swept away by the suite's cleanup. Each container also
 // names the bench process that made it, so one bench never removes another live bench's containers.
-import { execFile } from 'node:child_process'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { promisify } from 'node:util'
 
 const exec = promisify(execFile)
@@ -122,46 +122,67 @@ export interface EngineEvent {
   attributes: Record<string, string>
 }
 
-/** Container events between two instants (ms since epoch), from the engine's own event log. */
-export async function engineEvents(
-  sinceMs: number,
-  untilMs: number,
-  filters: readonly string[] = [],
-): Promise<EngineEvent[]> {
-  const args = [
-    'events',
-    '--since',
-    (sinceMs / 1000).toFixed(3),
-    '--until',
-    (untilMs / 1000).toFixed(3),
-    '--filter',
-    'type=container',
-    '--format',
-    '{{json .}}',
-  ]
-  for (const f of filters) args.push('--filter', f)
-  const out = await docker(args)
-  return out
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => {
-      const e = JSON.parse(line) as {
-        status?: string
-        Action?: string
-        id?: string
-        timeNano?: number
-        Actor?: { Attributes?: Record<string, string> }
-      }
-      const attributes = e.Actor?.Attributes ?? {}
-      return {
-        status: e.status ?? e.Action ?? '',
-        id: e.id ?? '',
-        name: attributes.name ?? '',
-        // JSON numbers lose nanosecond precision above 2^53; milliseconds stay exact enough.
-        timeNano: BigInt(Math.round(e.timeNano ?? 0)),
-        attributes,
-      }
+function parseEvent(line: string): EngineEvent {
+  const e = JSON.parse(line) as {
+    status?: string
+    Action?: string
+    id?: string
+    timeNano?: number
+    Actor?: { Attributes?: Record<string, string> }
+  }
+  const attributes = e.Actor?.Attributes ?? {}
+  return {
+    status: e.status ?? e.Action ?? '',
+    id: e.id ?? '',
+    name: attributes.name ?? '',
+    // JSON numbers lose nanosecond precision above 2^53; sub-microsecond error is fine here.
+    timeNano: BigInt(Math.round(e.timeNano ?? 0)),
+    attributes,
+  }
+}
+
+/**
+ * Records container events live (`docker events`), from now until stop(). The engine keeps only
+ * its last 256 events for `--since` replays, and other work on the same engine fills that buffer,
+ * so the reference count is taken live rather than replayed afterwards.
+ */
+export class EventRecorder {
+  readonly events: EngineEvent[] = []
+  readonly #child: ChildProcess
+  #carry = ''
+  readonly #closed: Promise<void>
+
+  constructor(filters: readonly string[]) {
+    const args = ['events', '--filter', 'type=container', '--format', '{{json .}}']
+    for (const f of filters) args.push('--filter', f)
+    this.#child = spawn('docker', args, { stdio: ['ignore', 'pipe', 'inherit'] })
+    this.#child.stdout!.on('data', (b: Buffer) => {
+      this.#carry += b.toString('utf8')
+      const lines = this.#carry.split('\n')
+      this.#carry = lines.pop() ?? ''
+      for (const line of lines) if (line) this.events.push(parseEvent(line))
     })
+    this.#closed = new Promise((resolve) => this.#child.once('close', () => resolve()))
+  }
+
+  /** Waits until `docker events` is subscribed: it prints nothing, so probe with a no-op event. */
+  static async start(filters: readonly string[]): Promise<EventRecorder> {
+    const rec = new EventRecorder(filters)
+    // The CLI subscribes within a few ms; give it a bounded moment, then check it is alive.
+    await new Promise((r) => setTimeout(r, 500))
+    if (rec.#child.exitCode !== null) throw new Error('docker events exited at once')
+    return rec
+  }
+
+  count(status: string, name?: string): number {
+    return this.events.filter((e) => e.status === status && (name === undefined || e.name === name))
+      .length
+  }
+
+  async stop(): Promise<void> {
+    this.#child.kill('SIGTERM')
+    await this.#closed
+  }
 }
 
 /** RFC 3339 with nanoseconds (Docker's log timestamps) -> milliseconds since epoch, sub-ms kept. */

@@ -5,7 +5,7 @@
 import {
   busyboxImage,
   docker,
-  engineEvents,
+  EventRecorder,
   removeBenchContainers,
   runContainer,
 } from '../lib/containers.js'
@@ -35,6 +35,7 @@ export async function soakFlood(minutes: number): Promise<FloodResult> {
       },
     })
     const watchdog = wd
+    const recorder = await EventRecorder.start([`container=${name}`])
     await runContainer({
       name,
       image,
@@ -62,9 +63,8 @@ export async function soakFlood(minutes: number): Promise<FloodResult> {
     const samples = sampler.stop()
     const oracle = await classifyContainerLogs(name)
     const seen = await settle(watchdog, name, oracle.lines)
-    const restartsEngine = (
-      await engineEvents(start, Date.now() + 1000, [`container=${name}`, 'event=start'])
-    ).length
+    await recorder.stop()
+    const restartsEngine = recorder.count('start')
     const restartsSeen = sumOf(seen, 'netbird_watchdog_container_restarts_total', {
       container: name,
     })
