@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
-import { connectorIssuer, readConnectors } from '../src/sqlite/idp-db.js'
+import { connectorIssuer, readConnectors, rollBackHotJournal } from '../src/sqlite/idp-db.js'
 import { isWatchdogError, type ErrorCode } from '../src/errors.js'
 import {
   createIdpDb,
@@ -17,6 +17,7 @@ import {
   oktaId,
   canarySecret,
   holdLock,
+  leaveHotJournal,
 } from './helpers/idp-fixture.js'
 
 async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
@@ -145,4 +146,16 @@ test('a database locked exclusively past the busy timeout → DB_LOCKED', async 
   assert.throws(() => readConnectors(db, { busyTimeoutMs: 200 }), assertCode('DB_LOCKED'))
   await lock.release()
   assert.equal(readConnectors(db).length, 4)
+})
+
+test('a hot journal left by a dead writer → DB_HOT_JOURNAL (read-only never rolls it back)', async (t) => {
+  const db = join(await tempDir(t), 'idp.db')
+  createIdpDb(db)
+  await leaveHotJournal(db)
+  assert.throws(() => readConnectors(db), assertCode('DB_HOT_JOURNAL'))
+  rollBackHotJournal(db)
+  assert.deepEqual(
+    readConnectors(db).map((r) => r.name),
+    defaultConnectors().map((c) => c.name),
+  )
 })

@@ -211,3 +211,12 @@ export function connectorIssuer(row: ConnectorRow): string | undefined {
   const issuer = row.config.issuer
   return typeof issuer === 'string' ? issuer : undefined
 }
+
+/**
+ * Roll back a hot journal left by a writer that died mid-transaction (what SQLite does on any read-write
+ * open, and what Dex would do on its next start). Changes nothing else.
+ */
+export function rollBackHotJournal(dbPath: string, opts: { busyTimeoutMs?: number } = {}): void {
+  const db = openIdpDb(dbPath, { readonly: false, ...opts })
+  db.close()
+}

@@ -548,3 +548,33 @@ export function holdLock(
     )
   })
 }
+
+/**
+ * Leave a hot journal behind, as a writer that dies mid-transaction does: another process updates every
+ * connector (and the client table) with a one-page cache, so changed pages spill into the database file,
+ * and is SIGKILLed before it commits.
+ */
+export async function leaveHotJournal(dbPath: string): Promise<void> {
+  const script = `
+    const Database = require('better-sqlite3')
+    const db = new Database(process.argv[1])
+    db.pragma('cache_size = 1')
+    db.exec('begin immediate')
+    db.exec("update connector set name = name || ' (torn)'")
+    db.exec("update client set logo_url = hex(randomblob(3000))")
+    process.stdout.write('dirty\\n')
+    setInterval(() => undefined, 1000)
+  `
+  const child = spawn(process.execPath, ['-e', script, dbPath], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  await new Promise<void>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`writer exited early (${code})`)))
+    child.stdout.once('data', () => resolve())
+  })
+  child.removeAllListeners('exit')
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  child.kill('SIGKILL')
+  await exited
+}
