@@ -4,6 +4,7 @@
 import { Command, CommanderError } from 'commander'
 import { registerScan } from './commands/scan.js'
 import { registerBackups } from './commands/backups.js'
+import { registerRepair } from './commands/repair.js'
 import { exitCodes, writeLine, type CliIO } from './commands/io.js'
 import { WatchdogError, inputErrorCodes, errorMessage } from './errors.js'
 import { readVersion } from './version.js'
@@ -27,6 +28,7 @@ Exit status (every command): 0 ok, 1 problems found or an action failed, 2 usage
     )
   registerScan(program, io)
   registerBackups(program, io)
+  registerRepair(program, io)
   for (const cmd of program.commands) cmd.exitOverride()
   return program
 }

@@ -1,11 +1,16 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs'
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
+import Docker from 'dockerode'
 import fc from 'fast-check'
+import { createServer, type RequestListener } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { goJsonString, setConnectorIssuer } from '../src/core/connector-json.js'
 import { isWatchdogError } from '../src/errors.js'
 import { listBackups, verifyBackup } from '../src/sqlite/backup.js'
@@ -17,11 +22,16 @@ import {
   defaultConnectors,
   goJsonMarshal,
   holdLock,
+  leaveHotJournal,
   jumpcloudId,
   jumpcloudIssuerDiscovered,
   jumpcloudIssuerStored,
   oktaId,
 } from './helpers/idp-fixture.js'
+import { runCli, type CliRun } from './helpers/cli.js'
+
+const A = jumpcloudIssuerStored
+const B = jumpcloudIssuerDiscovered
 
 async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'nbw-repair-'))
@@ -391,4 +401,356 @@ test('a connector that is not static is repaired even with management.json given
   })
   assert.equal(res.changes.length, 1)
   assert.equal(res.managementJson, undefined)
+})
+
+// ---- CLI (spawns dist/cli.js; `npm test` builds it first) ----
+
+const secretsInFixture = [canarySecret, 'okta-secret', 'GOCSPX-google-secret-value', 'canary']
+
+function assertNoSecrets(run: CliRun): void {
+  for (const s of secretsInFixture) {
+    assert.ok(!run.stdout.includes(s), `stdout leaks ${s}`)
+    assert.ok(!run.stderr.includes(s), `stderr leaks ${s}`)
+  }
+}
+
+test('CLI repair --issuer --dry-run --json: the plan, byte-identical file, no secrets', async (t) => {
+  const dir = await tempDir(t)
+  const db = join(dir, 'idp.db')
+  createIdpDb(db)
+  const hash = await sha256(db)
+  const run = await runCli([
+    'repair',
+    '--db',
+    db,
+    '--connector',
+    jumpcloudId,
+    '--issuer',
+    B,
+    '--dry-run',
+    '--json',
+  ])
+  assert.equal(run.code, 0, run.stderr)
+  assertNoSecrets(run)
+  assert.deepEqual(JSON.parse(run.stdout), {
+    db,
+    dryRun: true,
+    backup: null,
+    changes: [{ connectorId: jumpcloudId, field: 'issuer', from: A, to: B }],
+    restarted: null,
+  })
+  assert.equal(await sha256(db), hash)
+})
+
+test('CLI repair --issuer: repaired, backup verified, human output', async (t) => {
+  const dir = await tempDir(t)
+  const db = join(dir, 'idp.db')
+  createIdpDb(db)
+  const run = await runCli(['repair', '--db', db, '--connector', jumpcloudId, '--issuer', B])
+  assert.equal(run.code, 0, run.stderr)
+  assertNoSecrets(run)
+  assert.match(run.stdout, new RegExp(`connector ${jumpcloudId}: issuer "${A}" → "${B}"`))
+  assert.match(run.stdout, /verified backup: .*pre-repair\.db/)
+  assert.equal(connectorIssuer(readConnectors(db).find((r) => r.id === jumpcloudId)!), B)
+  const again = await runCli([
+    'repair',
+    '--db',
+    db,
+    '--connector',
+    jumpcloudId,
+    '--issuer',
+    B,
+    '--json',
+  ])
+  assert.equal(again.code, 0)
+  assert.deepEqual(JSON.parse(again.stdout).changes, [])
+})
+
+test('CLI repair: usage and input errors exit 2 with a clear message', async (t) => {
+  const dir = await tempDir(t)
+  const db = join(dir, 'idp.db')
+  createIdpDb(db)
+  const notDb = join(dir, 'not.db')
+  await writeFile(notDb, 'x'.repeat(4096))
+  const cases: [string[], RegExp][] = [
+    [['repair', '--discover'], /--db/],
+    [['repair', '--db', db], /exactly one of --issuer URL or --discover/],
+    [
+      ['repair', '--db', db, '--discover', '--issuer', B, '--connector', jumpcloudId],
+      /exactly one/,
+    ],
+    [['repair', '--db', db, '--issuer', B], /--connector/],
+    [
+      ['repair', '--db', join(dir, 'missing.db'), '--connector', jumpcloudId, '--issuer', B],
+      /not found/,
+    ],
+    [
+      ['repair', '--db', notDb, '--connector', jumpcloudId, '--issuer', B],
+      /not an SQLite database/,
+    ],
+    [['repair', '--db', db, '--connector', 'nope', '--issuer', B], /no connector "nope"/],
+    [['repair', '--db', db, '--connector', jumpcloudId, '--issuer', 'ftp://x'], /not an http/],
+  ]
+  for (const [args, message] of cases) {
+    const run = await runCli(args)
+    assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`)
+    assert.match(run.stderr, message)
+    assertNoSecrets(run)
+  }
+  const broken = defaultConnectors()
+  broken[1] = { ...broken[1]!, config: `{"clientSecret":"${canarySecret}","issuer":` }
+  const brokenDb = join(dir, 'broken.db')
+  createIdpDb(brokenDb, { connectors: broken })
+  const run = await runCli(['repair', '--db', brokenDb, '--connector', jumpcloudId, '--issuer', B])
+  assert.equal(run.code, 2)
+  assert.match(run.stderr, new RegExp(`connector "${jumpcloudId}": config is not valid JSON`))
+  assertNoSecrets(run)
+})
+
+test('CLI repair: a database locked by another process → exit 2, nothing changed', async (t) => {
+  const dir = await tempDir(t)
+  const db = join(dir, 'idp.db')
+  createIdpDb(db)
+  const lock = await holdLock(db, 'immediate')
+  t.after(() => lock.release())
+  const run = await runCli([
+    'repair',
+    '--db',
+    db,
+    '--connector',
+    jumpcloudId,
+    '--issuer',
+    B,
+    '--busy-timeout-ms',
+    '300',
+  ])
+  assert.equal(run.code, 2)
+  assert.match(run.stderr, /another process holds a write transaction.*nothing was changed/)
+  await lock.release()
+  assert.equal(connectorIssuer(readConnectors(db).find((r) => r.id === jumpcloudId)!), A)
+})
+
+test('CLI repair after a writer died mid-transaction: dry run exits 2, repair rolls the journal back first', async (t) => {
+  const dir = await tempDir(t)
+  const db = join(dir, 'idp.db')
+  createIdpDb(db)
+  await leaveHotJournal(db)
+  const dry = await runCli([
+    'repair',
+    '--db',
+    db,
+    '--connector',
+    jumpcloudId,
+    '--issuer',
+    B,
+    '--dry-run',
+  ])
+  assert.equal(dry.code, 2)
+  assert.match(dry.stderr, /hot journal/)
+  const run = await runCli([
+    'repair',
+    '--db',
+    db,
+    '--connector',
+    jumpcloudId,
+    '--issuer',
+    B,
+    '--json',
+  ])
+  assert.equal(run.code, 0, run.stderr)
+  const rows = readConnectors(db)
+  assert.deepEqual(
+    rows.map((r) => r.name),
+    defaultConnectors().map((c) => c.name),
+    "the dead writer's changes are rolled back",
+  )
+  assert.equal(connectorIssuer(rows.find((r) => r.id === jumpcloudId)!), B)
+})
+
+// ---- --discover against a real oidc-provider on 127.0.0.1 ----
+
+interface TestProvider {
+  base: string
+  close: () => Promise<void>
+}
+
+/** A real OIDC provider whose issuer is `base + suffix` (suffix '/' = JumpCloud's trailing slash). */
+async function startProvider(suffix: string): Promise<TestProvider> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as AddressInfo).port
+  const base = `http://127.0.0.1:${port}`
+  // oidc-provider ships no types; a computed specifier keeps tsc from looking for them.
+  const specifier: string = 'oidc-provider'
+  const mod = (await import(specifier)) as {
+    default: new (issuer: string, config: object) => { callback(): RequestListener }
+  }
+  const provider = new mod.default(base + suffix, { clients: [] })
+  server.on('request', provider.callback())
+  return {
+    base,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
+}
+
+test('CLI repair --discover: JumpCloud-style trailing-slash mismatch fixed, exact compare', async (t) => {
+  const p = await startProvider('/')
+  t.after(() => p.close())
+  const dir = await tempDir(t)
+  const db = join(dir, 'idp.db')
+  const connectors = defaultConnectors().map((c) =>
+    c.id === jumpcloudId ? { ...c, config: c.config!.replace(A, p.base) } : c,
+  )
+  // Okta points at a closed port: it cannot be checked, which is reported (exit 1), not guessed.
+  createIdpDb(db, { connectors: connectors.filter((c) => c.id !== oktaId) })
+  const dry = await runCli([
+    'repair',
+    '--db',
+    db,
+    '--discover',
+    '--allow-insecure',
+    '--dry-run',
+    '--json',
+  ])
+  assert.equal(dry.code, 0, dry.stderr)
+  assert.deepEqual(JSON.parse(dry.stdout).changes, [
+    { connectorId: jumpcloudId, field: 'issuer', from: p.base, to: p.base + '/' },
+  ])
+  const run = await runCli(['repair', '--db', db, '--discover', '--allow-insecure', '--json'])
+  assert.equal(run.code, 0, run.stderr)
+  assertNoSecrets(run)
+  const out = JSON.parse(run.stdout)
+  assert.equal(out.changes.length, 1)
+  assert.ok(typeof out.backup === 'string')
+  assert.equal(connectorIssuer(readConnectors(db).find((r) => r.id === jumpcloudId)!), p.base + '/')
+  const again = await runCli(['repair', '--db', db, '--discover', '--allow-insecure', '--json'])
+  assert.equal(again.code, 0)
+  assert.deepEqual(JSON.parse(again.stdout).changes, [])
+})
+
+test('CLI repair --discover: http issuer without --allow-insecure, and unreachable provider → exit 1', async (t) => {
+  const p = await startProvider('/')
+  const dir = await tempDir(t)
+  const db = join(dir, 'idp.db')
+  createIdpDb(db, {
+    connectors: defaultConnectors()
+      .filter((c) => c.id !== oktaId)
+      .map((c) => (c.id === jumpcloudId ? { ...c, config: c.config!.replace(A, p.base) } : c)),
+  })
+  const hash = await sha256(db)
+  const insecure = await runCli(['repair', '--db', db, '--discover', '--json'])
+  assert.equal(insecure.code, 1)
+  assert.match(JSON.parse(insecure.stdout).unresolved[0].reason, /allow-insecure/)
+  await p.close()
+  const down = await runCli([
+    'repair',
+    '--db',
+    db,
+    '--discover',
+    '--allow-insecure',
+    '--timeout-ms',
+    '2000',
+  ])
+  assert.equal(down.code, 1)
+  assert.match(down.stderr, new RegExp(`could not check connector ${jumpcloudId}`))
+  assertNoSecrets(down)
+  assert.equal(await sha256(db), hash)
+})
+
+// ---- --restart against the real Docker engine ----
+
+const testImage = 'netbird-watchdog-test/busybox:repair'
+
+/** A tiny busybox image imported from the host's busybox-static (no registry on these machines). */
+function ensureBusyboxImage(): void {
+  try {
+    execFileSync('docker', ['image', 'inspect', testImage], { stdio: 'ignore' })
+    return
+  } catch {
+    // not there yet: import it below
+  }
+  const root = mkdtempSync(join(tmpdir(), 'nbw-busybox-'))
+  try {
+    mkdirSync(join(root, 'bin'))
+    copyFileSync('/bin/busybox', join(root, 'bin/busybox'))
+    for (const tool of ['sh', 'sleep']) symlinkSync('busybox', join(root, 'bin', tool))
+    const tar = execFileSync('tar', ['-C', root, '-c', '.'], { maxBuffer: 64 << 20 })
+    execFileSync(
+      'docker',
+      ['import', '--change', 'LABEL netbird-watchdog.test=1', '-', testImage],
+      {
+        input: tar,
+      },
+    )
+  } finally {
+    rmSync(root, { recursive: true, force: true })
+  }
+}
+
+test('CLI repair --restart restarts the container through the Docker engine', async (t) => {
+  try {
+    execFileSync('docker', ['info'], { stdio: 'ignore' })
+  } catch {
+    assert.fail(
+      'Docker engine not reachable: start it with `bash scripts/test-env.sh` (see shared/test-env.md)',
+    )
+  }
+  ensureBusyboxImage()
+  const docker = new Docker()
+  const name = `nbw-repair-restart-${process.pid}-${Date.now()}`
+  const container = await docker.createContainer({
+    name,
+    Image: testImage,
+    Cmd: ['sleep', '3600'],
+    Labels: { 'netbird-watchdog.test': '1' },
+    HostConfig: { NetworkMode: 'none' },
+  })
+  t.after(async () => {
+    await container.remove({ force: true })
+    execFileSync('docker', ['rmi', '-f', testImage], { stdio: 'ignore' })
+  })
+  await container.start()
+  const before = (await container.inspect()).State.StartedAt
+  const dir = await tempDir(t)
+  const db = join(dir, 'idp.db')
+  createIdpDb(db)
+  const run = await runCli([
+    'repair',
+    '--db',
+    db,
+    '--connector',
+    jumpcloudId,
+    '--issuer',
+    B,
+    '--restart',
+    name,
+    '--json',
+  ])
+  assert.equal(run.code, 0, run.stderr)
+  assert.equal(JSON.parse(run.stdout).restarted, name)
+  const after = await container.inspect()
+  assert.equal(after.State.Running, true)
+  assert.notEqual(after.State.StartedAt, before)
+
+  const missing = await runCli([
+    'repair',
+    '--db',
+    db,
+    '--connector',
+    jumpcloudId,
+    '--issuer',
+    A,
+    '--restart',
+    `${name}-nope`,
+    '--json',
+  ])
+  assert.equal(missing.code, 1)
+  const out = JSON.parse(missing.stdout)
+  assert.equal(out.restarted, null)
+  assert.match(out.restartError, /no such container|404/i)
+  assert.equal(out.changes.length, 1, 'the repair itself stands')
 })
