@@ -131,6 +131,16 @@ test('property: editing Go-marshalled configs equals marshalling with the new is
 
 // ---- repairIssuers against real idp.db files ----
 
+/** Make a file read-only even for root (tests run as root in CI): chattr +i there, chmod 0444 otherwise. */
+async function makeReadOnly(path: string): Promise<() => Promise<void>> {
+  if (process.getuid?.() === 0) {
+    execFileSync('chattr', ['+i', path])
+    return () => Promise.resolve(void execFileSync('chattr', ['-i', path]))
+  }
+  await chmod(path, 0o444)
+  return () => chmod(path, 0o644)
+}
+
 for (const schema of ['v0.244', 'grant-types'] as const) {
   test(`repair (${schema}) changes exactly one value and keeps BLOB storage`, async (t) => {
     const dir = await tempDir(t)
@@ -241,13 +251,17 @@ test('input errors: unknown connector, connector without issuer, bad URL, read-o
   await assert.rejects(run('local', 'https://x'), (e) => isWatchdogError(e, 'REPAIR_REFUSED'))
   await assert.rejects(run(jumpcloudId, 'not a url'), (e) => isWatchdogError(e, 'USAGE'))
   await assert.rejects(run(jumpcloudId, ' https://x'), (e) => isWatchdogError(e, 'USAGE'))
-  await chmod(db, 0o444)
-  if (process.getuid?.() !== 0) {
+  const undo = await makeReadOnly(db)
+  try {
     await assert.rejects(run(jumpcloudId, jumpcloudIssuerDiscovered), (e) =>
       isWatchdogError(e, 'DB_READ_ONLY'),
     )
+    const cli = await runCli(['repair', '--db', db, '--connector', jumpcloudId, '--issuer', B])
+    assert.equal(cli.code, 2)
+    assert.match(cli.stderr, /not writable/)
+  } finally {
+    await undo()
   }
-  await chmod(db, 0o644)
   assert.equal(await sha256(db), hash)
 })
 
