@@ -1,0 +1,151 @@
+// Self-healing metrics, registered on the Registry the composition root passes in (never the global one).
+// Conventions (shared/anchors.md §0.5, §6): counters end in _total, failures are their own counter,
+// 0/1 state gauges stay present with 0, every label set the alerts use is initialised up front.
+import { Counter, Gauge, type Registry } from 'prom-client'
+import { modes, type Mode } from '../config/schema.js'
+import { skipReasons } from '../core/heal-decision.js'
+
+export const repairResults = ['success', 'rolled_back', 'failed', 'unconfirmed'] as const
+export type RepairResultLabel = (typeof repairResults)[number]
+
+export const checkNames = ['issuer-drift', 'backup', 'integrity'] as const
+export type CheckName = (typeof checkNames)[number]
+
+export const jobNames = ['doctor', 'backup', 'integrity'] as const
+export type JobName = (typeof jobNames)[number]
+
+const p = 'netbird_watchdog_'
+
+export interface HealMetrics {
+  readonly repairs: Counter<'container' | 'result'>
+  readonly repairFailures: Counter<'container'>
+  readonly rollbacks: Counter<'container'>
+  readonly repairsSkipped: Counter<'container' | 'reason'>
+  readonly breakerOpen: Gauge<'container'>
+  readonly lastRepair: Gauge
+  readonly backups: Counter
+  readonly backupFailures: Counter
+  readonly lastBackup: Gauge
+  readonly lastBackupSize: Gauge
+  readonly checkSuccess: Gauge<'check'>
+  readonly checkDuration: Gauge<'check'>
+  readonly mode: Gauge<'mode'>
+  readonly scheduledRuns: Counter<'job'>
+  readonly scheduledRunsSkipped: Counter<'job'>
+  /** Initialise every series of a target, so alerts see 0 rather than nothing. */
+  addTarget(container: string): void
+}
+
+export function createHealMetrics(registry: Registry, mode: Mode): HealMetrics {
+  const registers = [registry]
+  const m = {
+    repairs: new Counter({
+      name: `${p}repairs_total`,
+      help: 'Self-healing repairs of idp.db finished, by container and result (success, rolled_back, failed, unconfirmed).',
+      labelNames: ['container', 'result'] as const,
+      registers,
+    }),
+    repairFailures: new Counter({
+      name: `${p}repair_failures_total`,
+      help: 'Self-healing repairs that failed or were rolled back.',
+      labelNames: ['container'] as const,
+      registers,
+    }),
+    rollbacks: new Counter({
+      name: `${p}rollbacks_total`,
+      help: 'Repairs undone by restoring the pre-repair backup because the container did not recover.',
+      labelNames: ['container'] as const,
+      registers,
+    }),
+    repairsSkipped: new Counter({
+      name: `${p}repairs_skipped_total`,
+      help: 'Repairs the watchdog decided not to carry out, by reason (dry_run, breaker_open, discovery_unreachable, ...).',
+      labelNames: ['container', 'reason'] as const,
+      registers,
+    }),
+    breakerOpen: new Gauge({
+      name: `${p}breaker_open`,
+      help: 'Whether the self-healing circuit breaker of a container is open (1) and repairs are suspended.',
+      labelNames: ['container'] as const,
+      registers,
+    }),
+    lastRepair: new Gauge({
+      name: `${p}last_repair_timestamp_seconds`,
+      help: 'Unix time of the last successful self-healing repair (0: none yet).',
+      registers,
+    }),
+    backups: new Counter({
+      name: `${p}backups_total`,
+      help: 'Verified idp.db backups taken by the watchdog (scheduled and pre-repair).',
+      registers,
+    }),
+    backupFailures: new Counter({
+      name: `${p}backup_failures_total`,
+      help: 'idp.db backups that failed or did not verify.',
+      registers,
+    }),
+    lastBackup: new Gauge({
+      name: `${p}last_backup_timestamp_seconds`,
+      help: 'Unix time of the last verified idp.db backup (0: none yet).',
+      registers,
+    }),
+    lastBackupSize: new Gauge({
+      name: `${p}last_backup_size_bytes`,
+      help: 'Size in bytes of the last verified idp.db backup.',
+      registers,
+    }),
+    checkSuccess: new Gauge({
+      name: `${p}check_success`,
+      help: 'Whether the last run of a scheduled check passed (1) or not (0).',
+      labelNames: ['check'] as const,
+      registers,
+    }),
+    checkDuration: new Gauge({
+      name: `${p}check_duration_seconds`,
+      help: 'How long the last run of a scheduled check took, in seconds.',
+      labelNames: ['check'] as const,
+      registers,
+    }),
+    mode: new Gauge({
+      name: `${p}mode`,
+      help: 'The configured self-healing mode (1 for the active one): observe, dry-run or repair.',
+      labelNames: ['mode'] as const,
+      registers,
+    }),
+    scheduledRuns: new Counter({
+      name: `${p}scheduled_runs_total`,
+      help: 'Scheduled jobs started, by job.',
+      labelNames: ['job'] as const,
+      registers,
+    }),
+    scheduledRunsSkipped: new Counter({
+      name: `${p}scheduled_runs_skipped_total`,
+      help: 'Scheduled job runs skipped because the previous run of the same job was still going.',
+      labelNames: ['job'] as const,
+      registers,
+    }),
+  }
+  for (const value of modes) m.mode.set({ mode: value }, value === mode ? 1 : 0)
+  m.lastRepair.set(0)
+  m.lastBackup.set(0)
+  m.lastBackupSize.set(0)
+  m.backups.inc(0)
+  m.backupFailures.inc(0)
+  for (const job of jobNames) {
+    m.scheduledRuns.inc({ job }, 0)
+    m.scheduledRunsSkipped.inc({ job }, 0)
+  }
+  const known = new Set<string>()
+  return {
+    ...m,
+    addTarget(container: string): void {
+      if (known.has(container)) return
+      known.add(container)
+      for (const result of repairResults) m.repairs.inc({ container, result }, 0)
+      for (const reason of skipReasons) m.repairsSkipped.inc({ container, reason }, 0)
+      m.repairFailures.inc({ container }, 0)
+      m.rollbacks.inc({ container }, 0)
+      m.breakerOpen.set({ container }, 0)
+    },
+  }
+}
