@@ -1,0 +1,249 @@
+// The healer against real peers: the real Docker engine running the simulated NetBird management
+// (test/fixtures/fake-netbird) under `--restart unless-stopped`, a real oidc-provider on 127.0.0.1, a real
+// idp.db. Drives the scheduled drift check (the path that needs no log watcher); the finding path is
+// covered end to end by test/e2e-selfheal.test.ts through `netbird-watchdog run`.
+import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import { Registry } from 'prom-client'
+import { configSchema, type Config } from '../src/config/schema.js'
+import { DockerEngine } from '../src/docker/engine.js'
+import { WatchdogEvents } from '../src/docker/events.js'
+import { healDockerFrom, healEventsFrom } from '../src/heal/adapters.js'
+import { startSelfHealing, type SelfHealing } from '../src/heal/self-heal.js'
+import { createLogger } from '../src/log.js'
+import { listBackups } from '../src/sqlite/backup.js'
+import { connectorIssuer, readConnectors } from '../src/sqlite/idp-db.js'
+import { createIdpDb, oidcConnectorConfig } from './helpers/idp-fixture.js'
+import {
+  dockerCli,
+  metricValue,
+  removeTestContainers,
+  requireTestImage,
+  runFakeNetbird,
+  startIssuerPeer,
+  until,
+} from './helpers/selfheal.js'
+
+const jc = 'd1c9q2ll0fgs73cunqsg'
+
+interface Rig {
+  dir: string
+  dbPath: string
+  container: string
+  heal: SelfHealing
+  registry: Registry
+  originalSha: string
+}
+
+async function rig(
+  t: import('node:test').TestContext,
+  opts: {
+    variant: 'fatal' | 'erro'
+    mode?: Config['mode']
+    storedIssuer: string
+    extraConnectors?: Array<{ id: string; issuer: string }>
+  },
+): Promise<Rig> {
+  const dir = mkdtempSync(join(tmpdir(), 'nbw-heal-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  const dbPath = join(dir, 'idp.db')
+  createIdpDb(dbPath, {
+    connectors: [
+      { id: 'local', type: 'local', name: 'Email', config: null },
+      ...[{ id: jc, issuer: opts.storedIssuer }, ...(opts.extraConnectors ?? [])].map((c) => ({
+        id: c.id,
+        type: 'oidc',
+        name: c.id,
+        config: oidcConnectorConfig({
+          issuer: c.issuer,
+          clientID: 'client',
+          clientSecret: 'secret',
+        }),
+      })),
+    ],
+  })
+  const container = `nbw-heal-${opts.variant}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
+  t.after(() => removeTestContainers([container]))
+  const config = configSchema.parse({
+    mode: opts.mode ?? 'repair',
+    targets: { names: [container], autoDetect: false },
+    idp: { dbPath },
+    oidc: { allowInsecure: true, timeoutMs: 3000 },
+    repair: { confirmSeconds: 2, restartBackoffSeconds: 0, stopTimeoutSeconds: 2 },
+    backups: { dir: join(dir, 'backups') },
+    schedules: { doctor: '', backup: '', integrity: '' },
+  })
+  const registry = new Registry()
+  const engine = new DockerEngine({ socketPath: '/var/run/docker.sock' })
+  const heal = startSelfHealing({
+    logger: createLogger({ level: 'silent' }),
+    registry,
+    config,
+    secrets: {},
+    docker: healDockerFrom(engine),
+    events: healEventsFrom(new WatchdogEvents()),
+    version: 'test',
+  })
+  t.after(() => heal.stop())
+  await runFakeNetbird({ name: container, dataDir: dir, variant: opts.variant })
+  return { dir, dbPath, container, heal, registry, originalSha: sha(dbPath) }
+}
+
+function sha(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex')
+}
+
+function issuerOf(dbPath: string, id = jc): string | undefined {
+  const row = readConnectors(dbPath).find((r) => r.id === id)
+  return row && connectorIssuer(row)
+}
+
+async function state(container: string): Promise<string> {
+  return (await dockerCli(['inspect', '-f', '{{.State.Status}}', container])).trim()
+}
+
+test('heal flow on the real engine', async (t) => {
+  await requireTestImage()
+
+  await t.test(
+    'crash loop (≤ v0.65.1): drift check repairs, Docker restarts it, it stays up',
+    async (t) => {
+      const peer = await startIssuerPeer(t, { trailingSlash: true })
+      const r = await rig(t, { variant: 'fatal', storedIssuer: peer.origin })
+      await until(
+        async () => (await dockerCli(['logs', r.container])).includes('FATL'),
+        'first crash',
+      )
+      assert.equal(await r.heal.scheduler.runNow('doctor'), true)
+      await r.heal.healer.idle()
+      assert.equal(
+        await metricValue(r.registry, 'netbird_watchdog_repairs_total', {
+          container: r.container,
+          result: 'success',
+        }),
+        1,
+      )
+      assert.equal(issuerOf(r.dbPath), `${peer.origin}/`)
+      assert.equal(await state(r.container), 'running')
+      const [backup] = listBackups(join(r.dir, 'backups'))
+      assert.ok(backup)
+      assert.equal(issuerOf(backup.path), peer.origin, 'the backup holds the original issuer')
+      assert.equal(await metricValue(r.registry, 'netbird_watchdog_backups_total'), 1)
+      assert.equal(
+        await metricValue(r.registry, 'netbird_watchdog_check_success', { check: 'issuer-drift' }),
+        0,
+      )
+    },
+  )
+
+  await t.test('dry-run changes nothing and says what it would do', async (t) => {
+    const peer = await startIssuerPeer(t, { trailingSlash: true })
+    const r = await rig(t, { variant: 'erro', mode: 'dry-run', storedIssuer: peer.origin })
+    await until(async () => (await dockerCli(['logs', r.container])).includes('ERRO'), 'ERRO line')
+    const started = (await dockerCli(['inspect', '-f', '{{.State.StartedAt}}', r.container])).trim()
+    await r.heal.scheduler.runNow('doctor')
+    await r.heal.healer.idle()
+    assert.equal(sha(r.dbPath), r.originalSha, 'idp.db byte-identical')
+    assert.deepEqual(listBackups(join(r.dir, 'backups')), [])
+    assert.equal(
+      (await dockerCli(['inspect', '-f', '{{.State.StartedAt}}', r.container])).trim(),
+      started,
+      'not restarted',
+    )
+    assert.equal(
+      await metricValue(r.registry, 'netbird_watchdog_repairs_skipped_total', {
+        container: r.container,
+        reason: 'dry_run',
+      }),
+      1,
+    )
+  })
+
+  await t.test(
+    'a provider that changes its issuer twice trips the breaker; POST /reset re-arms it',
+    async (t) => {
+      const peer = await startIssuerPeer(t, { trailingSlash: true })
+      const r = await rig(t, { variant: 'erro', storedIssuer: peer.origin })
+      await until(
+        async () => (await dockerCli(['logs', r.container])).includes('ERRO'),
+        'ERRO line',
+      )
+      await r.heal.scheduler.runNow('doctor')
+      await r.heal.healer.idle()
+      assert.equal(issuerOf(r.dbPath), `${peer.origin}/`)
+      assert.equal(
+        await metricValue(r.registry, 'netbird_watchdog_repairs_total', {
+          container: r.container,
+          result: 'success',
+        }),
+        1,
+      )
+      peer.setTrailingSlash(false) // the provider changes its issuer again
+      await r.heal.scheduler.runNow('doctor')
+      await r.heal.healer.idle()
+      assert.equal(issuerOf(r.dbPath), `${peer.origin}/`, 'not repaired a second time')
+      assert.equal(
+        await metricValue(r.registry, 'netbird_watchdog_breaker_open', { container: r.container }),
+        1,
+      )
+      assert.equal(
+        await metricValue(r.registry, 'netbird_watchdog_repairs_skipped_total', {
+          container: r.container,
+          reason: 'breaker_open',
+        }),
+        1,
+      )
+      assert.deepEqual(r.heal.healer.reset(), [r.container])
+      assert.equal(
+        await metricValue(r.registry, 'netbird_watchdog_breaker_open', { container: r.container }),
+        0,
+      )
+      await r.heal.scheduler.runNow('doctor')
+      await r.heal.healer.idle()
+      assert.equal(issuerOf(r.dbPath), peer.origin)
+    },
+  )
+
+  await t.test(
+    'a repair whose restart still fails is rolled back and the breaker opens',
+    async (t) => {
+      const peer = await startIssuerPeer(t, { trailingSlash: true })
+      const dead = await startIssuerPeer(t, { trailingSlash: false })
+      await dead.close() // a second connector whose provider is down: NetBird still cannot start
+      const r = await rig(t, {
+        variant: 'fatal',
+        storedIssuer: peer.origin,
+        extraConnectors: [{ id: 'okta-d1c9q4dl0fgs73cunqt0', issuer: dead.origin }],
+      })
+      await until(
+        async () => (await dockerCli(['logs', r.container])).includes('FATL'),
+        'first crash',
+      )
+      await r.heal.scheduler.runNow('doctor')
+      await r.heal.healer.idle()
+      assert.equal(
+        await metricValue(r.registry, 'netbird_watchdog_rollbacks_total', {
+          container: r.container,
+        }),
+        1,
+      )
+      assert.equal(
+        await metricValue(r.registry, 'netbird_watchdog_repairs_total', {
+          container: r.container,
+          result: 'rolled_back',
+        }),
+        1,
+      )
+      assert.equal(
+        await metricValue(r.registry, 'netbird_watchdog_breaker_open', { container: r.container }),
+        1,
+      )
+      assert.equal(issuerOf(r.dbPath), peer.origin, 'the original issuer is back')
+      assert.match(await dockerCli(['logs', r.container]), /Failed to open connector okta-/)
+    },
+  )
+})
