@@ -4,10 +4,14 @@
 import { Command, CommanderError } from 'commander'
 import { registerScan } from './commands/scan.js'
 import { registerBackups } from './commands/backups.js'
+import { registerRun } from './commands/run.js'
 import { registerRepair } from './commands/repair.js'
 import { exitCodes, writeLine, type CliIO } from './commands/io.js'
 import { WatchdogError, inputErrorCodes, errorMessage } from './errors.js'
 import { readVersion } from './version.js'
+
+// SIGTERM/SIGINT end a long-running command (`run`) cleanly; a second signal kills the process.
+const shutdown = new AbortController()
 
 export function buildProgram(io: CliIO): Command {
   const program = new Command('netbird-watchdog')
@@ -28,6 +32,7 @@ Exit status (every command): 0 ok, 1 problems found or an action failed, 2 usage
     )
   registerScan(program, io)
   registerBackups(program, io)
+  registerRun(program, io, shutdown.signal)
   registerRepair(program, io)
   for (const cmd of program.commands) cmd.exitOverride()
   return program
@@ -48,6 +53,9 @@ async function main(): Promise<void> {
     // `netbird-watchdog scan … | head` closes the pipe early: that is not a failure.
     if (err.code === 'EPIPE') process.exit(exitCode)
   })
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => shutdown.abort(signal))
+  }
   try {
     await buildProgram(io).parseAsync(process.argv)
   } catch (err) {

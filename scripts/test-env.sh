@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Sets up what the tests need on a fresh machine (shared/test-env.md), idempotently and bounded in
+# time: Debian packages (docker.io, busybox-static, prometheus for promtool, sqlite3), a running Docker
+# engine (started here with no bridge, no iptables, vfs storage, if `docker info` does not answer),
+# the tiny test images built by `docker import` (no registry is reachable), and no leftovers of
+# earlier runs (objects labelled netbird-watchdog.test=1).
+#
+#   bash scripts/test-env.sh          # as root
+#
+# Environment: TEST_ENV_DEADLINE (seconds to wait for the engine, default 60).
+set -euo pipefail
+
+busybox_image=netbird-watchdog-test/busybox:1
+node_image=netbird-watchdog-test/node:20
+test_label=netbird-watchdog.test=1
+deadline_s=${TEST_ENV_DEADLINE:-60}
+
+log() { printf 'test-env: %s\n' "$*" >&2; }
+
+need_packages=()
+command -v dockerd >/dev/null 2>&1 || need_packages+=(docker.io)
+command -v docker >/dev/null 2>&1 || need_packages+=(docker.io)
+[ -x /bin/busybox ] || need_packages+=(busybox-static)
+command -v promtool >/dev/null 2>&1 || need_packages+=(prometheus)
+command -v sqlite3 >/dev/null 2>&1 || need_packages+=(sqlite3)
+if [ ${#need_packages[@]} -gt 0 ]; then
+  log "installing ${need_packages[*]}"
+  timeout 300 apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq --no-install-recommends \
+    "${need_packages[@]}" >/dev/null
+fi
+
+engine_up() { timeout 10 docker info >/dev/null 2>&1; }
+
+if ! engine_up; then
+  log "starting dockerd (log: /var/log/dockerd-test.log)"
+  # The same flags the tests assume (shared/test-env.md): no docker0 bridge, no private addresses.
+  nohup dockerd --iptables=false --ip-forward=false --ip-masq=false --bridge=none \
+    --storage-driver=vfs >/var/log/dockerd-test.log 2>&1 &
+  end=$((SECONDS + deadline_s))
+  until engine_up; do
+    if [ $SECONDS -ge $end ]; then
+      log "dockerd did not answer within ${deadline_s}s; last log lines:"
+      tail -n 20 /var/log/dockerd-test.log >&2 || true
+      exit 1
+    fi
+    sleep 0.5
+  done
+fi
+log "engine $(docker version --format '{{.Server.Version}}') answers"
+
+image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
+
+# busybox: /bin/busybox plus the applets the tests call.
+make_busybox_root() {
+  local root=$1
+  mkdir -p "$root/bin" "$root/etc" "$root/tmp"
+  cp /bin/busybox "$root/bin/busybox"
+  for applet in sh echo sleep cat printf head dd tr yes true false seq env ls date kill; do
+    ln -sf busybox "$root/bin/$applet"
+  done
+  echo 'root:x:0:0:root:/:/bin/sh' >"$root/etc/passwd"
+  echo 'nobody:x:65534:65534:nobody:/:/bin/sh' >>"$root/etc/passwd"
+}
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+if ! image_exists "$busybox_image"; then
+  log "building $busybox_image"
+  make_busybox_root "$work/busybox"
+  tar -C "$work/busybox" -c . | timeout 120 docker import \
+    --change 'LABEL netbird-watchdog.test.image=1' - "$busybox_image" >/dev/null
+fi
+
+if ! image_exists "$node_image"; then
+  log "building $node_image"
+  root="$work/node"
+  make_busybox_root "$root"
+  node_bin=$(readlink -f "$(command -v node)")
+  mkdir -p "$root/usr/bin"
+  cp "$node_bin" "$root/usr/bin/node"
+  # Every shared library node links (and the dynamic loader), at the same paths.
+  ldd "$node_bin" | grep -o '/[^ ]*' | sort -u | while read -r lib; do
+    mkdir -p "$root$(dirname "$lib")"
+    cp -L "$lib" "$root$lib"
+  done
+  tar -C "$root" -c . | timeout 300 docker import \
+    --change 'LABEL netbird-watchdog.test.image=1' --change 'ENV PATH=/usr/bin:/bin' \
+    - "$node_image" >/dev/null
+fi
+
+# Leftovers of earlier runs (a killed test cannot clean up after itself).
+leftovers=$(docker ps -aq --filter "label=$test_label")
+if [ -n "$leftovers" ]; then
+  log "removing leftover test containers"
+  # shellcheck disable=SC2086
+  timeout 120 docker rm -f -v $leftovers >/dev/null
+fi
+volumes=$(docker volume ls -q --filter "label=$test_label")
+if [ -n "$volumes" ]; then
+  # shellcheck disable=SC2086
+  timeout 60 docker volume rm -f $volumes >/dev/null
+fi
+log "ready: $busybox_image, $node_image"

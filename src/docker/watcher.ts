@@ -1,0 +1,454 @@
+// The observer: keeps a connection to the Docker engine, selects the targets, and turns the engine's
+// container events and the targets' logs into metrics, log lines and typed events (events.ts).
+// - Events are the source of truth for restarts and deaths (core/restart-loop.ts); inspect fills in
+//   the gauges and covers starts whose events were lost while the engine was away.
+// - The engine going away is a state: docker_up 0, reconnect with capped exponential backoff, replay
+//   missed events with `since` (deduplicated by time and identity), reconcile with list + inspect.
+// - Observe only: nothing here changes a container.
+import type { Config } from '../config/schema.js'
+import type { Finding } from '../core/detect.js'
+import {
+  evaluateLoop,
+  initialLoopState,
+  recordDeath,
+  recordStart,
+  recordStartEvent,
+  reconcileStart,
+  type LoopPolicy,
+  type LoopState,
+  type StartLedger,
+} from '../core/restart-loop.js'
+import { matchTarget, type TargetSelector } from '../core/targets.js'
+import { errorMessage } from '../errors.js'
+import type { Logger } from '../log.js'
+import type { WatchMetrics } from '../metrics.js'
+import { rfc3339ToNs, type ContainerDetails, type DockerPort, type EngineEvent } from './engine.js'
+import type { WatchdogEvents } from './events.js'
+import { LogFollower } from './log-follower.js'
+
+export interface WatcherOptions {
+  readonly docker: DockerPort
+  readonly config: Pick<Config, 'targets' | 'detection' | 'docker'>
+  readonly metrics: WatchMetrics
+  readonly events: WatchdogEvents
+  readonly logger: Logger
+  /** Wall clock, ms (tests may pass their own). */
+  readonly now?: () => number
+  /** First reconnect delay; doubles up to docker.reconnectMaxSeconds. */
+  readonly reconnectInitialMs?: number
+  /** How often loops are re-evaluated (cleared after the stable period). */
+  readonly tickMs?: number
+}
+
+export interface TargetInfo {
+  readonly id: string
+  readonly name: string
+  readonly status: string
+}
+
+interface Tracked {
+  readonly id: string
+  name: string
+  tty: boolean
+  status: string
+  ledger: StartLedger | undefined
+  diedSinceStart: boolean
+  follower: LogFollower | undefined
+}
+
+const nsPerMs = 1_000_000n
+
+export class Watcher {
+  readonly #o: WatcherOptions
+  readonly #log: Logger
+  readonly #selector: TargetSelector
+  readonly #policy: LoopPolicy
+  readonly #now: () => number
+  readonly #abort = new AbortController()
+  /** Engine time from which everything is new: the watcher's start. */
+  readonly #startNs: bigint
+  readonly #tracked = new Map<string, Tracked>()
+  readonly #loops = new Map<string, LoopState>()
+  #dockerUp = false
+  #everUp = false
+  #lastEventNs: bigint | undefined
+  #keysAtLastNs = new Set<string>()
+  #eventsFromNs = 0n
+  #run: Promise<void> | undefined
+  #tick: ReturnType<typeof setInterval> | undefined
+  #wakeReconnect: (() => void) | undefined
+
+  constructor(options: WatcherOptions) {
+    this.#o = options
+    this.#log = options.logger
+    this.#now = options.now ?? Date.now
+    this.#startNs = BigInt(this.#now()) * nsPerMs
+    const t = options.config.targets
+    this.#selector = {
+      names: t.names,
+      composeServices: t.composeServices,
+      label: t.label,
+      autoDetect: t.autoDetect,
+    }
+    const d = options.config.detection
+    this.#policy = {
+      deaths: d.loopDeaths,
+      windowMs: d.loopWindowSeconds * 1000,
+      stableMs: d.stableSeconds * 1000,
+    }
+    // Explicitly named targets have their series from the start, found or not.
+    for (const name of t.names) options.metrics.addContainer(name)
+  }
+
+  get dockerUp(): boolean {
+    return this.#dockerUp
+  }
+
+  get targets(): TargetInfo[] {
+    return [...this.#tracked.values()].map((t) => ({ id: t.id, name: t.name, status: t.status }))
+  }
+
+  readiness(): { ready: boolean; reason: string } {
+    if (!this.#dockerUp) return { ready: false, reason: 'Docker engine unreachable' }
+    if (this.#tracked.size === 0) return { ready: false, reason: 'no target container found' }
+    return { ready: true, reason: '' }
+  }
+
+  start(): void {
+    if (this.#run) return
+    this.#run = this.#loop()
+    const tickMs = this.#o.tickMs ?? 1000
+    this.#tick = setInterval(() => this.#evaluateLoops(), tickMs)
+    this.#tick.unref()
+  }
+
+  async stop(): Promise<void> {
+    this.#abort.abort()
+    this.#wakeReconnect?.()
+    if (this.#tick) clearInterval(this.#tick)
+    await this.#run
+    await Promise.all(
+      [...this.#tracked.values()].map((t) => t.follower?.stop() ?? Promise.resolve()),
+    )
+  }
+
+  async #loop(): Promise<void> {
+    const signal = this.#abort.signal
+    const initialMs = this.#o.reconnectInitialMs ?? 250
+    const maxMs = this.#o.config.docker.reconnectMaxSeconds * 1000
+    let delayMs = initialMs
+    while (!signal.aborted) {
+      try {
+        await this.#o.docker.ping(signal)
+        delayMs = initialMs
+        await this.#session(signal)
+      } catch (err) {
+        if (signal.aborted) break
+        this.#log.debug({ err: errorMessage(err) }, 'engine session ended')
+      }
+      if (signal.aborted) break
+      this.#setDockerUp(false)
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, delayMs)
+        this.#wakeReconnect = () => {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+      this.#wakeReconnect = undefined
+      delayMs = Math.min(delayMs * 2, maxMs)
+    }
+  }
+
+  /** One connection: open the event stream (replaying from the last event), reconcile, consume. */
+  async #session(signal: AbortSignal): Promise<void> {
+    const sinceNs = this.#lastEventNs ?? this.#startNs
+    this.#eventsFromNs = sinceNs
+    const iterator = this.#o.docker.events({ sinceNs, signal })[Symbol.asyncIterator]()
+    // Issue the events request before listing, so nothing falls between the two.
+    let next = iterator.next()
+    next.catch(() => undefined)
+    await this.#reconcile(signal)
+    this.#setDockerUp(true)
+    for (;;) {
+      const r = await next
+      if (r.done) break
+      await this.#onEvent(r.value)
+      next = iterator.next()
+    }
+    throw new Error('event stream ended')
+  }
+
+  #setDockerUp(up: boolean): void {
+    if (up === this.#dockerUp) return
+    this.#dockerUp = up
+    this.#o.metrics.dockerUp.set(up ? 1 : 0)
+    if (up) {
+      if (this.#everUp) this.#o.metrics.dockerReconnects.inc()
+      this.#everUp = true
+      this.#log.info({ targets: this.#tracked.size }, 'docker engine connected')
+    } else {
+      this.#log.warn('docker engine unreachable; reconnecting')
+    }
+    this.#o.events.emit('docker', { up })
+  }
+
+  async #reconcile(signal: AbortSignal): Promise<void> {
+    const docker = this.#o.docker
+    const list = await docker.list(signal)
+    const present = new Set<string>()
+    for (const c of list) {
+      if (!matchTarget(c, this.#selector) && !this.#tracked.has(c.id)) continue
+      const d = await docker.inspect(c.id, signal)
+      if (!d) continue
+      if (!matchTarget(d, this.#selector)) {
+        await this.#untrack(c.id, 'no longer a target')
+        continue
+      }
+      present.add(d.id)
+      const t = this.#track(d)
+      this.#applyInspect(t, d)
+      const verdict = reconcileStart(t.ledger, startedNs(d), this.#eventsFromNs)
+      if (verdict) {
+        t.ledger = verdict.ledger
+        if (verdict.restart) this.#countRestart(t, 'inspect')
+      }
+    }
+    for (const id of [...this.#tracked.keys()]) {
+      if (!present.has(id)) await this.#untrack(id, 'gone')
+    }
+    this.#o.metrics.targets.set(this.#tracked.size)
+    // Read what the targets printed while the engine was away (or since the watcher started).
+    for (const t of this.#tracked.values()) t.follower?.poke()
+  }
+
+  #track(d: ContainerDetails): Tracked {
+    let t = this.#tracked.get(d.id)
+    if (!t) {
+      t = {
+        id: d.id,
+        name: d.name,
+        tty: d.tty,
+        status: d.state.status,
+        ledger: undefined,
+        diedSinceStart: false,
+        follower: undefined,
+      }
+      this.#tracked.set(d.id, t)
+      this.#o.metrics.addContainer(d.name)
+      this.#o.metrics.targets.set(this.#tracked.size)
+      this.#log.info({ container: d.name, containerId: short(d.id) }, 'target found')
+      if (this.#o.config.detection.followLogs) t.follower = this.#newFollower(t)
+      this.#o.events.emit('target', { container: d.name, containerId: d.id })
+    } else if (t.name !== d.name) {
+      t.name = d.name
+      this.#o.metrics.addContainer(d.name)
+    }
+    t.tty = d.tty
+    return t
+  }
+
+  async #untrack(id: string, why: string): Promise<void> {
+    const t = this.#tracked.get(id)
+    if (!t) return
+    this.#tracked.delete(id)
+    this.#o.metrics.up.set({ container: t.name }, 0)
+    this.#o.metrics.targets.set(this.#tracked.size)
+    this.#log.info({ container: t.name, containerId: short(id), why }, 'target dropped')
+    await t.follower?.stop()
+  }
+
+  #newFollower(t: Tracked): LogFollower {
+    return new LogFollower({
+      docker: this.#o.docker,
+      id: t.id,
+      tty: t.tty,
+      sinceNs: this.#startNs,
+      logger: this.#log.child({ container: t.name }),
+      onFinding: (f) => this.#onFinding(t, f),
+      onLines: (lines, truncated) => {
+        this.#o.metrics.logLines.inc({ container: t.name }, lines)
+        if (truncated > 0) this.#o.metrics.logTruncatedLines.inc({ container: t.name }, truncated)
+      },
+    })
+  }
+
+  #onFinding(t: Tracked, finding: Finding): void {
+    const container = t.name
+    this.#o.metrics.findings.inc({ container, rule: finding.rule })
+    this.#o.metrics.lastFinding.set({ container, rule: finding.rule }, this.#now() / 1000)
+    this.#log.warn(
+      {
+        container,
+        rule: finding.rule,
+        severity: finding.severity,
+        fatal: finding.fatal,
+        ...(finding.connectorId !== undefined ? { connectorId: finding.connectorId } : {}),
+        ...(finding.expectedIssuer !== undefined ? { expectedIssuer: finding.expectedIssuer } : {}),
+        ...(finding.returnedIssuer !== undefined ? { returnedIssuer: finding.returnedIssuer } : {}),
+      },
+      'finding',
+    )
+    this.#o.events.emit('finding', { container, containerId: t.id, finding })
+  }
+
+  #applyInspect(t: Tracked, d: ContainerDetails): void {
+    const c = { container: d.name }
+    const m = this.#o.metrics
+    t.status = d.state.status
+    m.up.set(c, d.state.status === 'running' ? 1 : 0)
+    m.restartCount.set(c, d.restartCount)
+    if (d.state.status === 'exited' || d.state.status === 'dead' || d.state.restarting) {
+      m.lastExitCode.set(c, d.state.exitCode)
+    }
+    m.setHealth(d.name, d.state.health ?? 'none')
+  }
+
+  async #onEvent(e: EngineEvent): Promise<void> {
+    // Replays overlap what was already seen: skip by time, and by identity at the boundary.
+    const key = `${e.id}|${e.action}`
+    if (this.#lastEventNs !== undefined) {
+      if (e.timeNano < this.#lastEventNs) return
+      if (e.timeNano === this.#lastEventNs && this.#keysAtLastNs.has(key)) return
+    }
+    if (e.timeNano !== this.#lastEventNs) {
+      this.#lastEventNs = e.timeNano
+      this.#keysAtLastNs = new Set()
+    }
+    this.#keysAtLastNs.add(key)
+
+    const action = e.action.split(':')[0] ?? e.action
+    let t = this.#tracked.get(e.id)
+    if (!t) {
+      if (action === 'destroy') return
+      // Event attributes carry the container's labels and name.
+      if (!matchTarget({ name: e.name, labels: e.attributes }, this.#selector)) return
+      const d = await this.#o.docker.inspect(e.id, this.#abort.signal).catch(() => undefined)
+      if (!d) return
+      t = this.#track(d)
+      this.#applyInspect(t, d)
+    }
+    const atMs = Number(e.timeNano / nsPerMs)
+    const c = { container: t.name }
+    const m = this.#o.metrics
+    switch (action) {
+      case 'start': {
+        const verdict = recordStartEvent(t.ledger, e.timeNano)
+        t.ledger = verdict.ledger
+        if (verdict.restart) {
+          if (!t.diedSinceStart) this.#recordDeath(t, atMs)
+          this.#countRestart(t, 'event')
+        }
+        t.diedSinceStart = false
+        t.status = 'running'
+        m.up.set(c, 1)
+        this.#setLoop(t.name, recordStart(this.#loopOf(t.name), atMs))
+        this.#log.info({ container: t.name, containerId: short(t.id) }, 'container started')
+        this.#o.events.emit('started', { container: t.name, containerId: t.id })
+        t.follower?.poke()
+        await this.#refresh(t)
+        break
+      }
+      case 'die': {
+        const exitCode = Number(e.attributes.exitCode ?? '0')
+        t.status = 'exited'
+        t.diedSinceStart = true
+        m.up.set(c, 0)
+        m.lastExitCode.set(c, Number.isFinite(exitCode) ? exitCode : 0)
+        m.deaths.inc(c)
+        this.#recordDeath(t, atMs)
+        this.#log.warn({ container: t.name, containerId: short(t.id), exitCode }, 'container died')
+        this.#o.events.emit('died', { container: t.name, containerId: t.id, exitCode })
+        // Read the last lines it printed, even if the stream ended before they were delivered.
+        t.follower?.poke()
+        break
+      }
+      case 'oom':
+        m.oomEvents.inc(c)
+        this.#log.warn({ container: t.name, containerId: short(t.id) }, 'container out of memory')
+        break
+      case 'health_status': {
+        const status = e.action.slice(e.action.indexOf(':') + 1).trim()
+        if (status === 'healthy' || status === 'unhealthy' || status === 'starting') {
+          m.setHealth(t.name, status)
+          this.#log.info({ container: t.name, health: status }, 'container health')
+        }
+        break
+      }
+      case 'rename': {
+        const d = await this.#o.docker.inspect(e.id, this.#abort.signal).catch(() => undefined)
+        if (!d || !matchTarget(d, this.#selector)) await this.#untrack(e.id, 'renamed')
+        else {
+          this.#track(d)
+          this.#applyInspect(t, d)
+        }
+        break
+      }
+      case 'destroy':
+        await this.#untrack(e.id, 'destroyed')
+        break
+      default:
+        break
+    }
+    this.#o.events.emit('container', { container: t.name, containerId: t.id, action: e.action })
+  }
+
+  /** Gauges that only inspect knows (RestartCount, health); failures are left to reconnect. */
+  async #refresh(t: Tracked): Promise<void> {
+    const d = await this.#o.docker.inspect(t.id, this.#abort.signal).catch(() => undefined)
+    if (!d) return
+    const m = this.#o.metrics
+    m.restartCount.set({ container: t.name }, d.restartCount)
+    m.setHealth(t.name, d.state.health ?? 'none')
+  }
+
+  #countRestart(t: Tracked, source: 'event' | 'inspect'): void {
+    this.#o.metrics.restarts.inc({ container: t.name })
+    this.#log.info({ container: t.name, containerId: short(t.id), source }, 'restart counted')
+    this.#o.events.emit('restarted', { container: t.name, containerId: t.id, source })
+  }
+
+  #loopOf(name: string): LoopState {
+    return this.#loops.get(name) ?? initialLoopState
+  }
+
+  #recordDeath(t: Tracked, atMs: number): void {
+    this.#setLoop(t.name, recordDeath(this.#loopOf(t.name), this.#policy, atMs))
+  }
+
+  #setLoop(name: string, next: LoopState): void {
+    const before = this.#loopOf(name).active
+    this.#loops.set(name, next)
+    if (next.active === before) return
+    this.#o.metrics.restartLoop.set({ container: name }, next.active ? 1 : 0)
+    if (next.active) {
+      this.#log.error(
+        {
+          container: name,
+          deaths: next.deaths.length,
+          windowSeconds: this.#policy.windowMs / 1000,
+        },
+        'restart loop detected',
+      )
+    } else {
+      this.#log.info({ container: name }, 'restart loop cleared')
+    }
+    this.#o.events.emit('loop', { container: name, active: next.active })
+  }
+
+  #evaluateLoops(): void {
+    const now = this.#now()
+    for (const [name, state] of this.#loops) {
+      const next = evaluateLoop(state, this.#policy, now)
+      if (next !== state) this.#setLoop(name, next)
+    }
+  }
+}
+
+function startedNs(d: ContainerDetails): bigint | undefined {
+  return rfc3339ToNs(d.state.startedAt)
+}
+
+function short(id: string): string {
+  return id.slice(0, 12)
+}
