@@ -16,7 +16,7 @@ import {
 } from '../src/sqlite/backup.js'
 import { readConnectors } from '../src/sqlite/idp-db.js'
 import { isWatchdogError } from '../src/errors.js'
-import { createIdpDb, jumpcloudId } from './helpers/idp-fixture.js'
+import { createIdpDb, jumpcloudId, leaveHotJournal } from './helpers/idp-fixture.js'
 import { runCli } from './helpers/cli.js'
 
 async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
@@ -248,4 +248,21 @@ test('CLI backups: usage and input errors exit 2', async (t) => {
   assert.equal((await runCli(['backups', 'restore', 'nope', '--db', db])).code, 2)
   assert.equal((await runCli(['backups', 'create', '--db', join(dir, 'missing.db')])).code, 2)
   assert.equal((await runCli(['backups', 'prune', '--db', db, '--keep', 'x'])).code, 2)
+})
+
+test('restore over a database a writer died in: its hot journal is rolled back first', async (t) => {
+  const dir = await tempDir(t)
+  const db = join(dir, 'idp.db')
+  const backupDir = join(dir, 'backups')
+  createIdpDb(db)
+  const original = dumpDb(db)
+  const info = await createBackup(db, { reason: 'manual', version: '1', backupDir })
+  await leaveHotJournal(db)
+  const res = await restoreBackup(info, { dbPath: db, backupDir, version: '1' })
+  assert.equal(dumpDb(db), original)
+  assert.equal(
+    dumpDb(res.preRestoreBackup!),
+    original,
+    'the pre-restore backup is the rolled-back state',
+  )
 })

@@ -28,6 +28,7 @@ import {
   mapSqliteError,
   openIdpDb,
   readConnectorsFrom,
+  rollBackHotJournal,
   type ConnectorRow,
 } from './idp-db.js'
 
@@ -130,7 +131,8 @@ export async function takeBackup(
   const now = opts.now ?? new Date()
   const id = uniqueId(dir, now, opts.reason)
   const file = join(dir, `${id}.db`)
-  const partial = `${file}.partial`
+  // The pid keeps two processes that picked the same id in the same millisecond apart.
+  const partial = `${file}.${process.pid}.partial`
   const busyTimeoutMs = opts.busyTimeoutMs ?? defaultBusyTimeoutMs
   try {
     let rows: ConnectorRow[] = []
@@ -427,14 +429,23 @@ export async function restoreBackup(
   let preRestoreBackup: string | null = null
   let truncateFirst = false
   if (existsSync(target)) {
-    try {
-      const pre = await createBackup(target, {
+    const busy = opts.busyTimeoutMs !== undefined ? { busyTimeoutMs: opts.busyTimeoutMs } : {}
+    const preBackup = (): Promise<BackupInfo> =>
+      createBackup(target, {
         backupDir: dir,
         reason: 'pre-restore',
         version: opts.version,
-        ...(opts.busyTimeoutMs !== undefined ? { busyTimeoutMs: opts.busyTimeoutMs } : {}),
+        ...busy,
       })
-      preRestoreBackup = pre.path
+    try {
+      try {
+        preRestoreBackup = (await preBackup()).path
+      } catch (err) {
+        // A writer died mid-transaction: roll its journal back (as any writer would), then back up.
+        if (!(err instanceof WatchdogError && err.code === 'DB_HOT_JOURNAL')) throw err
+        rollBackHotJournal(target, busy)
+        preRestoreBackup = (await preBackup()).path
+      }
     } catch (err) {
       if (!isUnreadableDb(err)) throw err
       // Not a usable database any more: keep its bytes as evidence, then overwrite it.
