@@ -6,6 +6,7 @@ import { registerScan } from './commands/scan.js'
 import { registerBackups } from './commands/backups.js'
 import { registerRun } from './commands/run.js'
 import { registerRepair } from './commands/repair.js'
+import { registerDoctor } from './commands/doctor.js'
 import { exitCodes, writeLine, type CliIO } from './commands/io.js'
 import { WatchdogError, inputErrorCodes, errorMessage } from './errors.js'
 import { readVersion } from './version.js'
@@ -34,6 +35,7 @@ Exit status (every command): 0 ok, 1 problems found or an action failed, 2 usage
   registerBackups(program, io)
   registerRun(program, io, shutdown.signal)
   registerRepair(program, io)
+  registerDoctor(program, io)
   for (const cmd of program.commands) cmd.exitOverride()
   return program
 }

@@ -62,8 +62,19 @@ export async function fetchDiscovery(
   issuer: string,
   opts: DiscoveryOptions,
 ): Promise<DiscoveryResult> {
+  return fetchDiscoveryDocument(discoveryUrl(issuer), opts, issuer)
+}
+
+/**
+ * Fetch a discovery document from an explicit URL (management.json `OIDCConfigEndpoint`, which NetBird's
+ * legacy management GETs as written). `issuer`, when given, only names the issuer in messages.
+ */
+export async function fetchDiscoveryDocument(
+  url: string,
+  opts: DiscoveryOptions,
+  issuer: string = url,
+): Promise<DiscoveryResult> {
   const started = performance.now()
-  const url = discoveryUrl(issuer)
   const elapsed = (): number => Math.round(performance.now() - started)
   const fail = (reason: Failure['reason'], message: string, status?: number): Failure => ({
     ok: false,
@@ -86,7 +97,7 @@ export async function fetchDiscovery(
   if (target.protocol === 'http:' && !opts.allowInsecure) {
     return fail(
       'insecure',
-      `plain-http issuer refused (${target.origin}); providers must use https (allow http only for labs: oidc.allowInsecure)`,
+      `plain-http issuer refused (${target.origin}); providers must use https (labs only: oidc.allowInsecure or --allow-insecure)`,
     )
   }
 
@@ -94,8 +105,16 @@ export async function fetchDiscovery(
   const timer = setTimeout(() => deadline.abort(), opts.timeoutMs)
   let captured: Captured | undefined
   const doFetch = opts.fetch ?? fetch
-  const capturingFetch: client.CustomFetch = async (input, init) => {
-    captured = await fetchFollowingSameHost(doFetch, input, init.headers, deadline.signal, opts)
+  // Always the URL go-oidc fetches, whatever openid-client derives (it appends .well-known only to a URL
+  // without one, and the document's URL is what we must judge).
+  const capturingFetch: client.CustomFetch = async (_input, init) => {
+    captured = await fetchFollowingSameHost(
+      doFetch,
+      target.href,
+      init.headers,
+      deadline.signal,
+      opts,
+    )
     if (captured.kind === 'failure') throw new Error(captured.message)
     return new Response(captured.body, {
       status: captured.status,

@@ -1,0 +1,493 @@
+// Runs every `doctor` check: reads the inputs (idp.db, management.json, config.yaml, setup.env), fetches
+// each provider's discovery document once, asks the JumpCloud API, and evaluates the pure checks of
+// src/core/doctor-checks.ts. Independent of the CLI so the daemon can run it on a schedule.
+// Checks run concurrently, each under a deadline: one hanging provider never holds up the report.
+import { discoveryUrl } from '../core/issuer.js'
+import {
+  connectorTarget,
+  evaluateAudienceClientId,
+  evaluateAuthIssuer,
+  evaluateClientAuthMethod,
+  evaluateDeviceAuth,
+  evaluateDiscoveryReachable,
+  evaluateIssuerMatch,
+  evaluateJumpcloudToken,
+  evaluateRedirectUri,
+  evaluateScopes,
+  evaluateStaticDrift,
+  reportOk,
+  type CheckArea,
+  type CheckId,
+  type CheckResult,
+  type StandaloneSource,
+} from '../core/doctor-checks.js'
+import { isSecretKey, redactValues } from '../core/redact.js'
+import type { Logger } from '../log.js'
+import {
+  readCombinedConfig,
+  readManagementJson,
+  readSetupEnv,
+  type ManagementJson,
+  type SetupEnv,
+} from '../netbird/config-files.js'
+import { fetchDiscovery, fetchDiscoveryDocument, type DiscoveryResult } from '../oidc/discovery.js'
+import { connectorIssuer, readConnectors, type ConnectorRow } from '../sqlite/idp-db.js'
+import { checkJumpCloudToken, jumpCloudApiBase } from './jumpcloud-api.js'
+
+export interface DoctorInputs {
+  /** idp.db (embedded IdP connectors); connector checks are skipped without it. */
+  dbPath?: string
+  /** management.json: EmbeddedIdP (issuer, static connectors) or a standalone HttpConfig/IdpManagerConfig. */
+  managementJson?: string
+  /** The combined server's config.yaml (v0.65+): server.auth.issuer. */
+  configYaml?: string
+  /** setup.env as the JumpCloud guide's standalone setup writes it. */
+  setupEnv?: string
+}
+
+export interface DoctorOptions {
+  /** Deadline for each network check (discovery, JumpCloud API). */
+  timeoutMs: number
+  /** Permit plain-http issuers and API URLs (labs and tests only). */
+  allowInsecure: boolean
+  /** Environment for management.json's `{{ .NAME }}` substitution (NetBird's ReadJsonWithEnvSub). */
+  env?: Readonly<Record<string, string | undefined>>
+  busyTimeoutMs?: number
+  fetch?: typeof fetch
+  log?: Logger
+}
+
+export interface DoctorReport {
+  /** False when any check failed. */
+  ok: boolean
+  checks: CheckResult[]
+  ms: number
+}
+
+type Task = () => Promise<CheckResult[]> | CheckResult[]
+
+/**
+ * Run every applicable check. Throws a WatchdogError only for unusable inputs (a file that cannot be
+ * read or parsed, a database that is not idp.db); every provider or network problem is a check result.
+ */
+export async function runDoctor(inputs: DoctorInputs, opts: DoctorOptions): Promise<DoctorReport> {
+  const started = performance.now()
+  const env = opts.env ?? {}
+  const management =
+    inputs.managementJson !== undefined ? readManagementJson(inputs.managementJson, env) : undefined
+  const combined =
+    inputs.configYaml !== undefined ? readCombinedConfig(inputs.configYaml) : undefined
+  const setupEnv = inputs.setupEnv !== undefined ? readSetupEnv(inputs.setupEnv) : undefined
+  const rows =
+    inputs.dbPath !== undefined
+      ? readConnectors(
+          inputs.dbPath,
+          opts.busyTimeoutMs !== undefined ? { busyTimeoutMs: opts.busyTimeoutMs } : {},
+        )
+      : undefined
+
+  const discoveries = new Map<string, Promise<DiscoveryResult>>()
+  const discoveryOpts = {
+    timeoutMs: opts.timeoutMs,
+    allowInsecure: opts.allowInsecure,
+    ...(opts.fetch !== undefined ? { fetch: opts.fetch } : {}),
+  }
+  // One request per URL, however many connectors share an issuer.
+  const discoverIssuer = (issuer: string): Promise<DiscoveryResult> =>
+    memo(discoveries, 'issuer:' + discoveryUrl(issuer), () => fetchDiscovery(issuer, discoveryOpts))
+  const discoverUrl = (url: string): Promise<DiscoveryResult> =>
+    memo(discoveries, 'url:' + url, () => fetchDiscoveryDocument(url, discoveryOpts))
+
+  const tasks: { id: CheckId; area: CheckArea; target: string; run: Task }[] = []
+  const embeddedIssuer = management?.embedded?.issuer ?? combined?.issuer
+  const embeddedEnabled = management?.embedded?.enabled === true || combined !== undefined
+
+  if (rows !== undefined && inputs.dbPath !== undefined) {
+    addConnectorTasks(tasks, rows, inputs.dbPath, embeddedIssuer, management, discoverIssuer)
+  } else if (embeddedEnabled) {
+    tasks.push({
+      id: 'issuer-matches-discovery',
+      area: 'embedded-idp',
+      target: 'idp.db',
+      run: () => [
+        {
+          id: 'issuer-matches-discovery',
+          status: 'skip',
+          area: 'embedded-idp',
+          target: 'idp.db',
+          message:
+            'the embedded IdP is enabled but idp.db was not given (--db): connectors not checked',
+        },
+      ],
+    })
+  }
+  if (
+    management !== undefined &&
+    (management.http !== undefined || management.idpManager !== undefined)
+  ) {
+    addManagementStandaloneTasks(tasks, management, opts, discoverUrl)
+  }
+  if (setupEnv !== undefined) addSetupEnvTasks(tasks, setupEnv, opts, discoverUrl)
+
+  const graceMs = 1000
+  const settled = await Promise.all(
+    tasks.map((t) =>
+      withDeadline(Promise.resolve().then(t.run), opts.timeoutMs + graceMs, () => [
+        {
+          id: t.id,
+          status: 'fail' as const,
+          area: t.area,
+          target: t.target,
+          message: `the check did not finish within ${opts.timeoutMs + graceMs} ms`,
+        },
+      ]).catch((err: unknown): CheckResult[] => [
+        {
+          id: t.id,
+          status: 'fail',
+          area: t.area,
+          target: t.target,
+          message: `the check itself failed: ${err instanceof Error ? err.message : String(err)}`,
+        },
+      ]),
+    ),
+  )
+  const secrets = collectSecrets(rows, management, setupEnv)
+  const checks = settled.flat().map((c) => redactResult(c, secrets))
+  for (const c of checks) {
+    opts.log?.debug({ check: c.id, status: c.status, target: c.target }, 'doctor check')
+  }
+  return { ok: reportOk(checks), checks, ms: Math.round(performance.now() - started) }
+}
+
+function addConnectorTasks(
+  tasks: { id: CheckId; area: CheckArea; target: string; run: Task }[],
+  rows: ConnectorRow[],
+  dbPath: string,
+  embeddedIssuer: string | undefined,
+  management: ManagementJson | undefined,
+  discover: (issuer: string) => Promise<DiscoveryResult>,
+): void {
+  const statics = management?.embedded?.staticConnectors ?? []
+  const staticIds = new Set(statics.map((s) => s.id))
+  for (const row of rows) {
+    const type = row.type.toLowerCase()
+    if (type === 'local') continue
+    const c = { id: row.id, name: row.name, dbPath, isStatic: staticIds.has(row.id) }
+    const target = connectorTarget(c)
+    const config = row.config ?? {}
+    if (type !== 'oidc') {
+      // google / microsoft: built-in issuers; only the redirect URI is ours to check.
+      tasks.push({
+        id: 'redirect-uri',
+        area: 'embedded-idp',
+        target,
+        run: () => [evaluateRedirectUri(c, config.redirectURI, embeddedIssuer)],
+      })
+      continue
+    }
+    const issuer = connectorIssuer(row)
+    tasks.push({
+      id: 'discovery-reachable',
+      area: 'embedded-idp',
+      target,
+      run: async () => {
+        if (issuer === undefined || issuer === '') {
+          return [
+            evaluateIssuerMatch(c, issuer, undefined),
+            evaluateRedirectUri(c, config.redirectURI, embeddedIssuer),
+            evaluateScopes(c, config.scopes, undefined),
+            evaluateClientAuthMethod(c, config, undefined),
+          ]
+        }
+        const d = await discover(issuer)
+        return [
+          evaluateDiscoveryReachable('embedded-idp', target, d),
+          evaluateIssuerMatch(c, issuer, d),
+          evaluateRedirectUri(c, config.redirectURI, embeddedIssuer),
+          evaluateScopes(c, config.scopes, d),
+          evaluateClientAuthMethod(c, config, d),
+        ]
+      },
+    })
+  }
+  if (management === undefined) return
+  for (const entry of statics) {
+    const row = rows.find((r) => r.id === entry.id)
+    tasks.push({
+      id: 'static-connector-drift',
+      area: 'embedded-idp',
+      target: `static connector ${entry.id}`,
+      run: async () => {
+        const rowIssuer = row !== undefined ? connectorIssuer(row) : undefined
+        const wantIssuer = entry.config.issuer
+        // Only worth a request when the issuers differ: it tells "restart fixes it" from "restart breaks it".
+        const d =
+          rowIssuer !== undefined && typeof wantIssuer === 'string' && wantIssuer !== rowIssuer
+            ? await discover(rowIssuer)
+            : undefined
+        return [
+          evaluateStaticDrift(
+            entry,
+            row !== undefined ? { type: row.type, name: row.name, config: row.config } : undefined,
+            d?.ok === true ? d.issuer : undefined,
+            management.path,
+          ),
+        ]
+      },
+    })
+  }
+}
+
+function addManagementStandaloneTasks(
+  tasks: { id: CheckId; area: CheckArea; target: string; run: Task }[],
+  m: ManagementJson,
+  opts: DoctorOptions,
+  discoverUrl: (url: string) => Promise<DiscoveryResult>,
+): void {
+  const src: StandaloneSource = { label: m.path, kind: 'management-json' }
+  const embeddedEnabled = m.embedded?.enabled === true
+  if (embeddedEnabled) {
+    const ids: CheckId[] = [
+      'auth-issuer-matches-discovery',
+      'audience-client-id',
+      'device-auth',
+      'jumpcloud-api-token',
+    ]
+    for (const id of ids) {
+      tasks.push({
+        id,
+        area: 'standalone',
+        target: m.path,
+        run: () => [
+          {
+            id,
+            status: 'skip',
+            area: 'standalone',
+            target: m.path,
+            message:
+              'EmbeddedIdP is enabled: NetBird ignores HttpConfig and IdpManagerConfig (standalone checks do not apply)',
+          },
+        ],
+      })
+    }
+    return
+  }
+  const http = m.http ?? {}
+  const endpoint =
+    nonEmpty(http.oidcConfigEndpoint) ??
+    (nonEmpty(http.authIssuer) !== undefined ? discoveryUrl(http.authIssuer!) : undefined)
+  const unresolved = (v: string | undefined): boolean => v !== undefined && v.includes('{{')
+  tasks.push({
+    id: 'auth-issuer-matches-discovery',
+    area: 'standalone',
+    target: `${m.path} HttpConfig`,
+    run: async () => {
+      if (endpoint === undefined || unresolved(endpoint)) {
+        return [evaluateAuthIssuer(src, http.authIssuer, false, undefined)]
+      }
+      const d = await discoverUrl(endpoint)
+      return [
+        evaluateDiscoveryReachable('standalone', `${m.path} HttpConfig.OIDCConfigEndpoint`, d),
+        evaluateAuthIssuer(
+          src,
+          http.authIssuer,
+          nonEmpty(http.oidcConfigEndpoint) !== undefined,
+          d,
+        ),
+        evaluateDeviceAuth(src, m.deviceAuth?.provider, d),
+      ]
+    },
+  })
+  const clientId = nonEmpty(http.authClientId) ?? nonEmpty(m.pkce?.clientId)
+  tasks.push({
+    id: 'audience-client-id',
+    area: 'standalone',
+    target: `${m.path} HttpConfig.AuthAudience`,
+    run: () => [
+      evaluateAudienceClientId(src, http.authAudience, clientId, {
+        audience: 'HttpConfig.AuthAudience',
+        clientId:
+          nonEmpty(http.authClientId) !== undefined
+            ? 'HttpConfig.AuthClientID'
+            : 'PKCEAuthorizationFlow.ProviderConfig.ClientID',
+      }),
+    ],
+  })
+  const extra = m.idpManager?.extraConfig ?? {}
+  addTokenTask(tasks, src, {
+    managerType: m.idpManager?.managerType,
+    embeddedEnabled,
+    token: extra.ApiToken,
+    apiUrl: extra.ApiUrl,
+    opts,
+  })
+}
+
+function addSetupEnvTasks(
+  tasks: { id: CheckId; area: CheckArea; target: string; run: Task }[],
+  s: SetupEnv,
+  opts: DoctorOptions,
+  discoverUrl: (url: string) => Promise<DiscoveryResult>,
+): void {
+  const v = s.vars
+  const src: StandaloneSource = { label: s.path, kind: 'setup-env' }
+  const endpoint =
+    nonEmpty(v.NETBIRD_AUTH_OIDC_CONFIGURATION_ENDPOINT) ??
+    (nonEmpty(v.NETBIRD_AUTH_AUTHORITY) !== undefined
+      ? discoveryUrl(v.NETBIRD_AUTH_AUTHORITY!)
+      : undefined)
+  // configure.sh: a device-auth client ID switches the provider to "hosted".
+  const deviceProvider =
+    nonEmpty(v.NETBIRD_AUTH_DEVICE_AUTH_CLIENT_ID) !== undefined
+      ? 'hosted'
+      : v.NETBIRD_AUTH_DEVICE_AUTH_PROVIDER
+  tasks.push({
+    id: 'auth-issuer-matches-discovery',
+    area: 'standalone',
+    target: s.path,
+    run: async () => {
+      if (endpoint === undefined) {
+        return [evaluateAuthIssuer(src, v.NETBIRD_AUTH_AUTHORITY, false, undefined)]
+      }
+      const d = await discoverUrl(endpoint)
+      return [
+        evaluateDiscoveryReachable(
+          'standalone',
+          `${s.path} NETBIRD_AUTH_OIDC_CONFIGURATION_ENDPOINT`,
+          d,
+        ),
+        evaluateAuthIssuer(src, v.NETBIRD_AUTH_AUTHORITY, false, d),
+        evaluateDeviceAuth(src, deviceProvider, d),
+      ]
+    },
+  })
+  tasks.push({
+    id: 'audience-client-id',
+    area: 'standalone',
+    target: s.path,
+    run: () => [
+      evaluateAudienceClientId(src, v.NETBIRD_AUTH_AUDIENCE, v.NETBIRD_AUTH_CLIENT_ID, {
+        audience: 'NETBIRD_AUTH_AUDIENCE',
+        clientId: 'NETBIRD_AUTH_CLIENT_ID',
+      }),
+    ],
+  })
+  addTokenTask(tasks, src, {
+    managerType: v.NETBIRD_MGMT_IDP,
+    embeddedEnabled: false,
+    token: v.NETBIRD_IDP_MGMT_EXTRA_API_TOKEN,
+    // configure.sh turns NETBIRD_IDP_MGMT_EXTRA_<SNAKE> into ExtraConfig["<Camel>"].
+    apiUrl: v.NETBIRD_IDP_MGMT_EXTRA_API_URL,
+    opts,
+  })
+}
+
+function addTokenTask(
+  tasks: { id: CheckId; area: CheckArea; target: string; run: Task }[],
+  src: StandaloneSource,
+  f: {
+    managerType: string | undefined
+    embeddedEnabled: boolean
+    token: string | undefined
+    apiUrl: string | undefined
+    opts: DoctorOptions
+  },
+): void {
+  tasks.push({
+    id: 'jumpcloud-api-token',
+    area: 'standalone',
+    target: src.label,
+    run: async () => {
+      const token = nonEmpty(f.token)
+      const templ = token !== undefined ? /\{\{-?\s*\.([A-Za-z0-9_]+)/.exec(token) : null
+      const tokenState =
+        token === undefined
+          ? ('missing' as const)
+          : templ !== null
+            ? { unresolvedVar: templ[1]! }
+            : ('present' as const)
+      const isJumpCloud = (f.managerType ?? '').toLowerCase() === 'jumpcloud'
+      const api =
+        isJumpCloud && !f.embeddedEnabled && tokenState === 'present' && token !== undefined
+          ? await checkJumpCloudToken(f.apiUrl, token, {
+              timeoutMs: f.opts.timeoutMs,
+              allowInsecure: f.opts.allowInsecure,
+              ...(f.opts.fetch !== undefined ? { fetch: f.opts.fetch } : {}),
+            })
+          : undefined
+      return [
+        evaluateJumpcloudToken(src, {
+          managerType: f.managerType,
+          embeddedEnabled: f.embeddedEnabled,
+          tokenState,
+          apiUrl: jumpCloudApiBase(f.apiUrl),
+          api,
+        }),
+      ]
+    },
+  })
+}
+
+/** Every secret value the inputs hold, so that no result text can carry one (defence in depth). */
+function collectSecrets(
+  rows: ConnectorRow[] | undefined,
+  management: ManagementJson | undefined,
+  setupEnv: SetupEnv | undefined,
+): string[] {
+  const out: string[] = []
+  const walk = (value: unknown): void => {
+    if (Array.isArray(value)) value.forEach(walk)
+    else if (value !== null && typeof value === 'object') {
+      for (const [k, v] of Object.entries(value)) {
+        if (typeof v === 'string' && isSecretKey(k)) out.push(v)
+        else walk(v)
+      }
+    }
+  }
+  for (const r of rows ?? []) walk(r.config)
+  for (const s of management?.embedded?.staticConnectors ?? []) walk(s.config)
+  walk(management?.idpManager?.extraConfig)
+  for (const [k, v] of Object.entries(setupEnv?.vars ?? {})) {
+    if (/SECRET|TOKEN|PASSWORD|_KEY$/i.test(k)) out.push(v)
+  }
+  return out
+}
+
+function redactResult(c: CheckResult, secrets: readonly string[]): CheckResult {
+  const out: CheckResult = {
+    ...c,
+    target: redactValues(c.target, secrets),
+    message: redactValues(c.message, secrets),
+  }
+  if (c.remediation !== undefined) out.remediation = redactValues(c.remediation, secrets)
+  return out
+}
+
+function memo<T>(cache: Map<string, Promise<T>>, key: string, make: () => Promise<T>): Promise<T> {
+  let p = cache.get(key)
+  if (p === undefined) {
+    p = make()
+    cache.set(key, p)
+  }
+  return p
+}
+
+function withDeadline<T>(p: Promise<T>, ms: number, onTimeout: () => T): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => resolve(onTimeout()), ms)
+    p.then(
+      (v) => {
+        clearTimeout(timer)
+        resolve(v)
+      },
+      (err: unknown) => {
+        clearTimeout(timer)
+        reject(err instanceof Error ? err : new Error(String(err)))
+      },
+    )
+  })
+}
+
+function nonEmpty(s: string | undefined): string | undefined {
+  return s !== undefined && s.trim() !== '' ? s : undefined
+}

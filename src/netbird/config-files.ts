@@ -1,0 +1,411 @@
+// Read-only parsing of NetBird's configuration files, for `doctor`: management.json (v0.62–v0.64
+// quickstart and the legacy standalone layout), the combined server's config.yaml (v0.65+), and the
+// setup.env the JumpCloud guide has operators write. Only the fields the checks rely on are validated
+// (zod, unknown keys ignored); shared/netbird-facts.md §3 lists where each one comes from.
+import { readFileSync } from 'node:fs'
+import { isAbsolute, join } from 'node:path'
+import { parseDocument } from 'yaml'
+import { z } from 'zod'
+import { WatchdogError, errorMessage } from '../errors.js'
+
+type Env = Readonly<Record<string, string | undefined>>
+
+// ---------------------------------------------------------------------------------------------------
+// management.json
+
+const str = z.string()
+const httpConfigSchema = z.looseObject({
+  AuthIssuer: str.optional(),
+  AuthAudience: str.optional(),
+  AuthClientID: str.optional(),
+  OIDCConfigEndpoint: str.optional(),
+})
+const idpManagerSchema = z.looseObject({
+  ManagerType: str.optional(),
+  // map[string]string in Go: keys are exact (NetBird reads ExtraConfig["ApiToken"]).
+  ExtraConfig: z.record(z.string(), z.unknown()).nullish(),
+})
+const providerConfigSchema = z.looseObject({
+  ClientID: str.optional(),
+  Audience: str.optional(),
+  DeviceAuthEndpoint: str.optional(),
+})
+const flowSchema = z.looseObject({
+  Provider: str.optional(),
+  ProviderConfig: providerConfigSchema.nullish(),
+})
+const staticConnectorSchema = z.looseObject({
+  type: str.optional(),
+  name: str.optional(),
+  id: str,
+  config: z.record(z.string(), z.unknown()).nullish(),
+})
+const embeddedSchema = z.looseObject({
+  Enabled: z.boolean().optional(),
+  Issuer: str.optional(),
+  Storage: z
+    .looseObject({
+      Type: str.optional(),
+      Config: z.looseObject({ File: str.optional(), DSN: str.optional() }).nullish(),
+    })
+    .nullish(),
+  StaticConnectors: z.array(staticConnectorSchema).nullish(),
+})
+const managementSchema = z.looseObject({
+  Datadir: str.optional(),
+  HttpConfig: httpConfigSchema.nullish(),
+  IdpManagerConfig: idpManagerSchema.nullish(),
+  DeviceAuthorizationFlow: flowSchema.nullish(),
+  PKCEAuthorizationFlow: flowSchema.nullish(),
+  EmbeddedIdP: embeddedSchema.nullish(),
+})
+
+// Go's encoding/json matches struct field names case-insensitively; these are the names (per level)
+// whose spelling we normalise before validation. Map-typed values (ExtraConfig, a connector's config)
+// keep their keys as written: Go map keys are exact.
+const structKeys: Record<string, readonly string[]> = {
+  root: [
+    'Datadir',
+    'HttpConfig',
+    'IdpManagerConfig',
+    'DeviceAuthorizationFlow',
+    'PKCEAuthorizationFlow',
+    'EmbeddedIdP',
+  ],
+  HttpConfig: ['AuthIssuer', 'AuthAudience', 'AuthClientID', 'OIDCConfigEndpoint'],
+  IdpManagerConfig: ['ManagerType', 'ExtraConfig'],
+  DeviceAuthorizationFlow: ['Provider', 'ProviderConfig'],
+  PKCEAuthorizationFlow: ['Provider', 'ProviderConfig'],
+  ProviderConfig: ['ClientID', 'Audience', 'DeviceAuthEndpoint'],
+  EmbeddedIdP: ['Enabled', 'Issuer', 'Storage', 'StaticConnectors'],
+  Storage: ['Type', 'Config'],
+  Config: ['File', 'DSN'],
+  StaticConnector: ['type', 'name', 'id', 'config'],
+}
+
+function canonical(value: unknown, level: string): unknown {
+  if (level === 'StaticConnectors' && Array.isArray(value)) {
+    return value.map((v) => canonical(v, 'StaticConnector'))
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value
+  const names = structKeys[level]
+  if (names === undefined) return value
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(value)) {
+    const name = names.find((n) => n.toLowerCase() === k.toLowerCase()) ?? k
+    const childLevel = level === 'StaticConnector' ? '' : name
+    out[name] = name === 'ExtraConfig' || name === 'config' ? v : canonical(v, childLevel)
+  }
+  return out
+}
+
+export interface ManagementJson {
+  path: string
+  datadir?: string
+  http?: {
+    authIssuer?: string
+    authAudience?: string
+    authClientId?: string
+    oidcConfigEndpoint?: string
+  }
+  idpManager?: {
+    managerType?: string
+    /** ExtraConfig values that are strings (ApiToken, ApiUrl, …). Secrets: never print them. */
+    extraConfig: Record<string, string>
+  }
+  deviceAuth?: { provider?: string; clientId?: string; deviceAuthEndpoint?: string }
+  pkce?: { clientId?: string; audience?: string }
+  embedded?: {
+    enabled: boolean
+    issuer?: string
+    storageType?: string
+    storageFile?: string
+    staticConnectors: StaticConnectorEntry[]
+  }
+  /** Go-template variables (`{{ .NAME }}`) the file uses that are not set in the given environment. */
+  unresolvedVars: string[]
+}
+
+export interface StaticConnectorEntry {
+  id: string
+  type?: string
+  name?: string
+  /** The connector's Dex config as written (may hold a client secret: never print it). */
+  config: Record<string, unknown>
+}
+
+/**
+ * NetBird reads management.json through util.ReadJsonWithEnvSub: the file is a Go text/template executed
+ * with the environment, so `{{ .NAME }}` is replaced by $NAME. We substitute from `env` (the watchdog's
+ * own environment rarely has NetBird's variables); unresolved references stay as written and are listed.
+ */
+export function substituteTemplateVars(
+  text: string,
+  env: Env,
+): { text: string; unresolved: string[] } {
+  const unresolved = new Set<string>()
+  const out = text.replace(
+    /\{\{-?\s*\.([A-Za-z_][A-Za-z0-9_]*)\s*-?\}\}/g,
+    (whole, name: string) => {
+      const value = env[name]
+      if (value === undefined) {
+        unresolved.add(name)
+        return whole
+      }
+      // The value lands inside a JSON string in every NetBird template; keep the JSON valid.
+      return JSON.stringify(value).slice(1, -1)
+    },
+  )
+  return { text: out, unresolved: [...unresolved].sort() }
+}
+
+export function parseManagementJson(path: string, text: string, env: Env = {}): ManagementJson {
+  const { text: substituted, unresolved } = substituteTemplateVars(text.replace(/^\uFEFF/, ''), env)
+  let raw: unknown
+  try {
+    raw = JSON.parse(substituted)
+  } catch (err) {
+    throw new WatchdogError(
+      'MANAGEMENT_JSON_INVALID',
+      `${path} is not valid JSON${jsonErrorPosition(substituted, err)}`,
+    )
+  }
+  const parsed = managementSchema.safeParse(canonical(raw, 'root'))
+  if (!parsed.success) {
+    throw new WatchdogError(
+      'MANAGEMENT_JSON_INVALID',
+      `${path}: unexpected shape: ${parsed.error.issues
+        .map((i) => `${i.path.map(String).join('.') || '(top level)'}: ${i.message}`)
+        .join('; ')}`,
+    )
+  }
+  const m = parsed.data
+  const extra: Record<string, string> = {}
+  for (const [k, v] of Object.entries(m.IdpManagerConfig?.ExtraConfig ?? {})) {
+    if (typeof v === 'string') extra[k] = v
+  }
+  const result: ManagementJson = { path, unresolvedVars: unresolved }
+  if (m.Datadir !== undefined) result.datadir = m.Datadir
+  if (m.HttpConfig) {
+    result.http = defined({
+      authIssuer: m.HttpConfig.AuthIssuer,
+      authAudience: m.HttpConfig.AuthAudience,
+      authClientId: m.HttpConfig.AuthClientID,
+      oidcConfigEndpoint: m.HttpConfig.OIDCConfigEndpoint,
+    })
+  }
+  if (m.IdpManagerConfig) {
+    result.idpManager = {
+      ...defined({ managerType: m.IdpManagerConfig.ManagerType }),
+      extraConfig: extra,
+    }
+  }
+  if (m.DeviceAuthorizationFlow) {
+    result.deviceAuth = defined({
+      provider: m.DeviceAuthorizationFlow.Provider,
+      clientId: m.DeviceAuthorizationFlow.ProviderConfig?.ClientID,
+      deviceAuthEndpoint: m.DeviceAuthorizationFlow.ProviderConfig?.DeviceAuthEndpoint,
+    })
+  }
+  if (m.PKCEAuthorizationFlow?.ProviderConfig) {
+    result.pkce = defined({
+      clientId: m.PKCEAuthorizationFlow.ProviderConfig.ClientID,
+      audience: m.PKCEAuthorizationFlow.ProviderConfig.Audience,
+    })
+  }
+  if (m.EmbeddedIdP) {
+    const e = m.EmbeddedIdP
+    result.embedded = {
+      enabled: e.Enabled === true,
+      ...defined({
+        issuer: e.Issuer,
+        storageType: e.Storage?.Type,
+        storageFile: e.Storage?.Config?.File,
+      }),
+      staticConnectors: (e.StaticConnectors ?? []).map((c) => ({
+        id: c.id,
+        ...defined({ type: c.type, name: c.name }),
+        config: c.config ?? {},
+      })),
+    }
+  }
+  return result
+}
+
+export function readManagementJson(path: string, env: Env = {}): ManagementJson {
+  return parseManagementJson(path, readText(path), env)
+}
+
+/** " (line L, column C)" from V8's "at position N"; the message itself can quote file text (secrets). */
+function jsonErrorPosition(text: string, err: unknown): string {
+  const m = /at position (\d+)/.exec(errorMessage(err))
+  if (m === null) return ''
+  const before = text.slice(0, Number(m[1]))
+  const line = before.split('\n').length
+  return ` (line ${line}, column ${before.length - before.lastIndexOf('\n')})`
+}
+
+// ---------------------------------------------------------------------------------------------------
+// config.yaml (combined netbird-server, v0.65+)
+
+const combinedSchema = z.looseObject({
+  server: z.looseObject({
+    dataDir: str.optional(),
+    auth: z.looseObject({ issuer: str.optional() }).nullish(),
+    authStore: z
+      .looseObject({ engine: str.optional(), file: str.optional(), dsn: str.optional() })
+      .nullish(),
+  }),
+})
+
+export interface CombinedConfig {
+  path: string
+  /** server.auth.issuer: the embedded IdP's issuer, e.g. https://netbird.example.com/oauth2. */
+  issuer?: string
+  dataDir: string
+  /** idp.db inside the container (undefined when the auth store is postgres). */
+  idpDbPath?: string
+  authStoreEngine: string
+}
+
+/** NetBird's default data directory (management/cmd/defaults.go, combined/cmd/config.go). */
+export const defaultDataDir = '/var/lib/netbird/'
+
+export function parseCombinedConfig(path: string, text: string): CombinedConfig {
+  const doc = parseDocument(text, { prettyErrors: true })
+  if (doc.errors.length > 0) {
+    throw new WatchdogError(
+      'CONFIG_INVALID',
+      `invalid YAML in ${path}: ${doc.errors.map((e) => e.message.split('\n')[0]).join('; ')}`,
+    )
+  }
+  const parsed = combinedSchema.safeParse(doc.toJS())
+  if (!parsed.success) {
+    throw new WatchdogError(
+      'CONFIG_INVALID',
+      `${path}: not a NetBird combined-server config (${parsed.error.issues
+        .map((i) => `${i.path.map(String).join('.') || '(top level)'}: ${i.message}`)
+        .join('; ')})`,
+    )
+  }
+  const s = parsed.data.server
+  const dataDir = s.dataDir !== undefined && s.dataDir !== '' ? s.dataDir : defaultDataDir
+  const engine = (s.authStore?.engine ?? 'sqlite').toLowerCase()
+  const file = s.authStore?.file
+  const idpDbPath =
+    engine === 'postgres'
+      ? undefined
+      : file !== undefined && file !== ''
+        ? isAbsolute(file)
+          ? file
+          : join(dataDir, file)
+        : join(dataDir, 'idp.db')
+  return {
+    path,
+    ...defined({ issuer: s.auth?.issuer, idpDbPath }),
+    dataDir,
+    authStoreEngine: engine,
+  }
+}
+
+export function readCombinedConfig(path: string): CombinedConfig {
+  return parseCombinedConfig(path, readText(path))
+}
+
+// ---------------------------------------------------------------------------------------------------
+// setup.env (the variables configure.sh turns into management.json; JumpCloud guide "Standalone Setup")
+
+export interface SetupEnv {
+  path: string
+  vars: Record<string, string>
+}
+
+/**
+ * Parse setup.env as bash sources it, for the subset such files use: `NAME=value`, optional `export`,
+ * double quotes (with $NAME / ${NAME} expansion from earlier lines), single quotes (literal), unquoted
+ * values (expanded, up to a `#` comment), and comment lines.
+ */
+export function parseSetupEnv(path: string, text: string): SetupEnv {
+  const vars: Record<string, string> = {}
+  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/)
+  lines.forEach((line, i) => {
+    const trimmed = line.trim()
+    if (trimmed === '' || trimmed.startsWith('#')) return
+    const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(trimmed)
+    if (m === null) {
+      throw new WatchdogError(
+        'CONFIG_INVALID',
+        `${path}:${i + 1}: not a NAME=value line (only the name is shown: ${JSON.stringify(trimmed.split('=')[0])})`,
+      )
+    }
+    const name = m[1]!
+    vars[name] = parseShellValue(m[2]!, vars, `${path}:${i + 1}`)
+  })
+  return { path, vars }
+}
+
+function parseShellValue(input: string, vars: Record<string, string>, where: string): string {
+  let out = ''
+  let i = 0
+  const expand = (s: string): string =>
+    s.replace(
+      /\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))/g,
+      (_w, a?: string, b?: string) => vars[a ?? b ?? ''] ?? '',
+    )
+  while (i < input.length) {
+    const c = input[i]!
+    if (c === '"') {
+      const end = findClosingDoubleQuote(input, i + 1)
+      if (end < 0) throw new WatchdogError('CONFIG_INVALID', `${where}: unterminated double quote`)
+      out += expand(input.slice(i + 1, end).replace(/\\(["\\$`])/g, '$1'))
+      i = end + 1
+    } else if (c === "'") {
+      const end = input.indexOf("'", i + 1)
+      if (end < 0) throw new WatchdogError('CONFIG_INVALID', `${where}: unterminated single quote`)
+      out += input.slice(i + 1, end)
+      i = end + 1
+    } else if (/\s/.test(c)) {
+      // An unquoted blank ends the assignment; the rest is a comment (or a command, which we ignore).
+      break
+    } else {
+      const m = /^[^\s"']+/.exec(input.slice(i))
+      const word = m?.[0] ?? c
+      out += expand(word)
+      i += word.length
+    }
+  }
+  return out
+}
+
+function findClosingDoubleQuote(s: string, from: number): number {
+  for (let i = from; i < s.length; i++) {
+    if (s[i] === '\\') i++
+    else if (s[i] === '"') return i
+  }
+  return -1
+}
+
+export function readSetupEnv(path: string): SetupEnv {
+  return parseSetupEnv(path, readText(path))
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+function readText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new WatchdogError('INPUT_UNREADABLE', `cannot read ${path}: ${errorMessage(err)}`, {
+      cause: err,
+    })
+  }
+}
+
+/** Drop undefined values (the project compiles with exact optional property semantics in mind). */
+function defined<T extends Record<string, unknown>>(
+  obj: T,
+): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(obj)) if (v !== undefined) out[k] = v
+  return out as { [K in keyof T]?: Exclude<T[K], undefined> }
+}
