@@ -768,3 +768,47 @@ test('CLI repair --restart restarts the container through the Docker engine', as
   assert.match(out.restartError, /no such container|404/i)
   assert.equal(out.changes.length, 1, 'the repair itself stands')
 })
+
+test('CLI repair with --management-json: a static connector is refused (exit 1) unless --fix-management-json', async (t) => {
+  const dir = await tempDir(t)
+  const db = join(dir, 'idp.db')
+  const mj = join(dir, 'management.json')
+  createIdpDb(db)
+  await writeFile(mj, managementJson(A))
+  const hash = await sha256(db)
+  const args = [
+    'repair',
+    '--db',
+    db,
+    '--connector',
+    jumpcloudId,
+    '--issuer',
+    B,
+    '--management-json',
+    mj,
+  ]
+  const refused = await runCli(args)
+  assert.equal(refused.code, 1)
+  assert.match(refused.stderr, /static connectors.*--fix-management-json/)
+  assertNoSecrets(refused)
+  assert.equal(await sha256(db), hash)
+  const fixed = await runCli([...args, '--fix-management-json', '--json'])
+  assert.equal(fixed.code, 0, fixed.stderr)
+  assertNoSecrets(fixed)
+  const out = JSON.parse(fixed.stdout)
+  assert.deepEqual(out.managementJson.changes, [
+    { connectorId: jumpcloudId, field: 'issuer', from: A, to: B },
+  ])
+  assert.equal(await readFile(mj, 'utf8'), managementJson(B))
+  const usage = await runCli([
+    'repair',
+    '--db',
+    db,
+    '--connector',
+    jumpcloudId,
+    '--issuer',
+    A,
+    '--fix-management-json',
+  ])
+  assert.equal(usage.code, 2)
+})
