@@ -1,0 +1,350 @@
+// The real Docker engine for tests (shared/test-env.md), through the `docker` CLI as an operator
+// would use it: a loud failure naming `bash scripts/test-env.sh` when the engine or a test image is
+// missing, labelled containers on `--network none`, a live `docker events` recorder, cleanup by
+// label, and a private engine (own dockerd, containerd, socket) a test may stop and start.
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+
+const exec = promisify(execFile)
+
+export const testLabel = 'netbird-watchdog.test=1'
+export const busyboxImage = 'netbird-watchdog-test/busybox:1'
+export const nodeImage = 'netbird-watchdog-test/node:20'
+
+export async function docker(
+  args: readonly string[],
+  options: { host?: string; timeoutMs?: number } = {},
+): Promise<string> {
+  const full = options.host !== undefined ? ['-H', options.host, ...args] : [...args]
+  try {
+    const { stdout } = await exec('docker', full, {
+      timeout: options.timeoutMs ?? 120_000,
+      maxBuffer: 1 << 28,
+      encoding: 'utf8',
+    })
+    return stdout
+  } catch (err) {
+    const e = err as { stderr?: string; message: string }
+    throw new Error(`docker ${args.join(' ')} failed: ${e.stderr?.trim() || e.message}`, {
+      cause: err,
+    })
+  }
+}
+
+/** Throws (never skips) when the engine or a test image is missing, naming the fix. */
+export async function requireDocker(images: readonly string[] = [busyboxImage]): Promise<void> {
+  try {
+    await docker(['info', '--format', '{{.ServerVersion}}'], { timeoutMs: 15_000 })
+  } catch (err) {
+    throw new Error(
+      'NO DOCKER ENGINE: these tests need the real engine. Start it (and build the test images) with `bash scripts/test-env.sh` (as root).',
+      { cause: err },
+    )
+  }
+  for (const image of images) {
+    try {
+      await docker(['image', 'inspect', '--format', '{{.Id}}', image], { timeoutMs: 15_000 })
+    } catch (err) {
+      throw new Error(
+        `TEST IMAGE ${image} IS MISSING: build it with \`bash scripts/test-env.sh\`.`,
+        {
+          cause: err,
+        },
+      )
+    }
+  }
+}
+
+let counter = 0
+/** A container name unique to this run. */
+export function uniqueName(prefix: string): string {
+  counter++
+  return `nbw-test-${prefix}-${process.pid}-${counter}`
+}
+
+export interface ContainerSpec {
+  readonly name: string
+  readonly cmd: readonly string[]
+  readonly image?: string
+  readonly restart?: string
+  readonly labels?: Readonly<Record<string, string>>
+  readonly tty?: boolean
+  readonly volumes?: readonly string[]
+  readonly stopTimeoutSeconds?: number
+  /** `docker create` only. */
+  readonly createOnly?: boolean
+  readonly host?: string
+}
+
+/** `docker run -d` (or create) with the test label and no network; returns the id. */
+export async function runContainer(spec: ContainerSpec): Promise<string> {
+  const args = [spec.createOnly ? 'create' : 'run']
+  if (!spec.createOnly) args.push('-d')
+  args.push('--name', spec.name, '--label', testLabel, '--network', 'none')
+  for (const [k, v] of Object.entries(spec.labels ?? {})) args.push('--label', `${k}=${v}`)
+  if (spec.restart) args.push('--restart', spec.restart)
+  if (spec.tty) args.push('-t')
+  if (spec.stopTimeoutSeconds !== undefined) {
+    args.push('--stop-timeout', String(spec.stopTimeoutSeconds))
+  }
+  for (const v of spec.volumes ?? []) args.push('-v', v)
+  args.push(spec.image ?? busyboxImage, ...spec.cmd)
+  return (await docker(args, { ...(spec.host ? { host: spec.host } : {}) })).trim()
+}
+
+/** Removes containers by name (missing ones are fine). */
+export async function removeContainers(names: readonly string[], host?: string): Promise<void> {
+  if (names.length === 0) return
+  const found = (
+    await docker(['ps', '-aq', ...names.flatMap((n) => ['--filter', `name=^/${n}$`])], {
+      ...(host ? { host } : {}),
+    })
+  )
+    .split('\n')
+    .filter(Boolean)
+  if (found.length > 0) await docker(['rm', '-f', '-v', ...found], { ...(host ? { host } : {}) })
+}
+
+export interface InspectState {
+  Status: string
+  Running: boolean
+  Restarting: boolean
+  ExitCode: number
+  StartedAt: string
+}
+
+export async function inspectState(name: string, host?: string): Promise<InspectState> {
+  const out = await docker(['inspect', '--format', '{{json .State}}', name], {
+    ...(host ? { host } : {}),
+  })
+  return JSON.parse(out) as InspectState
+}
+
+/** Every log byte of a container (stdout and stderr), as `docker logs` gives it. */
+export async function containerLogs(name: string, host?: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('docker', [...(host ? ['-H', host] : []), 'logs', name], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    const chunks: Buffer[] = []
+    child.stdout.on('data', (b: Buffer) => chunks.push(b))
+    child.stderr.on('data', (b: Buffer) => chunks.push(b))
+    child.on('error', reject)
+    child.on('close', (code) =>
+      code === 0 ? resolve(Buffer.concat(chunks)) : reject(new Error(`docker logs exited ${code}`)),
+    )
+  })
+}
+
+export interface RecordedEvent {
+  Action: string
+  Actor: { ID: string; Attributes: Record<string, string> }
+  timeNano: number
+}
+
+/**
+ * A live `docker events` subscription (the engine replays only its last 256 events, which other
+ * work on the same engine can push out): what the engine itself reports, to compare with.
+ */
+export class EventRecorder {
+  readonly events: RecordedEvent[] = []
+  #carry = ''
+
+  private constructor(readonly child: ChildProcess) {
+    child.stdout?.on('data', (b: Buffer) => {
+      this.#carry += b.toString('utf8')
+      const lines = this.#carry.split('\n')
+      this.#carry = lines.pop() ?? ''
+      for (const l of lines) if (l.trim()) this.events.push(JSON.parse(l) as RecordedEvent)
+    })
+  }
+
+  /** Starts recording from now (`--since`, so a slow subscription misses nothing). */
+  static start(filters: readonly string[], host?: string): EventRecorder {
+    const since = (Date.now() / 1000).toFixed(3)
+    const child = spawn(
+      'docker',
+      [
+        ...(host ? ['-H', host] : []),
+        'events',
+        '--since',
+        since,
+        '--format',
+        '{{json .}}',
+        '--filter',
+        'type=container',
+        ...filters.flatMap((f) => ['--filter', f]),
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    )
+    return new EventRecorder(child)
+  }
+
+  count(action: string, id?: string): number {
+    return this.events.filter((e) => e.Action === action && (id === undefined || e.Actor.ID === id))
+      .length
+  }
+
+  stop(): void {
+    this.child.kill()
+  }
+}
+
+/** Polls `check` until it returns a value other than undefined/false, with a deadline. */
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 30_000,
+  intervalMs = 50,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  for (;;) {
+    try {
+      const v = await check()
+      if (v !== undefined && v !== false) return v
+    } catch (err) {
+      last = err
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`, { cause: last })
+    }
+    await new Promise((r) => setTimeout(r, intervalMs))
+  }
+}
+
+/**
+ * A second Docker engine of the test's own (dockerd + its containerd, data-root, exec-root and
+ * socket under a temp dir), with the same flags as the shared one, so a test can stop and start
+ * an engine — by the pid it started — without disturbing anything else on the machine.
+ */
+export class PrivateEngine {
+  #daemon: ChildProcess | undefined
+  #logFd: number | undefined
+  readonly root: string
+
+  constructor() {
+    this.root = mkdtempSync(join(tmpdir(), 'nbw-engine-'))
+    mkdirSync(this.root, { recursive: true })
+  }
+
+  get socketPath(): string {
+    return join(this.root, 'docker.sock')
+  }
+
+  get host(): string {
+    return `unix://${this.socketPath}`
+  }
+
+  get pid(): number | undefined {
+    return this.#daemon?.pid
+  }
+
+  /** The exact command line, so a restart starts it the same way. */
+  get argv(): string[] {
+    return [
+      'dockerd',
+      '--iptables=false',
+      '--ip-forward=false',
+      '--ip-masq=false',
+      '--bridge=none',
+      '--storage-driver=vfs',
+      '--data-root',
+      join(this.root, 'data'),
+      '--exec-root',
+      join(this.root, 'exec'),
+      '--pidfile',
+      join(this.root, 'dockerd.pid'),
+      '-H',
+      this.host,
+    ]
+  }
+
+  async start(timeoutMs = 60_000): Promise<void> {
+    if (this.#daemon && this.#daemon.exitCode === null && this.#daemon.signalCode === null) return
+    this.#logFd = openSync(join(this.root, 'dockerd.log'), 'a')
+    const [cmd, ...args] = this.argv
+    const daemon = spawn(cmd!, args, { stdio: ['ignore', this.#logFd, this.#logFd] })
+    this.#daemon = daemon
+    await waitFor(
+      'the private dockerd to answer',
+      async () => {
+        if (daemon.exitCode !== null) {
+          throw new Error(`private dockerd exited ${daemon.exitCode}: ${this.logTail()}`)
+        }
+        await docker(['version', '--format', '{{.Server.Version}}'], {
+          host: this.host,
+          timeoutMs: 5000,
+        })
+        return true
+      },
+      timeoutMs,
+      100,
+    )
+  }
+
+  /** SIGTERM to the dockerd this object started (it stops its containers), then wait for its exit. */
+  async stop(timeoutMs = 60_000): Promise<void> {
+    const daemon = this.#daemon
+    if (!daemon || daemon.exitCode !== null || daemon.signalCode !== null) return
+    const exited = new Promise<void>((resolve) => daemon.once('exit', () => resolve()))
+    daemon.kill('SIGTERM')
+    const timer = setTimeout(() => daemon.kill('SIGKILL'), timeoutMs)
+    await exited
+    clearTimeout(timer)
+    if (this.#logFd !== undefined) closeSync(this.#logFd)
+    this.#logFd = undefined
+  }
+
+  /** Copies an image from the shared engine. */
+  async loadImage(image: string): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      const save = spawn('docker', ['save', image], { stdio: ['ignore', 'pipe', 'inherit'] })
+      const load = spawn('docker', ['-H', this.host, 'load', '-q'], {
+        stdio: ['pipe', 'ignore', 'inherit'],
+      })
+      save.stdout.pipe(load.stdin)
+      save.on('error', reject)
+      load.on('error', reject)
+      load.on('close', (code) =>
+        code === 0 ? resolve() : reject(new Error(`docker load exited ${code}`)),
+      )
+    })
+  }
+
+  logTail(lines = 20): string {
+    try {
+      return readFileSync(join(this.root, 'dockerd.log'), 'utf8')
+        .split('\n')
+        .slice(-lines)
+        .join('\n')
+    } catch {
+      return '(no log)'
+    }
+  }
+
+  /** Removes its containers, stops it and deletes its directory. */
+  async destroy(): Promise<void> {
+    if (this.#daemon && this.#daemon.exitCode === null) {
+      const ids = (await docker(['ps', '-aq'], { host: this.host }).catch(() => ''))
+        .split('\n')
+        .filter(Boolean)
+      if (ids.length > 0) {
+        await docker(['rm', '-f', '-v', ...ids], { host: this.host }).catch(() => undefined)
+      }
+    }
+    await this.stop()
+    // vfs layers may hold mounts briefly; retry the removal a few times.
+    for (let i = 0; i < 5; i++) {
+      try {
+        rmSync(this.root, { recursive: true, force: true })
+        return
+      } catch {
+        await new Promise((r) => setTimeout(r, 200))
+      }
+    }
+  }
+}
