@@ -163,8 +163,8 @@ export class EventRecorder {
   }
 
   /** Starts recording from now (`--since`, so a slow subscription misses nothing). */
-  static start(filters: readonly string[], host?: string): EventRecorder {
-    const since = (Date.now() / 1000).toFixed(3)
+  static start(filters: readonly string[], host?: string, sinceMs = Date.now()): EventRecorder {
+    const since = (sinceMs / 1000).toFixed(3)
     const child = spawn(
       'docker',
       [
@@ -178,7 +178,8 @@ export class EventRecorder {
         'type=container',
         ...filters.flatMap((f) => ['--filter', f]),
       ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
+      // stderr ignored: the client reports "unexpected EOF" when a test stops the engine.
+      { stdio: ['ignore', 'pipe', 'ignore'] },
     )
     return new EventRecorder(child)
   }
