@@ -1,0 +1,142 @@
+// Losing the engine connection while the engine itself keeps working (a socket proxy or the network
+// between them failing): a Unix-socket relay in front of the real engine that the test cuts and
+// restores. Restarts that happen while the watchdog is cut off are recovered from the engine's
+// event replay (`since`) and counted exactly once; the lines printed meanwhile are read once.
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { connect, createServer, type Server, type Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, test } from 'node:test'
+import {
+  EventRecorder,
+  docker,
+  removeContainers,
+  requireDocker,
+  runContainer,
+  uniqueName,
+  waitFor,
+} from './helpers/docker.js'
+import { startWatchdog, type TestWatchdog } from './helpers/watchdog.js'
+
+/** Relays a Unix socket to the engine's; `cut()` drops every connection and refuses new ones. */
+class SocketRelay {
+  readonly #sockets = new Set<Socket>()
+  #open = true
+  readonly server: Server
+
+  constructor(
+    readonly path: string,
+    upstream: string,
+  ) {
+    this.server = createServer((client) => {
+      if (!this.#open) {
+        client.destroy()
+        return
+      }
+      const up = connect(upstream)
+      this.#sockets.add(client)
+      this.#sockets.add(up)
+      const drop = (): void => {
+        client.destroy()
+        up.destroy()
+        this.#sockets.delete(client)
+        this.#sockets.delete(up)
+      }
+      client.on('error', drop).on('close', drop)
+      up.on('error', drop).on('close', drop)
+      client.pipe(up)
+      up.pipe(client)
+    })
+  }
+
+  listen(): Promise<void> {
+    return new Promise((resolve) => this.server.listen(this.path, resolve))
+  }
+
+  cut(): void {
+    this.#open = false
+    for (const s of this.#sockets) s.destroy()
+    this.#sockets.clear()
+  }
+
+  restore(): void {
+    this.#open = true
+  }
+
+  close(): Promise<void> {
+    this.cut()
+    return new Promise((resolve) => this.server.close(() => resolve()))
+  }
+}
+
+function engineSocket(): string {
+  const host = process.env.DOCKER_HOST
+  return host?.startsWith('unix://') ? host.slice('unix://'.length) : '/var/run/docker.sock'
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'nbw-relay-'))
+const relay = new SocketRelay(join(dir, 'docker.sock'), engineSocket())
+const name = uniqueName('relay')
+let wd: TestWatchdog | undefined
+let rec: EventRecorder | undefined
+
+before(async () => {
+  await requireDocker()
+  await relay.listen()
+})
+
+after(async () => {
+  rec?.stop()
+  await wd?.stop()
+  await relay.close()
+  await removeContainers([name])
+  rmSync(dir, { recursive: true, force: true })
+})
+
+test('restarts while the watchdog is cut off from the engine are replayed with `since` and counted once', async () => {
+  rec = EventRecorder.start([`container=${name}`])
+  wd = await startWatchdog(
+    { targets: { names: [name], autoDetect: false }, docker: { reconnectMaxSeconds: 1 } },
+    { dockerHost: `unix://${relay.path}` },
+  )
+  const w = wd
+  const c = { container: name }
+  const id = await runContainer({
+    name,
+    stopTimeoutSeconds: 1,
+    cmd: ['sh', '-c', 'echo started; trap "exit 0" TERM; while :; do sleep 0.1; done'],
+  })
+  await waitFor('first start read', async () => {
+    return (await w.metric('netbird_watchdog_log_lines_total', c)) === 1
+  })
+  const down = w.daemon.events.once('docker', (e) => !e.up)
+  relay.cut()
+  await down
+  assert.equal(await w.metric('netbird_watchdog_docker_up'), 0)
+  // Two restarts the watchdog cannot see as they happen.
+  await docker(['restart', '-t', '1', name])
+  await docker(['restart', '-t', '1', name])
+  await waitFor('the engine reported both', () => rec!.count('start', id) === 3)
+  const up = w.daemon.events.once('docker', (e) => e.up)
+  relay.restore()
+  await up
+  await waitFor('both restarts counted', async () => {
+    return (await w.metric('netbird_watchdog_container_restarts_total', c)) === 2
+  })
+  await waitFor('the lines printed meanwhile read', async () => {
+    return (await w.metric('netbird_watchdog_log_lines_total', c)) === 3
+  })
+  // A later event settles everything before it: one more restart must make exactly 3.
+  await docker(['restart', '-t', '1', name])
+  await waitFor('the next restart counted', async () => {
+    return (await w.metric('netbird_watchdog_container_restarts_total', c)) === 3
+  })
+  await waitFor('its line read', async () => {
+    return (await w.metric('netbird_watchdog_log_lines_total', c)) === 4
+  })
+  assert.equal(await w.metric('netbird_watchdog_container_restarts_total', c), 3)
+  assert.equal(await w.metric('netbird_watchdog_container_deaths_total', c), 3)
+  assert.equal(rec.count('start', id) - 1, 3, 'the engine reports the same')
+  assert.equal(await w.metric('netbird_watchdog_docker_reconnects_total'), 1)
+})
