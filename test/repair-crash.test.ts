@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
-import { listBackups, verifyBackup, type BackupInfo } from '../src/sqlite/backup.js'
+import { listBackups, pruneBackups, verifyBackup, type BackupInfo } from '../src/sqlite/backup.js'
 import { connectorIssuer, readConnectorsFrom } from '../src/sqlite/idp-db.js'
 import { repairIssuers } from '../src/sqlite/repair.js'
 import {
@@ -157,6 +157,8 @@ test('SIGKILL at random moments during repairs (4 lanes × 52 kills): never a to
       }
       last = now
       lastCheck = new Date().toISOString()
+      // Checked: drop them (retention under crash conditions, and keeps each listing short).
+      pruneBackups(backupDir, { keep: 0, maxAgeDays: 0 })
     }
     return changedKills
   }
