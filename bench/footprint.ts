@@ -78,7 +78,7 @@ try {
   figure('rss_bare_node_mb', mb(rssBare), 1)
   figure('rss_idle_mb', mb(rssIdle), 1)
   figure('rss_busy_mb', mb(Math.max(...busySamples.map((s) => s.rssBytes))), 1)
-  figure('rss_vs_bare_node_ratio', rssIdle / rssBare)
+  figure('rss_vs_bare_node_ratio', rssIdle / rssBare, 2)
   figure('cpu_idle_pct', cpuIdle, 3)
   figure('cpu_bare_node_pct', bareCpu, 3)
   figure('cpu_busy_pct', cpuBusy, 1)

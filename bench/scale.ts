@@ -40,6 +40,7 @@ try {
       schedules: { doctor: '', backup: '', integrity: '' },
     },
     keep: () => false,
+    waitReady: false,
   })
   const watchdog = wd
   recorder = await EventRecorder.start([`label=${label}`])
@@ -59,9 +60,8 @@ try {
     ),
   )
   await delay(Math.max(0, seconds * 1000 - (Date.now() - started)))
-  // End the loops: no policy left, then stop whatever is running. Nothing restarts after this.
-  await docker(['update', '--restart', 'no', ...names])
-  await docker(['kill', ...names]).catch(() => undefined) // most are already exited
+  // End the loops: `docker stop` cancels a pending policy restart too. Nothing restarts after this.
+  await docker(['stop', '-t', '1', ...names])
   const samples = sampler.stop()
   const loopSeconds = (Date.now() - started) / 1000
 

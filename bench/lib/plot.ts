@@ -116,10 +116,10 @@ export function cdfSvg(plot: CdfPlot): string {
   return parts.join('\n')
 }
 
-/** Writes `<base>.svg` and `<base>.png`; returns the PNG path. */
-export function writeCdfPlot(plot: CdfPlot, base: string): string {
+/** Writes the PNG (and the SVG it was rendered from, when `svgPath` is given); returns pngPath. */
+export function writeCdfPlot(plot: CdfPlot, pngPath: string, svgPath?: string): string {
   const svg = cdfSvg(plot)
-  writeFileSync(`${base}.svg`, svg)
+  if (svgPath !== undefined) writeFileSync(svgPath, svg)
   const png = new Resvg(svg, {
     background: '#ffffff',
     fitTo: { mode: 'width', value: width },
@@ -131,6 +131,6 @@ export function writeCdfPlot(plot: CdfPlot, base: string): string {
   })
     .render()
     .asPng()
-  writeFileSync(`${base}.png`, png)
-  return `${base}.png`
+  writeFileSync(pngPath, png)
+  return pngPath
 }

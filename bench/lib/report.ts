@@ -3,15 +3,19 @@
 import { execFileSync } from 'node:child_process'
 import { availableParallelism, loadavg, totalmem } from 'node:os'
 
-/** Print one figure. Numbers get a fixed number of decimals so runs diff cleanly. */
-export function figure(name: string, value: number | string, decimals = 2): void {
+/**
+ * Print one figure. With `decimals` the number always gets exactly that many (a ratio of 1 prints
+ * as 1.000); without, integers print as integers and anything else with two decimals.
+ */
+export function figure(name: string, value: number | string, decimals?: number): void {
   const text = typeof value === 'number' ? formatNumber(value, decimals) : value
   console.log(`${name}: ${text}`)
 }
 
-function formatNumber(value: number, decimals: number): string {
+function formatNumber(value: number, decimals: number | undefined): string {
   if (!Number.isFinite(value)) return String(value)
-  return Number.isInteger(value) ? String(value) : value.toFixed(decimals)
+  if (decimals !== undefined) return value.toFixed(decimals)
+  return Number.isInteger(value) ? String(value) : value.toFixed(2)
 }
 
 /** A note that is not a figure (context for a human reading the output). */

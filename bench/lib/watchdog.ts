@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseMetrics, type Sample } from './metrics-text.js'
+import { parseMetrics, sumOf, type Sample } from './metrics-text.js'
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
 export const cliPath = join(repoRoot, 'dist/cli.js')
@@ -96,7 +96,13 @@ export class Watchdog {
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     const wd = new Watchdog(child, port, dir, options)
-    await wd.waitHttp(options.waitReady === false ? '/healthz' : '/readyz', options.readyTimeoutMs)
+    if (options.waitReady === false) {
+      // No target yet (it appears later): wait until the engine is connected instead.
+      await wd.waitHttp('/healthz', options.readyTimeoutMs)
+      await wd.waitMetric('netbird_watchdog_docker_up', (v) => v === 1, options.readyTimeoutMs)
+    } else {
+      await wd.waitHttp('/readyz', options.readyTimeoutMs)
+    }
     return wd
   }
 
@@ -144,6 +150,29 @@ export class Watchdog {
       await delay(100)
     }
     throw new Error(`watchdog ${path} did not answer 200 within ${timeoutMs} ms (${last})`)
+  }
+
+  /** Polls /metrics until the sum of `name` (with `labels`) satisfies `ok`, with a deadline. */
+  async waitMetric(
+    name: string,
+    ok: (value: number) => boolean,
+    timeoutMs = 30_000,
+    labels: Readonly<Record<string, string>> = {},
+  ): Promise<number> {
+    const deadline = Date.now() + timeoutMs
+    let value = Number.NaN
+    for (;;) {
+      if (this.exit) throw new Error(`watchdog exited (${this.exit.code ?? this.exit.signal})`)
+      const samples = await this.scrape().catch(() => undefined)
+      if (samples && samples.some((s) => s.name === name)) {
+        value = sumOf(samples, name, labels)
+        if (ok(value)) return value
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`${name} ${JSON.stringify(labels)} = ${value} after ${timeoutMs} ms`)
+      }
+      await delay(50)
+    }
   }
 
   async scrape(): Promise<Sample[]> {

@@ -57,9 +57,9 @@ export async function soakFlood(minutes: number): Promise<FloodResult> {
         nextReport += 60_000
       }
     }
-    // Stop the loop (no restart policy left to fight), then let the watchdog drain its stream.
-    await docker(['update', '--restart', 'no', name])
-    await docker(['kill', name]).catch(() => undefined)
+    // Stop the loop (`docker stop` also cancels a pending policy restart), then let the watchdog
+    // drain its stream.
+    await docker(['stop', '-t', '1', name])
     const samples = sampler.stop()
     const oracle = await classifyContainerLogs(name)
     const seen = await settle(watchdog, name, oracle.lines)
