@@ -1,0 +1,111 @@
+// docker/log-stream.ts on bytes from the real engine (`GET /containers/{id}/logs?timestamps=1`):
+// the demultiplexer and line gate give the same lines and findings however the bytes are chunked,
+// and a resumed attachment neither loses nor repeats a line.
+import assert from 'node:assert/strict'
+import { after, before, test } from 'node:test'
+import { getRule } from '../src/core/rules.js'
+import { DockerEngine, dockerConnection } from '../src/docker/engine.js'
+import { LogLineGate, type ResumePoint } from '../src/docker/log-stream.js'
+import {
+  inspectState,
+  removeContainers,
+  requireDocker,
+  runContainer,
+  uniqueName,
+  waitFor,
+} from './helpers/docker.js'
+
+const fatalLine = getRule('oidc-issuer-mismatch').examples[0]!
+const name = uniqueName('logbytes')
+let raw: Buffer
+
+before(async () => {
+  await requireDocker()
+  const script =
+    'for i in 1 2 3 4 5; do echo "out $i"; echo "err $i" >&2; done; ' +
+    'printf "%s\\n" "$1" >&2; printf "partial-no-newline-then "; echo done; ' +
+    "head -c 70000 /dev/zero | tr '\\000' x; echo"
+  await runContainer({ name, cmd: ['sh', '-c', script, 'sh', fatalLine] })
+  await waitFor('exited', async () => (await inspectState(name)).Status === 'exited')
+  const engine = new DockerEngine(
+    dockerConnection({ socketPath: '/var/run/docker.sock' }, process.env),
+  )
+  const stream = await engine.logs(name, { follow: false })
+  const chunks: Buffer[] = []
+  for await (const c of stream) chunks.push(c as Buffer)
+  raw = Buffer.concat(chunks)
+})
+
+after(async () => {
+  await removeContainers([name])
+})
+
+function feed(
+  chunks: readonly Buffer[],
+  resume?: ResumePoint,
+): { lines: number; findings: string[]; truncated: number; resume: ResumePoint | undefined } {
+  const findings: string[] = []
+  const gate = new LogLineGate({ tty: false, resume, onFinding: (f) => findings.push(f.rule) })
+  for (const c of chunks) gate.push(c)
+  return { lines: gate.lines, findings, truncated: gate.truncatedLines, resume: gate.resumePoint }
+}
+
+function split(buf: Buffer, sizes: () => number): Buffer[] {
+  const out: Buffer[] = []
+  for (let i = 0; i < buf.length;) {
+    const n = Math.max(1, sizes())
+    out.push(buf.subarray(i, i + n))
+    i += n
+  }
+  return out
+}
+
+test('the same lines and findings whatever the chunking', () => {
+  const whole = feed([raw])
+  assert.equal(whole.lines, 13)
+  assert.deepEqual(whole.findings, ['oidc-issuer-mismatch'])
+  assert.equal(whole.truncated, 1)
+  let seed = 7
+  const rand = (): number => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31
+    return seed
+  }
+  for (const sizes of [() => 1, () => 3, () => 8, () => 9, () => (rand() % 200) + 1]) {
+    const r = feed(split(raw, sizes))
+    assert.equal(r.lines, whole.lines)
+    assert.deepEqual(r.findings, whole.findings)
+    assert.deepEqual(r.resume, whole.resume)
+  }
+})
+
+test('a resumed attachment (the engine replays from the resume timestamp) neither loses nor repeats', () => {
+  const whole = feed([raw])
+  for (let cut = 1; cut < raw.length; cut += 97) {
+    const first = feed([raw.subarray(0, cut)])
+    // The engine's `since` replays every entry at or after the resume timestamp; here: all of it.
+    const second = feed([raw], first.resume)
+    assert.equal(first.lines + second.lines, whole.lines, `cut at ${cut}`)
+    assert.deepEqual([...first.findings, ...second.findings], whole.findings, `cut at ${cut}`)
+  }
+})
+
+test('lines sharing one timestamp are deduplicated by count', () => {
+  const frame = (stream: 1 | 2, text: string): Buffer => {
+    const payload = Buffer.from(text)
+    const h = Buffer.alloc(8)
+    h[0] = stream
+    h.writeUInt32BE(payload.length, 4)
+    return Buffer.concat([h, payload])
+  }
+  const ts = '2026-11-29T08:00:00.000000000Z'
+  const bytes = Buffer.concat([
+    frame(1, `${ts} a\n`),
+    frame(2, `${ts} b\n`),
+    frame(1, `${ts} c\n`),
+    frame(1, '2026-11-29T08:00:01.000000000Z d\n'),
+  ])
+  const first = feed([bytes.subarray(0, 2 * (8 + ts.length + 3))])
+  assert.deepEqual(first.resume, { ts, count: 2 })
+  const second = feed([bytes], first.resume)
+  assert.equal(second.lines, 2)
+})
