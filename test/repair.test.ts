@@ -812,3 +812,33 @@ test('CLI repair with --management-json: a static connector is refused (exit 1) 
   ])
   assert.equal(usage.code, 2)
 })
+
+test('idp.db already right but management.json still stale: refused, or management.json fixed alone', async (t) => {
+  const dir = await tempDir(t)
+  const db = join(dir, 'idp.db')
+  const mj = join(dir, 'management.json')
+  createIdpDb(db, {
+    connectors: defaultConnectors().map((c) =>
+      c.id === jumpcloudId ? { ...c, config: c.config!.replace(`"${A}"`, `"${B}"`) } : c,
+    ),
+  })
+  await writeFile(mj, managementJson(A))
+  const hash = await sha256(db)
+  const opts = {
+    dbPath: db,
+    changes: fixChange,
+    dryRun: false,
+    version: '1',
+    managementJsonPath: mj,
+  }
+  await assert.rejects(repairIssuers(opts), (e) => isWatchdogError(e, 'REPAIR_REFUSED'))
+  const res = await repairIssuers({ ...opts, fixStaticConnectors: true })
+  assert.deepEqual(res.changes, [])
+  assert.equal(res.backup, null)
+  assert.equal(res.managementJson?.changes.length, 1)
+  assert.equal(await readFile(mj, 'utf8'), managementJson(B))
+  assert.equal(await sha256(db), hash, 'idp.db untouched')
+  // And once both agree, nothing at all to do.
+  const again = await repairIssuers({ ...opts, fixStaticConnectors: true })
+  assert.equal(again.managementJson, undefined)
+})

@@ -168,7 +168,7 @@ async function runRepair(flags: RepairFlags, io: CliIO): Promise<void> {
   }
 
   let restartError: string | undefined
-  if (flags.restart !== undefined && !result.dryRun && result.changes.length > 0) {
+  if (flags.restart !== undefined && !result.dryRun && changedAnything(result)) {
     try {
       await restartContainer(flags.restart)
       result.restarted = flags.restart
@@ -296,6 +296,11 @@ async function restartContainer(name: string): Promise<void> {
   }
 }
 
+/** Anything NetBird has to be restarted for: an idp.db change or a management.json change. */
+function changedAnything(r: RepairResult): boolean {
+  return r.changes.length > 0 || (r.managementJson?.changes.length ?? 0) > 0
+}
+
 function formatResult(r: RepairResult, flags: RepairFlags): string {
   const lines: string[] = []
   if (r.changes.length === 0) {
@@ -319,9 +324,9 @@ function formatResult(r: RepairResult, flags: RepairFlags): string {
   }
   if (r.backup !== null) lines.push(`  verified backup: ${r.backup}`)
   if (r.restarted !== null) lines.push(`  restarted container ${r.restarted}`)
-  else if (flags.restart !== undefined && r.dryRun && r.changes.length > 0) {
+  else if (flags.restart !== undefined && r.dryRun && changedAnything(r)) {
     lines.push(`  would restart container ${flags.restart}`)
-  } else if (!r.dryRun && r.changes.length > 0 && flags.restart === undefined) {
+  } else if (!r.dryRun && changedAnything(r) && flags.restart === undefined) {
     lines.push('  restart NetBird (management or netbird-server container) to load the fix')
   }
   return lines.join('\n')

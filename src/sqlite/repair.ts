@@ -99,7 +99,7 @@ export async function repairIssuers(opts: RepairOptions): Promise<RepairResult> 
       changes: plan.map(toChange),
       restarted: null,
     }
-    const mj = planStatic(opts, plan, true, '')
+    const mj = planStatic(opts, true, '')
     if (mj !== undefined) result.managementJson = mj
     log?.info({ changes: result.changes.length }, 'repair planned (dry run)')
     return result
@@ -113,14 +113,25 @@ export async function repairIssuers(opts: RepairOptions): Promise<RepairResult> 
     beginImmediate(db, dbPath)
     const before = readConnectorsFrom(db, dbPath)
     const plan = planEdits(before, opts.changes)
+    // Refuse before anything is written if a static connector would undo the fix.
+    planStatic(opts, true, '')
+    const backupDir = resolve(opts.backupDir ?? defaultBackupDir(dbPath))
     if (plan.length === 0) {
       db.exec('rollback')
-      log?.info('nothing to repair')
-      return { db: dbPath, dryRun: false, backup: null, changes: [], restarted: null }
+      db.close()
+      // idp.db is right already; management.json may still hold the old issuer of a static connector.
+      const result: RepairResult = {
+        db: dbPath,
+        dryRun: false,
+        backup: null,
+        changes: [],
+        restarted: null,
+      }
+      const mj = planStatic(opts, false, backupDir)
+      if (mj !== undefined) result.managementJson = mj
+      log?.info({ managementJson: mj?.changes.length ?? 0 }, 'idp.db needs no repair')
+      return result
     }
-    // Refuse before anything is written if a static connector would undo the fix.
-    planStatic(opts, plan, true, '')
-    const backupDir = resolve(opts.backupDir ?? defaultBackupDir(dbPath))
     // We hold RESERVED: no other writer can commit, so the backup is exactly the state we change.
     const backup = await takeBackup(
       dbPath,
@@ -162,7 +173,7 @@ export async function repairIssuers(opts: RepairOptions): Promise<RepairResult> 
       changes: plan.map(toChange),
       restarted: null,
     }
-    const mj = planStatic(opts, plan, false, backupDir)
+    const mj = planStatic(opts, false, backupDir)
     if (mj !== undefined) result.managementJson = mj
     return result
   } catch (err) {
@@ -279,28 +290,28 @@ function toChange(e: PlannedEdit): RepairChange {
  */
 function planStatic(
   opts: RepairOptions,
-  plan: readonly PlannedEdit[],
   checkOnly: boolean,
   backupDir: string,
 ): RepairResult['managementJson'] {
   if (opts.managementJsonPath === undefined) return undefined
   const path = resolve(opts.managementJsonPath)
   const statics = readStaticConnectors(path)
-  const affected = plan.filter((e) => statics.some((s) => s.id === e.row.id))
+  // Every requested change, not only the ones idp.db still needs: a static entry that keeps the old
+  // issuer would be written back into idp.db on NetBird's next start. An entry that already has the
+  // target issuer needs nothing (NetBird would write the right value anyway).
+  const affected = opts.changes.filter((c) =>
+    statics.some((s) => s.id === c.connectorId && s.issuer !== c.to),
+  )
   if (affected.length === 0) return undefined
   if (opts.fixStaticConnectors !== true) {
     throw new WatchdogError(
       'REPAIR_REFUSED',
-      `connector(s) ${affected.map((e) => JSON.stringify(e.row.id)).join(', ')} are static connectors in ${path} (EmbeddedIdP.StaticConnectors): NetBird rewrites idp.db from that file on every start, so fixing idp.db alone would be undone. Fix the issuer there too (--fix-management-json), or edit ${path} yourself.`,
+      `connector(s) ${affected.map((c) => JSON.stringify(c.connectorId)).join(', ')} are static connectors in ${path} (EmbeddedIdP.StaticConnectors) with another issuer: NetBird rewrites idp.db from that file on every start, so fixing idp.db alone would be undone. Fix the issuer there too (--fix-management-json), or edit ${path} yourself.`,
     )
   }
-  const changes = affected.map((e) => ({ connectorId: e.row.id, to: e.to }))
-  let res: { backup: string | null; edits: StaticIssuerEdit[] }
-  if (checkOnly) {
-    res = fixStaticIssuers(path, changes, { backupDir: dirname(path), dryRun: true })
-  } else {
-    res = fixStaticIssuers(path, changes, { backupDir })
-  }
+  const res: { backup: string | null; edits: StaticIssuerEdit[] } = checkOnly
+    ? fixStaticIssuers(path, affected, { backupDir: dirname(path), dryRun: true })
+    : fixStaticIssuers(path, affected, { backupDir })
   return {
     path,
     backup: res.backup,
