@@ -842,3 +842,40 @@ test('idp.db already right but management.json still stale: refused, or manageme
   const again = await repairIssuers({ ...opts, fixStaticConnectors: true })
   assert.equal(again.managementJson, undefined)
 })
+
+test('CLI repair --discover with --management-json: idp.db right, stale static entry fixed', async (t) => {
+  const p = await startProvider('/')
+  t.after(() => p.close())
+  const dir = await tempDir(t)
+  const db = join(dir, 'idp.db')
+  const mj = join(dir, 'management.json')
+  createIdpDb(db, {
+    connectors: defaultConnectors()
+      .filter((c) => c.id !== oktaId)
+      .map((c) =>
+        c.id === jumpcloudId ? { ...c, config: c.config!.replace(A, p.base + '/') } : c,
+      ),
+  })
+  await writeFile(mj, managementJson(p.base))
+  const hash = await sha256(db)
+  const args = [
+    'repair',
+    '--db',
+    db,
+    '--discover',
+    '--allow-insecure',
+    '--management-json',
+    mj,
+    '--json',
+  ]
+  const refused = await runCli(args)
+  assert.equal(refused.code, 1)
+  const fixed = await runCli([...args, '--fix-management-json'])
+  assert.equal(fixed.code, 0, fixed.stderr)
+  const out = JSON.parse(fixed.stdout)
+  assert.deepEqual(out.changes, [])
+  assert.deepEqual(out.managementJson.changes, [
+    { connectorId: jumpcloudId, field: 'issuer', from: p.base, to: p.base + '/' },
+  ])
+  assert.equal(await sha256(db), hash)
+})

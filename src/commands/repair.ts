@@ -257,7 +257,11 @@ async function discoverChanges(
       })
       continue
     }
-    if (issuersMatch(stored, first.issuer)) continue
+    if (issuersMatch(stored, first.issuer)) {
+      // idp.db is right; a no-op change still lets repairIssuers check a static entry in management.json.
+      if (flags.managementJson !== undefined) changes.push({ connectorId: row.id, to: stored })
+      continue
+    }
     const to = first.issuer
     const second = await fetchDiscovery(to, { timeoutMs: opts.timeoutMs, allowInsecure })
     if (!second.ok || !issuersMatch(to, second.issuer)) {
