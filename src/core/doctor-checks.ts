@@ -207,10 +207,10 @@ export function evaluateRedirectUri(
 
 const requiredScopes = ['openid', 'profile', 'email'] as const
 
-/** The scopes Dex's OIDC connector asks for: openid always, then `scopes`, or profile+email when empty. */
+/** The scopes Dex's OIDC connector asks for (deduplicated): openid always, then `scopes`, or profile+email when empty. */
 export function requestedScopes(scopes: unknown): string[] {
   const list = Array.isArray(scopes) ? scopes.filter((s): s is string => typeof s === 'string') : []
-  return ['openid', ...(list.length > 0 ? list : ['profile', 'email'])]
+  return [...new Set(['openid', ...(list.length > 0 ? list : ['profile', 'email'])])]
 }
 
 export function evaluateScopes(
