@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
+import { pino } from 'pino'
 import { Registry } from 'prom-client'
 import { configSchema, type Config } from '../src/config/schema.js'
 import { DockerEngine } from '../src/docker/engine.js'
@@ -44,6 +45,7 @@ async function rig(
   opts: {
     variant: 'fatal' | 'erro'
     mode?: Config['mode']
+    confirmSeconds?: number
     storedIssuer: string
     extraConnectors?: Array<{ id: string; issuer: string }>
   },
@@ -73,14 +75,18 @@ async function rig(
     targets: { names: [container], autoDetect: false },
     idp: { dbPath },
     oidc: { allowInsecure: true, timeoutMs: 3000 },
-    repair: { confirmSeconds: 2, restartBackoffSeconds: 0, stopTimeoutSeconds: 2 },
+    repair: {
+      confirmSeconds: opts.confirmSeconds ?? 2,
+      restartBackoffSeconds: 0,
+      stopTimeoutSeconds: 2,
+    },
     backups: { dir: join(dir, 'backups') },
     schedules: { doctor: '', backup: '', integrity: '' },
   })
   const registry = new Registry()
   const engine = new DockerEngine({ socketPath: '/var/run/docker.sock' })
   const heal = startSelfHealing({
-    logger: createLogger({ level: 'silent' }),
+    logger: testLogger(),
     registry,
     config,
     secrets: {},
@@ -91,6 +97,16 @@ async function rig(
   t.after(() => heal.stop())
   await runFakeNetbird({ name: container, dataDir: dir, variant: opts.variant })
   return { dir, dbPath, container, heal, registry, originalSha: sha(dbPath) }
+}
+
+/** Logs go nowhere unless HEAL_TEST_LOG names a file to append them to (debugging). */
+function testLogger(): ReturnType<typeof createLogger> {
+  const file = process.env.HEAL_TEST_LOG
+  if (file === undefined || file === '') return createLogger({ level: 'silent' })
+  return createLogger(
+    { level: 'debug' },
+    pino.destination({ dest: file, sync: true, append: true }),
+  )
 }
 
 function sha(path: string): string {
@@ -244,6 +260,39 @@ test('heal flow on the real engine', async (t) => {
       )
       assert.equal(issuerOf(r.dbPath), peer.origin, 'the original issuer is back')
       assert.match(await dockerCli(['logs', r.container]), /Failed to open connector okta-/)
+    },
+  )
+
+  await t.test(
+    'SIGTERM during the confirm window: stop() finishes the repair, never half done',
+    async (t) => {
+      const peer = await startIssuerPeer(t, { trailingSlash: true })
+      const r = await rig(t, { variant: 'erro', storedIssuer: peer.origin, confirmSeconds: 3600 })
+      await until(
+        async () => (await dockerCli(['logs', r.container])).includes('ERRO'),
+        'ERRO line',
+      )
+      const before = (
+        await dockerCli(['inspect', '-f', '{{.State.StartedAt}}', r.container])
+      ).trim()
+      const run = r.heal.scheduler.runNow('doctor')
+      await until(
+        async () =>
+          (await dockerCli(['inspect', '-f', '{{.State.StartedAt}}', r.container])).trim() !==
+          before,
+        'the restart after the fix',
+      )
+      await r.heal.stop()
+      assert.equal(await run, true)
+      assert.equal(issuerOf(r.dbPath), `${peer.origin}/`, 'the fix stays in place')
+      assert.equal(await state(r.container), 'running')
+      assert.equal(
+        await metricValue(r.registry, 'netbird_watchdog_repairs_total', {
+          container: r.container,
+          result: 'unconfirmed',
+        }),
+        1,
+      )
     },
   )
 })

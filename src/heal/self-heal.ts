@@ -158,8 +158,10 @@ export function startSelfHealing(ctx: SelfHealContext): SelfHealing {
     metrics,
     resetHandler: createResetHandler({ token: ctx.secrets.resetToken, healer, logger }),
     async stop() {
+      // Abort the healer first: a scheduled job may be the one waiting in a confirm window.
+      const healerStopped = healer.stop()
       await scheduler.stop()
-      await healer.stop()
+      await healerStopped
     },
   }
 }
