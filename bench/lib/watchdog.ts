@@ -96,12 +96,17 @@ export class Watchdog {
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     const wd = new Watchdog(child, port, dir, options)
-    if (options.waitReady === false) {
-      // No target yet (it appears later): wait until the engine is connected instead.
-      await wd.waitHttp('/healthz', options.readyTimeoutMs)
-      await wd.waitMetric('netbird_watchdog_docker_up', (v) => v === 1, options.readyTimeoutMs)
-    } else {
-      await wd.waitHttp('/readyz', options.readyTimeoutMs)
+    try {
+      if (options.waitReady === false) {
+        // No target yet (it appears later): wait until the engine is connected instead.
+        await wd.waitHttp('/healthz', options.readyTimeoutMs)
+        await wd.waitMetric('netbird_watchdog_docker_up', (v) => v === 1, options.readyTimeoutMs)
+      } else {
+        await wd.waitHttp('/readyz', options.readyTimeoutMs)
+      }
+    } catch (err) {
+      await wd.stop()
+      throw err
     }
     return wd
   }

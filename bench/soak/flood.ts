@@ -33,6 +33,7 @@ export async function soakFlood(minutes: number): Promise<FloodResult> {
         targets: { names: [name], autoDetect: false },
         schedules: { doctor: '', backup: '', integrity: '' },
       },
+      waitReady: false,
     })
     const watchdog = wd
     const recorder = await EventRecorder.start([`container=${name}`])

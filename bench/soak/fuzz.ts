@@ -86,6 +86,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
         targets: { names: [name], autoDetect: false },
         schedules: { doctor: '', backup: '', integrity: '' },
       },
+      waitReady: false,
       keep: (r) => r.level === 'error' || r.level === 'fatal',
     })
     const watchdog = wd
