@@ -6,6 +6,7 @@ import type { Config, Secrets } from './config/schema.js'
 import { DockerEngine, dockerConnection, type DockerPort } from './docker/engine.js'
 import { WatchdogEvents } from './docker/events.js'
 import { Watcher } from './docker/watcher.js'
+import { selfHealing } from './heal/extension.js'
 import { errorMessage } from './errors.js'
 import { HttpServer, type RouteHandler } from './http-server.js'
 import type { Logger } from './log.js'
@@ -31,7 +32,7 @@ export interface ExtensionHandle {
 export type Extension = (ctx: ExtensionContext) => ExtensionHandle | Promise<ExtensionHandle>
 
 /** The extensions `netbird-watchdog run` starts. Plug the healer in here. */
-export const builtinExtensions: readonly Extension[] = []
+export const builtinExtensions: readonly Extension[] = [selfHealing]
 
 export interface DaemonOptions {
   readonly config: Config
