@@ -71,6 +71,22 @@ function afterDots(child: ChildProcessWithoutNullStreams, n: number): Promise<vo
   })
 }
 
+/** Resolves once the child has printed `text` (or has exited). */
+function afterText(child: ChildProcessWithoutNullStreams, text: string): Promise<void> {
+  return new Promise((resolve) => {
+    let seen = ''
+    const onData = (b: Buffer): void => {
+      seen = (seen + b.toString()).slice(-4 * text.length)
+      if (seen.includes(text)) {
+        child.stdout.off('data', onData)
+        resolve()
+      }
+    }
+    child.stdout.on('data', onData)
+    child.once('exit', () => resolve())
+  })
+}
+
 const rawA = defaultConnectors()[1]!.config!
 const rawB = rawA.replace(`"issuer":"${A}"`, `"issuer":"${B}"`)
 
@@ -136,10 +152,12 @@ test('SIGKILL at random moments during repairs (4 lanes × 52 kills): never a to
       let stderr = ''
       child.stderr.on('data', (b: Buffer) => (stderr += b.toString()))
       await waitReady(child)
-      // Kill after 0–2 completed repairs plus a random slice of the next one.
-      await afterDots(child, Math.floor(Math.random() * 3))
+      // Even kills: after 0–2 completed repairs plus a random slice of the next one. Odd kills: aimed at
+      // the write transaction, a random 0–4 ms after the child reports its backup taken.
+      if (k % 2 === 0) await afterDots(child, Math.floor(Math.random() * 3))
+      else await afterText(child, '<verified backup taken>')
       await new Promise<void>((r) => setImmediate(r))
-      const spin = Math.random() * 12
+      const spin = Math.random() * (k % 2 === 0 ? 12 : 4)
       const until = performance.now() + spin
       while (performance.now() < until) await new Promise<void>((r) => setImmediate(r))
       child.kill('SIGKILL')
