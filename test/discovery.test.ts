@@ -144,6 +144,16 @@ test('a redirect to another host is not followed', async (t) => {
   assert.match(d.message, /127\.0\.0\.2:9.*not followed/)
 })
 
+test("a redirect on the same host is followed, as go-oidc's net/http client does", async (t) => {
+  const peer = await startFailurePeer('redirect-same-host')
+  t.after(() => peer.close())
+  const d = await fetchDiscovery(peer.issuer, lab)
+  assert.ok(d.ok)
+  assert.equal(d.url, `${peer.origin}/.well-known/openid-configuration`)
+  assert.equal(d.issuer, peer.origin)
+  assert.equal(peer.requests, 2)
+})
+
 test("DNS failures are classified from undici's error shape (resolving a name would leave 127.0.0.1)", () => {
   // undici's fetch rejects with TypeError('fetch failed', { cause: <getaddrinfo error> }).
   const sysErr = Object.assign(new Error('getaddrinfo ENOTFOUND idp.invalid'), {

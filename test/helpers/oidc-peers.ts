@@ -89,14 +89,26 @@ export async function startOidcPeer(opts: OidcPeerOptions = {}): Promise<Peer> {
   return { origin, issuer, close: closer(server) }
 }
 
-export type FailureKind = '500' | 'html' | 'hang' | 'redirect-elsewhere' | 'no-issuer'
+export type FailureKind =
+  '500' | 'html' | 'hang' | 'redirect-elsewhere' | 'no-issuer' | 'redirect-same-host'
 
 /** A peer that answers every request in one broken way. */
 export async function startFailurePeer(kind: FailureKind): Promise<Peer & { requests: number }> {
   const state = { requests: 0 }
-  const server = http.createServer((_req, res) => {
+  let origin = ''
+  const server = http.createServer((req, res) => {
     state.requests++
     switch (kind) {
+      case 'redirect-same-host':
+        // A moved document on the same host (followed), its issuer being the origin.
+        if (req.url?.startsWith('/moved/') === true) {
+          res
+            .writeHead(200, { 'content-type': 'application/json' })
+            .end(JSON.stringify({ issuer: origin }))
+        } else {
+          res.writeHead(301, { location: '/moved' + (req.url ?? '/') }).end()
+        }
+        break
       case '500':
         res.writeHead(500, { 'content-type': 'text/plain' }).end('internal error')
         break
@@ -121,7 +133,7 @@ export async function startFailurePeer(kind: FailureKind): Promise<Peer & { requ
     }
   })
   const port = await listen(server)
-  const origin = `http://127.0.0.1:${port}`
+  origin = `http://127.0.0.1:${port}`
   return {
     origin,
     issuer: origin,
