@@ -879,3 +879,39 @@ test('CLI repair --discover with --management-json: idp.db right, stale static e
   ])
   assert.equal(await sha256(db), hash)
 })
+
+test('a failure after commit (management.json cannot be written) restores idp.db from the backup', async (t) => {
+  const dir = await tempDir(t)
+  const db = join(dir, 'idp.db')
+  const mj = join(dir, 'management.json')
+  createIdpDb(db)
+  await writeFile(mj, managementJson(A))
+  const before = readConnectors(db)
+  const undo = await makeReadOnly(mj)
+  try {
+    await assert.rejects(
+      repairIssuers({
+        dbPath: db,
+        changes: fixChange,
+        dryRun: false,
+        version: '1',
+        managementJsonPath: mj,
+        fixStaticConnectors: true,
+      }),
+      (e) => isWatchdogError(e, 'REPAIR_FAILED') && /restored from/.test(e.message),
+    )
+  } finally {
+    await undo() // before the temp dir is removed (after-hooks run in registration order)
+  }
+  assert.deepEqual(readConnectors(db), before)
+  const h = new Database(db, { readonly: true })
+  t.after(() => h.close())
+  assert.equal(
+    (h.prepare('pragma integrity_check').get() as { integrity_check: string }).integrity_check,
+    'ok',
+  )
+  assert.equal(await readFile(mj, 'utf8'), managementJson(A))
+  // The pre-repair backup and the pre-restore evidence (the committed state) are both kept.
+  const reasons = listBackups(join(dir, 'netbird-watchdog-backups')).map((b) => b.manifest.reason)
+  assert.deepEqual(reasons.sort(), ['pre-repair', 'pre-restore'])
+})
