@@ -1,0 +1,348 @@
+// The headline test: `netbird-watchdog run` (node dist/cli.js, as an operator starts it) heals a
+// simulated NetBird management container on the real Docker engine. The container really crash-loops
+// under `--restart unless-stopped` because its idp.db connector says `http://127.0.0.1:P` while the real
+// oidc-provider's discovery returns `http://127.0.0.1:P/` (the JumpCloud trailing-slash case). Asserted on
+// what an operator sees: the container, idp.db, the backups, the scraped /metrics, the JSON logs.
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { before, test, type TestContext } from 'node:test'
+import Database from 'better-sqlite3'
+import { stringify } from 'yaml'
+import { listBackups } from '../src/sqlite/backup.js'
+import { connectorIssuer, readConnectors } from '../src/sqlite/idp-db.js'
+import { cliPath } from './helpers/cli.js'
+import { docker, inspectState, nodeImage, requireDocker, waitFor } from './helpers/docker.js'
+import { createIdpDb, oidcConnectorConfig } from './helpers/idp-fixture.js'
+import { parseMetrics, valueOf } from './helpers/metrics-text.js'
+import { removeTestContainers, runFakeNetbird, startIssuerPeer } from './helpers/selfheal.js'
+
+const jc = 'd1c9q2ll0fgs73cunqsg'
+const okta = 'okta-d1c9q4dl0fgs73cunqt0'
+
+before(async () => {
+  await requireDocker([nodeImage])
+})
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.once('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address()
+      const port = typeof addr === 'object' && addr ? addr.port : 0
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+/** Every row of every table, in a stable order: the logical content of a SQLite file. */
+function contentSha(path: string): string {
+  const db = new Database(path, { readonly: true, fileMustExist: true })
+  try {
+    const hash = createHash('sha256')
+    const tables = db
+      .prepare("select name from sqlite_master where type = 'table' order by name")
+      .pluck()
+      .all() as string[]
+    for (const table of tables) {
+      hash.update(`table ${table}\n`)
+      for (const row of db.prepare(`select * from "${table}" order by rowid`).raw().all()) {
+        hash.update(
+          JSON.stringify(row, (_k, v: unknown) =>
+            Buffer.isBuffer(v) ? `blob:${v.toString('hex')}` : v,
+          ) + '\n',
+        )
+      }
+    }
+    return hash.digest('hex')
+  } finally {
+    db.close()
+  }
+}
+
+function issuerOf(dbPath: string, id = jc): string | undefined {
+  const row = readConnectors(dbPath).find((r) => r.id === id)
+  return row && connectorIssuer(row)
+}
+
+interface LogRecord {
+  time: string
+  level: string
+  msg: string
+  [k: string]: unknown
+}
+
+interface Scenario {
+  dir: string
+  dbPath: string
+  backupDir: string
+  pristine: string
+  container: string
+  url: string
+  records: LogRecord[]
+  metric(name: string, labels?: Record<string, string>): Promise<number | undefined>
+  /** SIGTERM the watchdog; resolves with its exit code. */
+  stop(): Promise<number | null>
+}
+
+async function scenario(
+  t: TestContext,
+  opts: {
+    variant: 'fatal' | 'erro'
+    mode?: 'repair' | 'dry-run'
+    storedIssuer: string
+    extra?: Array<{ id: string; issuer: string }>
+    resetToken?: string
+  },
+): Promise<Scenario> {
+  const dir = mkdtempSync(join(tmpdir(), 'nbw-e2e-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  const dbPath = join(dir, 'idp.db')
+  createIdpDb(dbPath, {
+    connectors: [
+      { id: 'local', type: 'local', name: 'Email', config: null },
+      ...[{ id: jc, issuer: opts.storedIssuer }, ...(opts.extra ?? [])].map((c) => ({
+        id: c.id,
+        type: 'oidc',
+        name: c.id,
+        config: oidcConnectorConfig({
+          issuer: c.issuer,
+          clientID: 'client',
+          clientSecret: 'secret',
+        }),
+      })),
+    ],
+  })
+  const pristine = join(dir, 'pristine.db')
+  copyFileSync(dbPath, pristine) // nobody has opened it yet: a plain copy is exact
+  const container = `nbw-e2e-${opts.variant}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
+  t.after(() => removeTestContainers([container]))
+  const port = await freePort()
+  const backupDir = join(dir, 'backups')
+  const configPath = join(dir, 'watchdog.yml')
+  writeFileSync(
+    configPath,
+    stringify({
+      mode: opts.mode ?? 'repair',
+      targets: { names: [container], autoDetect: false },
+      idp: { dbPath },
+      oidc: { allowInsecure: true, timeoutMs: 3000 },
+      repair: { confirmSeconds: 3, restartBackoffSeconds: 0, stopTimeoutSeconds: 2 },
+      backups: { dir: backupDir },
+      schedules: { doctor: '', backup: '', integrity: '' },
+      metrics: { address: `127.0.0.1:${port}` },
+      log: { level: 'debug' },
+    }),
+  )
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !k.startsWith('NETBIRD_WATCHDOG_')),
+  )
+  if (opts.resetToken !== undefined) env.NETBIRD_WATCHDOG_RESET_TOKEN = opts.resetToken
+  const child = spawn(process.execPath, [cliPath, 'run', '--config', configPath], {
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  const records: LogRecord[] = []
+  let carry = ''
+  child.stderr.on('data', (b: Buffer) => {
+    carry += b.toString('utf8')
+    const lines = carry.split('\n')
+    carry = lines.pop() ?? ''
+    for (const l of lines) if (l.startsWith('{')) records.push(JSON.parse(l) as LogRecord)
+  })
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve))
+  let stopped: Promise<number | null> | undefined
+  const stop = (): Promise<number | null> => {
+    stopped ??= (child.kill('SIGTERM'), exited)
+    return stopped
+  }
+  t.after(() => stop())
+  const url = `http://127.0.0.1:${port}`
+  await waitFor('the watchdog /metrics', async () => (await fetch(`${url}/metrics`)).ok, 30_000)
+  await runFakeNetbird({ name: container, dataDir: dir, variant: opts.variant })
+  return {
+    dir,
+    dbPath,
+    backupDir,
+    pristine,
+    container,
+    url,
+    records,
+    stop,
+    metric: async (name, labels = {}) =>
+      valueOf(parseMetrics(await (await fetch(`${url}/metrics`)).text()), name, labels),
+  }
+}
+
+/** Engine time of the container's first `die` event, ms since the epoch. */
+async function firstDeath(container: string, since: number): Promise<number> {
+  const out = await docker([
+    'events',
+    '--since',
+    String(Math.floor(since / 1000) - 1),
+    '--until',
+    String(Math.ceil(Date.now() / 1000)),
+    '--filter',
+    `container=${container}`,
+    '--filter',
+    'event=die',
+    '--format',
+    '{{.TimeNano}}',
+  ])
+  const first = out.split('\n').find(Boolean)
+  assert.ok(first !== undefined, 'a die event')
+  return Number(BigInt(first) / 1_000_000n)
+}
+
+test('crash loop → detect, back up, repair, restart, stays up (the JumpCloud trailing slash)', async (t) => {
+  const peer = await startIssuerPeer(t, { trailingSlash: true })
+  const began = Date.now()
+  const s = await scenario(t, { variant: 'fatal', storedIssuer: peer.origin })
+  const labels = { container: s.container, result: 'success' }
+  await waitFor(
+    'repairs_total{result="success"} 1',
+    async () => (await s.metric('netbird_watchdog_repairs_total', labels)) === 1,
+    120_000,
+  )
+
+  const crashedAt = await firstDeath(s.container, began)
+  const recovered = s.records.find((r) => r.msg.startsWith('recovered:'))
+  assert.ok(recovered, 'a "recovered" log line')
+  const recoveredAt = Date.parse(recovered.time)
+  // A measurement for the report, not an assertion.
+  console.log(
+    `measured: first crash → recovered (confirm window 3 s included) ${((recoveredAt - crashedAt) / 1000).toFixed(2)} s`,
+  )
+
+  // What the watchdog saw, and what it did, in order.
+  const msgs = s.records.map((r) => r.msg)
+  const order = [
+    'issuer mismatch seen in the logs',
+    'repairing: verified backup, then the exact issuer fix',
+    'idp.db repaired and verified; restarting the container',
+  ].map((m) => msgs.indexOf(m))
+  assert.ok(
+    order.every((i, n) => i >= 0 && (n === 0 || i > order[n - 1]!)),
+    `log order: ${order.join(',')}`,
+  )
+
+  assert.equal(issuerOf(s.dbPath), `${peer.origin}/`)
+  const state = await inspectState(s.container)
+  assert.equal(state.Status, 'running')
+  const backups = listBackups(s.backupDir)
+  assert.equal(backups.length, 1)
+  assert.equal(backups[0]!.manifest.reason, 'pre-repair')
+  assert.equal(
+    contentSha(backups[0]!.path),
+    contentSha(s.pristine),
+    'the backup equals the original DB',
+  )
+  assert.deepEqual(readConnectors(backups[0]!.path), readConnectors(s.pristine))
+  assert.equal(await s.metric('netbird_watchdog_repairs_total', labels), 1)
+  assert.equal(await s.metric('netbird_watchdog_backups_total'), 1)
+  assert.equal(await s.metric('netbird_watchdog_breaker_open', { container: s.container }), 0)
+  assert.ok(
+    ((await s.metric('netbird_watchdog_last_repair_timestamp_seconds')) ?? 0) > began / 1000,
+  )
+  assert.equal(await s.metric('netbird_watchdog_mode', { mode: 'repair' }), 1)
+  assert.equal(await s.stop(), 0)
+  assert.ok(!JSON.stringify(s.records).includes('"secret"'), 'no client secret in the logs')
+})
+
+test('dry-run: detects and reports, changes nothing', async (t) => {
+  const peer = await startIssuerPeer(t, { trailingSlash: true })
+  const s = await scenario(t, { variant: 'fatal', mode: 'dry-run', storedIssuer: peer.origin })
+  const skipped = { container: s.container, reason: 'dry_run' }
+  await waitFor(
+    'a dry_run skip',
+    async () => ((await s.metric('netbird_watchdog_repairs_skipped_total', skipped)) ?? 0) >= 1,
+    60_000,
+  )
+  await waitFor('the dry-run plan in the logs', () =>
+    s.records.some((r) => r.msg.startsWith('dry-run: would back up')),
+  )
+  assert.equal(await s.stop(), 0)
+  assert.equal(contentSha(s.dbPath), contentSha(s.pristine), 'idp.db unchanged')
+  assert.equal(issuerOf(s.dbPath), peer.origin)
+  assert.deepEqual(listBackups(s.backupDir), [])
+  assert.equal(await inspectState(s.container).then((st) => st.Running || st.Restarting), true)
+})
+
+test('a provider that changes its issuer twice trips the breaker; POST /reset re-arms it', async (t) => {
+  const peer = await startIssuerPeer(t, { trailingSlash: true })
+  const token = 'e2e-reset-token-0123456789'
+  const s = await scenario(t, { variant: 'erro', storedIssuer: peer.origin, resetToken: token })
+  await waitFor(
+    'the first repair',
+    async () =>
+      (await s.metric('netbird_watchdog_repairs_total', {
+        container: s.container,
+        result: 'success',
+      })) === 1,
+    120_000,
+  )
+  assert.equal(issuerOf(s.dbPath), `${peer.origin}/`)
+
+  peer.setTrailingSlash(false) // the provider changes its issuer again
+  await docker(['restart', '-t', '2', s.container]) // NetBird re-reads its connectors at start
+  await waitFor(
+    'the breaker to open',
+    async () => (await s.metric('netbird_watchdog_breaker_open', { container: s.container })) === 1,
+    60_000,
+  )
+  assert.ok(
+    ((await s.metric('netbird_watchdog_repairs_skipped_total', {
+      container: s.container,
+      reason: 'breaker_open',
+    })) ?? 0) >= 1,
+  )
+  assert.equal(issuerOf(s.dbPath), `${peer.origin}/`, 'no second repair within the window')
+  assert.ok(s.records.some((r) => r.level === 'error' && r.msg.startsWith('CIRCUIT BREAKER OPEN')))
+
+  assert.equal((await fetch(`${s.url}/reset`, { method: 'POST' })).status, 401)
+  const reset = await fetch(`${s.url}/reset`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}` },
+  })
+  assert.equal(reset.status, 200)
+  assert.equal(await s.metric('netbird_watchdog_breaker_open', { container: s.container }), 0)
+  assert.equal((await fetch(`${s.url}/metrics`)).status, 200, 'read-only endpoints need no token')
+  assert.equal(await s.stop(), 0)
+})
+
+test('a repair whose restart still fails is rolled back, loudly, and the breaker opens', async (t) => {
+  const peer = await startIssuerPeer(t, { trailingSlash: true })
+  const down = await startIssuerPeer(t, { trailingSlash: false })
+  await down.close() // a second connector whose provider is down: NetBird still cannot start
+  const s = await scenario(t, {
+    variant: 'fatal',
+    storedIssuer: peer.origin,
+    extra: [{ id: okta, issuer: down.origin }],
+  })
+  await waitFor(
+    'a rollback',
+    async () =>
+      (await s.metric('netbird_watchdog_rollbacks_total', { container: s.container })) === 1,
+    120_000,
+  )
+  assert.equal(
+    await s.metric('netbird_watchdog_repairs_total', {
+      container: s.container,
+      result: 'rolled_back',
+    }),
+    1,
+  )
+  assert.equal(
+    await s.metric('netbird_watchdog_repair_failures_total', { container: s.container }),
+    1,
+  )
+  assert.equal(await s.metric('netbird_watchdog_breaker_open', { container: s.container }), 1)
+  assert.equal(contentSha(s.dbPath), contentSha(s.pristine), 'idp.db is the original again')
+  assert.ok(s.records.some((r) => r.level === 'error' && r.msg.startsWith('ROLLED BACK:')))
+  assert.equal(await s.stop(), 0)
+})
