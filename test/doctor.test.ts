@@ -514,3 +514,25 @@ test('setup.env parsing: quotes, expansion, export, comments', () => {
     (e: unknown) => isWatchdogError(e, 'CONFIG_INVALID'),
   )
 })
+
+test('standalone: an OIDCConfigEndpoint from a template variable is fetched only when the variable is set', async (t) => {
+  const dir = tmp(t)
+  const jc = await peer(t, startOidcPeer({ path: '/', deviceFlow: false }))
+  const mj = standaloneManagementJson(dir, jc, undefined, (m) => {
+    m.HttpConfig!.OIDCConfigEndpoint = '{{ .NB_OIDC_ENDPOINT }}'
+    m.IdpManagerConfig!.ManagerType = 'none'
+  })
+  const unset = await runDoctor({ managementJson: mj }, lab)
+  const skipped = find(unset, 'auth-issuer-matches-discovery', 'OIDCConfigEndpoint')
+  assert.equal(skipped.status, 'skip')
+  assert.match(skipped.message, /NB_OIDC_ENDPOINT/)
+  assert.equal(find(unset, 'device-auth', 'DeviceAuthorizationFlow').status, 'pass')
+  assert.equal(find(unset, 'jumpcloud-api-token', 'ApiToken').status, 'skip')
+  const set = await runDoctor(
+    { managementJson: mj },
+    { ...lab, env: { NB_OIDC_ENDPOINT: `${jc.origin}/.well-known/openid-configuration` } },
+  )
+  assert.equal(find(set, 'discovery-reachable', 'OIDCConfigEndpoint').status, 'pass')
+  assert.equal(find(set, 'auth-issuer-matches-discovery', 'AuthIssuer').status, 'pass')
+  assert.equal(set.ok, true)
+})

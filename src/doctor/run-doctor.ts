@@ -282,8 +282,24 @@ function addManagementStandaloneTasks(
     area: 'standalone',
     target: `${m.path} HttpConfig`,
     run: async () => {
-      if (endpoint === undefined || unresolved(endpoint)) {
-        return [evaluateAuthIssuer(src, http.authIssuer, false, undefined)]
+      if (endpoint !== undefined && unresolved(endpoint)) {
+        const target = `${m.path} HttpConfig.OIDCConfigEndpoint`
+        return [
+          {
+            id: 'auth-issuer-matches-discovery',
+            status: 'skip',
+            area: 'standalone',
+            target,
+            message: `not checked: the endpoint comes from environment variable(s) not set here (${m.unresolvedVars.join(', ')})`,
+          },
+          evaluateDeviceAuth(src, m.deviceAuth?.provider, undefined),
+        ]
+      }
+      if (endpoint === undefined) {
+        return [
+          evaluateAuthIssuer(src, http.authIssuer, false, undefined),
+          evaluateDeviceAuth(src, m.deviceAuth?.provider, undefined),
+        ]
       }
       const d = await discoverUrl(endpoint)
       return [
@@ -347,7 +363,10 @@ function addSetupEnvTasks(
     target: s.path,
     run: async () => {
       if (endpoint === undefined) {
-        return [evaluateAuthIssuer(src, v.NETBIRD_AUTH_AUTHORITY, false, undefined)]
+        return [
+          evaluateAuthIssuer(src, v.NETBIRD_AUTH_AUTHORITY, false, undefined),
+          evaluateDeviceAuth(src, deviceProvider, undefined),
+        ]
       }
       const d = await discoverUrl(endpoint)
       return [
