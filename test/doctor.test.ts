@@ -536,3 +536,29 @@ test('standalone: an OIDCConfigEndpoint from a template variable is fetched only
   assert.equal(find(set, 'auth-issuer-matches-discovery', 'AuthIssuer').status, 'pass')
   assert.equal(set.ok, true)
 })
+
+test('a check that never settles is cut off at its deadline; the others still report', async (t) => {
+  const dir = tmp(t)
+  const slash = await peer(t, startOidcPeer({ path: '/' }))
+  const db = join(dir, 'idp.db')
+  createIdpDb(db, {
+    connectors: [
+      oidcRow('stuck', 'Stuck', 'https://stuck.example.com/'),
+      oidcRow('fine', 'Fine', slash.issuer),
+    ],
+  })
+  // A fetch that ignores its abort signal and never settles (only for the stuck host).
+  const stubborn: typeof fetch = (input, init) =>
+    String(input instanceof Request ? input.url : input).startsWith('https://stuck.example.com/')
+      ? new Promise<Response>(() => undefined)
+      : fetch(input, init)
+  const report = await runDoctor(
+    { dbPath: db },
+    { timeoutMs: 300, allowInsecure: true, fetch: stubborn },
+  )
+  const stuck = find(report, 'discovery-reachable', 'stuck')
+  assert.equal(stuck.status, 'fail')
+  assert.match(stuck.message, /did not finish within 1300 ms/)
+  assert.equal(find(report, 'issuer-matches-discovery', 'fine').status, 'pass')
+  assert.equal(report.ok, false)
+})
