@@ -37,7 +37,7 @@ function build(path: string, targetBytes: number): void {
   let n = 0
   while (statSync(path).size < targetBytes) {
     db.transaction(() => {
-      for (let i = 0; i < 5000; i++, n++) {
+      for (let i = 0; i < 1000; i++, n++) {
         const user = `user-${n}@example.com`
         const id = randomBytes(16).toString('hex')
         rt.run(
