@@ -8,7 +8,7 @@ import { skipReasons } from '../core/heal-decision.js'
 export const repairResults = ['success', 'rolled_back', 'failed', 'unconfirmed'] as const
 export type RepairResultLabel = (typeof repairResults)[number]
 
-export const checkNames = ['issuer-drift', 'backup', 'integrity'] as const
+export const checkNames = ['doctor', 'issuer-drift', 'backup', 'integrity'] as const
 export type CheckName = (typeof checkNames)[number]
 
 export const jobNames = ['doctor', 'backup', 'integrity'] as const

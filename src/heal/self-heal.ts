@@ -7,6 +7,7 @@ import type { Registry } from 'prom-client'
 import type { Config, Secrets } from '../config/schema.js'
 import { errorMessage } from '../errors.js'
 import type { Logger } from '../log.js'
+import { runDoctor, type DoctorReport } from '../doctor/run-doctor.js'
 import { fetchDiscovery } from '../oidc/discovery.js'
 import { createBackup, defaultBackupDir, integrityCheck, pruneBackups } from '../sqlite/backup.js'
 import { openIdpDb, readConnectorsFrom } from '../sqlite/idp-db.js'
@@ -92,12 +93,46 @@ export function startSelfHealing(ctx: SelfHealContext): SelfHealing {
       {
         name: 'doctor',
         expression: config.schedules.doctor,
-        run: () =>
-          timed('issuer-drift', async () => {
+        run: async () => {
+          // Every doctor check; an issuer-matches-discovery failure hands over to the healer, which
+          // confirms the drift with its own live discovery before it changes anything.
+          let report: DoctorReport | undefined
+          await timed('doctor', async () => {
+            report = await runDoctor(
+              {
+                dbPath,
+                ...(config.idp.managementJson !== undefined
+                  ? { managementJson: config.idp.managementJson }
+                  : {}),
+                ...(config.idp.configYaml !== undefined
+                  ? { configYaml: config.idp.configYaml }
+                  : {}),
+              },
+              {
+                timeoutMs: config.oidc.timeoutMs,
+                allowInsecure: config.oidc.allowInsecure,
+                busyTimeoutMs: config.idp.busyTimeoutMs,
+              },
+            )
+            const failed = report.checks.filter((c) => c.status === 'fail')
+            if (failed.length > 0) {
+              log.warn(
+                { failed: failed.map((c) => ({ id: c.id, target: c.target, message: c.message })) },
+                'scheduled doctor: checks failing',
+              )
+            }
+            return report.ok
+          })
+          const drift =
+            report === undefined ||
+            report.checks.some((c) => c.id === 'issuer-matches-discovery' && c.status === 'fail')
+          await timed('issuer-drift', async () => {
+            if (!drift) return true
             const res = await healer.checkDrift()
             log.info(res, 'scheduled issuer-drift check done')
             return res.ok
-          }),
+          })
+        },
       },
       {
         name: 'backup',
