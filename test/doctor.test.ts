@@ -562,3 +562,19 @@ test('a check that never settles is cut off at its deadline; the others still re
   assert.equal(find(report, 'issuer-matches-discovery', 'fine').status, 'pass')
   assert.equal(report.ok, false)
 })
+
+test('a Postgres auth store (combined server) is named when no idp.db is given', async (t) => {
+  const dir = tmp(t)
+  const yaml = join(dir, 'config.yaml')
+  writeFileSync(
+    yaml,
+    fixture('config-v0.65-combined.yaml').replace(
+      '  store:\n',
+      '  authStore:\n    engine: "postgres"\n    dsn: "host=db user=netbird"\n  store:\n',
+    ),
+  )
+  const report = await runDoctor({ configYaml: yaml }, lab)
+  assert.equal(report.checks.length, 1)
+  assert.equal(report.checks[0]!.status, 'skip')
+  assert.match(report.checks[0]!.message, /Postgres/)
+})

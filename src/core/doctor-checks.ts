@@ -603,7 +603,7 @@ export function evaluateDeviceAuth(
       'standalone',
       target,
       'skip',
-      `device authorization is on (${q(provider)}) but the provider's discovery is unavailable`,
+      `device authorization is on (${provider}) but the provider's discovery is unavailable`,
     )
   }
   if (offered) {
@@ -612,7 +612,7 @@ export function evaluateDeviceAuth(
       'standalone',
       target,
       'pass',
-      `device authorization is on (${q(provider)}) and the provider offers a device_authorization_endpoint`,
+      `device authorization is on (${provider}) and the provider offers a device_authorization_endpoint`,
     )
   }
   return result(
@@ -620,7 +620,7 @@ export function evaluateDeviceAuth(
     'standalone',
     target,
     'fail',
-    `device authorization is on (${q(provider)}) but the provider's discovery has no device_authorization_endpoint: \`netbird up\` device logins fail`,
+    `device authorization is on (${provider}) but the provider's discovery has no device_authorization_endpoint: \`netbird up\` device logins fail`,
     src.kind === 'setup-env'
       ? 'Set NETBIRD_AUTH_DEVICE_AUTH_PROVIDER="none" and leave NETBIRD_AUTH_DEVICE_AUTH_CLIENT_ID empty (configure.sh switches to "hosted" when it is set), re-run configure.sh and restart NetBird (JumpCloud has no device authorization; clients use the browser login).'
       : `Set DeviceAuthorizationFlow.Provider to "none" in ${src.label} and restart management (JumpCloud has no device authorization; clients use the browser login).`,

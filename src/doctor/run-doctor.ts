@@ -105,6 +105,9 @@ export async function runDoctor(inputs: DoctorInputs, opts: DoctorOptions): Prom
   if (rows !== undefined && inputs.dbPath !== undefined) {
     addConnectorTasks(tasks, rows, inputs.dbPath, embeddedIssuer, management, discoverIssuer)
   } else if (embeddedEnabled) {
+    const postgres =
+      management?.embedded?.storageType?.toLowerCase() === 'postgres' ||
+      combined?.authStoreEngine === 'postgres'
     tasks.push({
       id: 'issuer-matches-discovery',
       area: 'embedded-idp',
@@ -115,8 +118,9 @@ export async function runDoctor(inputs: DoctorInputs, opts: DoctorOptions): Prom
           status: 'skip',
           area: 'embedded-idp',
           target: 'idp.db',
-          message:
-            'the embedded IdP is enabled but idp.db was not given (--db): connectors not checked',
+          message: postgres
+            ? 'the embedded IdP keeps its connectors in Postgres, not idp.db: connectors not checked'
+            : 'the embedded IdP is enabled but idp.db was not given (--db): connectors not checked',
         },
       ],
     })
@@ -355,7 +359,7 @@ function addSetupEnvTasks(
   // configure.sh: a device-auth client ID switches the provider to "hosted".
   const deviceProvider =
     nonEmpty(v.NETBIRD_AUTH_DEVICE_AUTH_CLIENT_ID) !== undefined
-      ? 'hosted'
+      ? 'hosted, because NETBIRD_AUTH_DEVICE_AUTH_CLIENT_ID is set'
       : v.NETBIRD_AUTH_DEVICE_AUTH_PROVIDER
   tasks.push({
     id: 'auth-issuer-matches-discovery',
