@@ -32,6 +32,7 @@ export class LogFollower {
   #poked = false
   #wake: (() => void) | undefined
   #stream: Readable | undefined
+  #detaching = false
   readonly #done: Promise<void>
 
   constructor(options: LogFollowerOptions) {
@@ -42,6 +43,17 @@ export class LogFollower {
   /** Attach now if idle; if attached, look again once the current stream ends. */
   poke(): void {
     this.#poked = true
+    this.#wake?.()
+  }
+
+  /**
+   * Drop the current stream (it may hang on a connection the engine no longer serves) and attach
+   * again from the resume point. Used after a reconnect.
+   */
+  reattach(): void {
+    this.#poked = true
+    this.#detaching = true
+    this.#stream?.destroy()
     this.#wake?.()
   }
 
@@ -78,9 +90,10 @@ export class LogFollower {
       } catch (err) {
         if (signal.aborted) return
         // The engine went away or refused: wait for the watcher's next poke (after reconnect).
-        const level = isWatchdogError(err, 'DOCKER_UNAVAILABLE') ? 'debug' : 'warn'
-        this.#o.logger[level]({ err: errorMessage(err) }, 'log stream failed')
+        const level = isWatchdogError(err, 'DOCKER_ACTION_FAILED') ? 'warn' : 'debug'
+        if (!this.#detaching) this.#o.logger[level]({ err: errorMessage(err) }, 'log stream failed')
       }
+      this.#detaching = false
       if (reattach) {
         this.#poked = true
         const wait = minAttachGapMs - (Date.now() - began)

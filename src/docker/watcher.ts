@@ -38,6 +38,8 @@ export interface WatcherOptions {
   readonly reconnectInitialMs?: number
   /** How often loops are re-evaluated (cleared after the stable period). */
   readonly tickMs?: number
+  /** How often the engine is pinged while connected (a hung engine ends the session). */
+  readonly pingMs?: number
 }
 
 export interface TargetInfo {
@@ -160,23 +162,37 @@ export class Watcher {
     }
   }
 
-  /** One connection: open the event stream (replaying from the last event), reconcile, consume. */
-  async #session(signal: AbortSignal): Promise<void> {
-    const sinceNs = this.#lastEventNs ?? this.#startNs
-    this.#eventsFromNs = sinceNs
-    const iterator = this.#o.docker.events({ sinceNs, signal })[Symbol.asyncIterator]()
-    // Issue the events request before listing, so nothing falls between the two.
-    let next = iterator.next()
-    next.catch(() => undefined)
-    await this.#reconcile(signal)
-    this.#setDockerUp(true)
-    for (;;) {
-      const r = await next
-      if (r.done) break
-      await this.#onEvent(r.value)
-      next = iterator.next()
+  /**
+   * One connection: open the event stream (replaying from the last event), reconcile, consume. A
+   * periodic ping ends the session when the engine stops answering without closing the stream.
+   */
+  async #session(outer: AbortSignal): Promise<void> {
+    const session = new AbortController()
+    const signal = AbortSignal.any([outer, session.signal])
+    const pinger = setInterval(() => {
+      this.#o.docker.ping(signal).catch(() => session.abort())
+    }, this.#o.pingMs ?? 15_000)
+    pinger.unref()
+    try {
+      const sinceNs = this.#lastEventNs ?? this.#startNs
+      this.#eventsFromNs = sinceNs
+      const iterator = this.#o.docker.events({ sinceNs, signal })[Symbol.asyncIterator]()
+      // Issue the events request before listing, so nothing falls between the two.
+      let next = iterator.next()
+      next.catch(() => undefined)
+      await this.#reconcile(signal)
+      this.#setDockerUp(true)
+      for (;;) {
+        const r = await next
+        if (r.done) break
+        await this.#onEvent(r.value)
+        next = iterator.next()
+      }
+      throw new Error('event stream ended')
+    } finally {
+      clearInterval(pinger)
+      session.abort()
     }
-    throw new Error('event stream ended')
   }
 
   #setDockerUp(up: boolean): void {
@@ -218,8 +234,12 @@ export class Watcher {
       if (!present.has(id)) await this.#untrack(id, 'gone')
     }
     this.#o.metrics.targets.set(this.#tracked.size)
-    // Read what the targets printed while the engine was away (or since the watcher started).
-    for (const t of this.#tracked.values()) t.follower?.poke()
+    // Read what the targets printed while the engine was away (or since the watcher started); after
+    // a reconnect, streams of the old connection may hang, so every follower attaches afresh.
+    for (const t of this.#tracked.values()) {
+      if (this.#everUp) t.follower?.reattach()
+      else t.follower?.poke()
+    }
   }
 
   #track(d: ContainerDetails): Tracked {
