@@ -76,11 +76,13 @@ test('overlapping runs of a job are skipped and counted, never queued', async (t
   assert.equal(await first, true)
   assert.equal(runs, 1)
   assert.equal(
-    await metricValue(registry, 'netbird_watchdog_scheduled_runs_skipped_total', { job: 'backup' }),
+    await metricValue(registry, 'netbird_watchdog_scheduled_runs_skipped_total', {
+      task: 'backup',
+    }),
     2,
   )
   assert.equal(
-    await metricValue(registry, 'netbird_watchdog_scheduled_runs_total', { job: 'backup' }),
+    await metricValue(registry, 'netbird_watchdog_scheduled_runs_total', { task: 'backup' }),
     1,
   )
   assert.equal(await scheduler.runNow('backup'), true)
@@ -243,7 +245,7 @@ test('heal metrics: every series a rule needs exists with 0 before anything happ
     'netbird_watchdog_last_backup_timestamp_seconds 0',
     'netbird_watchdog_mode{mode="dry-run"} 1',
     'netbird_watchdog_mode{mode="repair"} 0',
-    'netbird_watchdog_scheduled_runs_skipped_total{job="doctor"} 0',
+    'netbird_watchdog_scheduled_runs_skipped_total{task="doctor"} 0',
   ]) {
     assert.ok(text.includes(line), `missing: ${line}`)
   }

@@ -30,8 +30,8 @@ export interface HealMetrics {
   readonly checkSuccess: Gauge<'check'>
   readonly checkDuration: Gauge<'check'>
   readonly mode: Gauge<'mode'>
-  readonly scheduledRuns: Counter<'job'>
-  readonly scheduledRunsSkipped: Counter<'job'>
+  readonly scheduledRuns: Counter<'task'>
+  readonly scheduledRunsSkipped: Counter<'task'>
   /** Initialise every series of a target, so alerts see 0 rather than nothing. */
   addTarget(container: string): void
 }
@@ -114,14 +114,14 @@ export function createHealMetrics(registry: Registry, mode: Mode): HealMetrics {
     }),
     scheduledRuns: new Counter({
       name: `${p}scheduled_runs_total`,
-      help: 'Scheduled jobs started, by job.',
-      labelNames: ['job'] as const,
+      help: 'Scheduled jobs started, by task (label `task`, since `job` belongs to Prometheus).',
+      labelNames: ['task'] as const,
       registers,
     }),
     scheduledRunsSkipped: new Counter({
       name: `${p}scheduled_runs_skipped_total`,
       help: 'Scheduled job runs skipped because the previous run of the same job was still going.',
-      labelNames: ['job'] as const,
+      labelNames: ['task'] as const,
       registers,
     }),
   }
@@ -131,9 +131,9 @@ export function createHealMetrics(registry: Registry, mode: Mode): HealMetrics {
   m.lastBackupSize.set(0)
   m.backups.inc(0)
   m.backupFailures.inc(0)
-  for (const job of jobNames) {
-    m.scheduledRuns.inc({ job }, 0)
-    m.scheduledRunsSkipped.inc({ job }, 0)
+  for (const task of jobNames) {
+    m.scheduledRuns.inc({ task }, 0)
+    m.scheduledRunsSkipped.inc({ task }, 0)
   }
   const known = new Set<string>()
   return {

@@ -35,11 +35,11 @@ export function startScheduler(opts: {
     const spec = specs.get(job)
     if (spec === undefined || stopped) return Promise.resolve(false)
     if (running.has(job)) {
-      opts.metrics.scheduledRunsSkipped.inc({ job })
+      opts.metrics.scheduledRunsSkipped.inc({ task: job })
       log.warn({ job }, 'previous run still going; this run is skipped')
       return Promise.resolve(false)
     }
-    opts.metrics.scheduledRuns.inc({ job })
+    opts.metrics.scheduledRuns.inc({ task: job })
     const run = spec
       .run()
       .catch((err: unknown) => {
