@@ -462,6 +462,12 @@ test('management.json parsing: Go-style case-insensitive keys, template variable
   assert.deepEqual(lower.embedded?.staticConnectors, [{ id: 'x', config: { issuer: 'i' } }])
   const unresolved = parseManagementJson('m.json', '{"HttpConfig":{"AuthIssuer":"{{.NB_X}}"}}')
   assert.deepEqual(unresolved.unresolvedVars, ['NB_X'])
+  // Go decodes null into a string field as "": lenient, as NetBird is.
+  const nulls = parseManagementJson(
+    'm.json',
+    '{"HttpConfig":{"AuthIssuer":null,"Unknown":{"x":1}}}',
+  )
+  assert.deepEqual(nulls.http, {})
 })
 
 test('config.yaml parsing: issuer, dataDir, authStore file and postgres', () => {

@@ -13,7 +13,11 @@ type Env = Readonly<Record<string, string | undefined>>
 // ---------------------------------------------------------------------------------------------------
 // management.json
 
-const str = z.string()
+// Go decodes JSON null into a string field as "": accept it (as absent).
+const str = z
+  .string()
+  .nullish()
+  .transform((v) => v ?? undefined)
 const httpConfigSchema = z.looseObject({
   AuthIssuer: str.optional(),
   AuthAudience: str.optional(),
@@ -37,7 +41,7 @@ const flowSchema = z.looseObject({
 const staticConnectorSchema = z.looseObject({
   type: str.optional(),
   name: str.optional(),
-  id: str,
+  id: z.string(),
   config: z.record(z.string(), z.unknown()).nullish(),
 })
 const embeddedSchema = z.looseObject({
