@@ -2,7 +2,6 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs'
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -29,6 +28,7 @@ import {
   oktaId,
 } from './helpers/idp-fixture.js'
 import { runCli, type CliRun } from './helpers/cli.js'
+import { removeContainers, requireDocker, runContainer, uniqueName } from './helpers/docker.js'
 
 const A = jumpcloudIssuerStored
 const B = jumpcloudIssuerDiscovered
@@ -675,59 +675,14 @@ test('CLI repair --discover: http issuer without --allow-insecure, and unreachab
   assert.equal(await sha256(db), hash)
 })
 
-// ---- --restart against the real Docker engine ----
-
-const testImage = 'netbird-watchdog-test/busybox:repair'
-
-/** A tiny busybox image imported from the host's busybox-static (no registry on these machines). */
-function ensureBusyboxImage(): void {
-  try {
-    execFileSync('docker', ['image', 'inspect', testImage], { stdio: 'ignore' })
-    return
-  } catch {
-    // not there yet: import it below
-  }
-  const root = mkdtempSync(join(tmpdir(), 'nbw-busybox-'))
-  try {
-    mkdirSync(join(root, 'bin'))
-    copyFileSync('/bin/busybox', join(root, 'bin/busybox'))
-    for (const tool of ['sh', 'sleep']) symlinkSync('busybox', join(root, 'bin', tool))
-    const tar = execFileSync('tar', ['-C', root, '-c', '.'], { maxBuffer: 64 << 20 })
-    execFileSync(
-      'docker',
-      ['import', '--change', 'LABEL netbird-watchdog.test=1', '-', testImage],
-      {
-        input: tar,
-      },
-    )
-  } finally {
-    rmSync(root, { recursive: true, force: true })
-  }
-}
+// ---- --restart against the real Docker engine (images from scripts/test-env.sh) ----
 
 test('CLI repair --restart restarts the container through the Docker engine', async (t) => {
-  try {
-    execFileSync('docker', ['info'], { stdio: 'ignore' })
-  } catch {
-    assert.fail(
-      'Docker engine not reachable: start it with `bash scripts/test-env.sh` (see shared/test-env.md)',
-    )
-  }
-  ensureBusyboxImage()
-  const docker = new Docker()
-  const name = `nbw-repair-restart-${process.pid}-${Date.now()}`
-  const container = await docker.createContainer({
-    name,
-    Image: testImage,
-    Cmd: ['sleep', '3600'],
-    Labels: { 'netbird-watchdog.test': '1' },
-    HostConfig: { NetworkMode: 'none' },
-  })
-  t.after(async () => {
-    await container.remove({ force: true })
-    execFileSync('docker', ['rmi', '-f', testImage], { stdio: 'ignore' })
-  })
-  await container.start()
+  await requireDocker()
+  const name = uniqueName('repair-restart')
+  t.after(() => removeContainers([name]))
+  await runContainer({ name, cmd: ['sleep', '3600'] })
+  const container = new Docker().getContainer(name)
   const before = (await container.inspect()).State.StartedAt
   const dir = await tempDir(t)
   const db = join(dir, 'idp.db')
