@@ -5,7 +5,7 @@ import { Registry } from 'prom-client'
 import type { Config, Secrets } from './config/schema.js'
 import { DockerEngine, dockerConnection, type DockerPort } from './docker/engine.js'
 import { WatchdogEvents } from './docker/events.js'
-import { Watcher } from './docker/watcher.js'
+import { Watcher, type WatcherOptions } from './docker/watcher.js'
 import { selfHealing } from './heal/extension.js'
 import { errorMessage } from './errors.js'
 import { HttpServer, type RouteHandler } from './http-server.js'
@@ -43,8 +43,11 @@ export interface DaemonOptions {
   readonly extensions?: readonly Extension[]
   /** The engine port; by default the dockerode adapter for config.docker / DOCKER_HOST. */
   readonly docker?: DockerPort
-  /** Passed to the watcher (tests shorten the reconnect backoff). */
-  readonly reconnectInitialMs?: number
+  /** Watcher timings (tests shorten the reconnect backoff and the ping period). */
+  readonly watcherTuning?: Pick<
+    WatcherOptions,
+    'reconnectInitialMs' | 'pingMs' | 'pingTimeoutMs' | 'tickMs'
+  >
 }
 
 export interface Daemon {
@@ -86,9 +89,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       metrics,
       events,
       logger: logger.child({ component: 'watcher' }),
-      ...(options.reconnectInitialMs !== undefined
-        ? { reconnectInitialMs: options.reconnectInitialMs }
-        : {}),
+      ...options.watcherTuning,
     })
     const http = new HttpServer({
       address: config.metrics.address,

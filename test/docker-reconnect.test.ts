@@ -19,10 +19,15 @@ import {
 } from './helpers/docker.js'
 import { startWatchdog, type TestWatchdog } from './helpers/watchdog.js'
 
-/** Relays a Unix socket to the engine's; `cut()` drops every connection and refuses new ones. */
+/**
+ * Relays a Unix socket to the engine's. `cut()` drops every connection and refuses new ones (a
+ * socket proxy that went away); `freeze()` keeps connections open but forwards nothing (an engine
+ * or proxy that hangs), until `restore()`.
+ */
 class SocketRelay {
   readonly #sockets = new Set<Socket>()
   #open = true
+  #frozen = false
   readonly server: Server
 
   constructor(
@@ -32,6 +37,12 @@ class SocketRelay {
     this.server = createServer((client) => {
       if (!this.#open) {
         client.destroy()
+        return
+      }
+      if (this.#frozen) {
+        // Accepted, never answered.
+        this.#sockets.add(client)
+        client.on('error', () => undefined)
         return
       }
       const up = connect(upstream)
@@ -60,7 +71,18 @@ class SocketRelay {
     this.#sockets.clear()
   }
 
+  freeze(): void {
+    this.#frozen = true
+    for (const s of this.#sockets) {
+      s.unpipe()
+      s.pause()
+    }
+  }
+
   restore(): void {
+    // Connections held while frozen stay dead, as they would after a real hang.
+    if (this.#frozen) this.cut()
+    this.#frozen = false
     this.#open = true
   }
 
@@ -78,8 +100,11 @@ function engineSocket(): string {
 const dir = mkdtempSync(join(tmpdir(), 'nbw-relay-'))
 const relay = new SocketRelay(join(dir, 'docker.sock'), engineSocket())
 const name = uniqueName('relay')
+const frozenName = uniqueName('frozen')
 let wd: TestWatchdog | undefined
 let rec: EventRecorder | undefined
+let wd2: TestWatchdog | undefined
+let rec2: EventRecorder | undefined
 
 before(async () => {
   await requireDocker()
@@ -88,9 +113,11 @@ before(async () => {
 
 after(async () => {
   rec?.stop()
+  rec2?.stop()
   await wd?.stop()
+  await wd2?.stop()
   await relay.close()
-  await removeContainers([name])
+  await removeContainers([name, frozenName])
   rmSync(dir, { recursive: true, force: true })
 })
 
@@ -139,4 +166,45 @@ test('restarts while the watchdog is cut off from the engine are replayed with `
   assert.equal(await w.metric('netbird_watchdog_container_deaths_total', c), 3)
   assert.equal(rec.count('start', id) - 1, 3, 'the engine reports the same')
   assert.equal(await w.metric('netbird_watchdog_docker_reconnects_total'), 1)
+})
+
+test('an engine connection that hangs (nothing answers, nothing closes) is detected by the ping and recovered', async () => {
+  rec2 = EventRecorder.start([`container=${frozenName}`])
+  wd2 = await startWatchdog(
+    { targets: { names: [frozenName], autoDetect: false }, docker: { reconnectMaxSeconds: 1 } },
+    { dockerHost: `unix://${relay.path}`, watcherTuning: { pingMs: 200, pingTimeoutMs: 500 } },
+  )
+  const w = wd2
+  const c = { container: frozenName }
+  const id = await runContainer({
+    name: frozenName,
+    stopTimeoutSeconds: 1,
+    cmd: ['sh', '-c', 'echo started; trap "exit 0" TERM; while :; do sleep 0.1; done'],
+  })
+  await waitFor('first start read', async () => {
+    return (await w.metric('netbird_watchdog_log_lines_total', c)) === 1
+  })
+  const down = w.daemon.events.once('docker', (e) => !e.up)
+  relay.freeze()
+  await docker(['restart', '-t', '1', frozenName])
+  await down
+  assert.equal(await w.metric('netbird_watchdog_docker_up'), 0)
+  await waitFor('the engine reported the restart', () => rec2!.count('start', id) === 2)
+  const up = w.daemon.events.once('docker', (e) => e.up)
+  relay.restore()
+  await up
+  await waitFor('the restart counted', async () => {
+    return (await w.metric('netbird_watchdog_container_restarts_total', c)) === 1
+  })
+  await waitFor('its line read', async () => {
+    return (await w.metric('netbird_watchdog_log_lines_total', c)) === 2
+  })
+  await docker(['restart', '-t', '1', frozenName])
+  await waitFor('the next restart counted', async () => {
+    return (await w.metric('netbird_watchdog_container_restarts_total', c)) === 2
+  })
+  await waitFor('its line read', async () => {
+    return (await w.metric('netbird_watchdog_log_lines_total', c)) === 3
+  })
+  assert.equal(await w.metric('netbird_watchdog_container_restarts_total', c), 2)
 })

@@ -40,6 +40,8 @@ export interface WatcherOptions {
   readonly tickMs?: number
   /** How often the engine is pinged while connected (a hung engine ends the session). */
   readonly pingMs?: number
+  /** How long a ping may take before the engine counts as gone. */
+  readonly pingTimeoutMs?: number
 }
 
 export interface TargetInfo {
@@ -141,7 +143,7 @@ export class Watcher {
     let delayMs = initialMs
     while (!signal.aborted) {
       try {
-        await this.#o.docker.ping(signal)
+        await this.#ping(signal)
         delayMs = initialMs
         await this.#session(signal)
       } catch (err) {
@@ -170,7 +172,7 @@ export class Watcher {
     const session = new AbortController()
     const signal = AbortSignal.any([outer, session.signal])
     const pinger = setInterval(() => {
-      this.#o.docker.ping(signal).catch(() => session.abort())
+      this.#ping(signal).catch(() => session.abort())
     }, this.#o.pingMs ?? 15_000)
     pinger.unref()
     try {
@@ -193,6 +195,11 @@ export class Watcher {
       clearInterval(pinger)
       session.abort()
     }
+  }
+
+  #ping(signal: AbortSignal): Promise<void> {
+    const timeout = AbortSignal.timeout(this.#o.pingTimeoutMs ?? 10_000)
+    return this.#o.docker.ping(AbortSignal.any([signal, timeout]))
   }
 
   #setDockerUp(up: boolean): void {

@@ -24,7 +24,11 @@ export interface TestWatchdog {
 
 export async function startWatchdog(
   input: Record<string, unknown>,
-  options: { dockerHost?: string; extensions?: Extension[] } = {},
+  options: {
+    dockerHost?: string
+    extensions?: Extension[]
+    watcherTuning?: { pingMs?: number; pingTimeoutMs?: number }
+  } = {},
 ): Promise<TestWatchdog> {
   const config = configSchema.parse({
     mode: 'observe',
@@ -52,7 +56,7 @@ export async function startWatchdog(
     env,
     logger,
     version: 'test',
-    reconnectInitialMs: 100,
+    watcherTuning: { reconnectInitialMs: 100, ...options.watcherTuning },
     extensions: options.extensions ?? [],
   })
   const url = `http://127.0.0.1:${daemon.address.port}`
