@@ -359,3 +359,40 @@ test('a 10 MB line and binary output do not break the stream; TTY containers are
     0,
   )
 })
+
+test('an out-of-memory kill is counted, with exit code 137', async () => {
+  const name = newName('oom')
+  const wd = await watch({ targets: { names: [name], autoDetect: false } })
+  const c = { container: name }
+  await waitFor('the engine connected', () => wd.daemon.watcher.dockerUp)
+  const died = wd.daemon.events.once('died', (e) => e.container === name)
+  const args = [
+    'run',
+    '-d',
+    '--name',
+    name,
+    '--label',
+    'netbird-watchdog.test=1',
+    '--network',
+    'none',
+  ]
+  await docker([
+    ...args,
+    '--memory',
+    '16m',
+    '--memory-swap',
+    '16m',
+    'netbird-watchdog-test/busybox:1',
+    'sh',
+    '-c',
+    'x=$(head -c 60000000 /dev/zero | tr "\\000" a); echo ${#x}',
+  ])
+  assert.equal((await died).exitCode, 137)
+  await settles(
+    'one OOM event',
+    () => wd.metric('netbird_watchdog_container_oom_events_total', c),
+    () => 1,
+  )
+  assert.equal(await wd.metric('netbird_watchdog_container_last_exit_code', c), 137)
+  assert.equal(await wd.metric('netbird_watchdog_container_up', c), 0)
+})
