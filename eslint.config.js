@@ -22,7 +22,7 @@ const ioModules = [
 ]
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'bench/out/**', 'test/fixtures/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'bench/out/**', 'test/fixtures/**', '.tmp/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
