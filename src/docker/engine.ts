@@ -3,7 +3,7 @@
 // fields it relies on with zod, wraps library errors once (DOCKER_UNAVAILABLE when the engine cannot
 // be reached, DOCKER_ACTION_FAILED when it answered with an error) and never reads `process.env`:
 // the engine address comes from `dockerConnection()` (config, then DOCKER_HOST, then the socket).
-import type { Readable } from 'node:stream'
+import { Readable } from 'node:stream'
 import Docker from 'dockerode'
 import { z } from 'zod'
 import { WatchdogError, errorMessage } from '../errors.js'
@@ -442,7 +442,6 @@ export class DockerEngine implements DockerPort {
       })) as unknown
       if (Buffer.isBuffer(stream)) {
         // follow=false answers with the whole body at once.
-        const { Readable } = await import('node:stream')
         return Readable.from([stream])
       }
       return stream as Readable
