@@ -42,8 +42,9 @@ host_node=$(command -v node) || die 'node is not on PATH'
 host_node=$(readlink -f "$host_node")
 [[ $("$host_node" -p 'process.versions.node.split(".")[0]') == "$node_major" ]] ||
   die "this machine's node is $("$host_node" -v); the stand-in images must carry Node $node_major"
-script_sum=$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-12)
-stamp="node=$("$host_node" -v) npm=$(npm -v 2>/dev/null || echo none) script=$script_sum"
+# Bump base_recipe when the stand-ins' contents change; the stamp also follows this machine's node.
+base_recipe=1
+stamp="node=$("$host_node" -v) npm=$(npm -v 2>/dev/null || echo none) recipe=$base_recipe"
 
 # Prints what to do with TAG: "keep" (a real image, or our stand-in with the current stamp) or "make".
 base_status() {
@@ -194,18 +195,42 @@ make_full() {
 [[ $(base_status "$slim_tag") == make ]] && make_slim
 [[ $(base_status "$full_tag") == make ]] && make_full
 
+# One snapshot of the build context (the .dockerignore allow-list) for both builds below, so the
+# second reuses the first's build stage even while the work tree changes.
+context=$work/context
+mkdir -p "$context"
+cp "$repo/Dockerfile" "$repo/.dockerignore" "$context/"
+sed -n 's/^!//p' "$repo/.dockerignore" | while read -r path; do
+  path=${path%/}
+  mkdir -p "$context/$(dirname "$path")"
+  cp -a "$repo/$path" "$context/$path"
+done
+
 revision=$(git -C "$repo" rev-parse HEAD 2>/dev/null || echo unknown)
 # The commit's time, not the wall clock, so an unchanged tree rebuilds entirely from cache.
 created=$(git -C "$repo" log -1 --format=%cI 2>/dev/null || echo unknown)
+# The build stage gets a tag of its own: it is the cache of the next build (npm ci and the native
+# compile), and the stage it replaces can be removed instead of piling up as dangling images.
+build_tag=netbird-watchdog-build:cache
+image_id() { docker image inspect -f '{{.Id}}' "$1" 2>/dev/null || true; }
+old_ids=("$(image_id "$build_tag")" "$(image_id "$tag")")
+build() {
+  if ! DOCKER_BUILDKIT=0 docker build --network host --force-rm \
+    --build-arg "VERSION=$version" \
+    --build-arg "REVISION=$revision" \
+    --build-arg "CREATED=$created" \
+    "$@" "$context" >"$work/build.log" 2>&1; then
+    tail -n 60 "$work/build.log" >&2
+    die "docker build failed (last lines above)"
+  fi
+}
 log "building $tag"
-if ! DOCKER_BUILDKIT=0 docker build --network host --force-rm \
-  --build-arg "VERSION=$version" \
-  --build-arg "REVISION=$revision" \
-  --build-arg "CREATED=$created" \
-  -t "$tag" "$@" "$repo" >"$work/build.log" 2>&1; then
-  tail -n 60 "$work/build.log" >&2
-  die "docker build failed (last lines above)"
-fi
+build --target build -t "$build_tag"
+build -t "$tag" "$@"
+for old in "${old_ids[@]}"; do
+  [[ -n $old && $(docker image inspect -f '{{len .RepoTags}}' "$old" 2>/dev/null) == 0 ]] &&
+    docker rmi "$old" >/dev/null 2>&1 || true
+done
 size=$(docker image inspect -f '{{.Size}}' "$tag")
 log "built $tag ($((size / 1000000)) MB)"
 echo "$tag"
