@@ -6,8 +6,20 @@ import assert from 'node:assert/strict'
 import { readFile, readdir } from 'node:fs/promises'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { createServer, request } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { parse } from 'yaml'
+import { DockerEngine } from '../src/docker/engine.js'
 import { compose } from './helpers/compose.js'
+import {
+  busyboxImage,
+  removeContainers,
+  requireDocker,
+  runContainer,
+  uniqueName,
+  waitFor,
+} from './helpers/docker.js'
+import { startWatchdog } from './helpers/watchdog.js'
 
 const repo = fileURLToPath(new URL('..', import.meta.url))
 const composeDir = `${repo}config/compose/`
@@ -49,12 +61,10 @@ const shipped: Record<string, { layout: Layout; proxy: boolean }> = {
 /**
  * The Docker Engine API calls the watchdog makes (dockerode, optionally with a /v1.NN prefix):
  * engine discovery, target discovery and inspection, the event stream, log following, and the
- * restart of a repair.
+ * restart of a repair. The last test below records the calls of a real running watchdog.
  */
 const watchdogCalls: ReadonlyArray<readonly [string, string]> = [
-  ['HEAD', '/_ping'],
   ['GET', '/_ping'],
-  ['GET', '/version'],
   ['GET', '/events'],
   ['GET', '/containers/json'],
   ['GET', '/containers/netbird-management/json'],
@@ -76,6 +86,9 @@ const forbiddenCalls: ReadonlyArray<readonly [string, string]> = [
   ['GET', '/containers/netbird-management/attach/ws'],
   ['POST', '/containers/netbird-management/update'],
   ['POST', '/containers/netbird-management/kill'],
+  ['POST', '/containers/netbird-management/stop'],
+  ['POST', '/containers/netbird-management/start'],
+  ['POST', '/containers/netbird-management/pause'],
   ['DELETE', '/containers/netbird-management'],
   ['GET', '/containers/netbird-management/archive'],
   ['PUT', '/containers/netbird-management/archive'],
@@ -290,7 +303,7 @@ for (const [file, { layout, proxy }] of Object.entries(shipped)) {
     test(`${file}: the proxy allows every call the watchdog makes and nothing dangerous`, async () => {
       const services = await merged(file, layout)
       const rules = allowlist(services['netbird-watchdog-socket-proxy']!)
-      assert.deepEqual([...rules.keys()].sort(), ['GET', 'HEAD', 'POST'])
+      assert.deepEqual([...rules.keys()].sort(), ['GET', 'POST'])
       for (const [method, path] of watchdogCalls) {
         assert.ok(rules.get(method)?.test(path), `allowed: ${method} ${path}`)
       }
@@ -300,3 +313,88 @@ for (const [file, { layout, proxy }] of Object.entries(shipped)) {
     })
   }
 }
+
+/**
+ * A recording proxy between the watchdog and the real engine (the boundary a socket proxy sits on):
+ * forwards every request to the engine's socket, streaming both ways, and keeps `METHOD /path`.
+ */
+async function recordingProxy(
+  socketPath: string,
+): Promise<{ url: string; calls: Set<string>; close(): Promise<void> }> {
+  const calls = new Set<string>()
+  const server = createServer((req, res) => {
+    calls.add(`${req.method} ${new URL(req.url ?? '/', 'http://engine').pathname}`)
+    const upstream = request(
+      { socketPath, method: req.method, path: req.url, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers)
+        answer.pipe(res)
+      },
+    )
+    upstream.on('error', () => res.destroy())
+    res.on('close', () => upstream.destroy())
+    req.pipe(upstream)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  return {
+    url: `tcp://127.0.0.1:${port}`,
+    calls,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
+}
+
+test('the socket proxies allow every Docker API call a running watchdog really makes', async (t) => {
+  await requireDocker([busyboxImage])
+  const proxy = await recordingProxy('/var/run/docker.sock')
+  t.after(() => proxy.close())
+  const target = uniqueName('proxy-target')
+  t.after(() => removeContainers([target]))
+  // A NetBird stand-in that prints the fatal issuer line and crash-loops under its restart policy:
+  // target lookup, inspect, events, log following across restarts.
+  await runContainer({
+    name: target,
+    restart: 'unless-stopped',
+    cmd: [
+      'sh',
+      '-c',
+      'echo \'FATL oidc: issuer did not match the issuer returned by provider, expected "https://a" got "https://a/"\'; sleep 1; exit 1',
+    ],
+  })
+  const watchdog = await startWatchdog({ targets: { names: [target] } }, { dockerHost: proxy.url })
+  t.after(() => watchdog.stop())
+  await waitFor(
+    'two restarts and a finding, seen through the recording proxy',
+    async () =>
+      ((await watchdog.metric('netbird_watchdog_container_restarts_total', {
+        container: target,
+      })) ?? 0) >= 2 &&
+      ((await watchdog.metric('netbird_watchdog_log_findings_total', {
+        container: target,
+        rule: 'oidc-issuer-mismatch',
+      })) ?? 0) >= 1,
+    60_000,
+  )
+  // The repair's restart goes through the same adapter (src/heal/healer.ts → DockerPort.restart).
+  const [host, port] = proxy.url.slice('tcp://'.length).split(':')
+  await new DockerEngine({ host: host!, port: Number(port), protocol: 'http' }).restart(target, {
+    timeoutSeconds: 1,
+  })
+  const calls = [...proxy.calls].sort()
+  t.diagnostic(`calls: ${calls.join(', ')}`)
+  assert.ok(calls.some((c) => c.endsWith('/events')))
+  assert.ok(calls.some((c) => c.endsWith('/logs')))
+  for (const file of Object.keys(shipped).filter((f) => shipped[f]!.proxy)) {
+    const rules = allowlist(
+      (await merged(file, shipped[file]!.layout))['netbird-watchdog-socket-proxy']!,
+    )
+    for (const call of calls) {
+      const [method, path] = call.split(' ') as [string, string]
+      assert.ok(rules.get(method)?.test(path), `${file} refuses ${call}, which the watchdog makes`)
+    }
+  }
+})
