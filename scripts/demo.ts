@@ -14,14 +14,11 @@ import { connectorIssuer, readConnectors } from '../src/sqlite/idp-db.js'
 import { cliPath } from '../test/helpers/cli.js'
 import { createIdpDb, oidcConnectorConfig } from '../test/helpers/idp-fixture.js'
 import { parseMetrics } from '../test/helpers/metrics-text.js'
-import {
-  dockerCli,
-  removeTestContainers,
-  requireTestImage,
-  runFakeNetbird,
-  startIssuerPeer,
-  until,
-} from '../test/helpers/selfheal.js'
+import { containerLogs, docker, nodeImage, requireDocker, waitFor } from '../test/helpers/docker.js'
+import { removeTestContainers, runFakeNetbird, startIssuerPeer } from '../test/helpers/selfheal.js'
+
+const until = (pred: () => boolean | Promise<boolean>, what: string, ms = 60_000) =>
+  waitFor(what, pred, ms)
 
 const tty = process.stdout.isTTY
 const paint = (code: string) => (s: string) => (tty ? `\x1b[${code}m${s}\x1b[0m` : s)
@@ -77,7 +74,7 @@ async function main(): Promise<void> {
       "NetBird ≤ v0.65.1 crash-loops when an SSO connector's issuer differs from what the provider's\ndiscovery returns, even by one trailing slash. Watch the watchdog notice, prove it, fix it safely.",
     ),
   )
-  await requireTestImage()
+  await requireDocker([nodeImage])
 
   step(1, 'An OpenID provider plays JumpCloud')
   const peer = await startIssuerPeer(undefined, { trailingSlash: true })
@@ -160,8 +157,14 @@ async function main(): Promise<void> {
   const started = Date.now()
   await runFakeNetbird({ name: container, dataDir: dir, variant: 'fatal' })
   say(dim(`   docker run --restart unless-stopped … (container ${container})`))
-  await until(async () => (await dockerCli(['logs', container])).includes('FATL'), 'the crash')
-  const fatal = (await dockerCli(['logs', container])).split('\n').find((l) => l.includes('FATL'))
+  await until(
+    async () => (await containerLogs(container)).toString('utf8').includes('FATL'),
+    'the crash',
+  )
+  const fatal = (await containerLogs(container))
+    .toString('utf8')
+    .split('\n')
+    .find((l) => l.includes('FATL'))
   say(`   ${red(fatal ?? '')}`)
   say(dim('   Docker restarts it, it crashes again: a restart loop.'))
 
@@ -215,7 +218,7 @@ async function main(): Promise<void> {
     )
   }
   const state = (
-    await dockerCli(['inspect', '-f', '{{.State.Status}} since {{.State.StartedAt}}', container])
+    await docker(['inspect', '-f', '{{.State.Status}} since {{.State.StartedAt}}', container])
   ).trim()
   say(`   container: ${green(state)}`)
   say(

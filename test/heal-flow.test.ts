@@ -19,15 +19,16 @@ import { createLogger } from '../src/log.js'
 import { listBackups } from '../src/sqlite/backup.js'
 import { connectorIssuer, readConnectors } from '../src/sqlite/idp-db.js'
 import { createIdpDb, oidcConnectorConfig } from './helpers/idp-fixture.js'
+import { containerLogs, docker, nodeImage, requireDocker, waitFor } from './helpers/docker.js'
 import {
-  dockerCli,
   metricValue,
   removeTestContainers,
-  requireTestImage,
   runFakeNetbird,
   startIssuerPeer,
-  until,
 } from './helpers/selfheal.js'
+
+const until = (pred: () => boolean | Promise<boolean>, what: string, ms = 60_000) =>
+  waitFor(what, pred, ms)
 
 const jc = 'd1c9q2ll0fgs73cunqsg'
 
@@ -119,11 +120,11 @@ function issuerOf(dbPath: string, id = jc): string | undefined {
 }
 
 async function state(container: string): Promise<string> {
-  return (await dockerCli(['inspect', '-f', '{{.State.Status}}', container])).trim()
+  return (await docker(['inspect', '-f', '{{.State.Status}}', container])).trim()
 }
 
 test('heal flow on the real engine', async (t) => {
-  await requireTestImage()
+  await requireDocker([nodeImage])
 
   await t.test(
     'crash loop (≤ v0.65.1): drift check repairs, Docker restarts it, it stays up',
@@ -131,7 +132,7 @@ test('heal flow on the real engine', async (t) => {
       const peer = await startIssuerPeer(t, { trailingSlash: true })
       const r = await rig(t, { variant: 'fatal', storedIssuer: peer.origin })
       await until(
-        async () => (await dockerCli(['logs', r.container])).includes('FATL'),
+        async () => (await containerLogs(r.container)).toString('utf8').includes('FATL'),
         'first crash',
       )
       assert.equal(await r.heal.scheduler.runNow('doctor'), true)
@@ -159,14 +160,17 @@ test('heal flow on the real engine', async (t) => {
   await t.test('dry-run changes nothing and says what it would do', async (t) => {
     const peer = await startIssuerPeer(t, { trailingSlash: true })
     const r = await rig(t, { variant: 'erro', mode: 'dry-run', storedIssuer: peer.origin })
-    await until(async () => (await dockerCli(['logs', r.container])).includes('ERRO'), 'ERRO line')
-    const started = (await dockerCli(['inspect', '-f', '{{.State.StartedAt}}', r.container])).trim()
+    await until(
+      async () => (await containerLogs(r.container)).toString('utf8').includes('ERRO'),
+      'ERRO line',
+    )
+    const started = (await docker(['inspect', '-f', '{{.State.StartedAt}}', r.container])).trim()
     await r.heal.scheduler.runNow('doctor')
     await r.heal.healer.idle()
     assert.equal(sha(r.dbPath), r.originalSha, 'idp.db byte-identical')
     assert.deepEqual(listBackups(join(r.dir, 'backups')), [])
     assert.equal(
-      (await dockerCli(['inspect', '-f', '{{.State.StartedAt}}', r.container])).trim(),
+      (await docker(['inspect', '-f', '{{.State.StartedAt}}', r.container])).trim(),
       started,
       'not restarted',
     )
@@ -185,7 +189,7 @@ test('heal flow on the real engine', async (t) => {
       const peer = await startIssuerPeer(t, { trailingSlash: true })
       const r = await rig(t, { variant: 'erro', storedIssuer: peer.origin })
       await until(
-        async () => (await dockerCli(['logs', r.container])).includes('ERRO'),
+        async () => (await containerLogs(r.container)).toString('utf8').includes('ERRO'),
         'ERRO line',
       )
       await r.heal.scheduler.runNow('doctor')
@@ -236,7 +240,7 @@ test('heal flow on the real engine', async (t) => {
         extraConnectors: [{ id: 'okta-d1c9q4dl0fgs73cunqt0', issuer: dead.origin }],
       })
       await until(
-        async () => (await dockerCli(['logs', r.container])).includes('FATL'),
+        async () => (await containerLogs(r.container)).toString('utf8').includes('FATL'),
         'first crash',
       )
       await r.heal.scheduler.runNow('doctor')
@@ -259,7 +263,10 @@ test('heal flow on the real engine', async (t) => {
         1,
       )
       assert.equal(issuerOf(r.dbPath), peer.origin, 'the original issuer is back')
-      assert.match(await dockerCli(['logs', r.container]), /Failed to open connector okta-/)
+      assert.match(
+        (await containerLogs(r.container)).toString('utf8'),
+        /Failed to open connector okta-/,
+      )
     },
   )
 
@@ -269,17 +276,14 @@ test('heal flow on the real engine', async (t) => {
       const peer = await startIssuerPeer(t, { trailingSlash: true })
       const r = await rig(t, { variant: 'erro', storedIssuer: peer.origin, confirmSeconds: 3600 })
       await until(
-        async () => (await dockerCli(['logs', r.container])).includes('ERRO'),
+        async () => (await containerLogs(r.container)).toString('utf8').includes('ERRO'),
         'ERRO line',
       )
-      const before = (
-        await dockerCli(['inspect', '-f', '{{.State.StartedAt}}', r.container])
-      ).trim()
+      const before = (await docker(['inspect', '-f', '{{.State.StartedAt}}', r.container])).trim()
       const run = r.heal.scheduler.runNow('doctor')
       await until(
         async () =>
-          (await dockerCli(['inspect', '-f', '{{.State.StartedAt}}', r.container])).trim() !==
-          before,
+          (await docker(['inspect', '-f', '{{.State.StartedAt}}', r.container])).trim() !== before,
         'the restart after the fix',
       )
       await r.heal.stop()

@@ -1,54 +1,17 @@
 // Helpers for the self-healing tests and the demo: the simulated NetBird container, an OIDC provider
 // whose issuer can be switched between `http://127.0.0.1:P` and `http://127.0.0.1:P/` on the same port
-// (a real oidc-provider per spelling), polling with deadlines, metric lookups.
-import { execFile } from 'node:child_process'
+// (a real oidc-provider per spelling), and metric lookups on an in-process registry. Docker plumbing
+// comes from ./docker.js.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
 import type { Registry } from 'prom-client'
+import { docker, nodeImage, removeContainers, testLabel } from './docker.js'
 
-const exec = promisify(execFile)
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '')
-export const nodeImage = 'netbird-watchdog-test/node:20'
-export const testLabel = 'netbird-watchdog.test=1'
 
-export async function dockerCli(args: readonly string[], timeoutMs = 60_000): Promise<string> {
-  try {
-    const { stdout, stderr } = await exec('docker', [...args], {
-      timeout: timeoutMs,
-      maxBuffer: 64 << 20,
-    })
-    return stdout + stderr
-  } catch (err) {
-    const e = err as { stderr?: string; message: string }
-    throw new Error(`docker ${args.join(' ')}: ${e.stderr?.trim() || e.message}`, { cause: err })
-  }
-}
-
-/** Fails with the command that fixes it when the engine or the node test image is missing. */
-export async function requireTestImage(): Promise<void> {
-  try {
-    await dockerCli(['info', '--format', '{{.ServerVersion}}'], 15_000)
-  } catch (err) {
-    throw new Error('no Docker engine answers: start it with `bash scripts/test-env.sh`', {
-      cause: err,
-    })
-  }
-  try {
-    await dockerCli(['image', 'inspect', '--format', '{{.Id}}', nodeImage], 15_000)
-  } catch (err) {
-    throw new Error(`test image ${nodeImage} missing: build it with \`bash scripts/test-env.sh\``, {
-      cause: err,
-    })
-  }
-}
-
-export async function removeTestContainers(names: readonly string[]): Promise<void> {
-  for (const name of names) {
-    await dockerCli(['rm', '-f', '-v', name]).catch(() => '')
-  }
-}
+/** Removes the given containers (missing ones are fine). */
+export const removeTestContainers = removeContainers
 
 /** Start the simulated NetBird management container (host network, restart unless-stopped). */
 export async function runFakeNetbird(opts: {
@@ -56,8 +19,8 @@ export async function runFakeNetbird(opts: {
   dataDir: string
   variant: 'fatal' | 'erro'
 }): Promise<string> {
-  await removeTestContainers([opts.name])
-  const id = await dockerCli([
+  await removeContainers([opts.name])
+  const id = await docker([
     'run',
     '-d',
     '--name',
@@ -131,20 +94,6 @@ export async function startIssuerPeer(
   return peer
 }
 
-export async function until(
-  pred: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = 60_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    if (await pred()) return
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-}
-
 export async function metricValue(
   registry: Registry,
   name: string,
@@ -154,22 +103,4 @@ export async function metricValue(
   return metric?.values.find((v) =>
     Object.entries(labels).every(([k, want]) => String(v.labels[k]) === want),
   )?.value
-}
-
-/** A value from Prometheus exposition text (as scraped from /metrics). */
-export function scrapedValue(
-  text: string,
-  name: string,
-  labels: Record<string, string> = {},
-): number | undefined {
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue
-    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
-    if (!m || m[1] !== name) continue
-    const got = Object.fromEntries(
-      [...(m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1], x[2]]),
-    )
-    if (Object.entries(labels).every(([k, v]) => got[k] === v)) return Number(m[3])
-  }
-  return undefined
 }
