@@ -10,9 +10,7 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { Registry } from 'prom-client'
 import { parse, stringify } from 'yaml'
-import { createHealMetrics } from '../src/heal/metrics.js'
 import { cliPath } from './helpers/cli.js'
 
 const run = promisify(execFile)
@@ -74,8 +72,9 @@ function concrete(expr: string): string {
   return expr.replaceAll('$job', '.+').replaceAll('$container', '.*')
 }
 
+/** The watchdog's own metrics and the process/Node.js defaults it exports (prom-client). */
 function metricNames(expr: string): string[] {
-  return [...new Set(expr.match(/\bnetbird_watchdog_[a-z0-9_]+/g) ?? [])]
+  return [...new Set(expr.match(/\b(?:netbird_watchdog|process|nodejs)_[a-z0-9_]+/g) ?? [])]
 }
 
 /** Metric names in a text exposition, with the series names a histogram or summary adds. */
@@ -91,10 +90,8 @@ function namesIn(exposition: string): Set<string> {
 }
 
 /**
- * What the watchdog exports: the /metrics of a real `netbird-watchdog run` (built CLI, no engine
- * needed for the names), plus the self-healing metrics' definitions.
- * TODO(#6): drop the second part once the healer is one of the daemon's builtinExtensions and so
- * appears in the scrape itself.
+ * What the watchdog exports: the /metrics of a real `netbird-watchdog run` (the built CLI, in mode
+ * observe; no engine is needed for the metric names, and the self-healing metrics are there too).
  */
 async function exportedNames(): Promise<Set<string>> {
   exported ??= (async () => {
@@ -125,11 +122,7 @@ async function exportedNames(): Promise<Set<string>> {
           () => undefined,
         )
         if (text?.includes('netbird_watchdog_build_info')) {
-          const names = namesIn(text)
-          const heal = new Registry()
-          createHealMetrics(heal, 'repair')
-          for (const n of namesIn(await heal.metrics())) names.add(n)
-          return names
+          return namesIn(text)
         }
         if (child.exitCode !== null || Date.now() > deadline) {
           assert.fail(
@@ -210,5 +203,39 @@ test('every metric the dashboard queries is one the watchdog exports', async () 
     for (const name of metricNames(expr)) {
       assert.ok(exported.has(name), `${where}: ${name} is not exported by the watchdog`)
     }
+  }
+})
+
+test('every metric the alert rules query is one the watchdog exports', async () => {
+  const exported = await exportedNames()
+  const alerts = await alertExprs()
+  assert.ok(alerts.length > 0)
+  for (const { where, expr } of alerts) {
+    for (const name of metricNames(expr)) {
+      assert.ok(exported.has(name), `${where}: ${name} is not exported by the watchdog`)
+    }
+  }
+})
+
+test('the Prometheus scrape snippet is a valid config that loads the alert rules, with the job they expect', async () => {
+  const snippet = await readFile(`${repo}config/prometheus-scrape.yml`, 'utf8')
+  const parsed = parse(snippet) as {
+    rule_files: string[]
+    scrape_configs: Array<{ job_name: string }>
+  }
+  const job = parsed.scrape_configs[0]!.job_name
+  // The alerts select the watchdog by that job name (up{job=…}, absent(up{job=…})).
+  const jobs = new Set(
+    (await alertExprs()).flatMap((a) => [...a.expr.matchAll(/\bjob="([^"]+)"/g)].map((m) => m[1])),
+  )
+  assert.deepEqual([...jobs], [job])
+  const dir = await mkdtemp(join(tmpdir(), 'nbwd-prometheus-'))
+  try {
+    await writeFile(join(dir, 'prometheus.yml'), snippet)
+    await writeFile(join(dir, parsed.rule_files[0]!), await readFile(alertsPath, 'utf8'))
+    const result = await run('promtool', ['check', 'config', join(dir, 'prometheus.yml')])
+    assert.match(result.stdout + result.stderr, /SUCCESS: 1 rule files found/)
+  } finally {
+    await rm(dir, { recursive: true, force: true })
   }
 })
