@@ -89,7 +89,7 @@ test('a resumed attachment (the engine replays from the resume timestamp) neithe
   }
 })
 
-test('lines sharing one timestamp are deduplicated by count', () => {
+test('lines sharing one timestamp, and stdout/stderr entries out of time order, are resumed exactly', () => {
   const frame = (stream: 1 | 2, text: string): Buffer => {
     const payload = Buffer.from(text)
     const h = Buffer.alloc(8)
@@ -103,9 +103,21 @@ test('lines sharing one timestamp are deduplicated by count', () => {
     frame(2, `${ts} b\n`),
     frame(1, `${ts} c\n`),
     frame(1, '2026-11-29T08:00:01.000000000Z d\n'),
+    // stderr's copier wrote this one later, with an earlier time.
+    frame(2, '2026-11-29T08:00:00.500000000Z e\n'),
   ])
   const first = feed([bytes.subarray(0, 2 * (8 + ts.length + 3))])
-  assert.deepEqual(first.resume, { ts, count: 2 })
+  assert.equal(first.resume?.maxTs, ts)
+  assert.deepEqual(
+    [...(first.resume?.seen ?? [])],
+    [
+      [`1|${ts}`, 1],
+      [`2|${ts}`, 1],
+    ],
+  )
   const second = feed([bytes], first.resume)
-  assert.equal(second.lines, 2)
+  assert.equal(second.lines, 3)
+  // A second resume carries what the first attachment read within the window.
+  const third = feed([bytes], feed([bytes.subarray(0, 8 + ts.length + 3)], second.resume).resume)
+  assert.equal(third.lines, 0)
 })

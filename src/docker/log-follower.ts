@@ -7,7 +7,7 @@ import type { Readable } from 'node:stream'
 import type { Finding } from '../core/detect.js'
 import { errorMessage, isWatchdogError } from '../errors.js'
 import type { Logger } from '../log.js'
-import { rfc3339ToNs, type DockerPort } from './engine.js'
+import type { DockerPort } from './engine.js'
 import { LogLineGate, type ResumePoint } from './log-stream.js'
 
 export interface LogFollowerOptions {
@@ -103,10 +103,7 @@ export class LogFollower {
   }
 
   async #attachOnce(signal: AbortSignal): Promise<void> {
-    const sinceNs =
-      this.#resume !== undefined
-        ? (rfc3339ToNs(this.#resume.ts) ?? this.#o.sinceNs)
-        : this.#o.sinceNs
+    const sinceNs = this.#resume?.sinceNs ?? this.#o.sinceNs
     const stream = await this.#o.docker.logs(this.#o.id, { follow: true, sinceNs, signal })
     this.#stream = stream
     const gate = new LogLineGate({
@@ -122,7 +119,6 @@ export class LogFollower {
       if (dl > 0 || dt > 0) this.#o.onLines(dl, dt)
       lines = gate.lines
       truncated = gate.truncatedLines
-      this.#resume = gate.resumePoint
     }
     try {
       for await (const chunk of stream) {
@@ -133,6 +129,7 @@ export class LogFollower {
       if (!signal.aborted) throw err
     } finally {
       flush()
+      this.#resume = gate.resumePoint
       stream.destroy()
       this.#stream = undefined
     }

@@ -4,6 +4,7 @@
 // and hands the rest, without the timestamp, to the rule catalogue's LineScanner.
 import type { Finding } from '../core/detect.js'
 import { LineScanner } from '../scan/scan-stream.js'
+import { rfc3339ToNs } from './engine.js'
 
 const headerSize = 8
 
@@ -45,21 +46,36 @@ export class FrameDemuxer {
   }
 }
 
-/** Where to resume: the engine timestamp of the last complete line, and how many lines carried it. */
+/**
+ * Where to resume. stdout and stderr are copied into the log by two goroutines, so entries near the
+ * end may be slightly out of time order across the streams: the next attachment starts a reorder
+ * window before the newest line read, and skips the lines of that window it has already read.
+ */
 export interface ResumePoint {
-  /** RFC3339Nano as the engine prints it (fixed width, UTC), so strings compare in time order. */
-  readonly ts: string
-  readonly count: number
+  /** `since` for the next attachment (ns): the newest line's engine time less the window. */
+  readonly sinceNs: bigint
+  /** The same instant as the engine prints it (RFC3339Nano, fixed width, UTC: compares as text). */
+  readonly floor: string
+  /** The newest line's engine time. */
+  readonly maxTs: string
+  /** Lines at or after `floor` already read: `${stream}|${ts}` -> how many. */
+  readonly seen: ReadonlyMap<string, number>
+}
+
+/** How far out of time order two streams' entries may be and still be resumed exactly. */
+export const reorderWindowNs = 2_000_000_000n
+
+/** ns since the epoch -> the engine's RFC3339Nano text (9 fraction digits, Z). */
+export function formatEngineTime(ns: bigint): string {
+  const base = new Date(Number(ns / 1_000_000n)).toISOString().slice(0, 19)
+  return `${base}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}Z`
 }
 
 const space = 0x20
 const newline = 0x0a
 const maxHead = 40
 
-/**
- * Lines of one stream (stdout or stderr). Shares the resume point with its sibling: both come from
- * the same log file, in time order.
- */
+/** Lines of one stream (stdout or stderr); the owner decides which are new. */
 class StreamLines {
   #head: Buffer = Buffer.alloc(maxHead)
   #headLen = 0
@@ -67,10 +83,12 @@ class StreamLines {
   #lineTs = ''
   readonly #owner: LogLineGate
   readonly #scanner: LineScanner
+  readonly #stream: 1 | 2
 
-  constructor(owner: LogLineGate, scanner: LineScanner) {
+  constructor(owner: LogLineGate, scanner: LineScanner, stream: 1 | 2) {
     this.#owner = owner
     this.#scanner = scanner
+    this.#stream = stream
   }
 
   push(chunk: Buffer): void {
@@ -90,7 +108,7 @@ class StreamLines {
         const sep = i < chunk.length ? chunk[i] : undefined
         if (sep === space) {
           this.#lineTs = ts
-          this.#state = this.#owner.admit(ts) ? 'pass' : 'skip'
+          this.#state = this.#owner.admit(this.#stream, ts) ? 'pass' : 'skip'
           this.#headLen = 0
           pos = i + 1
         } else {
@@ -108,7 +126,7 @@ class StreamLines {
       const end = nl === -1 ? chunk.length : nl + 1
       if (this.#state === 'pass') this.#scanner.push(chunk.subarray(pos, end))
       if (nl !== -1) {
-        if (this.#state === 'pass') this.#owner.completed(this.#lineTs)
+        if (this.#state === 'pass') this.#owner.completed(this.#stream, this.#lineTs)
         this.#state = 'head'
       }
       pos = end
@@ -126,8 +144,12 @@ export class LogLineGate {
   readonly #stderr: StreamLines
   readonly #demux: FrameDemuxer | undefined
   readonly #resume: ResumePoint | undefined
-  #seenAtResume = 0
-  #last: ResumePoint | undefined
+  readonly #skipped = new Map<string, number>()
+  /** Lines read within the reorder window of the newest one (carried over from `resume`). */
+  readonly #recent: Map<string, number>
+  readonly #queue: string[]
+  #queueHead = 0
+  #maxTs: string
   /** Complete lines passed to the scanner. */
   lines = 0
 
@@ -138,10 +160,13 @@ export class LogLineGate {
   }) {
     // One scanner per stream: a partial stdout line and a partial stderr line never mix.
     this.#scanners = [new LineScanner(options.onFinding), new LineScanner(options.onFinding)]
-    this.#stdout = new StreamLines(this, this.#scanners[0])
-    this.#stderr = new StreamLines(this, this.#scanners[1])
+    this.#stdout = new StreamLines(this, this.#scanners[0], 1)
+    this.#stderr = new StreamLines(this, this.#scanners[1], 2)
     this.#resume = options.resume
-    this.#last = options.resume
+    this.#recent = new Map(options.resume?.seen ?? [])
+    this.#queue = [...this.#recent].flatMap(([key, n]) => Array<string>(n).fill(key))
+    this.#queue.sort((a, b) => (tsOf(a) < tsOf(b) ? -1 : tsOf(a) > tsOf(b) ? 1 : 0))
+    this.#maxTs = options.resume?.maxTs ?? ''
     this.#demux = options.tty
       ? undefined
       : new FrameDemuxer((stream, payload) =>
@@ -154,9 +179,21 @@ export class LogLineGate {
     else this.#stdout.push(chunk)
   }
 
-  /** The resume point after what has been read so far. */
+  /** The resume point after what has been read so far (undefined before the first line). */
   get resumePoint(): ResumePoint | undefined {
-    return this.#last
+    const window = this.#pruneToWindow()
+    if (window === undefined) return this.#resume
+    return { ...window, maxTs: this.#maxTs, seen: new Map(this.#recent) }
+  }
+
+  /** Forgets lines older than the reorder window of the newest one. */
+  #pruneToWindow(): { sinceNs: bigint; floor: string } | undefined {
+    const maxNs = this.#maxTs === '' ? undefined : rfc3339ToNs(this.#maxTs)
+    if (maxNs === undefined) return undefined
+    const sinceNs = maxNs - reorderWindowNs
+    const floor = formatEngineTime(sinceNs)
+    this.#prune(floor)
+    return { sinceNs, floor }
   }
 
   /** Lines cut to 64 KiB for matching, on both streams. */
@@ -164,23 +201,47 @@ export class LogLineGate {
     return this.#scanners[0].stats.truncatedLines + this.#scanners[1].stats.truncatedLines
   }
 
-  /** Whether a line stamped `ts` is new. */
-  admit(ts: string): boolean {
+  /** Whether a line of `stream` stamped `ts` is new. */
+  admit(stream: 1 | 2, ts: string): boolean {
     const r = this.#resume
-    if (r === undefined || ts > r.ts) return true
-    if (ts < r.ts) return false
-    if (this.#seenAtResume < r.count) {
-      this.#seenAtResume++
-      return false
-    }
-    return true
+    if (r === undefined) return true
+    if (ts < r.floor) return false
+    const key = `${stream}|${ts}`
+    const already = r.seen.get(key) ?? 0
+    if (already === 0) return true
+    const skipped = this.#skipped.get(key) ?? 0
+    if (skipped >= already) return true
+    this.#skipped.set(key, skipped + 1)
+    return false
   }
 
-  completed(ts: string): void {
+  completed(stream: 1 | 2, ts: string): void {
     this.lines++
     if (ts === '') return
-    const last = this.#last
-    if (last !== undefined && last.ts === ts) this.#last = { ts, count: last.count + 1 }
-    else if (last === undefined || ts > last.ts) this.#last = { ts, count: 1 }
+    const key = `${stream}|${ts}`
+    this.#recent.set(key, (this.#recent.get(key) ?? 0) + 1)
+    this.#queue.push(key)
+    if (ts > this.#maxTs) this.#maxTs = ts
+    // Keep memory bounded between resume-point reads.
+    if (this.#queue.length - this.#queueHead > 10_000) this.#pruneToWindow()
   }
+
+  #prune(floor: string): void {
+    while (this.#queueHead < this.#queue.length) {
+      const key = this.#queue[this.#queueHead] as string
+      if (tsOf(key) >= floor) break
+      this.#queueHead++
+      const n = (this.#recent.get(key) ?? 1) - 1
+      if (n <= 0) this.#recent.delete(key)
+      else this.#recent.set(key, n)
+    }
+    if (this.#queueHead > 4096 && this.#queueHead * 2 > this.#queue.length) {
+      this.#queue.splice(0, this.#queueHead)
+      this.#queueHead = 0
+    }
+  }
+}
+
+function tsOf(key: string): string {
+  return key.slice(2)
 }
