@@ -396,3 +396,50 @@ test('an out-of-memory kill is counted, with exit code 137', async () => {
   assert.equal(await wd.metric('netbird_watchdog_container_last_exit_code', c), 137)
   assert.equal(await wd.metric('netbird_watchdog_container_up', c), 0)
 })
+
+test('Docker health status is mirrored as a state set', async () => {
+  const name = newName('health')
+  const dir = mkdtempSync(join(tmpdir(), 'nbw-health-'))
+  chmodSync(dir, 0o777)
+  const wd = await watch({ targets: { names: [name], autoDetect: false } })
+  const c = { container: name }
+  const health = (status: string): Promise<number | undefined> =>
+    wd.metric('netbird_watchdog_container_health_status', { ...c, status })
+  try {
+    await waitFor('the engine connected', () => wd.daemon.watcher.dockerUp)
+    // Healthy while /data/ok exists.
+    await docker([
+      'run',
+      '-d',
+      '--name',
+      name,
+      '--label',
+      'netbird-watchdog.test=1',
+      '--network',
+      'none',
+      '--stop-timeout',
+      '1',
+      '-v',
+      `${dir}:/data`,
+      '--health-cmd',
+      'cat /data/ok',
+      '--health-interval',
+      '1s',
+      '--health-retries',
+      '1',
+      'netbird-watchdog-test/busybox:1',
+      'sh',
+      '-c',
+      `touch /data/ok; ${stayUp}`,
+    ])
+    await waitFor('healthy', async () => (await health('healthy')) === 1)
+    assert.equal(await health('unhealthy'), 0)
+    rmSync(join(dir, 'ok'))
+    await waitFor('unhealthy', async () => (await health('unhealthy')) === 1, 30_000)
+    assert.equal(await health('healthy'), 0)
+    assert.equal(await health('none'), 0)
+  } finally {
+    await removeContainers([name])
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
