@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { closedBreaker, recordRepair, type BreakerPolicy } from '../src/core/breaker.js'
+import {
+  closedBreaker,
+  recordRepair,
+  tripBreaker,
+  type BreakerPolicy,
+} from '../src/core/breaker.js'
 import {
   decideHeal,
   decideRestart,
@@ -122,6 +127,16 @@ for (const [name, patch, reason] of skips) {
     assert.equal(decision.action === 'skip' && decision.reason, reason)
   })
 }
+
+test('an open breaker skips before any discovery request; dry run still discovers', () => {
+  const open = tripBreaker(closedBreaker, policy, 'rolled_back', 0)
+  const undiscovered = { ...base, discovery: undefined, breaker: open }
+  const { decision } = decideHeal(undiscovered)
+  assert.equal(decision.action === 'skip' && decision.reason, 'breaker_open')
+  assert.deepEqual(decideHeal({ ...undiscovered, mode: 'dry-run' }).decision, {
+    action: 'discover',
+  })
+})
 
 test('dry run carries the plan it would have run', () => {
   const { decision } = decideHeal({ ...base, mode: 'dry-run' })

@@ -7,7 +7,7 @@
 // 3. dry-run reports the plan it would carry out; only then does the breaker's budget get consulted.
 
 import type { Mode } from '../config/schema.js'
-import { requestRepair, type BreakerPolicy, type BreakerState } from './breaker.js'
+import { advance, requestRepair, type BreakerPolicy, type BreakerState } from './breaker.js'
 import { describeIssuerDifference } from './issuer.js'
 
 export type TargetStatus =
@@ -103,7 +103,16 @@ export function decideHeal(input: HealInput): { decision: HealDecision; breaker:
       ),
     )
   }
-  if (input.discovery === undefined) return keep({ action: 'discover' })
+  if (input.discovery === undefined) {
+    // An open breaker refuses any repair: spare the provider a discovery request per crash.
+    const open = advance(input.breaker, input.policy, input.now).open
+    if (input.mode === 'repair' && open !== null) {
+      return keep(
+        skip('breaker_open', `circuit breaker open (${open.reason}); POST /reset re-arms it`),
+      )
+    }
+    return keep({ action: 'discover' })
+  }
 
   const unreachable = input.discovery.filter((d) => !d.result.ok)
   const fixes: IssuerFix[] = []

@@ -35,7 +35,7 @@ import { connectorIssuer, openIdpDb, readConnectors } from '../sqlite/idp-db.js'
 import { repairIssuers, type RepairResult } from '../sqlite/repair.js'
 import type { HealMetrics, RepairResultLabel } from './metrics.js'
 import type { Discover, FindingEvent, HealDocker, HealEvents, TargetSnapshot } from './ports.js'
-import type { Notifier } from './webhook.js'
+import type { Notification, Notifier } from './webhook.js'
 
 export interface HealerOptions {
   readonly config: Config
@@ -67,6 +67,8 @@ interface TargetState {
   inFlight: Promise<HealOutcome> | null
   /** Set while a repair is waiting for the container to prove itself. */
   confirm: ConfirmWatch | null
+  /** Last detection webhook: a crash loop notifies once per episode, not once per crash. */
+  notifiedAt: number
 }
 
 interface ConfirmWatch {
@@ -197,7 +199,7 @@ export class Healer {
       )
       return { ok: false, drift: drift.length, unreachable }
     }
-    this.#o.notifier.notify({
+    this.#notifyDetection(this.#target(target.name, target.id), {
       event: 'detection',
       container: target.name,
       text: `${target.name}: issuer drift on ${drift.map((d) => d.connectorId).join(', ')} (found by the scheduled check)`,
@@ -294,7 +296,7 @@ export class Healer {
       this.#o.metrics.repairsSkipped.inc({ container: t.name, reason: 'in_progress' })
       return
     }
-    this.#o.notifier.notify({
+    this.#notifyDetection(t, {
       event: 'detection',
       container: t.name,
       text: `${t.name}: oidc-issuer-mismatch on connector ${e.finding.connectorId ?? '?'} (configured ${JSON.stringify(e.finding.expectedIssuer)}, provider returns ${JSON.stringify(e.finding.returnedIssuer)})`,
@@ -386,7 +388,6 @@ export class Healer {
   async #repair(t: TargetState, fixes: readonly IssuerFix[], log: Logger): Promise<HealOutcome> {
     const m = this.#o.metrics
     const startedAt = this.#now()
-    t.breaker = recordRepair(t.breaker, this.#policy, startedAt)
     log.warn(
       {
         fixes: fixes.map((f) => ({
@@ -403,6 +404,7 @@ export class Healer {
       result = await (this.#o.repair ?? repairIssuers)(this.#repairOptions(fixes))
     } catch (err) {
       // repairIssuers left the database as it was (or restored its own backup).
+      t.breaker = recordRepair(t.breaker, this.#policy, startedAt)
       t.breaker = tripBreaker(t.breaker, this.#policy, 'repair_failed', this.#now())
       this.#publishBreaker(t)
       m.repairs.inc({ container: t.name, result: 'failed' })
@@ -417,6 +419,7 @@ export class Healer {
     if (result.changes.length === 0) {
       return this.#skipped(t, 'no_drift', 'nothing to change: idp.db already has the right issuers')
     }
+    t.breaker = recordRepair(t.breaker, this.#policy, startedAt)
     log.warn(
       { backup: result.backup, changes: result.changes, managementJson: result.managementJson },
       'idp.db repaired and verified; restarting the container',
@@ -600,6 +603,13 @@ export class Healer {
     return { kind: 'repaired', result: restored ? 'rolled_back' : 'failed', detail }
   }
 
+  #notifyDetection(t: TargetState, n: Notification): void {
+    const now = this.#now()
+    if (now - t.notifiedAt < this.#policy.stableResetMs) return
+    t.notifiedAt = now
+    this.#o.notifier.notify(n)
+  }
+
   #integrity(): string {
     try {
       const db = openIdpDb(this.#dbPath, {
@@ -642,7 +652,7 @@ export class Healer {
   #target(name: string, id: string): TargetState {
     let t = this.#targets.get(name)
     if (t === undefined) {
-      t = { name, id, breaker: closedBreaker, inFlight: null, confirm: null }
+      t = { name, id, breaker: closedBreaker, inFlight: null, confirm: null, notifiedAt: -Infinity }
       this.#targets.set(name, t)
       this.#o.metrics.addTarget(name)
     } else if (id !== '' && id !== t.id) {
