@@ -19,7 +19,7 @@ import {
   type StartLedger,
 } from '../core/restart-loop.js'
 import { matchTarget, type TargetSelector } from '../core/targets.js'
-import { errorMessage } from '../errors.js'
+import { errorMessage, isWatchdogError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { WatchMetrics } from '../metrics.js'
 import { rfc3339ToNs, type ContainerDetails, type DockerPort, type EngineEvent } from './engine.js'
@@ -141,14 +141,23 @@ export class Watcher {
     const initialMs = this.#o.reconnectInitialMs ?? 250
     const maxMs = this.#o.config.docker.reconnectMaxSeconds * 1000
     let delayMs = initialMs
+    let lastProblem = ''
     while (!signal.aborted) {
       try {
         await this.#ping(signal)
-        delayMs = initialMs
         await this.#session(signal)
       } catch (err) {
         if (signal.aborted) break
-        this.#log.debug({ err: errorMessage(err) }, 'engine session ended')
+        // The backoff restarts only after a session that got going, so an engine (or proxy) that
+        // answers pings but refuses the other calls is not hammered.
+        if (this.#dockerUp) delayMs = initialMs
+        const problem = errorMessage(err)
+        if (isWatchdogError(err, 'DOCKER_ACTION_FAILED') && problem !== lastProblem) {
+          this.#log.warn({ err: problem }, 'docker engine refused a call')
+        } else {
+          this.#log.debug({ err: problem }, 'engine session ended')
+        }
+        lastProblem = problem
       }
       if (signal.aborted) break
       this.#setDockerUp(false)
