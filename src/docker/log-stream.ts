@@ -222,8 +222,10 @@ export class LogLineGate {
     this.#recent.set(key, (this.#recent.get(key) ?? 0) + 1)
     this.#queue.push(key)
     if (ts > this.#maxTs) this.#maxTs = ts
-    // Keep memory bounded between resume-point reads.
-    if (this.#queue.length - this.#queueHead > 10_000) this.#pruneToWindow()
+    // Keep memory bounded between resume-point reads (checked every 1024 lines).
+    if ((this.lines & 1023) === 0 && this.#queue.length - this.#queueHead > 10_000) {
+      this.#pruneToWindow()
+    }
   }
 
   #prune(floor: string): void {
