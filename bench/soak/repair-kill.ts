@@ -158,7 +158,12 @@ export async function runRepairKill(options: KillOptions): Promise<KillCycle[]> 
     })
     // Calibration: one repair without a kill gives the time scale of the kill moments.
     wd = await Watchdog.start({ config, keep, waitReady: false })
-    const rec = await wd.waitRecord((r) => r.msg.startsWith('recovered:'), 120_000)
+    const calib = wd
+    const rec = await calib
+      .waitRecord((r) => r.msg.startsWith('recovered:') || r.msg.startsWith('ROLLED BACK'), 120_000)
+      .catch((err: unknown) => {
+        throw new Error(`calibration repair did not end:\n${tail(calib)}`, { cause: err })
+      })
     const began = wd.records.find((r) => r.msg === [...watchedMsgs][0])!
     const fixed = wd.records.find((r) => r.msg === [...watchedMsgs][1])!
     const wholeMs = Date.parse(rec.time) - Date.parse(began.time)
@@ -196,13 +201,19 @@ export async function runRepairKill(options: KillOptions): Promise<KillCycle[]> 
       const next = wd
       let nextStart: KillCycle['nextStart']
       if (afterKill === 'old') {
-        const done = await next.waitRecord(
-          (r) =>
-            r.msg.startsWith('recovered:') ||
-            r.msg.startsWith('ROLLED BACK') ||
-            r.msg.startsWith('ROLLBACK FAILED'),
-          120_000,
-        )
+        const done = await next
+          .waitRecord(
+            (r) =>
+              r.msg.startsWith('recovered:') ||
+              r.msg.startsWith('ROLLED BACK') ||
+              r.msg.startsWith('ROLLBACK FAILED'),
+            120_000,
+          )
+          .catch((err: unknown) => {
+            throw new Error(`cycle ${cycle}: the next start did not finish:\n${tail(next)}`, {
+              cause: err,
+            })
+          })
         nextStart = done.msg.startsWith('recovered:') ? 'repaired' : 'rolled-back'
       } else {
         // Already repaired: the container must come up (Docker's policy or the killed daemon's

@@ -1,0 +1,25 @@
+// Fault test: the daemon is SIGKILLed at seeded random moments of an automated repair (simulated
+// NetBird crash loop on the real engine, real oidc-provider, real idp.db). After every kill idp.db
+// opens as Dex opens it with integrity_check ok and the connector exactly old or exactly repaired,
+// every backup verifies, and the next daemon start finishes the repair (or rolls back) and stops
+// cleanly. Three cycles here; `npm run soak -- --only kill` runs 100 (see bench/soak/repair-kill.ts).
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { nodeImage, requireEngine } from '../bench/lib/containers.js'
+import { runRepairKill } from '../bench/soak/repair-kill.js'
+
+test('SIGKILL during automated repairs (3 cycles): idp.db intact, next start completes', async () => {
+  await requireEngine([nodeImage])
+  const cycles = await runRepairKill({
+    cycles: 3,
+    seed: 3,
+    labels: ['netbird-watchdog.test=1'],
+  })
+  assert.equal(cycles.length, 3)
+  for (const c of cycles) {
+    assert.ok(c.afterKill === 'old' || c.afterKill === 'repaired', JSON.stringify(c))
+    assert.ok(['repaired', 'nothing-to-do', 'rolled-back'].includes(c.nextStart))
+  }
+  // A kill during the backup copy leaves its `<file>.<pid>.partial` behind (nothing sweeps them
+  // yet); they are never listed as backups. Counted by the soak, not asserted here.
+})
