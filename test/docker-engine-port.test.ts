@@ -1,8 +1,13 @@
 // The engine adapter's pure parts (address resolution, event and inspect parsing) and the typed
 // event emitter the healer subscribes to.
 import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { test } from 'node:test'
 import {
+  DockerEngine,
   dockerConnection,
   nsToSince,
   parseEvent,
@@ -108,4 +113,36 @@ test('typed events: unsubscribe, once with a predicate, a throwing listener is c
   assert.deepEqual(seen, [true])
   assert.deepEqual(errors, ['docker', 'docker'])
   assert.deepEqual(await second, { container: 'a', active: true })
+})
+
+test('a fake engine (faults a real one cannot produce on demand): a garbage line in /events is skipped, a 500 is DOCKER_ACTION_FAILED, a dead socket DOCKER_UNAVAILABLE', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'nbw-fake-engine-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  const socketPath = join(dir, 'docker.sock')
+  // Bytes as the real engine (20.10) writes them: one JSON object and a newline per event.
+  const recorded =
+    '{"status":"start","id":"abc","from":"netbird-watchdog-test/busybox:1","Type":"container","Action":"start","Actor":{"ID":"abc","Attributes":{"image":"netbird-watchdog-test/busybox:1","name":"netbird-management"}},"scope":"local","time":1764403200,"timeNano":1764403200123456789}\n'
+  const server = createServer((req, res) => {
+    if (req.url?.startsWith('/events')) {
+      res.writeHead(200, { 'content-type': 'application/json' })
+      // A torn line, then a recorded event split across two writes.
+      res.write('{"status":"sta\n')
+      res.write(recorded.slice(0, 50))
+      res.end(recorded.slice(50))
+      return
+    }
+    res.writeHead(500, { 'content-type': 'application/json' })
+    res.end('{"message":"simulated engine failure"}\n')
+  })
+  await new Promise<void>((resolve) => server.listen(socketPath, resolve))
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  const engine = new DockerEngine({ socketPath })
+  const seen = []
+  for await (const e of engine.events({ signal: new AbortController().signal })) seen.push(e)
+  assert.equal(seen.length, 1)
+  assert.equal(seen[0]?.action, 'start')
+  assert.equal(seen[0]?.timeNano, 1764403200123456789n)
+  await assert.rejects(engine.list(), (err) => isWatchdogError(err, 'DOCKER_ACTION_FAILED'))
+  const gone = new DockerEngine({ socketPath: join(dir, 'nothing.sock') })
+  await assert.rejects(gone.ping(), (err) => isWatchdogError(err, 'DOCKER_UNAVAILABLE'))
 })
