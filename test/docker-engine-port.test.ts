@@ -1,11 +1,12 @@
 // The engine adapter's pure parts (address resolution, event and inspect parsing) and the typed
 // event emitter the healer subscribes to.
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
+import { fileURLToPath } from 'node:url'
 import {
   DockerEngine,
   dockerConnection,
@@ -119,13 +120,15 @@ test('a fake engine (faults a real one cannot produce on demand): a garbage line
   const dir = mkdtempSync(join(tmpdir(), 'nbw-fake-engine-'))
   t.after(() => rmSync(dir, { recursive: true, force: true }))
   const socketPath = join(dir, 'docker.sock')
-  // Bytes as the real engine (20.10) writes them: one JSON object and a newline per event.
-  const recorded =
-    '{"status":"start","id":"abc","from":"netbird-watchdog-test/busybox:1","Type":"container","Action":"start","Actor":{"ID":"abc","Attributes":{"image":"netbird-watchdog-test/busybox:1","name":"netbird-management"}},"scope":"local","time":1764403200,"timeNano":1764403200123456789}\n'
+  // Recorded from the real engine (20.10): `docker run --rm … true`, GET /events?since&until.
+  const recorded = readFileSync(
+    fileURLToPath(new URL('./fixtures/engine/events-run-rm.jsonl', import.meta.url)),
+    'utf8',
+  )
   const server = createServer((req, res) => {
     if (req.url?.startsWith('/events')) {
       res.writeHead(200, { 'content-type': 'application/json' })
-      // A torn line, then a recorded event split across two writes.
+      // A torn line first (the fault), then the recorded bytes split mid-object.
       res.write('{"status":"sta\n')
       res.write(recorded.slice(0, 50))
       res.end(recorded.slice(50))
@@ -139,9 +142,17 @@ test('a fake engine (faults a real one cannot produce on demand): a garbage line
   const engine = new DockerEngine({ socketPath })
   const seen = []
   for await (const e of engine.events({ signal: new AbortController().signal })) seen.push(e)
-  assert.equal(seen.length, 1)
-  assert.equal(seen[0]?.action, 'start')
-  assert.equal(seen[0]?.timeNano, 1764403200123456789n)
+  assert.deepEqual(
+    seen.map((e) => e.action),
+    ['create', 'attach', 'start', 'die', 'destroy'],
+  )
+  const exact = [...recorded.matchAll(/"timeNano":(\d+)/g)].map((m) => BigInt(m[1]!))
+  assert.deepEqual(
+    seen.map((e) => e.timeNano),
+    exact,
+  )
+  assert.equal(seen[3]?.attributes.exitCode, '0')
+  assert.equal(seen[0]?.name, 'netbird-management-rec')
   await assert.rejects(engine.list(), (err) => isWatchdogError(err, 'DOCKER_ACTION_FAILED'))
   const gone = new DockerEngine({ socketPath: join(dir, 'nothing.sock') })
   await assert.rejects(gone.ping(), (err) => isWatchdogError(err, 'DOCKER_UNAVAILABLE'))
