@@ -90,7 +90,8 @@ export async function soakFlood(minutes: number): Promise<FloodResult> {
     figure('soak_findings_engine', oracle.findings)
     figure('soak_findings_seen', findingsSeen)
     figure('soak_missed_findings', oracle.findings - findingsSeen)
-    figure('soak_container_starts_engine', restartsEngine)
+    // A restart is a start after the container's first (the watchdog's definition).
+    figure('soak_restarts_engine', restartsEngine - 1)
     figure('soak_restarts_seen', restartsSeen)
     figure('soak_rss_first_mb', mb(rssFirst), 1)
     figure('soak_rss_last_mb', mb(rssLast), 1)
@@ -104,6 +105,7 @@ export async function soakFlood(minutes: number): Promise<FloodResult> {
       growth < 10 &&
       fdsLast <= fdsFirst &&
       findingsSeen === oracle.findings &&
+      restartsSeen === restartsEngine - 1 &&
       linesSeen === oracle.lines
     return { ok }
   } finally {
