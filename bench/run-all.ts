@@ -97,22 +97,17 @@ function collect(result: BenchResult, line: string): void {
 
 function markdown(results: readonly BenchResult[]): string {
   const m = machineInfo()
-  const rows = [
+  const out = [
     `Measured ${m.date}: nproc ${m.nproc}, ${m.memTotalGiB.toFixed(1)} GiB RAM, node ${m.node}, ` +
       `load average at the end ${m.loadavg.map((l) => l.toFixed(2)).join(' ')}.`,
-    '',
-    '| benchmark | figure | value | command |',
-    '| --- | --- | --- | --- |',
   ]
   for (const r of results) {
-    const entries = Object.entries(r.figures)
-    if (entries.length === 0) {
-      rows.push(`| ${r.name} | (no figures, exit ${r.exitCode}) | | \`${r.command}\` |`)
-      continue
-    }
-    for (const [k, v] of entries) rows.push(`| ${r.name} | \`${k}\` | ${v} | \`${r.command}\` |`)
+    out.push('', `**${r.name}** — \`${r.command}\` (${r.seconds.toFixed(0)} s, exit ${r.exitCode})`)
+    out.push('', '| figure | value |', '| --- | --- |')
+    for (const [k, v] of Object.entries(r.figures)) out.push(`| \`${k}\` | ${v} |`)
+    for (const n of r.notes.filter((x) => x.startsWith('machine'))) out.push('', `_${n}_`)
   }
-  return rows.join('\n') + '\n'
+  return out.join('\n') + '\n'
 }
 
 const only = argValue('only')?.split(',')
