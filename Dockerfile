@@ -11,6 +11,12 @@ ARG NODE_MAJOR=20
 # node:20-bookworm (not -slim) already carries python3, make and g++ (it is built on
 # buildpack-deps:bookworm), which node-gyp needs when better-sqlite3 has no prebuilt binary to fetch.
 FROM node:${NODE_MAJOR}-bookworm AS build
+# A no-op on node:20-bookworm; installs the toolchain on a base without it (e.g. a -slim one).
+RUN missing=; for tool in python3 make g++; do command -v "$tool" >/dev/null || missing=1; done; \
+    if [ -n "$missing" ]; then \
+      apt-get update && apt-get install -y --no-install-recommends python3 make g++ \
+      && rm -rf /var/lib/apt/lists/*; \
+    fi
 WORKDIR /src
 # Dependencies first: this layer stays cached until package.json or the lockfile changes.
 COPY package.json package-lock.json ./
