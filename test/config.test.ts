@@ -67,3 +67,9 @@ test('every problem is listed with its path', () => {
     assert.match(err.message, /targets\.bogus: unknown key/)
   }
 })
+
+test('an empty NETBIRD_WATCHDOG_CONFIG means "no file", not a file named ""', () => {
+  const { config, source } = loadConfig(undefined, { NETBIRD_WATCHDOG_CONFIG: '' })
+  assert.equal(source, undefined)
+  assert.equal(config.metrics.address, ':9464')
+})

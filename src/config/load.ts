@@ -34,7 +34,8 @@ export interface LoadedConfig {
  * Throws WatchdogError CONFIG_INVALID listing every problem as `path: message`.
  */
 export function loadConfig(file: string | undefined, env: Env): LoadedConfig {
-  const source = file ?? env.NETBIRD_WATCHDOG_CONFIG
+  const fromEnv = env.NETBIRD_WATCHDOG_CONFIG
+  const source = file ?? (fromEnv !== undefined && fromEnv !== '' ? fromEnv : undefined)
   const problems: string[] = []
   let raw: unknown = {}
   if (source !== undefined) {
