@@ -2,11 +2,6 @@
 // The command-line entry point: parses argv, runs one command, maps errors to exit statuses.
 // The only module that touches process.exit / process.exitCode.
 import { Command, CommanderError } from 'commander'
-import { registerScan } from './commands/scan.js'
-import { registerBackups } from './commands/backups.js'
-import { registerRun } from './commands/run.js'
-import { registerRepair } from './commands/repair.js'
-import { registerDoctor } from './commands/doctor.js'
 import { exitCodes, writeLine, type CliIO } from './commands/io.js'
 import { WatchdogError, inputErrorCodes, errorMessage } from './errors.js'
 import { readVersion } from './version.js'
@@ -14,10 +9,31 @@ import { readVersion } from './version.js'
 // SIGTERM/SIGINT end a long-running command (`run`) cleanly; a second signal kills the process.
 const shutdown = new AbortController()
 
-export function buildProgram(io: CliIO): Command {
+type Register = (program: Command, io: CliIO) => void
+
+// Each command's module is imported only when that command runs (or for the full help), so `scan`
+// does not pay for loading dockerode, openid-client and prom-client. Order = order in --help.
+const commands: Record<string, () => Promise<Register>> = {
+  run: async () => {
+    const m = await import('./commands/run.js')
+    return (program, io) => m.registerRun(program, io, shutdown.signal)
+  },
+  scan: async () => (await import('./commands/scan.js')).registerScan,
+  doctor: async () => (await import('./commands/doctor.js')).registerDoctor,
+  repair: async () => (await import('./commands/repair.js')).registerRepair,
+  backups: async () => (await import('./commands/backups.js')).registerBackups,
+}
+
+async function loadCommands(argv: readonly string[]): Promise<Register[]> {
+  const name = argv[2]
+  const wanted = name !== undefined && name in commands ? [name] : Object.keys(commands)
+  return Promise.all(wanted.map((n) => (commands[n] as () => Promise<Register>)()))
+}
+
+export function buildProgram(io: CliIO, registers: readonly Register[]): Command {
   const program = new Command('netbird-watchdog')
     .description(
-      'Keeps a self-hosted NetBird control plane alive: detects embedded-IdP (Dex) failures,\nrepairs idp.db safely, and exports Prometheus metrics.',
+      'Keeps a self-hosted NetBird control plane alive: detects embedded-IdP (Dex) failures, repairs idp.db safely, and exports Prometheus metrics.',
     )
     .version(readVersion())
     .showHelpAfterError()
@@ -31,11 +47,7 @@ export function buildProgram(io: CliIO): Command {
       `
 Exit status (every command): 0 ok, 1 problems found or an action failed, 2 usage, config or input error.`,
     )
-  registerScan(program, io)
-  registerBackups(program, io)
-  registerRun(program, io, shutdown.signal)
-  registerRepair(program, io)
-  registerDoctor(program, io)
+  for (const register of registers) register(program, io)
   for (const cmd of program.commands) cmd.exitOverride()
   return program
 }
@@ -59,7 +71,7 @@ async function main(): Promise<void> {
     process.once(signal, () => shutdown.abort(signal))
   }
   try {
-    await buildProgram(io).parseAsync(process.argv)
+    await buildProgram(io, await loadCommands(process.argv)).parseAsync(process.argv)
   } catch (err) {
     exitCode = reportError(err, io)
   }
