@@ -17,9 +17,16 @@ import { runRepairKill } from './soak/repair-kill.js'
 
 async function soakKill(cycles: number, seed: number): Promise<{ ok: boolean }> {
   const started = Date.now()
+  let discarded = 0
   const results = await runRepairKill({
     cycles,
     seed,
+    onDiscard: (cycle, why) => {
+      discarded++
+      note(
+        `cycle ${cycle + 1} voided, the container was removed from outside: ${why.split('\n')[0]}`,
+      )
+    },
     onCycle: (c) =>
       note(
         `cycle ${c.cycle + 1}: kill +${c.killAfterMs} ms, db ${c.afterKill}` +
@@ -52,6 +59,7 @@ async function soakKill(cycles: number, seed: number): Promise<{ ok: boolean }> 
     count((c) => c.nextStart === 'rolled-back'),
   )
   figure('kill_partial_backup_files', results.at(-1)?.partialFiles ?? 0)
+  figure('kill_cycles_voided_by_outside_removal', discarded)
   figure('kill_minutes', (Date.now() - started) / 60_000, 1)
   return { ok: results.length === cycles }
 }

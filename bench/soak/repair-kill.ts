@@ -49,6 +49,8 @@ export interface KillOptions {
   seed?: number
   labels?: readonly string[]
   onCycle?: (c: KillCycle) => void
+  /** A cycle voided because the container was removed from outside (it is re-run). */
+  onDiscard?: (cycle: number, why: string) => void
 }
 
 const watchedMsgs = new Set([
@@ -144,9 +146,12 @@ export async function runRepairKill(options: KillOptions): Promise<KillCycle[]> 
     schedules: { doctor: '', backup: '', integrity: '' },
   }
   const results: KillCycle[] = []
-  let wd: Watchdog | undefined
-  try {
-    await runContainer({
+  // The daemon currently running (a holder: the cycle function and the cleanup both set it).
+  const live: { wd: Watchdog | undefined } = { wd: undefined }
+  let wholeMs = 0
+  let writeMs = 0
+  const createContainer = (): Promise<string> =>
+    runContainer({
       name,
       image: nodeImage,
       network: 'host',
@@ -156,113 +161,135 @@ export async function runRepairKill(options: KillOptions): Promise<KillCycle[]> 
       cmd: ['node', `${repoRoot}test/fixtures/fake-netbird/main.mjs`, '--variant', 'fatal'],
       ...(options.labels ? { labels: options.labels } : {}),
     })
+  const containerExists = async (): Promise<boolean> =>
+    inspectState(name).then(
+      () => true,
+      () => false,
+    )
+  let discarded = 0
+  try {
+    await createContainer()
     // Calibration: one repair without a kill gives the time scale of the kill moments.
-    wd = await Watchdog.start({ config, keep, waitReady: false })
-    const calib = wd
+    live.wd = await Watchdog.start({ config, keep, waitReady: false })
+    const calib = live.wd
     const rec = await calib
       .waitRecord((r) => r.msg.startsWith('recovered:') || r.msg.startsWith('ROLLED BACK'), 120_000)
       .catch((err: unknown) => {
         throw new Error(`calibration repair did not end:\n${tail(calib)}`, { cause: err })
       })
-    const began = wd.records.find((r) => r.msg === [...watchedMsgs][0])!
-    const fixed = wd.records.find((r) => r.msg === [...watchedMsgs][1])!
-    const wholeMs = Date.parse(rec.time) - Date.parse(began.time)
-    const writeMs = Math.max(20, Date.parse(fixed.time) - Date.parse(began.time))
-    await wd.stop()
-    wd = undefined
+    const began = live.wd.records.find((r) => r.msg === [...watchedMsgs][0])!
+    const fixed = live.wd.records.find((r) => r.msg === [...watchedMsgs][1])!
+    wholeMs = Date.parse(rec.time) - Date.parse(began.time)
+    writeMs = Math.max(20, Date.parse(fixed.time) - Date.parse(began.time))
+    await live.wd.stop()
+    live.wd = undefined
 
     for (let cycle = 0; cycle < options.cycles; cycle++) {
-      breakDb(dbPath, rawOld)
-      await docker(['restart', '-t', '2', name])
-      wd = await Watchdog.start({ config, keep, waitReady: false })
-      const victim = wd
-      const repairing = await victim
-        .waitRecord((r) => r.msg === [...watchedMsgs][0], 120_000)
-        .catch((err: unknown) => {
-          throw new Error(`cycle ${cycle}: no repair began:\n${tail(victim)}`, { cause: err })
-        })
-      const span = rand() < 0.5 ? writeMs * 1.5 : wholeMs
-      const killAfterMs = Math.round(rand() * span)
-      await delay(Math.max(0, repairing.receivedAt + killAfterMs - Date.now()))
-      victim.kill('SIGKILL')
-      await victim.exited
-      const committedBeforeKill = victim.records.some((r) => r.msg === [...watchedMsgs][1])
-      const rolledBackBeforeKill = victim.records.some((r) => r.msg.startsWith('ROLLED BACK'))
-      await victim.stop()
-      wd = undefined
-      const afterKill = inspectDb(dbPath, rawOld, rawNew)
-      for (const b of listBackups(backupDir)) {
-        const v = await verifyBackup(b)
-        if (!v.ok) throw new Error(`cycle ${cycle}: backup ${b.id} fails: ${v.problems.join('; ')}`)
+      try {
+        const c = await oneCycle(cycle)
+        results.push(c)
+        options.onCycle?.(c)
+      } catch (err) {
+        // The engine is shared: a container removed by someone else's cleanup voids the cycle.
+        // (set inside oneCycle: the compiler cannot see that, hence the widening)
+        await (live.wd as Watchdog | undefined)?.stop()
+        live.wd = undefined
+        if ((await containerExists()) || ++discarded > 10) throw err
+        options.onDiscard?.(cycle, err instanceof Error ? err.message : String(err))
+        await createContainer()
+        cycle--
       }
-
-      // The next start must finish the job or roll back cleanly.
-      wd = await Watchdog.start({ config, keep, waitReady: false })
-      const next = wd
-      let nextStart: KillCycle['nextStart']
-      if (afterKill === 'old') {
-        const done = await next
-          .waitRecord(
-            (r) =>
-              r.msg.startsWith('recovered:') ||
-              r.msg.startsWith('ROLLED BACK') ||
-              r.msg.startsWith('ROLLBACK FAILED'),
-            120_000,
-          )
-          .catch((err: unknown) => {
-            throw new Error(`cycle ${cycle}: the next start did not finish:\n${tail(next)}`, {
-              cause: err,
-            })
-          })
-        nextStart = done.msg.startsWith('recovered:') ? 'repaired' : 'rolled-back'
-      } else {
-        // Already repaired: the container must come up (Docker's policy or the killed daemon's
-        // restart) and stay up, with nothing for the new daemon to do.
-        await waitStable(name, 3000, 120_000)
-        nextStart = next.records.some((r) => r.msg === [...watchedMsgs][0])
-          ? 'repaired'
-          : 'nothing-to-do'
-      }
-      if (inspectDb(dbPath, rawOld, rawNew) !== 'repaired' && nextStart !== 'rolled-back') {
-        throw new Error(`cycle ${cycle}: idp.db not repaired after the next start`)
-      }
-      const errors = next.records.filter((r) => r.level === 'error' || r.level === 'fatal')
-      // A rollback is an allowed outcome (counted); anything else logged at error is not.
-      const unexpected = errors.filter(
-        (r) =>
-          r.msg !== 'restart loop detected' &&
-          r.msg !== 'REPAIR DID NOT HOLD: rolling back to the backup' &&
-          !r.msg.startsWith('ROLLED BACK') &&
-          !r.msg.startsWith('CIRCUIT BREAKER OPEN'),
-      )
-      if (unexpected.length > 0) {
-        throw new Error(
-          `cycle ${cycle}: next start logged ${unexpected.map((r) => r.msg).join(' | ')}`,
-        )
-      }
-      await next.stop()
-      if (next.exit?.code !== 0)
-        throw new Error(`cycle ${cycle}: next daemon exit ${next.exit?.code}`)
-      wd = undefined
-      const c: KillCycle = {
-        cycle,
-        killAfterMs,
-        afterKill,
-        committedBeforeKill,
-        rolledBackBeforeKill,
-        nextStart,
-        backups: listBackups(backupDir).length,
-        partialFiles: readdirSync(backupDir).filter((f) => f.includes('partial')).length,
-      }
-      results.push(c)
-      options.onCycle?.(c)
     }
     return results
   } finally {
-    if (wd) await wd.stop()
+    await live.wd?.stop()
     await removeBenchContainers()
     await peer.close()
     rmSync(dir, { recursive: true, force: true })
+  }
+
+  async function oneCycle(cycle: number): Promise<KillCycle> {
+    breakDb(dbPath, rawOld)
+    await docker(['restart', '-t', '2', name])
+    live.wd = await Watchdog.start({ config, keep, waitReady: false })
+    const victim = live.wd
+    const repairing = await victim
+      .waitRecord((r) => r.msg === [...watchedMsgs][0], 120_000)
+      .catch((err: unknown) => {
+        throw new Error(`cycle ${cycle}: no repair began:\n${tail(victim)}`, { cause: err })
+      })
+    const span = rand() < 0.5 ? writeMs * 1.5 : wholeMs
+    const killAfterMs = Math.round(rand() * span)
+    await delay(Math.max(0, repairing.receivedAt + killAfterMs - Date.now()))
+    victim.kill('SIGKILL')
+    await victim.exited
+    const committedBeforeKill = victim.records.some((r) => r.msg === [...watchedMsgs][1])
+    const rolledBackBeforeKill = victim.records.some((r) => r.msg.startsWith('ROLLED BACK'))
+    await victim.stop()
+    live.wd = undefined
+    const afterKill = inspectDb(dbPath, rawOld, rawNew)
+    for (const b of listBackups(backupDir)) {
+      const v = await verifyBackup(b)
+      if (!v.ok) throw new Error(`cycle ${cycle}: backup ${b.id} fails: ${v.problems.join('; ')}`)
+    }
+
+    // The next start must finish the job or roll back cleanly.
+    live.wd = await Watchdog.start({ config, keep, waitReady: false })
+    const next = live.wd
+    let nextStart: KillCycle['nextStart']
+    if (afterKill === 'old') {
+      const done = await next
+        .waitRecord(
+          (r) =>
+            r.msg.startsWith('recovered:') ||
+            r.msg.startsWith('ROLLED BACK') ||
+            r.msg.startsWith('ROLLBACK FAILED'),
+          120_000,
+        )
+        .catch((err: unknown) => {
+          throw new Error(`cycle ${cycle}: the next start did not finish:\n${tail(next)}`, {
+            cause: err,
+          })
+        })
+      nextStart = done.msg.startsWith('recovered:') ? 'repaired' : 'rolled-back'
+    } else {
+      // Already repaired: the container must come up (Docker's policy or the killed daemon's
+      // restart) and stay up, with nothing for the new daemon to do.
+      await waitStable(name, 3000, 120_000)
+      nextStart = next.records.some((r) => r.msg === [...watchedMsgs][0])
+        ? 'repaired'
+        : 'nothing-to-do'
+    }
+    if (inspectDb(dbPath, rawOld, rawNew) !== 'repaired' && nextStart !== 'rolled-back') {
+      throw new Error(`cycle ${cycle}: idp.db not repaired after the next start`)
+    }
+    const errors = next.records.filter((r) => r.level === 'error' || r.level === 'fatal')
+    // A rollback is an allowed outcome (counted); anything else logged at error is not.
+    const unexpected = errors.filter(
+      (r) =>
+        r.msg !== 'restart loop detected' &&
+        r.msg !== 'REPAIR DID NOT HOLD: rolling back to the backup' &&
+        !r.msg.startsWith('ROLLED BACK') &&
+        !r.msg.startsWith('CIRCUIT BREAKER OPEN'),
+    )
+    if (unexpected.length > 0) {
+      throw new Error(`cycle ${cycle}: next start logged errors:\n${tail(next)}`)
+    }
+    await next.stop()
+    if (next.exit?.code !== 0)
+      throw new Error(`cycle ${cycle}: next daemon exit ${next.exit?.code}`)
+    live.wd = undefined
+    const c: KillCycle = {
+      cycle,
+      killAfterMs,
+      afterKill,
+      committedBeforeKill,
+      rolledBackBeforeKill,
+      nextStart,
+      backups: listBackups(backupDir).length,
+      partialFiles: readdirSync(backupDir).filter((f) => f.includes('partial')).length,
+    }
+    return c
   }
 }
 
