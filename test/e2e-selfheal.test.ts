@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { chownSync, copyFileSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -16,10 +16,22 @@ import { stringify } from 'yaml'
 import { listBackups } from '../src/sqlite/backup.js'
 import { connectorIssuer, readConnectors } from '../src/sqlite/idp-db.js'
 import { cliPath } from './helpers/cli.js'
-import { docker, inspectState, nodeImage, requireDocker, waitFor } from './helpers/docker.js'
+import {
+  docker,
+  inspectState,
+  nodeImage,
+  requireDocker,
+  testLabel,
+  waitFor,
+} from './helpers/docker.js'
 import { createIdpDb, oidcConnectorConfig } from './helpers/idp-fixture.js'
 import { parseMetrics, valueOf } from './helpers/metrics-text.js'
-import { removeTestContainers, runFakeNetbird, startIssuerPeer } from './helpers/selfheal.js'
+import {
+  removeTestContainers,
+  repoRoot,
+  runFakeNetbird,
+  startIssuerPeer,
+} from './helpers/selfheal.js'
 
 const jc = 'd1c9q2ll0fgs73cunqsg'
 const okta = 'okta-d1c9q4dl0fgs73cunqt0'
@@ -98,6 +110,8 @@ async function scenario(
     storedIssuer: string
     extra?: Array<{ id: string; issuer: string }>
     resetToken?: string
+    /** Run the watchdog as a container of this image (host network, the engine socket mounted). */
+    image?: string
   },
 ): Promise<Scenario> {
   const dir = mkdtempSync(join(tmpdir(), 'nbw-e2e-'))
@@ -143,25 +157,65 @@ async function scenario(
     Object.entries(process.env).filter(([k]) => !k.startsWith('NETBIRD_WATCHDOG_')),
   )
   if (opts.resetToken !== undefined) env.NETBIRD_WATCHDOG_RESET_TOKEN = opts.resetToken
-  const child = spawn(process.execPath, [cliPath, 'run', '--config', configPath], {
-    env,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  })
   const records: LogRecord[] = []
   let carry = ''
-  child.stderr.on('data', (b: Buffer) => {
+  const collect = (b: Buffer): void => {
     carry += b.toString('utf8')
     const lines = carry.split('\n')
     carry = lines.pop() ?? ''
     for (const l of lines) if (l.startsWith('{')) records.push(JSON.parse(l) as LogRecord)
-  })
-  const exited = new Promise<number | null>((resolve) => child.on('close', resolve))
-  let stopped: Promise<number | null> | undefined
-  const stop = (): Promise<number | null> => {
-    stopped ??= (child.kill('SIGTERM'), exited)
-    return stopped
   }
-  t.after(() => stop())
+  let stop: () => Promise<number | null>
+  if (opts.image === undefined) {
+    const child = spawn(process.execPath, [cliPath, 'run', '--config', configPath], {
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    })
+    child.stderr.on('data', collect)
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve))
+    let stopped: Promise<number | null> | undefined
+    stop = () => (stopped ??= (child.kill('SIGTERM'), exited))
+  } else {
+    // The image runs as 1000:1000: give it the data directory, as the shipped init step does.
+    for (const f of ['', 'idp.db', 'pristine.db', 'watchdog.yml'])
+      chownSync(join(dir, f), 1000, 1000)
+    const name = `${container}-watchdog`
+    t.after(() => removeTestContainers([name]))
+    await docker([
+      'run',
+      '-d',
+      '--name',
+      name,
+      '--label',
+      testLabel,
+      '--network',
+      'host',
+      '--group-add',
+      String(statSync('/var/run/docker.sock').gid),
+      '-v',
+      '/var/run/docker.sock:/var/run/docker.sock',
+      '-v',
+      `${dir}:${dir}`,
+      ...(opts.resetToken !== undefined
+        ? ['-e', `NETBIRD_WATCHDOG_RESET_TOKEN=${opts.resetToken}`]
+        : []),
+      opts.image,
+      'run',
+      '--config',
+      configPath,
+    ])
+    const follower = spawn('docker', ['logs', '-f', name], { stdio: ['ignore', 'pipe', 'pipe'] })
+    follower.stdout.on('data', collect)
+    follower.stderr.on('data', collect)
+    t.after(() => follower.kill())
+    let stopped: Promise<number | null> | undefined
+    stop = () =>
+      (stopped ??= (async () => {
+        await docker(['stop', '-t', '20', name])
+        return Number((await docker(['inspect', '-f', '{{.State.ExitCode}}', name])).trim())
+      })())
+  }
+  t.after(() => stop().catch(() => null))
   const url = `http://127.0.0.1:${port}`
   await waitFor('the watchdog /metrics', async () => (await fetch(`${url}/metrics`)).ok, 30_000)
   await runFakeNetbird({ name: container, dataDir: dir, variant: opts.variant })
@@ -199,10 +253,17 @@ async function firstDeath(container: string, since: number): Promise<number> {
   return Number(BigInt(first) / 1_000_000n)
 }
 
-test('crash loop → detect, back up, repair, restart, stays up (the JumpCloud trailing slash)', async (t) => {
+test('crash loop → detect, back up, repair, restart, stays up (the JumpCloud trailing slash)', (t) =>
+  headline(t))
+
+async function headline(t: TestContext, image?: string): Promise<void> {
   const peer = await startIssuerPeer(t, { trailingSlash: true })
   const began = Date.now()
-  const s = await scenario(t, { variant: 'fatal', storedIssuer: peer.origin })
+  const s = await scenario(t, {
+    variant: 'fatal',
+    storedIssuer: peer.origin,
+    ...(image !== undefined ? { image } : {}),
+  })
   const labels = { container: s.container, result: 'success' }
   await waitFor(
     'repairs_total{result="success"} 1',
@@ -216,7 +277,7 @@ test('crash loop → detect, back up, repair, restart, stays up (the JumpCloud t
   const recoveredAt = Date.parse(recovered.time)
   // A measurement for the report, not an assertion.
   console.log(
-    `measured: first crash → recovered (confirm window 3 s included) ${((recoveredAt - crashedAt) / 1000).toFixed(2)} s`,
+    `measured${image !== undefined ? ' (watchdog as a container)' : ''}: first crash → recovered (confirm window 3 s included) ${((recoveredAt - crashedAt) / 1000).toFixed(2)} s`,
   )
 
   // What the watchdog saw, and what it did, in order.
@@ -252,7 +313,7 @@ test('crash loop → detect, back up, repair, restart, stays up (the JumpCloud t
   assert.equal(await s.metric('netbird_watchdog_mode', { mode: 'repair' }), 1)
   assert.equal(await s.stop(), 0)
   assert.ok(!JSON.stringify(s.records).includes('"secret"'), 'no client secret in the logs')
-})
+}
 
 test('dry-run: detects and reports, changes nothing', async (t) => {
   const peer = await startIssuerPeer(t, { trailingSlash: true })
@@ -345,4 +406,26 @@ test('a repair whose restart still fails is rolled back, loudly, and the breaker
   assert.equal(contentSha(s.dbPath), contentSha(s.pristine), 'idp.db is the original again')
   assert.ok(s.records.some((r) => r.level === 'error' && r.msg.startsWith('ROLLED BACK:')))
   assert.equal(await s.stop(), 0)
+})
+
+test('the same, with the watchdog running as a container of the project image', async (t) => {
+  // scripts/build-image.sh, as .ci/run and operators build it (offline, cached between runs).
+  const image = 'netbird-watchdog:selfheal-test'
+  await docker(['image', 'rm', '-f', image]).catch(() => '')
+  await new Promise<void>((resolve, reject) => {
+    const build = spawn(
+      'bash',
+      [`${repoRoot}/scripts/build-image.sh`, image, '--', '--label', testLabel],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    )
+    let err = ''
+    build.stderr.on('data', (b: Buffer) => (err += b.toString('utf8')))
+    build.on('close', (code) =>
+      code === 0 ? resolve() : reject(new Error(`build-image.sh: ${err}`)),
+    )
+  })
+  t.after(() => docker(['image', 'rm', '-f', image]).catch(() => ''))
+  await headline(t, image)
 })
