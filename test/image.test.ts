@@ -395,6 +395,18 @@ test('the daemon in the image: healthy, /healthz and /metrics, non-root, read-on
     }),
     'healthy',
   )
+  // The HEALTHCHECK script itself: 0 against the daemon, 1 (with the reason) against a dead port.
+  assert.equal((await run('docker', ['exec', name, 'node', '/app/healthcheck.mjs'])).code, 0)
+  const dead = await run('docker', [
+    'exec',
+    '-e',
+    'NETBIRD_WATCHDOG_METRICS_ADDRESS=127.0.0.1:1',
+    name,
+    'node',
+    '/app/healthcheck.mjs',
+  ])
+  assert.equal(dead.code, 1)
+  assert.match(dead.stderr, /healthcheck: connect ECONNREFUSED 127\.0\.0\.1:1/)
   // The daemon's process, seen from the host: uid and gid 1000, and a read-only root filesystem.
   const pid = await docker(['inspect', '-f', '{{.State.Pid}}', name])
   const status = await readFile(`/proc/${pid}/status`, 'utf8')
