@@ -36,7 +36,7 @@ const rand = prng(8)
 
 /** The watchdog's log record for a finding of `rule` on `container`. */
 function isFinding(r: LogRecord): boolean {
-  return r.rule === rule && r.container === name
+  return r.msg === 'finding' && r.rule === rule && r.container === name
 }
 
 await requireEngine([image])
