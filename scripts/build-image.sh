@@ -38,6 +38,12 @@ docker info >/dev/null 2>&1 || die "no Docker engine answers. Start one (as root
   dockerd --iptables=false --ip-forward=false --ip-masq=false --bridge=none --storage-driver=vfs >/var/log/dockerd-test.log 2>&1 &
 (see ../shared/test-env.md), or run: bash .ci/run"
 
+# One build at a time on this machine (tests and developers share the stand-ins and the cache tag).
+if command -v flock >/dev/null; then
+  exec 9>"${TMPDIR:-/tmp}/netbird-watchdog-build-image.lock"
+  flock 9
+fi
+
 host_node=$(command -v node) || die 'node is not on PATH'
 host_node=$(readlink -f "$host_node")
 [[ $("$host_node" -p 'process.versions.node.split(".")[0]') == "$node_major" ]] ||
@@ -230,6 +236,11 @@ build -t "$tag" "$@"
 for old in "${old_ids[@]}"; do
   [[ -n $old && $(docker image inspect -f '{{len .RepoTags}}' "$old" 2>/dev/null) == 0 ]] &&
     docker rmi "$old" >/dev/null 2>&1 || true
+done
+# Build stages of this Dockerfile left untagged by earlier builds (their last step is the one below).
+for id in $(docker image ls -q --filter dangling=true); do
+  top=$(docker history --no-trunc --format '{{.CreatedBy}}' "$id" 2>/dev/null | head -n 1 || true)
+  [[ $top == *'npm prune --omit=dev --no-audit --no-fund'* ]] && docker rmi "$id" >/dev/null 2>&1 || true
 done
 size=$(docker image inspect -f '{{.Size}}' "$tag")
 log "built $tag ($((size / 1000000)) MB)"
