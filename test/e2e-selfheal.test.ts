@@ -7,7 +7,8 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { chownSync, copyFileSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { createServer as createHttpServer } from 'node:http'
+import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { before, test, type TestContext } from 'node:test'
@@ -110,6 +111,7 @@ async function scenario(
     storedIssuer: string
     extra?: Array<{ id: string; issuer: string }>
     resetToken?: string
+    webhookUrl?: string
     /** Run the watchdog as a container of this image (host network, the engine socket mounted). */
     image?: string
   },
@@ -157,6 +159,7 @@ async function scenario(
     Object.entries(process.env).filter(([k]) => !k.startsWith('NETBIRD_WATCHDOG_')),
   )
   if (opts.resetToken !== undefined) env.NETBIRD_WATCHDOG_RESET_TOKEN = opts.resetToken
+  if (opts.webhookUrl !== undefined) env.NETBIRD_WATCHDOG_WEBHOOK_URL = opts.webhookUrl
   const records: LogRecord[] = []
   let carry = ''
   const collect = (b: Buffer): void => {
@@ -196,6 +199,9 @@ async function scenario(
       '/var/run/docker.sock:/var/run/docker.sock',
       '-v',
       `${dir}:${dir}`,
+      ...(opts.webhookUrl !== undefined
+        ? ['-e', `NETBIRD_WATCHDOG_WEBHOOK_URL=${opts.webhookUrl}`]
+        : []),
       ...(opts.resetToken !== undefined
         ? ['-e', `NETBIRD_WATCHDOG_RESET_TOKEN=${opts.resetToken}`]
         : []),
@@ -258,10 +264,24 @@ test('crash loop → detect, back up, repair, restart, stays up (the JumpCloud t
 
 async function headline(t: TestContext, image?: string): Promise<void> {
   const peer = await startIssuerPeer(t, { trailingSlash: true })
+  // The optional webhook, received by a real HTTP server on 127.0.0.1.
+  const hooks: Array<{ event: string; container: string; text: string }> = []
+  const receiver = createHttpServer((req, res) => {
+    let body = ''
+    req.on('data', (b: Buffer) => (body += b.toString('utf8')))
+    req.on('end', () => {
+      hooks.push(JSON.parse(body) as { event: string; container: string; text: string })
+      res.writeHead(204).end()
+    })
+  })
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve))
+  t.after(() => new Promise<void>((resolve) => receiver.close(() => resolve())))
+  const hookPort = (receiver.address() as AddressInfo).port
   const began = Date.now()
   const s = await scenario(t, {
     variant: 'fatal',
     storedIssuer: peer.origin,
+    webhookUrl: `http://127.0.0.1:${hookPort}/hook`,
     ...(image !== undefined ? { image } : {}),
   })
   const labels = { container: s.container, result: 'success' }
@@ -313,6 +333,15 @@ async function headline(t: TestContext, image?: string): Promise<void> {
   assert.equal(await s.metric('netbird_watchdog_mode', { mode: 'repair' }), 1)
   assert.equal(await s.stop(), 0)
   assert.ok(!JSON.stringify(s.records).includes('"secret"'), 'no client secret in the logs')
+  await waitFor('the repair webhook', () => hooks.some((h) => h.event === 'repair'))
+  assert.deepEqual(
+    hooks.map((h) => [h.event, h.container]),
+    [
+      ['detection', s.container],
+      ['repair', s.container],
+    ],
+  )
+  assert.match(hooks[1]!.text, /recovered/)
 }
 
 test('dry-run: detects and reports, changes nothing', async (t) => {
