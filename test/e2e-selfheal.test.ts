@@ -6,7 +6,15 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { chownSync, copyFileSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import {
+  readFileSync,
+  chownSync,
+  copyFileSync,
+  mkdtempSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import { createServer as createHttpServer } from 'node:http'
 import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -51,6 +59,10 @@ async function freePort(): Promise<number> {
       srv.close(() => resolve(port))
     })
   })
+}
+
+function fileSha(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex')
 }
 
 /** Every row of every table, in a stable order: the logical content of a SQLite file. */
@@ -107,7 +119,7 @@ async function scenario(
   t: TestContext,
   opts: {
     variant: 'fatal' | 'erro'
-    mode?: 'repair' | 'dry-run'
+    mode?: 'repair' | 'dry-run' | 'observe'
     storedIssuer: string
     extra?: Array<{ id: string; issuer: string }>
     resetToken?: string
@@ -344,24 +356,34 @@ async function headline(t: TestContext, image?: string): Promise<void> {
   assert.match(hooks[1]!.text, /recovered/)
 }
 
-test('dry-run: detects and reports, changes nothing', async (t) => {
-  const peer = await startIssuerPeer(t, { trailingSlash: true })
-  const s = await scenario(t, { variant: 'fatal', mode: 'dry-run', storedIssuer: peer.origin })
-  const skipped = { container: s.container, reason: 'dry_run' }
-  await waitFor(
-    'a dry_run skip',
-    async () => ((await s.metric('netbird_watchdog_repairs_skipped_total', skipped)) ?? 0) >= 1,
-    60_000,
-  )
-  await waitFor('the dry-run plan in the logs', () =>
-    s.records.some((r) => r.msg.startsWith('dry-run: would back up')),
-  )
-  assert.equal(await s.stop(), 0)
-  assert.equal(contentSha(s.dbPath), contentSha(s.pristine), 'idp.db unchanged')
-  assert.equal(issuerOf(s.dbPath), peer.origin)
-  assert.deepEqual(listBackups(s.backupDir), [])
-  assert.equal(await inspectState(s.container).then((st) => st.Running || st.Restarting), true)
-})
+for (const mode of ['dry-run', 'observe'] as const) {
+  test(`${mode}: detects and reports, changes nothing`, async (t) => {
+    const peer = await startIssuerPeer(t, { trailingSlash: true })
+    const s = await scenario(t, { variant: 'fatal', mode, storedIssuer: peer.origin })
+    const skipped = { container: s.container, reason: mode === 'dry-run' ? 'dry_run' : 'observe' }
+    await waitFor(
+      `a ${skipped.reason} skip`,
+      async () => ((await s.metric('netbird_watchdog_repairs_skipped_total', skipped)) ?? 0) >= 1,
+      60_000,
+    )
+    if (mode === 'dry-run') {
+      await waitFor('the dry-run plan in the logs', () =>
+        s.records.some((r) => r.msg.startsWith('dry-run: would back up')),
+      )
+    }
+    assert.equal(await s.metric('netbird_watchdog_mode', { mode }), 1)
+    assert.equal(await s.stop(), 0)
+    assert.equal(fileSha(s.dbPath), fileSha(s.pristine), 'idp.db byte-identical')
+    assert.equal(issuerOf(s.dbPath), peer.origin)
+    assert.deepEqual(listBackups(s.backupDir), [])
+    const st = await inspectState(s.container)
+    assert.equal(
+      st.Running || st.Restarting,
+      true,
+      'still left to Docker: never stopped or started',
+    )
+  })
+}
 
 test('a provider that changes its issuer twice trips the breaker; POST /reset re-arms it', async (t) => {
   const peer = await startIssuerPeer(t, { trailingSlash: true })
