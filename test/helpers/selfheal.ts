@@ -67,9 +67,11 @@ export async function startIssuerPeer(
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   // oidc-provider ships no types; a computed specifier keeps tsc from looking for them.
   const specifier: string = 'oidc-provider'
-  const { default: Provider } = (await import(specifier)) as { default: ProviderClass }
   const quiet = console.warn
-  console.warn = () => undefined // oidc-provider's development-only warnings
+  // oidc-provider's import-time "Unsupported runtime" (it works on Node 20, shared/gotchas.md) and
+  // its development-only warnings.
+  console.warn = () => undefined
+  const { default: Provider } = (await import(specifier)) as { default: ProviderClass }
   const providers = {
     slash: new Provider(`${origin}/`, {}).callback(),
     bare: new Provider(origin, {}).callback(),
