@@ -221,9 +221,27 @@ async function main(): Promise<void> {
     await docker(['inspect', '-f', '{{.State.Status}} since {{.State.StartedAt}}', container])
   ).trim()
   say(`   container: ${green(state)}`)
-  say(
-    `   first crash → recovered: ${((Date.parse(outcome!.time) - started) / 1000).toFixed(1)} s (including the 5 s confirm window)`,
-  )
+  // The engine's own record of the first crash: its `die` event.
+  const deaths = await docker([
+    'events',
+    '--since',
+    String(Math.floor(started / 1000) - 1),
+    '--until',
+    String(Math.ceil(Date.now() / 1000)),
+    '--filter',
+    `container=${container}`,
+    '--filter',
+    'event=die',
+    '--format',
+    '{{.TimeNano}}',
+  ])
+  const firstDeath = deaths.split('\n').find(Boolean)
+  if (firstDeath !== undefined) {
+    const crashedAt = Number(BigInt(firstDeath) / 1_000_000n)
+    say(
+      `   first crash → recovered: ${((Date.parse(outcome!.time) - crashedAt) / 1000).toFixed(1)} s (the 5 s confirm window included)`,
+    )
+  }
 
   step(7, 'The metrics Prometheus would scrape')
   const samples = parseMetrics(await (await fetch(`${url}/metrics`)).text())
