@@ -105,6 +105,12 @@ export async function runContainer(spec: RunSpec): Promise<string> {
   if (!spec.createOnly) args.push('-d')
   args.push('--name', spec.name, '--network', spec.network ?? 'none', '--label', benchLabel)
   args.push('--label', `${pidLabel}=${process.pid}`)
+  // An image built with LABEL netbird-watchdog.test=1 (an older test-env.sh did that for the node
+  // image) would hand that label to every container, and every test suite's cleanup by that label
+  // would remove a running bench's containers. A container label of the same key overrides it.
+  if (!(spec.labels ?? []).includes('netbird-watchdog.test=1')) {
+    args.push('--label', 'netbird-watchdog.test=0')
+  }
   for (const l of spec.labels ?? []) args.push('--label', l)
   for (const [k, v] of Object.entries(spec.env ?? {})) args.push('-e', `${k}=${v}`)
   for (const v of spec.volumes ?? []) args.push('-v', v)
