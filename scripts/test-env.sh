@@ -23,6 +23,8 @@ command -v docker >/dev/null 2>&1 || need_packages+=(docker.io)
 [ -x /bin/busybox ] || need_packages+=(busybox-static)
 command -v promtool >/dev/null 2>&1 || need_packages+=(prometheus)
 command -v sqlite3 >/dev/null 2>&1 || need_packages+=(sqlite3)
+# The compose tests validate and bring up the shipped compose files.
+{ docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1; } || need_packages+=(docker-compose)
 if [ ${#need_packages[@]} -gt 0 ]; then
   log "installing ${need_packages[*]}"
   timeout 300 apt-get update -qq
