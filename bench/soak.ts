@@ -47,6 +47,10 @@ async function soakKill(cycles: number, seed: number): Promise<{ ok: boolean }> 
     count((c) => c.afterKill === 'repaired'),
   )
   figure(
+    'kill_rolled_back_before_kill',
+    count((c) => c.rolledBackBeforeKill),
+  )
+  figure(
     'kill_next_start_repaired',
     count((c) => c.nextStart === 'repaired'),
   )
