@@ -45,11 +45,12 @@ const conn = {
 const mj: StandaloneSource = { label: '/etc/netbird/management.json', kind: 'management-json' }
 const env: StandaloneSource = { label: './setup.env', kind: 'setup-env' }
 
-test('ten stable check ids', () => {
+test('eleven stable check ids', () => {
   assert.deepEqual([...checkIds].sort(), [
     'audience-client-id',
     'auth-issuer-matches-discovery',
     'client-auth-method',
+    'connector-config',
     'device-auth',
     'discovery-reachable',
     'issuer-matches-discovery',

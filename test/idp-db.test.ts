@@ -121,21 +121,40 @@ test('SQLite without a connector table → DB_NO_CONNECTOR_TABLE', async (t) => 
   assert.throws(() => readConnectors(db), assertCode('DB_NO_CONNECTOR_TABLE'))
 })
 
-test('unparseable connector JSON names the connector and leaks no secret', async (t) => {
+test('unparseable or non-object connector JSON: the row with configError, no secret, no throw', async (t) => {
   const db = join(await tempDir(t), 'idp.db')
   const connectors = defaultConnectors()
   connectors[1] = { ...connectors[1]!, config: `{"clientSecret":"${canarySecret}",` }
+  connectors[2] = { ...connectors[2]!, config: '["not", "an", "object"]', storage: 'text' }
   createIdpDb(db, { connectors })
-  assert.throws(
-    () => readConnectors(db),
-    (err) => {
-      assert.ok(isWatchdogError(err, 'CONNECTOR_CONFIG_INVALID'))
-      assert.match(err.message, new RegExp(jumpcloudId))
-      assert.doesNotMatch(err.message, /canary/)
-      assert.doesNotMatch(String((err.cause as Error | undefined)?.message), /canary/)
-      return true
-    },
-  )
+  const rows = readConnectors(db)
+  assert.equal(rows.length, 4)
+  const jc = rows.find((r) => r.id === jumpcloudId)!
+  assert.equal(jc.config, null)
+  assert.equal(jc.rawConfig, `{"clientSecret":"${canarySecret}",`)
+  assert.equal(jc.storage, 'blob')
+  assert.equal(jc.configError, `connector "${jumpcloudId}": config is not valid JSON`)
+  assert.doesNotMatch(jc.configError, /canary/)
+  assert.equal(connectorIssuer(jc), undefined)
+  const okta = rows.find((r) => r.id === oktaId)!
+  assert.equal(okta.config, null)
+  assert.equal(okta.storage, 'text')
+  assert.equal(okta.configError, `connector "${oktaId}": config is not a JSON object`)
+  // The other rows are read as ever.
+  assert.equal(rows.find((r) => r.id === googleId)!.configError, undefined)
+  assert.equal(rows.find((r) => r.id === 'local')!.configError, undefined)
+})
+
+test('a numeric config (neither NULL, BLOB nor TEXT) is a configError too', async (t) => {
+  const db = join(await tempDir(t), 'idp.db')
+  createIdpDb(db)
+  const h = new Database(db)
+  h.prepare('update connector set config = 42 where id = ?').run(googleId)
+  h.close()
+  const row = readConnectors(db).find((r) => r.id === googleId)!
+  assert.equal(row.config, null)
+  assert.equal(row.storage, 'other')
+  assert.equal(row.configError, `connector "${googleId}": config is a number, not JSON text`)
 })
 
 test('a database locked exclusively past the busy timeout → DB_LOCKED', async (t) => {

@@ -39,6 +39,12 @@ interface Unresolved {
   reason: string
 }
 
+/** A connector `--discover` did not look at because its stored config is unusable. */
+interface Skipped {
+  connectorId: string
+  reason: string
+}
+
 export function registerRepair(program: Command, io: CliIO): void {
   program
     .command('repair')
@@ -83,8 +89,10 @@ Examples:
 
 Only the "issuer" value inside each chosen connector's stored JSON changes. A verified backup is taken
 first, the change is one transaction, and it is checked after commit (restored from the backup if not ok).
-Exit status: 0 repaired or nothing to do, 1 repair failed (rolled back) or an issuer could not be
-checked, 2 usage or input error.`,
+A connector whose stored config is not valid JSON is never changed: naming it fails (exit 2); --discover
+without --connector skips it, says so, and repairs the others (exit 1).
+Exit status: 0 repaired or nothing to do, 1 repair failed (rolled back), an issuer could not be checked
+or a connector was skipped, 2 usage or input error.`,
     )
     .action(async (flags: RepairFlags) => {
       await runRepair(flags, io)
@@ -137,7 +145,21 @@ async function runRepair(flags: RepairFlags, io: CliIO): Promise<void> {
         `no connector ${JSON.stringify(id)} in ${flags.db} (have: ${rows.map((r) => r.id).join(', ')})`,
       )
     }
+    const configError = rows.find((r) => r.id === id)?.configError
+    if (configError !== undefined) {
+      throw new WatchdogError(
+        'CONNECTOR_CONFIG_INVALID',
+        `${configError}; not changing it (restore a backup with \`netbird-watchdog backups restore\` or re-create the connector in the dashboard)`,
+      )
+    }
   }
+  // Without --connector, --discover looks at every connector: the unusable ones are skipped, not fatal.
+  const skipped: Skipped[] =
+    flags.issuer === undefined && flags.connector.length === 0
+      ? rows.flatMap((r) =>
+          r.configError !== undefined ? [{ connectorId: r.id, reason: r.configError }] : [],
+        )
+      : []
 
   let changes: IssuerChange[]
   const unresolved: Unresolved[] = []
@@ -187,17 +209,21 @@ async function runRepair(flags: RepairFlags, io: CliIO): Promise<void> {
     }
     if (result.managementJson !== undefined) obj.managementJson = result.managementJson
     if (unresolved.length > 0) obj.unresolved = unresolved
+    if (skipped.length > 0) obj.skipped = skipped
     if (restartError !== undefined) obj.restartError = restartError
     out(JSON.stringify(obj))
   } else {
     out(formatResult(result, flags))
     for (const u of unresolved)
       err(`could not check connector ${u.connectorId} (${u.issuer}): ${u.reason}`)
+    for (const k of skipped) err(`skipped connector ${k.connectorId}: ${k.reason}; not changed`)
     if (restartError !== undefined)
       err(`restart of ${String(flags.restart)} failed: ${restartError}`)
   }
   io.setExitCode(
-    unresolved.length > 0 || restartError !== undefined ? exitCodes.problems : exitCodes.ok,
+    unresolved.length > 0 || skipped.length > 0 || restartError !== undefined
+      ? exitCodes.problems
+      : exitCodes.ok,
   )
 }
 
@@ -208,7 +234,7 @@ function collectSecrets(rows: readonly ConnectorRow[]): string[] {
     if (typeof s === 'string') secrets.push(s)
     // The raw (escaped) form too, in case anything ever echoes stored text.
     if (r.rawConfig !== null) {
-      const m = /"clientSecret":("(?:[^"\\]|\\.)*")/.exec(r.rawConfig)
+      const m = /"clientSecret"\s*:\s*("(?:[^"\\]|\\.)*")/.exec(r.rawConfig)
       if (m?.[1] !== undefined) secrets.push(m[1].slice(1, -1))
     }
   }

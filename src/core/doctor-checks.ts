@@ -15,6 +15,7 @@ export const checkIds = [
   'audience-client-id',
   'device-auth',
   'jumpcloud-api-token',
+  'connector-config',
 ] as const
 export type CheckId = (typeof checkIds)[number]
 export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip'
@@ -114,6 +115,25 @@ export interface ConnectorRef {
 
 export function connectorTarget(c: { id: string; name: string }): string {
   return c.name !== '' && c.name !== c.id ? `connector ${c.id} (${c.name})` : `connector ${c.id}`
+}
+
+/**
+ * A connector whose stored config is not a JSON object (e.g. a botched manual `sqlite3` edit): Dex logs
+ * `failed to parse connector` and skips it, so nobody can log in with it. `problem` never quotes the
+ * config (it may hold a client secret).
+ */
+export function evaluateConnectorConfig(
+  c: { id: string; name: string; dbPath: string },
+  problem: string,
+): CheckResult {
+  return result(
+    'connector-config',
+    'embedded-idp',
+    connectorTarget(c),
+    'fail',
+    problem,
+    `Dex skips this connector. Restore a backup taken before the edit (netbird-watchdog backups list --db ${shellQuote(c.dbPath)}, then netbird-watchdog backups restore <id> --db ${shellQuote(c.dbPath)}) or delete and re-create the connector in the NetBird dashboard (Settings → Identity Providers), then restart NetBird.`,
+  )
 }
 
 export function evaluateIssuerMatch(

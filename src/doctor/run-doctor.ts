@@ -8,6 +8,7 @@ import {
   evaluateAudienceClientId,
   evaluateAuthIssuer,
   evaluateClientAuthMethod,
+  evaluateConnectorConfig,
   evaluateDeviceAuth,
   evaluateDiscoveryReachable,
   evaluateIssuerMatch,
@@ -175,9 +176,20 @@ function addConnectorTasks(
   const staticIds = new Set(statics.map((s) => s.id))
   for (const row of rows) {
     const type = row.type.toLowerCase()
-    if (type === 'local') continue
     const c = { id: row.id, name: row.name, dbPath, isStatic: staticIds.has(row.id) }
     const target = connectorTarget(c)
+    const configError = row.configError
+    if (type === 'local' && configError === undefined) continue
+    if (configError !== undefined) {
+      // Nothing else about this connector can be checked; the other connectors still are.
+      tasks.push({
+        id: 'connector-config',
+        area: 'embedded-idp',
+        target,
+        run: () => [evaluateConnectorConfig(c, configError)],
+      })
+      continue
+    }
     const config = row.config ?? {}
     if (type !== 'oidc') {
       // google / microsoft: built-in issuers; only the redirect URI is ours to check.

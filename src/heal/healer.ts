@@ -213,6 +213,15 @@ export class Healer {
     const rows = readConnectors(this.#dbPath, { busyTimeoutMs: this.#o.config.idp.busyTimeoutMs })
     const out: ConnectorDiscovery[] = []
     for (const row of rows) {
+      if (row.configError !== undefined) {
+        // Dex skips such a connector too; the others are still checked. The message never quotes the
+        // config (it may hold a client secret).
+        this.#log.warn(
+          { connectorId: row.id, problem: row.configError },
+          'connector config cannot be parsed: not checking it for drift (restore a backup or re-create the connector)',
+        )
+        continue
+      }
       const stored = connectorIssuer(row)
       if (stored === undefined) continue
       const first = await this.#o.discover(stored)

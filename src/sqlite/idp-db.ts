@@ -9,12 +9,24 @@ export interface ConnectorRow {
   type: string
   name: string
   resourceVersion: string
-  /** Parsed JSON object, or null when the column is NULL (the `local` connector). */
+  /**
+   * Parsed JSON object, or null when the column is NULL (the `local` connector) or when the stored
+   * config cannot be used (then `configError` says why).
+   */
   config: Record<string, unknown> | null
   /** The stored JSON text exactly as it is in the column (UTF-8 decoded). */
   rawConfig: string | null
-  /** SQLite storage class of `config`: Dex writes a BLOB; a manual sqlite3 `replace()` leaves TEXT. */
-  storage: 'blob' | 'text' | 'null'
+  /**
+   * SQLite storage class of `config`: Dex writes a BLOB; a manual sqlite3 `replace()` leaves TEXT;
+   * `other` is an INTEGER or REAL (never valid, always with `configError`).
+   */
+  storage: 'blob' | 'text' | 'null' | 'other'
+  /**
+   * Set when the stored config is not a JSON object (e.g. after a botched manual `sqlite3` edit); Dex
+   * logs `failed to parse connector` and skips such a connector. Never quotes the config text (it may
+   * hold a client secret).
+   */
+  configError?: string
 }
 
 /**
@@ -143,6 +155,12 @@ export function readConnectorsFrom(db: Database.Database, dbPath: string): Conne
 
 function toConnectorRow(r: RawConnector): ConnectorRow {
   const id = String(r.id)
+  const base = {
+    id,
+    type: String(r.type),
+    name: String(r.name),
+    resourceVersion: String(r.resource_version),
+  }
   let rawConfig: string | null
   let storage: ConnectorRow['storage']
   if (r.config === null || r.config === undefined) {
@@ -155,41 +173,39 @@ function toConnectorRow(r: RawConnector): ConnectorRow {
     rawConfig = r.config
     storage = 'text'
   } else {
-    throw new WatchdogError(
-      'CONNECTOR_CONFIG_INVALID',
-      `connector ${JSON.stringify(id)}: config is a ${typeof r.config}, not JSON text`,
-    )
+    // An INTEGER or REAL column value: not JSON text at all. Reported per row, like Dex does.
+    return {
+      ...base,
+      config: null,
+      rawConfig:
+        typeof r.config === 'number' || typeof r.config === 'bigint' ? String(r.config) : null,
+      storage: 'other',
+      configError: `connector ${JSON.stringify(id)}: config is a ${typeof r.config}, not JSON text`,
+    }
   }
-  return {
-    id,
-    type: String(r.type),
-    name: String(r.name),
-    resourceVersion: String(r.resource_version),
-    config: rawConfig === null ? null : parseConfig(id, rawConfig),
-    rawConfig,
-    storage,
-  }
+  if (rawConfig === null) return { ...base, config: null, rawConfig, storage }
+  const parsed = parseConfig(id, rawConfig)
+  return 'error' in parsed
+    ? { ...base, config: null, rawConfig, storage, configError: parsed.error }
+    : { ...base, config: parsed.value, rawConfig, storage }
 }
 
-function parseConfig(id: string, text: string): Record<string, unknown> {
+/** Parse a stored config; the error never quotes the text (it can contain a client secret). */
+function parseConfig(
+  id: string,
+  text: string,
+): { value: Record<string, unknown> } | { error: string } {
   let value: unknown
   try {
     value = JSON.parse(text)
-  } catch (err) {
-    // The parser's message quotes the offending text, which can contain a client secret: leave it out.
-    throw new WatchdogError(
-      'CONNECTOR_CONFIG_INVALID',
-      `connector ${JSON.stringify(id)}: config is not valid JSON`,
-      { cause: err instanceof Error ? new Error(err.name) : undefined },
-    )
+  } catch {
+    // The parser's message quotes the offending text: leave it out.
+    return { error: `connector ${JSON.stringify(id)}: config is not valid JSON` }
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new WatchdogError(
-      'CONNECTOR_CONFIG_INVALID',
-      `connector ${JSON.stringify(id)}: config is not a JSON object`,
-    )
+    return { error: `connector ${JSON.stringify(id)}: config is not a JSON object` }
   }
-  return value as Record<string, unknown>
+  return { value: value as Record<string, unknown> }
 }
 
 /** Read the connector table, opening idp.db read-only with a busy timeout. */
@@ -207,7 +223,12 @@ export function readConnectors(
 
 /** The stored issuer of an OIDC-type connector; undefined for local/google/microsoft and others. */
 export function connectorIssuer(row: ConnectorRow): string | undefined {
-  if (!oidcTypes.has(row.type.toLowerCase()) || row.config === null) return undefined
+  if (
+    !oidcTypes.has(row.type.toLowerCase()) ||
+    row.config === null ||
+    row.configError !== undefined
+  )
+    return undefined
   const issuer = row.config.issuer
   return typeof issuer === 'string' ? issuer : undefined
 }

@@ -261,6 +261,13 @@ function planEdits(rows: readonly ConnectorRow[], changes: readonly IssuerChange
         `no connector ${JSON.stringify(c.connectorId)} (have: ${rows.map((r) => r.id).join(', ')})`,
       )
     }
+    if (row.configError !== undefined) {
+      // Never quotes the config (it may hold a client secret); Dex skips this connector too.
+      throw new WatchdogError(
+        'CONNECTOR_CONFIG_INVALID',
+        `${row.configError}; not changing it (restore a backup with \`netbird-watchdog backups restore\` or re-create the connector in the dashboard)`,
+      )
+    }
     const from = connectorIssuer(row)
     if (from === undefined || row.rawConfig === null) {
       throw new WatchdogError(
