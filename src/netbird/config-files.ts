@@ -395,7 +395,8 @@ export function readSetupEnv(path: string): SetupEnv {
 
 // ---------------------------------------------------------------------------------------------------
 
-function readText(path: string): string {
+/** Read a config file as UTF-8; an unreadable file is an input error (CLI exit 2). */
+export function readText(path: string): string {
   try {
     return readFileSync(path, 'utf8')
   } catch (err) {

@@ -4,18 +4,11 @@
 // undone. The file is usually a single-file bind mount: it is rewritten in place (same inode), never
 // renamed over (netbird#1154: "rename … device or resource busy").
 import { createHash } from 'node:crypto'
-import {
-  closeSync,
-  fsyncSync,
-  ftruncateSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  writeSync,
-} from 'node:fs'
+import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, writeSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import { findMember, parseLocated, setStringMember, type JsonNode } from '../core/connector-json.js'
 import { WatchdogError, errorMessage } from '../errors.js'
+import { readText } from './config-files.js'
 
 export interface StaticConnector {
   id: string
@@ -28,16 +21,6 @@ export interface StaticIssuerEdit {
   connectorId: string
   from: string
   to: string
-}
-
-function readText(path: string): string {
-  try {
-    return readFileSync(path, 'utf8')
-  } catch (err) {
-    throw new WatchdogError('INPUT_UNREADABLE', `cannot read ${path}: ${errorMessage(err)}`, {
-      cause: err,
-    })
-  }
 }
 
 function locate(path: string, text: string): JsonNode[] {
