@@ -91,9 +91,21 @@ function collect(result: BenchResult, line: string): void {
     result.notes.push(line.slice(2))
     return
   }
-  const m = /^([a-z][a-z0-9_]*): (.+)$/.exec(line)
-  if (m) result.figures[m[1]!] = m[2]!
+  // `name: value`; an indented one belongs to the last unindented line (e.g. `size: 10MB` then
+  // `  sqlite3_backup_ms: 48.0`) and is keyed by both.
+  const m = /^(\s*)([a-z][a-z0-9_]*): (.+)$/.exec(line)
+  if (!m) return
+  const [, indent, key, value] = m as unknown as [string, string, string, string]
+  if (indent === '') {
+    result.figures[key] = value
+    context.set(result, value)
+  } else {
+    const ctx = context.get(result)
+    result.figures[ctx !== undefined ? `${key} (${ctx})` : key] = value
+  }
 }
+
+const context = new WeakMap<BenchResult, string>()
 
 function markdown(results: readonly BenchResult[]): string {
   const m = machineInfo()
