@@ -75,12 +75,13 @@ try {
   })()
 
   // The polling design, on the same events: what `docker inspect` every 5 s shows.
-  const polls: { at: number; finishedAt: number }[] = []
+  const polls: { began: number; at: number; finishedAt: number }[] = []
   const poller = (async () => {
     while (!stopping) {
-      const next = Date.now() + pollIntervalMs
+      const began = Date.now()
+      const next = began + pollIntervalMs
       const state = await inspectState(name)
-      polls.push({ at: Date.now(), finishedAt: parseNanoTime(state.finishedAt) })
+      polls.push({ began, at: Date.now(), finishedAt: parseNanoTime(state.finishedAt) })
       await delay(Math.max(0, next - Date.now()))
     }
   })()
@@ -90,10 +91,11 @@ try {
     await delay(1500 + rand() * 2500)
     await docker(['start', name])
   }
-  // Let the last event be seen by the watchdog and by one more poll.
+  // Let the last event be seen by the watchdog and by a poll that began after it.
   await watchdog.waitRecord(() => watchdog.records.filter(isFinding).length >= events, 30_000)
+  await docker(['wait', name])
   const lastExit = Date.now()
-  while (!polls.some((p) => p.at > lastExit)) await delay(100)
+  while (!polls.some((p) => p.began > lastExit)) await delay(100)
   stopping = true
   await Promise.all([scraper, poller])
 
