@@ -1,9 +1,18 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
-import { mkdtemp, readFile, rm, writeFile, appendFile, readdir, stat } from 'node:fs/promises'
+import {
+  mkdtemp,
+  readFile,
+  rm,
+  writeFile,
+  appendFile,
+  readdir,
+  stat,
+  utimes,
+} from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import Database from 'better-sqlite3'
 import {
   createBackup,
@@ -265,4 +274,27 @@ test('restore over a database a writer died in: its hot journal is rolled back f
     original,
     'the pre-restore backup is the rolled-back state',
   )
+})
+
+test('a backup sweeps half-written copies older than an hour left by killed processes, not younger ones', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'nbw-partial-'))
+  try {
+    const db = join(dir, 'idp.db')
+    createIdpDb(db)
+    const backups = join(dir, 'backups')
+    const first = await createBackup(db, { backupDir: backups, reason: 'manual', version: '0.0.0' })
+    const stale = join(backups, 'old.db.4242.partial')
+    const fresh = join(backups, 'running.db.4343.partial')
+    await writeFile(stale, 'half a copy')
+    await writeFile(fresh, 'a copy in progress elsewhere')
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600 * 1000)
+    await utimes(stale, twoHoursAgo, twoHoursAgo)
+    await createBackup(db, { backupDir: backups, reason: 'manual', version: '0.0.0' })
+    const names = await readdir(backups)
+    assert.ok(!names.includes('old.db.4242.partial'), 'the stale partial is removed')
+    assert.ok(names.includes('running.db.4343.partial'), 'a young partial is left alone')
+    assert.ok(names.includes(basename(first.path)), 'finished backups are kept')
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
 })

@@ -127,6 +127,7 @@ export async function takeBackup(
       cause: err,
     })
   }
+  sweepStalePartials(dir)
   checkFreeSpace(dir, sourceSize)
   const now = opts.now ?? new Date()
   const id = uniqueId(dir, now, opts.reason)
@@ -524,4 +525,34 @@ export function pruneBackups(
     }
   }
   return { kept, deleted }
+}
+
+/** Half-written copies older than this were left by a process killed mid-backup. */
+const stalePartialMs = 60 * 60 * 1000
+
+/**
+ * Remove `*.partial` files a killed backup left behind (each is as large as idp.db). Only files older
+ * than an hour: a younger one may belong to a backup still running in another process or container
+ * (pids are not comparable across PID namespaces). Never touches finished backups or manifests.
+ */
+export function sweepStalePartials(dir: string, nowMs = Date.now()): string[] {
+  const removed: string[] = []
+  let names: string[]
+  try {
+    names = readdirSync(dir)
+  } catch {
+    return removed
+  }
+  for (const name of names) {
+    if (!name.endsWith('.partial')) continue
+    const path = join(dir, name)
+    try {
+      if (nowMs - statSync(path).mtimeMs < stalePartialMs) continue
+      unlinkSync(path)
+      removed.push(name)
+    } catch {
+      // Gone already, or not ours to remove: the next sweep tries again.
+    }
+  }
+  return removed
 }
