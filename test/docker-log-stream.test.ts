@@ -121,3 +121,30 @@ test('lines sharing one timestamp, and stdout/stderr entries out of time order, 
   const third = feed([bytes], feed([bytes.subarray(0, 8 + ts.length + 3)], second.resume).resume)
   assert.equal(third.lines, 0)
 })
+
+test('a finding carries the engine timestamp of its own line (stdout and stderr interleaved)', () => {
+  const frame = (stream: 1 | 2, text: string): Buffer => {
+    const payload = Buffer.from(text)
+    const head = Buffer.alloc(8)
+    head[0] = stream
+    head.writeUInt32BE(payload.length, 4)
+    return Buffer.concat([head, payload])
+  }
+  const seen: Array<[string, string]> = []
+  const gate = new LogLineGate({
+    tty: false,
+    resume: undefined,
+    onFinding: (f, loggedAt) => seen.push([f.rule, loggedAt]),
+  })
+  const bytes = Buffer.concat([
+    frame(1, '2026-11-29T09:00:00.000000001Z benign line\n'),
+    frame(2, `2026-11-29T09:00:01.500000000Z ${fatalLine}\n`),
+    frame(1, '2026-11-29T09:00:02.000000000Z panic: runtime error\n'),
+  ])
+  // Byte by byte: timestamps and lines split across every possible chunk boundary.
+  for (let i = 0; i < bytes.length; i++) gate.push(bytes.subarray(i, i + 1))
+  assert.deepEqual(seen, [
+    ['oidc-issuer-mismatch', '2026-11-29T09:00:01.500000000Z'],
+    ['panic', '2026-11-29T09:00:02.000000000Z'],
+  ])
+})

@@ -4,7 +4,8 @@ import type { Finding } from '../core/detect.js'
 
 export interface WatchdogEventMap {
   /** A log line of a target matched a rule. */
-  finding: { container: string; containerId: string; finding: Finding }
+  /** `loggedAtMs`: the engine's timestamp of the line (ms since epoch), when the stream had one. */
+  finding: { container: string; containerId: string; finding: Finding; loggedAtMs?: number }
   /** A target died (`die` event); exitCode is the engine's `exitCode` attribute. */
   died: { container: string; containerId: string; exitCode: number }
   /** A target started (every start, including the first one of a new container). */

@@ -17,7 +17,7 @@ export interface LogFollowerOptions {
   /** Lines before this engine time are not read (the first attachment's `since`). */
   readonly sinceNs: bigint
   readonly logger: Logger
-  readonly onFinding: (finding: Finding) => void
+  readonly onFinding: (finding: Finding, loggedAt: string) => void
   /** Complete lines read, and lines of them longer than the matching bound. */
   readonly onLines: (lines: number, truncated: number) => void
 }

@@ -85,10 +85,18 @@ class StreamLines {
   readonly #scanner: LineScanner
   readonly #stream: 1 | 2
 
-  constructor(owner: LogLineGate, scanner: LineScanner, stream: 1 | 2) {
+  constructor(
+    owner: LogLineGate,
+    stream: 1 | 2,
+    onFinding: (finding: Finding, loggedAt: string) => void,
+  ) {
     this.#owner = owner
-    this.#scanner = scanner
+    this.#scanner = new LineScanner((f) => onFinding(f, this.#lineTs))
     this.#stream = stream
+  }
+
+  get scanner(): LineScanner {
+    return this.#scanner
   }
 
   push(chunk: Buffer): void {
@@ -156,12 +164,14 @@ export class LogLineGate {
   constructor(options: {
     tty: boolean
     resume: ResumePoint | undefined
-    onFinding: (finding: Finding) => void
+    /** `loggedAt` is the engine's RFC3339Nano timestamp of the line ('' when the stream has none). */
+    onFinding: (finding: Finding, loggedAt: string) => void
   }) {
-    // One scanner per stream: a partial stdout line and a partial stderr line never mix.
-    this.#scanners = [new LineScanner(options.onFinding), new LineScanner(options.onFinding)]
-    this.#stdout = new StreamLines(this, this.#scanners[0], 1)
-    this.#stderr = new StreamLines(this, this.#scanners[1], 2)
+    // One scanner per stream: a partial stdout line and a partial stderr line never mix. A line is
+    // classified while its own bytes are pushed, so the stream's current timestamp is the line's.
+    this.#stdout = new StreamLines(this, 1, options.onFinding)
+    this.#stderr = new StreamLines(this, 2, options.onFinding)
+    this.#scanners = [this.#stdout.scanner, this.#stderr.scanner]
     this.#resume = options.resume
     this.#recent = new Map(options.resume?.seen ?? [])
     this.#queue = [...this.#recent].flatMap(([key, n]) => Array<string>(n).fill(key))

@@ -301,7 +301,7 @@ export class Watcher {
       tty: t.tty,
       sinceNs: this.#startNs,
       logger: this.#log.child({ container: t.name }),
-      onFinding: (f) => this.#onFinding(t, f),
+      onFinding: (f, loggedAt) => this.#onFinding(t, f, loggedAt),
       onLines: (lines, truncated) => {
         this.#o.metrics.logLines.inc({ container: t.name }, lines)
         if (truncated > 0) this.#o.metrics.logTruncatedLines.inc({ container: t.name }, truncated)
@@ -309,7 +309,7 @@ export class Watcher {
     })
   }
 
-  #onFinding(t: Tracked, finding: Finding): void {
+  #onFinding(t: Tracked, finding: Finding, loggedAt = ''): void {
     const container = t.name
     this.#o.metrics.findings.inc({ container, rule: finding.rule })
     this.#o.metrics.lastFinding.set({ container, rule: finding.rule }, this.#now() / 1000)
@@ -325,7 +325,13 @@ export class Watcher {
       },
       'finding',
     )
-    this.#o.events.emit('finding', { container, containerId: t.id, finding })
+    const loggedNs = loggedAt === '' ? undefined : rfc3339ToNs(loggedAt)
+    this.#o.events.emit('finding', {
+      container,
+      containerId: t.id,
+      finding,
+      ...(loggedNs !== undefined ? { loggedAtMs: Number(loggedNs / 1_000_000n) } : {}),
+    })
   }
 
   #applyInspect(t: Tracked, d: ContainerDetails): void {

@@ -284,7 +284,9 @@ export class Healer {
     if (t.confirm !== null) {
       if (isFailureFinding(e)) {
         t.confirm.failures.push({
-          at: this.#now(),
+          // The line's own engine timestamp, not its arrival: a line from the run the repair's
+          // restart killed can arrive after the fresh run started, and must not count against it.
+          at: e.loggedAtMs ?? this.#now(),
           what: `${e.finding.rule}${e.finding.connectorId !== undefined ? ` (connector ${e.finding.connectorId})` : ''}`,
         })
       }

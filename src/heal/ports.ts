@@ -23,6 +23,8 @@ export interface FindingEvent {
   readonly container: string
   readonly containerId: string
   readonly finding: Finding
+  /** When the engine received the line (ms since epoch), if the log stream carried timestamps. */
+  readonly loggedAtMs?: number
 }
 
 export interface ContainerEvent {
