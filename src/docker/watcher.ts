@@ -62,6 +62,9 @@ interface Tracked {
 
 const nsPerMs = 1_000_000n
 
+/** How far out of time order an engine event may arrive and still be counted. */
+const eventDedupeWindowNs = 10_000_000_000n
+
 export class Watcher {
   readonly #o: WatcherOptions
   readonly #log: Logger
@@ -76,7 +79,8 @@ export class Watcher {
   #dockerUp = false
   #everUp = false
   #lastEventNs: bigint | undefined
-  #keysAtLastNs = new Set<string>()
+  /** Events already handled within the dedupe window, by id|action|timeNano. */
+  readonly #seenEvents = new Map<string, bigint>()
   #eventsFromNs = 0n
   #run: Promise<void> | undefined
   #tick: ReturnType<typeof setInterval> | undefined
@@ -347,17 +351,21 @@ export class Watcher {
   }
 
   async #onEvent(e: EngineEvent): Promise<void> {
-    // Replays overlap what was already seen: skip by time, and by identity at the boundary.
-    const key = `${e.id}|${e.action}`
-    if (this.#lastEventNs !== undefined) {
-      if (e.timeNano < this.#lastEventNs) return
-      if (e.timeNano === this.#lastEventNs && this.#keysAtLastNs.has(key)) return
-    }
-    if (e.timeNano !== this.#lastEventNs) {
+    // Replays overlap what was already seen, and the engine does not deliver events of different
+    // containers strictly in timeNano order (seen at 20 restart-looping targets): skip an event only
+    // if this exact event was seen, or if it is older than the dedupe window.
+    const key = `${e.id}|${e.action}|${e.timeNano}`
+    if (this.#seenEvents.has(key)) return
+    if (this.#lastEventNs !== undefined && e.timeNano < this.#lastEventNs - eventDedupeWindowNs)
+      return
+    this.#seenEvents.set(key, e.timeNano)
+    if (this.#lastEventNs === undefined || e.timeNano > this.#lastEventNs) {
       this.#lastEventNs = e.timeNano
-      this.#keysAtLastNs = new Set()
+      if (this.#seenEvents.size > 4096) {
+        const floor = e.timeNano - eventDedupeWindowNs
+        for (const [k, ns] of this.#seenEvents) if (ns < floor) this.#seenEvents.delete(k)
+      }
     }
-    this.#keysAtLastNs.add(key)
 
     const action = e.action.split(':')[0] ?? e.action
     let t = this.#tracked.get(e.id)
