@@ -67,7 +67,7 @@ export function createWatchMetrics(
     }),
     oomEvents: new Counter({
       name: `${p}container_oom_events_total`,
-      help: 'Out-of-memory events of the container (Docker oom events).',
+      help: 'Runs of the container that ran out of memory (Docker oom events, at most one per run).',
       labelNames: ['container'] as const,
       registers,
     }),

@@ -57,6 +57,8 @@ interface Tracked {
   status: string
   ledger: StartLedger | undefined
   diedSinceStart: boolean
+  /** The kernel can report many OOM events for one run (one per killed process): count one. */
+  oomSinceStart: boolean
   follower: LogFollower | undefined
 }
 
@@ -272,6 +274,7 @@ export class Watcher {
         status: d.state.status,
         ledger: undefined,
         diedSinceStart: false,
+        oomSinceStart: false,
         follower: undefined,
       }
       this.#tracked.set(d.id, t)
@@ -393,6 +396,7 @@ export class Watcher {
         t.status = 'running'
         m.up.set(c, 1)
         this.#setLoop(t.name, recordStart(this.#loopOf(t.name), atMs))
+        t.oomSinceStart = false
         this.#log.info({ container: t.name, containerId: short(t.id) }, 'container started')
         this.#o.events.emit('started', { container: t.name, containerId: t.id })
         t.follower?.poke()
@@ -414,6 +418,8 @@ export class Watcher {
         break
       }
       case 'oom':
+        if (t.oomSinceStart) break
+        t.oomSinceStart = true
         m.oomEvents.inc(c)
         this.#log.warn({ container: t.name, containerId: short(t.id) }, 'container out of memory')
         break
