@@ -1,31 +1,8 @@
-// Minimal parser for the Prometheus text exposition format (the subset prom-client writes):
-// `name{label="value",…} number` lines, comments skipped. Enough to read counters and gauges.
+// Reading the watchdog's /metrics in benches: the parser is the tests' own (test/helpers), plus a sum
+// over label subsets, which is what the benches compare against the engine's record.
+import { parseMetrics, type Sample } from '../../test/helpers/metrics-text.js'
 
-export interface Sample {
-  name: string
-  labels: Readonly<Record<string, string>>
-  value: number
-}
-
-const lineRe = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)/
-const labelRe = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g
-
-export function parseMetrics(text: string): Sample[] {
-  const out: Sample[] = []
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue
-    const m = lineRe.exec(line)
-    if (!m) continue
-    const labels: Record<string, string> = {}
-    if (m[2]) {
-      for (const l of m[2].matchAll(labelRe)) {
-        labels[l[1]!] = l[2]!.replace(/\\n/g, '\n').replace(/\\"/g, '"').replace(/\\\\/g, '\\')
-      }
-    }
-    out.push({ name: m[1]!, labels, value: Number(m[3]) })
-  }
-  return out
-}
+export { parseMetrics, type Sample }
 
 /** Sum of every sample of `name` whose labels include all of `match`. */
 export function sumOf(
