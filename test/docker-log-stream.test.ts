@@ -17,6 +17,7 @@ import {
 
 const fatalLine = getRule('oidc-issuer-mismatch').examples[0]!
 const name = uniqueName('logbytes')
+const longName = uniqueName('longline')
 let raw: Buffer
 
 before(async () => {
@@ -27,18 +28,23 @@ before(async () => {
     "head -c 70000 /dev/zero | tr '\\000' x; echo"
   await runContainer({ name, cmd: ['sh', '-c', script, 'sh', fatalLine] })
   await waitFor('exited', async () => (await inspectState(name)).Status === 'exited')
-  const engine = new DockerEngine(
-    dockerConnection({ socketPath: '/var/run/docker.sock' }, process.env),
-  )
-  const stream = await engine.logs(name, { follow: false })
-  const chunks: Buffer[] = []
-  for await (const c of stream) chunks.push(c as Buffer)
-  raw = Buffer.concat(chunks)
+  raw = await engineLog(name)
 })
 
 after(async () => {
-  await removeContainers([name])
+  await removeContainers([name, longName])
 })
+
+/** The container's whole log as the engine sends it (`docker logs --timestamps`, framed). */
+async function engineLog(container: string): Promise<Buffer> {
+  const engine = new DockerEngine(
+    dockerConnection({ socketPath: '/var/run/docker.sock' }, process.env),
+  )
+  const stream = await engine.logs(container, { follow: false })
+  const chunks: Buffer[] = []
+  for await (const c of stream) chunks.push(c as Buffer)
+  return Buffer.concat(chunks)
+}
 
 function feed(
   chunks: readonly Buffer[],
@@ -147,4 +153,31 @@ test('a finding carries the engine timestamp of its own line (stdout and stderr 
     ['oidc-issuer-mismatch', '2026-11-29T09:00:01.500000000Z'],
     ['panic', '2026-11-29T09:00:02.000000000Z'],
   ])
+})
+
+test('a line over 16 KiB (several engine entries, each with its own timestamp) is classified as written', async () => {
+  // The engine cuts the line into 16 KiB entries; put that cut inside the rule's anchor text.
+  const anchor = fatalLine.indexOf('did not match the issuer') + 5
+  const pad = 16 * 1024 - anchor
+  const script =
+    `head -c ${pad} /dev/zero | tr '\\000' x; printf "%s\\n" "$1"; ` +
+    "head -c 40000 /dev/zero | tr '\\000' y; echo ' tail'; echo after"
+  await runContainer({ name: longName, cmd: ['sh', '-c', script, 'sh', fatalLine] })
+  await waitFor('exited', async () => (await inspectState(longName)).Status === 'exited')
+  const bytes = await engineLog(longName)
+  // The engine really did split it: more frames than lines, each starting with a timestamp.
+  const frames: string[] = []
+  for (let p = 0; p < bytes.length; p += 8 + bytes.readUInt32BE(p + 4)) {
+    frames.push(bytes.toString('latin1', p + 8, p + 8 + 31))
+  }
+  assert.ok(frames.length >= 6, `frames: ${frames.length}`)
+  assert.ok(frames.every((f) => /^\d{4}-\d\d-\d\dT[\d:.]+Z /.test(f)))
+  for (const sizes of [bytes.length, 1, 7, 4096]) {
+    const r = feed(split(bytes, () => sizes))
+    assert.equal(r.lines, 3, `chunks of ${sizes}`)
+    assert.deepEqual(r.findings, ['oidc-issuer-mismatch'], `chunks of ${sizes}`)
+  }
+  // Resuming after the long lines replays nothing of them.
+  const first = feed([bytes])
+  assert.equal(feed([bytes], first.resume).lines, 0)
 })

@@ -2,6 +2,12 @@
 // memory: the 8-byte frame demultiplexer (non-TTY containers), and a per-stream line gate that reads
 // each line's engine timestamp, drops the lines already seen before a reconnect (the resume point),
 // and hands the rest, without the timestamp, to the rule catalogue's LineScanner.
+//
+// The engine stores a line longer than 16 KiB as several partial entries, and the logs endpoint
+// sends each one as its own frame with its own timestamp prefix: "TS <16 KiB>", "TS <16 KiB>",
+// "TS <rest>\n". The gate strips the prefix of every continuation frame, so the scanner sees the
+// line the container wrote. (A TTY container's stream has no frames; its continuations cannot be
+// told from content and stay as they are.)
 import type { Finding } from '../core/detect.js'
 import { LineScanner } from '../scan/scan-stream.js'
 import { rfc3339ToNs } from './engine.js'
@@ -18,9 +24,11 @@ export class FrameDemuxer {
   #headerLen = 0
   #remaining = 0
   #stream = 1
-  readonly #onPayload: (stream: 1 | 2, payload: Buffer) => void
+  #frameStart = false
+  readonly #onPayload: (stream: 1 | 2, payload: Buffer, frameStart: boolean) => void
 
-  constructor(onPayload: (stream: 1 | 2, payload: Buffer) => void) {
+  /** `frameStart` is true for the first payload bytes of a frame (one engine log entry). */
+  constructor(onPayload: (stream: 1 | 2, payload: Buffer, frameStart: boolean) => void) {
     this.#onPayload = onPayload
   }
 
@@ -36,10 +44,12 @@ export class FrameDemuxer {
         this.#headerLen = 0
         this.#stream = this.#header[0] === 2 ? 2 : 1
         this.#remaining = this.#header.readUInt32BE(4)
+        this.#frameStart = true
         continue
       }
       const take = Math.min(this.#remaining, chunk.length - pos)
-      this.#onPayload(this.#stream as 1 | 2, chunk.subarray(pos, pos + take))
+      this.#onPayload(this.#stream as 1 | 2, chunk.subarray(pos, pos + take), this.#frameStart)
+      this.#frameStart = false
       this.#remaining -= take
       pos += take
     }
@@ -79,7 +89,13 @@ const maxHead = 40
 class StreamLines {
   #head: Buffer = Buffer.alloc(maxHead)
   #headLen = 0
-  #state: 'head' | 'pass' | 'skip' = 'head'
+  /**
+   * head: reading a line's timestamp. pass / skip: inside a new / already-seen line. continued:
+   * reading the timestamp of a partial entry that continues the current line (`#within` says
+   * whether that line is passed or skipped).
+   */
+  #state: 'head' | 'pass' | 'skip' | 'continued' = 'head'
+  #within: 'pass' | 'skip' = 'pass'
   #lineTs = ''
   readonly #owner: LogLineGate
   readonly #scanner: LineScanner
@@ -99,10 +115,18 @@ class StreamLines {
     return this.#scanner
   }
 
+  /** A new engine log entry begins; mid-line, it is a partial entry continuing the line. */
+  entryStart(): void {
+    if (this.#state === 'pass' || this.#state === 'skip') {
+      this.#within = this.#state
+      this.#state = 'continued'
+    }
+  }
+
   push(chunk: Buffer): void {
     let pos = 0
     while (pos < chunk.length) {
-      if (this.#state === 'head') {
+      if (this.#state === 'head' || this.#state === 'continued') {
         // Collect the timestamp up to its trailing space (it may span chunks).
         let i = pos
         while (i < chunk.length && this.#headLen < maxHead) {
@@ -114,18 +138,23 @@ class StreamLines {
         if (i === chunk.length && this.#headLen < maxHead) return
         const ts = this.#head.toString('latin1', 0, this.#headLen)
         const sep = i < chunk.length ? chunk[i] : undefined
-        if (sep === space) {
+        if (this.#state === 'head' && sep === space) {
           this.#lineTs = ts
           this.#state = this.#owner.admit(this.#stream, ts) ? 'pass' : 'skip'
           this.#headLen = 0
           pos = i + 1
+        } else if (this.#state === 'continued' && sep === space && isEngineTime(ts)) {
+          // The partial entry's own timestamp: not part of the line (which keeps its first one).
+          this.#state = this.#within
+          this.#headLen = 0
+          pos = i + 1
         } else {
-          // No timestamp (a TTY artefact or a fake peer): classify the head bytes as content.
-          this.#lineTs = ''
-          this.#state = 'pass'
+          // No timestamp (a TTY artefact or a fake peer): the head bytes are content.
+          if (this.#state === 'head') this.#lineTs = ''
+          this.#state = this.#state === 'head' ? 'pass' : this.#within
           const head = Buffer.from(this.#head.subarray(0, this.#headLen))
           this.#headLen = 0
-          this.#scanner.push(head)
+          if (this.#state === 'pass') this.#scanner.push(head)
           pos = i
         }
         continue
@@ -140,6 +169,11 @@ class StreamLines {
       pos = end
     }
   }
+}
+
+/** The engine's timestamp prefix: RFC3339Nano, as `docker logs --timestamps` prints it. */
+function isEngineTime(text: string): boolean {
+  return rfc3339ToNs(text) !== undefined
 }
 
 /**
@@ -179,9 +213,11 @@ export class LogLineGate {
     this.#maxTs = options.resume?.maxTs ?? ''
     this.#demux = options.tty
       ? undefined
-      : new FrameDemuxer((stream, payload) =>
-          (stream === 2 ? this.#stderr : this.#stdout).push(payload),
-        )
+      : new FrameDemuxer((stream, payload, entryStart) => {
+          const lines = stream === 2 ? this.#stderr : this.#stdout
+          if (entryStart) lines.entryStart()
+          lines.push(payload)
+        })
   }
 
   push(chunk: Buffer): void {
