@@ -179,6 +179,47 @@ describe('benign lines', () => {
   })
 })
 
+test('the block prefilter never drops a line that line-by-line classification would report', () => {
+  // Lines assembled from every anchor, every fatal-level spelling the classifier knows, near
+  // misses and random text, in every order: detectBlock must report exactly what detectLine does.
+  const pieces = [
+    ...rules.flatMap((r) => r.anchors),
+    ...rules.flatMap((r) => r.examples.map((e) => e.slice(0, 60))),
+    'FATL ',
+    'FATA ',
+    'PANC ',
+    'ERRO ',
+    'Error: ',
+    'panic: ',
+    '2026-01-19T08:38:55Z ',
+    'level=fatal',
+    'level="panic"',
+    'level=FATAL',
+    'level=PANIC',
+    ' level=fatal ',
+    '"level":"fatal"',
+    '"level": "panic"',
+    'netbird-management  | ',
+    'listing connectors from storage',
+    'does not match',
+    'fatal',
+    'panic',
+    'storage ',
+  ]
+  const line = fc
+    .array(fc.oneof(fc.constantFrom(...pieces), fc.string({ maxLength: 6 })), { maxLength: 6 })
+    .map((parts) => parts.join(''))
+  fc.assert(
+    fc.property(fc.array(line, { minLength: 1, maxLength: 8 }), (lines) => {
+      const block: Finding[] = []
+      detectBlock(lines.join('\n'), 1, (f) => block.push(f))
+      const single = lines.flatMap((l, i) => detectLine(l, i + 1) ?? [])
+      assert.deepEqual(block, single)
+    }),
+    { numRuns: 5000 },
+  )
+})
+
 describe('hostile input', () => {
   test('random strings never throw and classify to a known rule or nothing', () => {
     fc.assert(
