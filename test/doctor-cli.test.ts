@@ -194,9 +194,16 @@ test('standalone JumpCloud: a rejected API token fails (exit 1), the token never
 
 test('usage and input errors exit 2', async (t) => {
   const dir = tmp(t)
-  const badTimeout = await runCli(['doctor', '--db', join(dir, 'x.db'), '--timeout', 'soon'])
+  const badTimeout = await runCli(['doctor', '--db', join(dir, 'x.db'), '--timeout-ms', 'soon'])
   assert.equal(badTimeout.code, 2)
-  assert.match(badTimeout.stderr, /--timeout must be a positive number/)
+  assert.match(badTimeout.stderr, /--timeout-ms must be a positive number/)
+  // The old spelling is still read (and checked), but no longer shown.
+  const oldSpelling = await runCli(['doctor', '--db', join(dir, 'x.db'), '--timeout', '0'])
+  assert.equal(oldSpelling.code, 2)
+  assert.match(oldSpelling.stderr, /--timeout-ms must be a positive number/)
+  const help = await runCli(['doctor', '--help'])
+  assert.match(help.stdout, /--timeout-ms <ms>/)
+  assert.doesNotMatch(help.stdout, /--timeout </)
   const missingDb = await runCli(['doctor', '--db', join(dir, 'missing.db')])
   assert.equal(missingDb.code, 2)
   assert.match(missingDb.stderr, /database not found/)

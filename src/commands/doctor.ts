@@ -1,7 +1,7 @@
 // `netbird-watchdog doctor`: check NetBird's identity-provider setup against the live providers and print
 // what is wrong and how to fix it (human report grouped by area, or --json).
 import { existsSync } from 'node:fs'
-import type { Command } from 'commander'
+import { Option, type Command } from 'commander'
 import { checkIds, type CheckArea, type CheckStatus } from '../core/doctor-checks.js'
 import { loadConfig } from '../config/load.js'
 import { runDoctor, type DoctorInputs, type DoctorReport } from '../doctor/run-doctor.js'
@@ -16,6 +16,8 @@ interface DoctorFlags {
   configYaml?: string
   setupEnv?: string
   json?: boolean
+  timeoutMs?: string
+  /** The pre-0.1 spelling of --timeout-ms, still accepted (hidden from --help). */
   timeout?: string
   allowInsecure?: boolean
 }
@@ -32,7 +34,8 @@ export function registerDoctor(program: Command, io: CliIO): void {
     .option('--config-yaml <path>', "the combined netbird-server's config.yaml (v0.65+)")
     .option('--setup-env <path>', 'setup.env of a standalone (JumpCloud as primary IdP) setup')
     .option('--json', 'print one JSON object and nothing else on stdout')
-    .option('--timeout <ms>', 'deadline for each network check (default: oidc.timeoutMs, 5000)')
+    .option('--timeout-ms <ms>', 'deadline for each network check (default: oidc.timeoutMs, 5000)')
+    .addOption(new Option('--timeout <ms>').hideHelp())
     .option('--allow-insecure', 'allow plain-http issuers and API URLs (labs and tests only)')
     .addHelpText(
       'after',
@@ -47,7 +50,8 @@ Exit status: 0 every check passed (warnings allowed), 1 a check failed, 2 usage,
     )
     .action(async (flags: DoctorFlags) => {
       const { config } = loadConfig(flags.config, io.env)
-      const timeoutMs = flags.timeout !== undefined ? parseMs(flags.timeout) : config.oidc.timeoutMs
+      const timeoutFlag = flags.timeoutMs ?? flags.timeout
+      const timeoutMs = timeoutFlag !== undefined ? parseMs(timeoutFlag) : config.oidc.timeoutMs
       const inputs = resolveInputs(flags, config.idp)
       const report = await runDoctor(inputs, {
         timeoutMs,
@@ -66,7 +70,7 @@ function parseMs(value: string): number {
   if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n <= 0) {
     throw new WatchdogError(
       'USAGE',
-      `--timeout must be a positive number of milliseconds, not ${JSON.stringify(value)}`,
+      `--timeout-ms must be a positive number of milliseconds, not ${JSON.stringify(value)}`,
     )
   }
   return n
