@@ -1,5 +1,5 @@
 // Fault test: the Docker engine stops and starts (twice) while the target is in a restart loop.
-// A private engine (its own dockerd, bench/lib/private-engine.ts) is used so that stopping it
+// A private engine (its own dockerd, test/helpers/docker.ts) is used so that stopping it
 // disturbs nothing else on the machine. The reference is the container itself: every start appends
 // a line to a file on the host, and prints NetBird's fatal line once. After the loop is stopped,
 // the daemon must have counted every restart exactly once (starts - 1, the first start is not a
@@ -9,11 +9,10 @@ import assert from 'node:assert/strict'
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { busyboxImage, requireEngine } from '../bench/lib/containers.js'
 import { sumOf } from '../bench/lib/metrics-text.js'
-import { PrivateEngine } from '../bench/lib/private-engine.js'
 import { delay, Watchdog } from '../bench/lib/watchdog.js'
 import { fatalLine } from '../bench/lib/workloads.js'
+import { busyboxImage, docker, PrivateEngine, requireDocker } from './helpers/docker.js'
 
 const name = `nbw-fault-engine-${process.pid}`
 
@@ -27,8 +26,8 @@ async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 30_00
 }
 
 test('engine restarted twice during a restart loop: restarts and findings counted once each', async (t) => {
-  await requireEngine([busyboxImage])
-  const engine = new PrivateEngine(await mkdtemp(join(tmpdir(), 'nbw-fault-engine-')))
+  await requireDocker([busyboxImage])
+  const engine = new PrivateEngine()
   t.after(() => engine.destroy())
   const state = await mkdtemp(join(tmpdir(), 'nbw-fault-state-'))
   t.after(() => rm(state, { recursive: true, force: true }))
@@ -46,27 +45,30 @@ test('engine restarted twice during a restart loop: restarts and findings counte
     waitReady: false,
   })
   t.after(() => wd.stop())
-  await engine.docker([
-    'run',
-    '-d',
-    '--name',
-    name,
-    '--network',
-    'none',
-    '--label',
-    'netbird-watchdog.test=1',
-    '--restart',
-    'unless-stopped',
-    '-v',
-    `${state}:/state`,
-    '-e',
-    `FATAL=${fatalLine}`,
-    busyboxImage,
-    'sh',
-    '-c',
-    // TERM (the engine shutting down) ends it within a second, like any other death.
-    'trap "exit 1" TERM; echo start >> /state/starts; echo "$FATAL"; sleep 1; exit 1',
-  ])
+  await docker(
+    [
+      'run',
+      '-d',
+      '--name',
+      name,
+      '--network',
+      'none',
+      '--label',
+      'netbird-watchdog.test=1',
+      '--restart',
+      'unless-stopped',
+      '-v',
+      `${state}:/state`,
+      '-e',
+      `FATAL=${fatalLine}`,
+      busyboxImage,
+      'sh',
+      '-c',
+      // TERM (the engine shutting down) ends it within a second, like any other death.
+      'trap "exit 1" TERM; echo start >> /state/starts; echo "$FATAL"; sleep 1; exit 1',
+    ],
+    { host: engine.host },
+  )
 
   const restarts = async (): Promise<number> =>
     sumOf(await wd.scrape(), 'netbird_watchdog_container_restarts_total', { container: name })
@@ -84,9 +86,9 @@ test('engine restarted twice during a restart loop: restarts and findings counte
   }
 
   // End the loop: `docker stop` also cancels a pending restart of the policy.
-  await engine.docker(['stop', '-t', '1', name])
+  await docker(['stop', '-t', '1', name], { host: engine.host })
   const starts = (await readFile(join(state, 'starts'), 'utf8')).split('\n').filter(Boolean).length
-  const logs = await engine.docker(['logs', name])
+  const logs = await docker(['logs', name], { host: engine.host })
   const fatalLines = logs.split('\n').filter((l) => l === fatalLine).length
   const expect = {
     restarts: starts - 1,
