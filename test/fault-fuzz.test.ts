@@ -9,11 +9,11 @@ import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { busyboxImage, requireEngine } from '../bench/lib/containers.js'
+import { busyboxImage, requireDocker } from './helpers/docker.js'
 import { runFuzz } from '../bench/soak/fuzz.js'
 
 test('200,000 fuzzed lines from a real container: no crash, every line and finding counted', async (t) => {
-  await requireEngine([busyboxImage])
+  await requireDocker([busyboxImage])
   const dir = await mkdtemp(join(tmpdir(), 'nbw-fault-fuzz-'))
   t.after(() => rm(dir, { recursive: true, force: true }))
   const r = await runFuzz({

@@ -5,11 +5,11 @@
 // cleanly. Three cycles here; `npm run soak -- --only kill` runs 100 (see bench/soak/repair-kill.ts).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { nodeImage, requireEngine } from '../bench/lib/containers.js'
+import { nodeImage, requireDocker } from './helpers/docker.js'
 import { runRepairKill } from '../bench/soak/repair-kill.js'
 
 test('SIGKILL during automated repairs (3 cycles): idp.db intact, next start completes', async () => {
-  await requireEngine([nodeImage])
+  await requireDocker([nodeImage])
   const cycles = await runRepairKill({
     cycles: 3,
     seed: 3,

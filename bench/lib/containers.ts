@@ -3,50 +3,20 @@
 // is removed by it; test suites clean up `netbird-watchdog.test=1`, so a bench running beside
 // `npm test` keeps its own label and is not swept away by the suite's cleanup. Each container also
 // names the bench process that made it, so one bench never removes another live bench's containers.
-import { execFile, spawn, type ChildProcess } from 'node:child_process'
-import { promisify } from 'node:util'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { docker as dockerCli, requireDocker } from '../../test/helpers/docker.js'
 
-const exec = promisify(execFile)
+export { busyboxImage, nodeImage } from '../../test/helpers/docker.js'
 
 export const benchLabel = 'netbird-watchdog.bench=1'
-export const busyboxImage = 'netbird-watchdog-test/busybox:1'
-export const nodeImage = 'netbird-watchdog-test/node:20'
 
+/** `docker …` against the shared engine; the error carries the CLI's stderr. */
 export async function docker(args: readonly string[], timeoutMs = 120_000): Promise<string> {
-  try {
-    const { stdout } = await exec('docker', [...args], {
-      timeout: timeoutMs,
-      maxBuffer: 1 << 30,
-      encoding: 'utf8',
-    })
-    return stdout
-  } catch (err) {
-    const e = err as { stderr?: string; message: string }
-    throw new Error(`docker ${args.join(' ')} failed: ${e.stderr?.trim() || e.message}`, {
-      cause: err,
-    })
-  }
+  return dockerCli(args, { timeoutMs })
 }
 
 /** Fails with the command that fixes it when the engine or a test image is missing. */
-export async function requireEngine(images: readonly string[] = [busyboxImage]): Promise<void> {
-  try {
-    await docker(['info', '--format', '{{.ServerVersion}}'], 15_000)
-  } catch (err) {
-    throw new Error('no Docker engine answers: start it with `bash scripts/test-env.sh`', {
-      cause: err,
-    })
-  }
-  for (const image of images) {
-    try {
-      await docker(['image', 'inspect', '--format', '{{.Id}}', image], 15_000)
-    } catch (err) {
-      throw new Error(`image ${image} is missing: build it with \`bash scripts/test-env.sh\``, {
-        cause: err,
-      })
-    }
-  }
-}
+export const requireEngine = requireDocker
 
 const pidLabel = 'netbird-watchdog.bench.pid'
 

@@ -22,7 +22,7 @@ export async function docker(
   try {
     const { stdout } = await exec('docker', full, {
       timeout: options.timeoutMs ?? 120_000,
-      maxBuffer: 1 << 28,
+      maxBuffer: 1 << 30,
       encoding: 'utf8',
     })
     return stdout
