@@ -3,7 +3,7 @@
 // manual restarts, recreate, late start, label and compose selection, TTY, a 10 MB line and binary
 // output. Everything is asserted on scraped /metrics (and the watcher's typed events).
 import assert from 'node:assert/strict'
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs'
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
@@ -201,6 +201,46 @@ test('manual `docker restart` and stop/start are counted (RestartCount does not 
     'three "up" lines',
     () => wd.metric('netbird_watchdog_log_lines_total', c),
     () => 3,
+  )
+})
+
+test('a restart within seconds of a start the watchdog found by inspect is counted', async (t) => {
+  // The container starts before the watchdog, so that start is accounted from inspect and its own
+  // event is not replayed (it precedes the event stream's `since`); it then dies and the engine
+  // restarts it at once (restart backoff 100 ms), within the slack where the next start event
+  // could be mistaken for the found start's own.
+  const name = newName('quick')
+  const state = mkdtempSync(join(tmpdir(), 'nbw-quick-'))
+  chmodSync(state, 0o777)
+  t.after(() => rmSync(state, { recursive: true, force: true }))
+  const rec = record(name)
+  const id = await runContainer({
+    name,
+    restart: 'on-failure:1',
+    volumes: [`${state}:/state`],
+    cmd: ['sh', '-c', 'until [ -e /state/go ]; do sleep 0.05; done; exit 1'],
+  })
+  const wd = await watch({ targets: { names: [name], autoDetect: false } })
+  const c = { container: name }
+  await waitFor(
+    'the target found',
+    async () => (await wd.metric('netbird_watchdog_container_up', c)) === 1,
+  )
+  writeFileSync(join(state, 'go'), '')
+  await waitFor('the restart to die as well', async () => {
+    const s = await inspectState(name)
+    return s.Status === 'exited' && !s.Restarting
+  })
+  assert.equal(rec.count('start', id), 2, 'the engine started it twice')
+  await settles(
+    'deaths_total = engine die events',
+    () => wd.metric('netbird_watchdog_container_deaths_total', c),
+    () => rec.count('die', id),
+  )
+  await settles(
+    'one restart',
+    () => wd.metric('netbird_watchdog_container_restarts_total', c),
+    () => 1,
   )
 })
 

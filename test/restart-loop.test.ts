@@ -8,6 +8,7 @@ import {
   recordDeath,
   recordStart,
   recordStartEvent,
+  startEventIsAmbiguous,
   startEventSlackNs,
   type LoopPolicy,
   type StartLedger,
@@ -108,4 +109,33 @@ test('evaluate forgets deaths outside the window and is a no-op otherwise', () =
   assert.equal(evaluateLoop(st, policy, 1000), st)
   st = evaluateLoop(st, policy, 300_000)
   assert.deepEqual(st.deaths, [])
+})
+
+test('a quick restart right after a start accounted from inspect is counted (StartedAt tells)', () => {
+  // Started at 100 s, 1 s before the event stream's `since` (its own event is not replayed); the
+  // container dies and starts again 0.5 s later, inside the slack after the accounted start.
+  const accounted = reconcileStart(undefined, s(100), s(101))!.ledger
+  const quick = s(100) + 500_000_000n
+  assert.equal(startEventIsAmbiguous(accounted, quick), true)
+  // Inspect on arrival shows the newer StartedAt: one restart, and it is this event's own start.
+  const v = recordStartEvent(accounted, quick + 1_000_000n, quick)
+  assert.equal(v.restart, true)
+  assert.deepEqual(v.ledger, { accountedNs: quick + 1_000_000n })
+  assert.equal(startEventIsAmbiguous(v.ledger, quick + 2_000_000n), false)
+  // Without the inspect (it failed) the event is taken for the accounted start's own, as before.
+  assert.equal(recordStartEvent(accounted, quick + 1_000_000n).restart, false)
+})
+
+test('the accounted start’s own late event, with a newer start already inspected, counts once', () => {
+  const accounted = reconcileStart(undefined, s(100), s(100))!.ledger
+  const newer = s(101)
+  // Own event of the 100 s start arrives 3 ms late; by then the container has started again at 101 s.
+  const own = recordStartEvent(accounted, s(100) + 3_000_000n, newer)
+  assert.equal(own.restart, true)
+  assert.deepEqual(own.ledger, { accountedNs: newer, pendingUntilNs: newer + startEventSlackNs })
+  // The newer start's own event then arrives and StartedAt is unchanged: not counted again.
+  const second = recordStartEvent(own.ledger, newer + 2_000_000n, newer)
+  assert.equal(second.restart, false)
+  // The start event of an unchanged StartedAt is its own (the old behaviour, kept).
+  assert.equal(recordStartEvent(accounted, s(100) + 3_000_000n, s(100)).restart, false)
 })

@@ -31,15 +31,44 @@ export interface StartVerdict {
   readonly restart: boolean
 }
 
-/** A `start` event at engine time `timeNs`. Events reach this once each (the watcher deduplicates). */
-export function recordStartEvent(ledger: StartLedger | undefined, timeNs: bigint): StartVerdict {
-  if (ledger === undefined) return { ledger: { accountedNs: timeNs }, restart: false }
-  if (
-    ledger.pendingUntilNs !== undefined &&
+/**
+ * Whether a `start` event at `timeNs` falls in the window where it may be the own event of a start
+ * accounted from inspect. Then the watcher inspects again and passes the current StartedAt to
+ * `recordStartEvent`, which tells that start's own event from a quick restart after it.
+ */
+export function startEventIsAmbiguous(ledger: StartLedger | undefined, timeNs: bigint): boolean {
+  return (
+    ledger?.pendingUntilNs !== undefined &&
     timeNs >= ledger.accountedNs &&
     timeNs <= ledger.pendingUntilNs
-  ) {
-    return { ledger: { accountedNs: timeNs }, restart: false }
+  )
+}
+
+/**
+ * A `start` event at engine time `timeNs`. Events reach this once each (the watcher deduplicates).
+ * `startedAtNs` is the container's StartedAt inspected on arrival of an ambiguous event (see
+ * `startEventIsAmbiguous`); without it such an event is taken for the accounted start's own.
+ */
+export function recordStartEvent(
+  ledger: StartLedger | undefined,
+  timeNs: bigint,
+  startedAtNs?: bigint,
+): StartVerdict {
+  if (ledger === undefined) return { ledger: { accountedNs: timeNs }, restart: false }
+  if (startEventIsAmbiguous(ledger, timeNs)) {
+    // StartedAt unchanged: no start since the accounted one, so this is its own event.
+    if (startedAtNs === undefined || startedAtNs <= ledger.accountedNs) {
+      return { ledger: { accountedNs: timeNs }, restart: false }
+    }
+    // The container started again after the accounted start (whose own event may have fallen
+    // before the stream's `since`): that is one restart. If this event is older than the newer
+    // start, the newer start's own event is still to come.
+    return timeNs >= startedAtNs
+      ? { ledger: { accountedNs: timeNs }, restart: true }
+      : {
+          ledger: { accountedNs: startedAtNs, pendingUntilNs: startedAtNs + startEventSlackNs },
+          restart: true,
+        }
   }
   // An event older than what inspect accounted is a start that happened in between: count it, but
   // keep the newer mark (and its pending event).

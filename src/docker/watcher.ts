@@ -13,6 +13,7 @@ import {
   recordDeath,
   recordStart,
   recordStartEvent,
+  startEventIsAmbiguous,
   reconcileStart,
   type LoopPolicy,
   type LoopState,
@@ -386,7 +387,14 @@ export class Watcher {
     const m = this.#o.metrics
     switch (action) {
       case 'start': {
-        const verdict = recordStartEvent(t.ledger, e.timeNano)
+        // Rare: the event may be the own event of a start just accounted from inspect, or a quick
+        // restart after it; the current StartedAt tells them apart.
+        let startedAt: bigint | undefined
+        if (startEventIsAmbiguous(t.ledger, e.timeNano)) {
+          const d = await this.#o.docker.inspect(t.id, this.#abort.signal).catch(() => undefined)
+          startedAt = d ? startedNs(d) : undefined
+        }
+        const verdict = recordStartEvent(t.ledger, e.timeNano, startedAt)
         t.ledger = verdict.ledger
         if (verdict.restart) {
           if (!t.diedSinceStart) this.#recordDeath(t, atMs)
