@@ -161,18 +161,20 @@ export function detectBlock(
   let lineNo = firstLineNo
   let longLines = 0
   let pos = 0
-  // The next hit of each prefilter (block.length when there is none).
+  // The next hit of each prefilter (block.length when there is none), and the nearest of them.
   const next = prefilters.map((re) => nextHit(re, block, 0))
+  let nearest = Math.min(...next)
   while (pos < block.length) {
     let end = block.indexOf('\n', pos)
     if (end === -1) end = block.length
     if (end - pos > maxLineLength) longLines++
-    if (next.some((hit) => hit < end)) {
+    if (nearest < end) {
       const finding = detectLine(lineText(pos, Math.min(end, pos + maxLineLength)), lineNo)
       if (finding) onFinding(finding)
       for (let i = 0; i < next.length; i++) {
         if ((next[i] as number) < end) next[i] = nextHit(prefilters[i] as RegExp, block, end + 1)
       }
+      nearest = Math.min(...next)
     }
     lineNo++
     pos = end + 1
