@@ -71,7 +71,7 @@ try {
   const watchdog = wd
   await delay(warmupS * 1000)
 
-  // Idle window: both processes sampled every second; a scrape every 15 s.
+  // Idle window: every process sampled each second; the daemon scraped every 15 s.
   const wdIdle = new ProcSampler(watchdog.pid).start()
   const bareIdle = new ProcSampler(bare.pid!).start()
   const dockerodeIdle = new ProcSampler(dockerodeOnly.pid!).start()
