@@ -406,27 +406,11 @@ test('an out-of-memory kill is counted, with exit code 137', async () => {
   const c = { container: name }
   await waitFor('the engine connected', () => wd.daemon.watcher.dockerUp)
   const died = wd.daemon.events.once('died', (e) => e.container === name)
-  const args = [
-    'run',
-    '-d',
-    '--name',
+  await runContainer({
     name,
-    '--label',
-    'netbird-watchdog.test=1',
-    '--network',
-    'none',
-  ]
-  await docker([
-    ...args,
-    '--memory',
-    '16m',
-    '--memory-swap',
-    '16m',
-    'netbird-watchdog-test/busybox:1',
-    'sh',
-    '-c',
-    'x=$(head -c 60000000 /dev/zero | tr "\\000" a); echo ${#x}',
-  ])
+    extra: ['--memory', '16m', '--memory-swap', '16m'],
+    cmd: ['sh', '-c', 'x=$(head -c 60000000 /dev/zero | tr "\\000" a); echo ${#x}'],
+  })
   assert.equal((await died).exitCode, 137)
   await settles(
     'one OOM event',
@@ -448,30 +432,13 @@ test('Docker health status is mirrored as a state set', async () => {
   try {
     await waitFor('the engine connected', () => wd.daemon.watcher.dockerUp)
     // Healthy while /data/ok exists.
-    await docker([
-      'run',
-      '-d',
-      '--name',
+    await runContainer({
       name,
-      '--label',
-      'netbird-watchdog.test=1',
-      '--network',
-      'none',
-      '--stop-timeout',
-      '1',
-      '-v',
-      `${dir}:/data`,
-      '--health-cmd',
-      'cat /data/ok',
-      '--health-interval',
-      '1s',
-      '--health-retries',
-      '1',
-      'netbird-watchdog-test/busybox:1',
-      'sh',
-      '-c',
-      `touch /data/ok; ${stayUp}`,
-    ])
+      stopTimeoutSeconds: 1,
+      volumes: [`${dir}:/data`],
+      extra: ['--health-cmd', 'cat /data/ok', '--health-interval', '1s', '--health-retries', '1'],
+      cmd: ['sh', '-c', `touch /data/ok; ${stayUp}`],
+    })
     await waitFor('healthy', async () => (await health('healthy')) === 1)
     assert.equal(await health('unhealthy'), 0)
     rmSync(join(dir, 'ok'))

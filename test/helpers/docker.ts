@@ -77,6 +77,8 @@ export interface ContainerSpec {
   /** `docker create` only. */
   readonly createOnly?: boolean
   readonly host?: string
+  /** More `docker run` options (e.g. `--memory 16m`, `--health-cmd …`), before the image. */
+  readonly extra?: readonly string[]
 }
 
 /** `docker run -d` (or create) with the test label and no network; returns the id. */
@@ -91,7 +93,7 @@ export async function runContainer(spec: ContainerSpec): Promise<string> {
     args.push('--stop-timeout', String(spec.stopTimeoutSeconds))
   }
   for (const v of spec.volumes ?? []) args.push('-v', v)
-  args.push(spec.image ?? busyboxImage, ...spec.cmd)
+  args.push(...(spec.extra ?? []), spec.image ?? busyboxImage, ...spec.cmd)
   return (await docker(args, { ...(spec.host ? { host: spec.host } : {}) })).trim()
 }
 
