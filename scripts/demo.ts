@@ -14,7 +14,14 @@ import { connectorIssuer, readConnectors } from '../src/sqlite/idp-db.js'
 import { cliPath } from '../test/helpers/cli.js'
 import { createIdpDb, oidcConnectorConfig } from '../test/helpers/idp-fixture.js'
 import { parseMetrics } from '../test/helpers/metrics-text.js'
-import { containerLogs, docker, nodeImage, requireDocker, waitFor } from '../test/helpers/docker.js'
+import {
+  containerLogs,
+  docker,
+  firstDieEventMs,
+  nodeImage,
+  requireDocker,
+  waitFor,
+} from '../test/helpers/docker.js'
 import { removeTestContainers, runFakeNetbird, startIssuerPeer } from '../test/helpers/selfheal.js'
 
 const until = (pred: () => boolean | Promise<boolean>, what: string, ms = 60_000) =>
@@ -222,22 +229,8 @@ async function main(): Promise<void> {
   ).trim()
   say(`   container: ${green(state)}`)
   // The engine's own record of the first crash: its `die` event.
-  const deaths = await docker([
-    'events',
-    '--since',
-    String(Math.floor(started / 1000) - 1),
-    '--until',
-    String(Math.ceil(Date.now() / 1000)),
-    '--filter',
-    `container=${container}`,
-    '--filter',
-    'event=die',
-    '--format',
-    '{{.TimeNano}}',
-  ])
-  const firstDeath = deaths.split('\n').find(Boolean)
-  if (firstDeath !== undefined) {
-    const crashedAt = Number(BigInt(firstDeath) / 1_000_000n)
+  const crashedAt = await firstDieEventMs(container, started)
+  if (crashedAt !== undefined) {
     say(
       `   first crash → recovered: ${((Date.parse(outcome!.time) - crashedAt) / 1000).toFixed(1)} s (the 5 s confirm window included)`,
     )

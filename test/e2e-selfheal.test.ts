@@ -27,6 +27,7 @@ import { connectorIssuer, readConnectors } from '../src/sqlite/idp-db.js'
 import { cliPath } from './helpers/cli.js'
 import {
   docker,
+  firstDieEventMs,
   inspectState,
   nodeImage,
   requireDocker,
@@ -251,26 +252,6 @@ async function scenario(
   }
 }
 
-/** Engine time of the container's first `die` event, ms since the epoch. */
-async function firstDeath(container: string, since: number): Promise<number> {
-  const out = await docker([
-    'events',
-    '--since',
-    String(Math.floor(since / 1000) - 1),
-    '--until',
-    String(Math.ceil(Date.now() / 1000)),
-    '--filter',
-    `container=${container}`,
-    '--filter',
-    'event=die',
-    '--format',
-    '{{.TimeNano}}',
-  ])
-  const first = out.split('\n').find(Boolean)
-  assert.ok(first !== undefined, 'a die event')
-  return Number(BigInt(first) / 1_000_000n)
-}
-
 test('crash loop → detect, back up, repair, restart, stays up (the JumpCloud trailing slash)', (t) =>
   headline(t))
 
@@ -303,7 +284,8 @@ async function headline(t: TestContext, image?: string): Promise<void> {
     120_000,
   )
 
-  const crashedAt = await firstDeath(s.container, began)
+  const crashedAt = await firstDieEventMs(s.container, began)
+  assert.ok(crashedAt !== undefined, 'a die event')
   const recovered = s.records.find((r) => r.msg.startsWith('recovered:'))
   assert.ok(recovered, 'a "recovered" log line')
   const recoveredAt = Date.parse(recovered.time)

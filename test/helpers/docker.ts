@@ -125,6 +125,31 @@ export async function inspectState(name: string, host?: string): Promise<Inspect
   return JSON.parse(out) as InspectState
 }
 
+/**
+ * Engine time (ms since the epoch) of the container's first `die` event at or after `sinceMs`, from
+ * the engine's own event log; undefined if it has not died.
+ */
+export async function firstDieEventMs(
+  container: string,
+  sinceMs: number,
+): Promise<number | undefined> {
+  const out = await docker([
+    'events',
+    '--since',
+    String(Math.floor(sinceMs / 1000) - 1),
+    '--until',
+    String(Math.ceil(Date.now() / 1000)),
+    '--filter',
+    `container=${container}`,
+    '--filter',
+    'event=die',
+    '--format',
+    '{{.TimeNano}}',
+  ])
+  const first = out.split('\n').find(Boolean)
+  return first === undefined ? undefined : Number(BigInt(first) / 1_000_000n)
+}
+
 /** Every log byte of a container (stdout and stderr), as `docker logs` gives it. */
 export async function containerLogs(name: string, host?: string): Promise<Buffer> {
   return new Promise((resolve, reject) => {
