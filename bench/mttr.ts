@@ -12,7 +12,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createIdpDb, jumpcloudId, oidcConnectorConfig } from '../test/helpers/idp-fixture.js'
+import { createIdpDb, jumpcloudId, oidcConnectors } from '../test/helpers/idp-fixture.js'
 import { startIssuerPeer } from '../test/helpers/selfheal.js'
 import {
   EventRecorder,
@@ -57,15 +57,7 @@ async function once(i: number, origin: string): Promise<RunResult> {
   const name = `nbw-bench-mttr-${Date.now().toString(36)}-${i}`
   const dbPath = join(dir, 'idp.db')
   createIdpDb(dbPath, {
-    connectors: [
-      { id: 'local', type: 'local', name: 'Email', config: null },
-      {
-        id: jumpcloudId,
-        type: 'oidc',
-        name: 'JumpCloud',
-        config: oidcConnectorConfig({ issuer: origin, clientID: 'client', clientSecret: 'secret' }),
-      },
-    ],
+    connectors: oidcConnectors([{ id: jumpcloudId, name: 'JumpCloud', issuer: origin }]),
   })
   let wd: Watchdog | undefined
   let recorder: EventRecorder | undefined

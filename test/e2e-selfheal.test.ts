@@ -34,7 +34,7 @@ import {
   testLabel,
   waitFor,
 } from './helpers/docker.js'
-import { createIdpDb, oidcConnectorConfig } from './helpers/idp-fixture.js'
+import { createIdpDb, oidcConnectors } from './helpers/idp-fixture.js'
 import { parseMetrics, valueOf } from './helpers/metrics-text.js'
 import {
   removeTestContainers,
@@ -133,19 +133,7 @@ async function scenario(
   t.after(() => rmSync(dir, { recursive: true, force: true }))
   const dbPath = join(dir, 'idp.db')
   createIdpDb(dbPath, {
-    connectors: [
-      { id: 'local', type: 'local', name: 'Email', config: null },
-      ...[{ id: jc, issuer: opts.storedIssuer }, ...(opts.extra ?? [])].map((c) => ({
-        id: c.id,
-        type: 'oidc',
-        name: c.id,
-        config: oidcConnectorConfig({
-          issuer: c.issuer,
-          clientID: 'client',
-          clientSecret: 'secret',
-        }),
-      })),
-    ],
+    connectors: oidcConnectors([{ id: jc, issuer: opts.storedIssuer }, ...(opts.extra ?? [])]),
   })
   const pristine = join(dir, 'pristine.db')
   copyFileSync(dbPath, pristine) // nobody has opened it yet: a plain copy is exact

@@ -18,7 +18,7 @@ import { startSelfHealing, type SelfHealing } from '../src/heal/self-heal.js'
 import { createLogger } from '../src/log.js'
 import { listBackups } from '../src/sqlite/backup.js'
 import { connectorIssuer, readConnectors } from '../src/sqlite/idp-db.js'
-import { createIdpDb, oidcConnectorConfig } from './helpers/idp-fixture.js'
+import { createIdpDb, oidcConnectors } from './helpers/idp-fixture.js'
 import { containerLogs, docker, nodeImage, requireDocker, waitFor } from './helpers/docker.js'
 import {
   metricValue,
@@ -55,19 +55,10 @@ async function rig(
   t.after(() => rmSync(dir, { recursive: true, force: true }))
   const dbPath = join(dir, 'idp.db')
   createIdpDb(dbPath, {
-    connectors: [
-      { id: 'local', type: 'local', name: 'Email', config: null },
-      ...[{ id: jc, issuer: opts.storedIssuer }, ...(opts.extraConnectors ?? [])].map((c) => ({
-        id: c.id,
-        type: 'oidc',
-        name: c.id,
-        config: oidcConnectorConfig({
-          issuer: c.issuer,
-          clientID: 'client',
-          clientSecret: 'secret',
-        }),
-      })),
-    ],
+    connectors: oidcConnectors([
+      { id: jc, issuer: opts.storedIssuer },
+      ...(opts.extraConnectors ?? []),
+    ]),
   })
   const container = `nbw-heal-${opts.variant}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
   t.after(() => removeTestContainers([container]))

@@ -81,6 +81,24 @@ export function oidcConnectorConfig(fields: {
   })
 }
 
+/**
+ * NetBird's `local` connector plus one generic-OIDC connector per entry (client "client", secret
+ * "secret"; the name defaults to the id): the rows a self-healing scenario needs.
+ */
+export function oidcConnectors(
+  list: ReadonlyArray<{ id: string; issuer: string; name?: string }>,
+): FixtureConnector[] {
+  return [
+    { id: 'local', type: 'local', name: 'Email', config: null },
+    ...list.map((c) => ({
+      id: c.id,
+      type: 'oidc',
+      name: c.name ?? c.id,
+      config: oidcConnectorConfig({ issuer: c.issuer, clientID: 'client', clientSecret: 'secret' }),
+    })),
+  ]
+}
+
 /** NetBird's rows: local, generic-OIDC JumpCloud (no trailing slash: the broken case), okta, google. */
 export function defaultConnectors(): FixtureConnector[] {
   return [
