@@ -16,7 +16,7 @@ import {
 import { cpuPercent, mb, ProcSampler, sampleProcess } from './lib/proc.js'
 import { argNumber, figure, hasFlag, median, note, printMachine } from './lib/report.js'
 import { sumOf } from './lib/metrics-text.js'
-import { delay, repoRoot, Watchdog } from './lib/watchdog.js'
+import { delay, observeConfig, repoRoot, Watchdog } from './lib/watchdog.js'
 import { floodWorkload, idleWorkload } from './lib/workloads.js'
 
 const quick = hasFlag('quick')
@@ -61,12 +61,7 @@ try {
   const idle = idleWorkload()
   await runContainer({ name: idleName, image, cmd: idle.cmd, env: idle.env })
   wd = await Watchdog.start({
-    config: {
-      mode: 'observe',
-      targets: { names: [idleName, busyName], autoDetect: false },
-      schedules: { doctor: '', backup: '', integrity: '' },
-      log: { level: 'info' },
-    },
+    config: observeConfig({ names: [idleName, busyName] }, { log: { level: 'info' } }),
   })
   const watchdog = wd
   await delay(warmupS * 1000)

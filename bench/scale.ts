@@ -15,7 +15,7 @@ import {
 import { sumOf } from './lib/metrics-text.js'
 import { cpuPercent, mb, ProcSampler } from './lib/proc.js'
 import { argNumber, figure, hasFlag, note, printMachine } from './lib/report.js'
-import { delay, Watchdog } from './lib/watchdog.js'
+import { delay, observeConfig, Watchdog } from './lib/watchdog.js'
 import { crashWorkload } from './lib/workloads.js'
 
 const quick = hasFlag('quick')
@@ -34,11 +34,7 @@ let wd: Watchdog | undefined
 let recorder: EventRecorder | undefined
 try {
   wd = await Watchdog.start({
-    config: {
-      mode: 'observe',
-      targets: { label, autoDetect: false },
-      schedules: { doctor: '', backup: '', integrity: '' },
-    },
+    config: observeConfig({ label }),
     keep: () => false,
     waitReady: false,
   })

@@ -22,7 +22,7 @@ import { sumOf } from './lib/metrics-text.js'
 import { writeCdfPlot } from './lib/plot.js'
 import { prng } from './lib/fuzz-lines.js'
 import { argNumber, figure, hasFlag, note, percentile, printMachine } from './lib/report.js'
-import { delay, repoRoot, Watchdog, type LogRecord } from './lib/watchdog.js'
+import { delay, observeConfig, repoRoot, Watchdog, type LogRecord } from './lib/watchdog.js'
 import { crashWorkload, fatalLine } from './lib/workloads.js'
 
 const quick = hasFlag('quick')
@@ -49,11 +49,7 @@ let wd: Watchdog | undefined
 let stopping = false
 try {
   wd = await Watchdog.start({
-    config: {
-      mode: 'observe',
-      targets: { names: [name], autoDetect: false },
-      schedules: { doctor: '', backup: '', integrity: '' },
-    },
+    config: observeConfig({ names: [name] }),
     keep: isFinding,
   })
   const watchdog = wd

@@ -10,7 +10,7 @@ import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { sumOf } from '../bench/lib/metrics-text.js'
-import { delay, Watchdog } from '../bench/lib/watchdog.js'
+import { delay, observeConfig, Watchdog } from '../bench/lib/watchdog.js'
 import { fatalLine } from '../bench/lib/workloads.js'
 import { busyboxImage, docker, PrivateEngine, requireDocker } from './helpers/docker.js'
 
@@ -36,12 +36,10 @@ test('engine restarted twice during a restart loop: restarts and findings counte
   await engine.loadImage(busyboxImage)
   // The watchdog first: every start and line of the target is then the watchdog's to see.
   const wd = await Watchdog.start({
-    config: {
-      mode: 'observe',
-      docker: { host: engine.host, reconnectMaxSeconds: 1 },
-      targets: { names: [name], autoDetect: false },
-      schedules: { doctor: '', backup: '', integrity: '' },
-    },
+    config: observeConfig(
+      { names: [name] },
+      { docker: { host: engine.host, reconnectMaxSeconds: 1 } },
+    ),
     waitReady: false,
   })
   t.after(() => wd.stop())

@@ -34,6 +34,22 @@ export interface WatchdogOptions {
   waitReady?: boolean
 }
 
+/**
+ * The daemon in observe mode with the scheduled jobs off, watching `targets` (auto-detection off):
+ * what the benches and fault runs measure. `extra` adds or overrides top-level keys.
+ */
+export function observeConfig(
+  targets: Record<string, unknown>,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    mode: 'observe',
+    targets: { ...targets, autoDetect: false },
+    schedules: { doctor: '', backup: '', integrity: '' },
+    ...extra,
+  }
+}
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer()

@@ -13,7 +13,7 @@ import { sumOf } from '../lib/metrics-text.js'
 import { classifyContainerLogs } from '../lib/oracle.js'
 import { mb, ProcSampler } from '../lib/proc.js'
 import { figure, median, note } from '../lib/report.js'
-import { delay, Watchdog } from '../lib/watchdog.js'
+import { delay, observeConfig, Watchdog } from '../lib/watchdog.js'
 import { floodWorkload } from '../lib/workloads.js'
 
 export interface FloodResult {
@@ -28,11 +28,7 @@ export async function soakFlood(minutes: number): Promise<FloodResult> {
   let wd: Watchdog | undefined
   try {
     wd = await Watchdog.start({
-      config: {
-        mode: 'observe',
-        targets: { names: [name], autoDetect: false },
-        schedules: { doctor: '', backup: '', integrity: '' },
-      },
+      config: observeConfig({ names: [name] }),
       waitReady: false,
     })
     const watchdog = wd

@@ -11,7 +11,7 @@ import { createLineFactory } from '../lib/fuzz-lines.js'
 import { sumOf } from '../lib/metrics-text.js'
 import { classifyContainerLogs } from '../lib/oracle.js'
 import { figure, note } from '../lib/report.js'
-import { delay, repoRoot, Watchdog, type LogRecord } from '../lib/watchdog.js'
+import { delay, observeConfig, repoRoot, Watchdog, type LogRecord } from '../lib/watchdog.js'
 
 /** Writes `lines` generated lines for `seed` into two files (80 % / 20 %); cached in bench/out. */
 export async function fuzzFiles(
@@ -81,11 +81,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
   let wd: Watchdog | undefined
   try {
     wd = await Watchdog.start({
-      config: {
-        mode: 'observe',
-        targets: { names: [name], autoDetect: false },
-        schedules: { doctor: '', backup: '', integrity: '' },
-      },
+      config: observeConfig({ names: [name] }),
       waitReady: false,
       keep: (r) => r.level === 'error' || r.level === 'fatal',
     })
