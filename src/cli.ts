@@ -3,11 +3,16 @@
 // The only module that touches process.exit / process.exitCode.
 import { Command, CommanderError } from 'commander'
 import { exitCodes, writeLine, type CliIO } from './commands/io.js'
-import { WatchdogError, inputErrorCodes, errorMessage } from './errors.js'
+import { installCrashHandlers } from './crash.js'
+import { WatchdogError, inputErrorCodes, errorMessage, isWatchdogError } from './errors.js'
 import { readVersion } from './version.js'
 
-// SIGTERM/SIGINT end a long-running command (`run`) cleanly; a second signal kills the process.
+// The first SIGTERM/SIGINT asks the command to stop (`run` stops cleanly and exits 0; a one-shot
+// command stops promptly, never leaving a write half done, and exits 143/130); a second one exits at
+// once with that status.
 const shutdown = new AbortController()
+let stoppedBy: 'SIGTERM' | 'SIGINT' | undefined
+const signalExit = { SIGTERM: exitCodes.sigterm, SIGINT: exitCodes.sigint } as const
 
 type Register = (program: Command, io: CliIO) => void
 
@@ -45,7 +50,8 @@ export function buildProgram(io: CliIO, registers: readonly Register[]): Command
     .addHelpText(
       'after',
       `
-Exit status (every command): 0 ok, 1 problems found or an action failed, 2 usage, config or input error.`,
+Exit status (every command): 0 ok, 1 problems found or an action failed, 2 usage, config or input
+error, 130/143 stopped by SIGINT/SIGTERM (a one-shot command), 70 an internal error (a bug).`,
     )
   for (const register of registers) register(program, io)
   for (const cmd of program.commands) cmd.exitOverride()
@@ -53,12 +59,17 @@ Exit status (every command): 0 ok, 1 problems found or an action failed, 2 usage
 }
 
 async function main(): Promise<void> {
+  // Files the watchdog creates (backups, manifests, SQLite journals of copies) hold client secrets:
+  // private from creation, whatever umask the container starts with.
+  process.umask(0o077)
+  installCrashHandlers((code) => process.exit(code))
   let exitCode: number = exitCodes.ok
   const io: CliIO = {
     stdin: process.stdin,
     stdout: process.stdout,
     stderr: process.stderr,
     env: process.env,
+    signal: shutdown.signal,
     setExitCode: (code) => {
       exitCode = code
     },
@@ -68,13 +79,20 @@ async function main(): Promise<void> {
     if (err.code === 'EPIPE') process.exit(exitCode)
   })
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => shutdown.abort(signal))
+    process.on(signal, () => {
+      if (stoppedBy !== undefined) process.exit(signalExit[signal])
+      stoppedBy = signal
+      shutdown.abort(signal)
+    })
   }
+  const command = process.argv[2]
   try {
     await buildProgram(io, await loadCommands(process.argv)).parseAsync(process.argv)
   } catch (err) {
     exitCode = reportError(err, io)
   }
+  // A one-shot command stopped by a signal says so in its status; the daemon's stop is its normal end.
+  if (stoppedBy !== undefined && command !== 'run') exitCode = signalExit[stoppedBy]
   process.exitCode = exitCode
 }
 
@@ -83,6 +101,10 @@ function reportError(err: unknown, io: CliIO): number {
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0
     if (err.code === 'commander.help') return 0
     return exitCodes.usage
+  }
+  if (isWatchdogError(err, 'INTERRUPTED')) {
+    writeLine(io.stderr, `netbird-watchdog: ${err.message}`)
+    return exitCodes.sigterm
   }
   if (err instanceof WatchdogError) {
     writeLine(io.stderr, `netbird-watchdog: ${err.message}`)

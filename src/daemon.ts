@@ -1,38 +1,21 @@
 // The composition root of `netbird-watchdog run`: builds the adapters from the Config (registry and
-// metrics, Docker engine port, typed events, watcher, HTTP server), lets extensions (the healer) plug
-// in, starts everything, and releases it in reverse order on stop(). Nothing here exits the process.
+// metrics, Docker engine port, typed events, the IdP store, watcher, HTTP server), wires self-healing
+// to them, starts everything, and releases it in reverse order on stop(). Nothing here exits the
+// process. Everything that can be wrong with the configuration is found before anything starts.
+import { resolve } from 'node:path'
 import { Registry } from 'prom-client'
 import type { Config, Secrets } from './config/schema.js'
 import { DockerEngine, dockerConnection, type DockerPort } from './docker/engine.js'
 import { WatchdogEvents } from './docker/events.js'
 import { Watcher, type WatcherOptions } from './docker/watcher.js'
-import { selfHealing } from './heal/extension.js'
-import { errorMessage } from './errors.js'
-import { HttpServer, type RouteHandler } from './http-server.js'
+import { WatchdogError, errorMessage } from './errors.js'
+import { startSelfHealing, type SelfHealing } from './heal/self-heal.js'
+import { HttpServer } from './http-server.js'
 import type { Logger } from './log.js'
 import { createWatchMetrics, type WatchMetrics } from './metrics.js'
-
-/** What an extension receives: everything it needs, nothing global. */
-export interface ExtensionContext {
-  readonly config: Config
-  readonly secrets: Secrets
-  readonly logger: Logger
-  readonly registry: Registry
-  readonly docker: DockerPort
-  readonly events: WatchdogEvents
-  readonly http: { addRoute(method: string, path: string, handler: RouteHandler): void }
-  readonly version: string
-}
-
-export interface ExtensionHandle {
-  stop(): Promise<void>
-}
-
-/** A component started before the watcher runs and stopped before it (e.g. the healer). */
-export type Extension = (ctx: ExtensionContext) => ExtensionHandle | Promise<ExtensionHandle>
-
-/** The extensions `netbird-watchdog run` starts. Plug the healer in here. */
-export const builtinExtensions: readonly Extension[] = [selfHealing]
+import { checkBackupDir } from './store/backup-files.js'
+import { openStore, storeBackupDir } from './store/open.js'
+import type { IdpStore } from './store/port.js'
 
 export interface DaemonOptions {
   readonly config: Config
@@ -40,7 +23,6 @@ export interface DaemonOptions {
   readonly env: Readonly<Record<string, string | undefined>>
   readonly logger: Logger
   readonly version: string
-  readonly extensions?: readonly Extension[]
   /** The engine port; by default the dockerode adapter for config.docker / DOCKER_HOST. */
   readonly docker?: DockerPort
   /** Watcher timings (tests shorten the reconnect backoff and the ping period). */
@@ -56,6 +38,8 @@ export interface Daemon {
   readonly events: WatchdogEvents
   readonly watcher: Watcher
   readonly docker: DockerPort
+  readonly store: IdpStore
+  readonly selfHealing: SelfHealing
   /** Where the HTTP server listens. */
   readonly address: { host: string; port: number }
   /** Stops everything in reverse order of start; idempotent. */
@@ -72,16 +56,32 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       try {
         await r.release()
       } catch (err) {
-        logger.error({ err: errorMessage(err), component: r.name }, 'stop failed')
+        logger.error({ err, component: r.name }, 'stop failed')
       }
     }
+  }
+  // Before anything starts: where backups go must be usable (a directory, private).
+  const store = openStore(config.idp)
+  releasers.push({ name: 'store', release: () => store.close() })
+  const backupDir = resolve(storeBackupDir(config))
+  try {
+    const tightened = checkBackupDir(backupDir)
+    if (tightened !== undefined) {
+      logger.warn(
+        { dir: backupDir, was: tightened },
+        'backup directory was open to other users; tightened to 0700 (backups hold client secrets)',
+      )
+    }
+  } catch (err) {
+    await stopAll()
+    throw new WatchdogError('CONFIG_INVALID', `backups.dir: ${errorMessage(err)}`, { cause: err })
   }
   try {
     const registry = new Registry()
     const metrics = createWatchMetrics(registry, { version: options.version })
     const docker = options.docker ?? new DockerEngine(dockerConnection(config.docker, options.env))
     const events = new WatchdogEvents((err, event) =>
-      logger.error({ err: errorMessage(err), event }, 'event listener failed'),
+      logger.error({ err, event }, 'event listener failed'),
     )
     const watcher = new Watcher({
       docker,
@@ -97,23 +97,23 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       readiness: () => watcher.readiness(),
       logger: logger.child({ component: 'http' }),
     })
-    const ctx: ExtensionContext = {
-      config,
-      secrets: options.secrets,
-      logger,
-      registry,
-      docker,
-      events,
-      http: { addRoute: (method, path, handler) => http.addRoute(method, path, handler) },
-      version: options.version,
-    }
     await http.listen()
     releasers.push({ name: 'http', release: () => http.close() })
-    // Extensions subscribe before the watcher emits anything; they stop before it.
-    for (const extension of options.extensions ?? builtinExtensions) {
-      const handle = await extension(ctx)
-      releasers.push({ name: extension.name || 'extension', release: () => handle.stop() })
-    }
+    // Self-healing subscribes before the watcher emits anything, and stops before it (finishing or
+    // rolling back an in-flight repair while the engine is still watched).
+    const selfHealing = startSelfHealing({
+      logger,
+      registry,
+      config,
+      secrets: options.secrets,
+      docker,
+      events,
+      store,
+      backupDir,
+      version: options.version,
+    })
+    http.addRoute('POST', '/reset', selfHealing.resetHandler)
+    releasers.push({ name: 'self-healing', release: () => selfHealing.stop() })
     watcher.start()
     releasers.push({ name: 'watcher', release: () => watcher.stop() })
     const address = http.address ?? { host: '', port: 0 }
@@ -133,6 +133,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       events,
       watcher,
       docker,
+      store,
+      selfHealing,
       address,
       stop: () => (stopping ??= stopAll()),
     }

@@ -24,6 +24,13 @@ export type ErrorCode =
   | 'DOCKER_UNAVAILABLE'
   | 'DOCKER_ACTION_FAILED'
   | 'DB_HOT_JOURNAL'
+  | 'DB_UNREADABLE'
+  | 'STORE_UNREACHABLE'
+  | 'STORE_AUTH_FAILED'
+  | 'STORE_NOT_DEX'
+  | 'STORE_TIMEOUT'
+  | 'RESTORE_REFUSED'
+  | 'INTERRUPTED'
 
 export class WatchdogError extends Error {
   override name = 'WatchdogError'
@@ -55,6 +62,10 @@ export const inputErrorCodes: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'BACKUP_NOT_FOUND',
   'MANAGEMENT_JSON_INVALID',
   'DB_HOT_JOURNAL',
+  'DB_UNREADABLE',
+  'STORE_AUTH_FAILED',
+  'STORE_NOT_DEX',
+  'RESTORE_REFUSED',
 ])
 
 export function errorMessage(err: unknown): string {

@@ -118,8 +118,16 @@ export class HttpServer {
       )
       return
     }
-    const known = ['/metrics', '/healthz', '/readyz', '/'].includes(path)
-    res.writeHead(known ? 405 : 404, { 'content-type': 'text/plain' })
-    res.end(known ? 'method not allowed\n' : 'not found\n')
+    const allowed = [...this.#routes.keys()]
+      .filter((key) => key.slice(key.indexOf(' ') + 1) === path)
+      .map((key) => key.slice(0, key.indexOf(' ')))
+    if (['/metrics', '/healthz', '/readyz', '/'].includes(path)) allowed.push('GET', 'HEAD')
+    if (allowed.length > 0) {
+      res.writeHead(405, { 'content-type': 'text/plain', allow: allowed.join(', ') })
+      res.end('method not allowed\n')
+      return
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' })
+    res.end('not found\n')
   }
 }

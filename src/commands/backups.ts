@@ -1,19 +1,22 @@
-// `netbird-watchdog backups create|list|verify|restore|prune`: the verified idp.db backups
-// (src/sqlite/backup.ts) from the command line.
+// `netbird-watchdog backups create|list|verify|restore|prune`: the verified IdP store backups
+// (store/backup-files.ts and the engine adapters) from the command line.
 import type { Command } from 'commander'
 import { WatchdogError } from '../errors.js'
 import {
-  createBackup,
   defaultBackupDir,
+  engineOf,
   findBackup,
   listBackups,
   pruneBackups,
-  restoreBackup,
-  verifyBackup,
   type BackupInfo,
-} from '../sqlite/backup.js'
+} from '../store/backup-files.js'
+import type { IdpStore } from '../store/port.js'
+import { assertSameStore } from '../store/restore-guard.js'
+import { SqliteStore } from '../store/sqlite/store.js'
+import { verifyBackupFile } from '../store/verify.js'
 import { readVersion } from '../version.js'
-import { exitCodes, writeLine, type CliIO } from './io.js'
+import { intFlag } from './flags.js'
+import { exitCodes, throwIfStopped, writeLine, type CliIO } from './io.js'
 
 interface Location {
   db?: string
@@ -27,9 +30,15 @@ function backupDirOf(flags: Location): string {
   throw new WatchdogError('USAGE', 'give --db PATH (backups live next to it) or --backup-dir DIR')
 }
 
+function storeOf(flags: Location, what: string): IdpStore {
+  if (flags.db === undefined) throw new WatchdogError('USAGE', `backups ${what} needs --db PATH`)
+  return new SqliteStore(flags.db)
+}
+
 function summary(b: BackupInfo): Record<string, unknown> {
   return {
     id: b.id,
+    engine: engineOf(b.manifest),
     path: b.path,
     createdAt: b.manifest.createdAt,
     reason: b.manifest.reason,
@@ -50,17 +59,6 @@ function withLocation(cmd: Command): Command {
     .option('--json', 'print JSON only')
 }
 
-function positiveInt(name: string, value: string, allowZero = false): number {
-  const n = Number(value)
-  if (!Number.isInteger(n) || n < (allowZero ? 0 : 1)) {
-    throw new WatchdogError(
-      'USAGE',
-      `${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer`,
-    )
-  }
-  return n
-}
-
 export function registerBackups(program: Command, io: CliIO): void {
   const backups = program
     .command('backups')
@@ -69,16 +67,21 @@ export function registerBackups(program: Command, io: CliIO): void {
       'after',
       `
 Backups are taken with SQLite's online backup API, checked (opens, integrity_check ok, connector rows equal
-the source) and described by a manifest (<id>.json: sha256, size, source, reason, version).
-Exit status: 0 ok, 1 a backup failed verification or a restore failed, 2 usage or input error.`,
+the source) and described by a manifest (<id>.json: sha256, size, source, reason, version). The backup
+directory is 0700 and every file in it 0600 (they hold client secrets).
+restore refuses a backup whose manifest names another database (--force overrides; the same file seen
+from another mount path, e.g. the sidecar's /var/lib/netbird/idp.db, is recognised as the same).
+Exit status: 0 ok, 1 a backup failed verification or a restore failed, 2 usage or input error,
+130/143 stopped by SIGINT/SIGTERM.`,
     )
 
   withLocation(backups.command('create').description('Take a verified backup now.'))
     .option('--reason <word>', 'recorded in the name and manifest', 'manual')
     .action(async (flags: Location & { reason: string }) => {
-      if (flags.db === undefined) throw new WatchdogError('USAGE', 'backups create needs --db PATH')
-      const info = await createBackup(flags.db, {
-        backupDir: backupDirOf(flags),
+      const store = storeOf(flags, 'create')
+      throwIfStopped(io)
+      const info = await store.backup({
+        dir: backupDirOf(flags),
         reason: flags.reason,
         version: readVersion(),
       })
@@ -118,7 +121,10 @@ Exit status: 0 ok, 1 a backup failed verification or a restore failed, 2 usage o
     const dir = backupDirOf(flags)
     const targets = ids.length > 0 ? ids.map((id) => findBackup(dir, id)) : listBackups(dir)
     const results = []
-    for (const b of targets) results.push({ id: b.id, path: b.path, ...(await verifyBackup(b)) })
+    for (const b of targets) {
+      throwIfStopped(io)
+      results.push({ id: b.id, path: b.path, ...(await verifyBackupFile(b)) })
+    }
     if (flags.json === true) {
       writeLine(io.stdout, JSON.stringify(results))
     } else {
@@ -134,16 +140,15 @@ Exit status: 0 ok, 1 a backup failed verification or a restore failed, 2 usage o
     backups
       .command('restore')
       .description('Restore idp.db from a backup (the current database is backed up first).')
-      .argument('<id>', 'backup id (see `backups list`)'),
-  ).action(async (id: string, flags: Location) => {
-    if (flags.db === undefined) throw new WatchdogError('USAGE', 'backups restore needs --db PATH')
+      .argument('<id>', 'backup id (see `backups list`)')
+      .option('--force', 'restore a backup whose manifest names another database'),
+  ).action(async (id: string, flags: Location & { force?: boolean }) => {
+    const store = storeOf(flags, 'restore')
     const dir = backupDirOf(flags)
     const info = findBackup(dir, id)
-    const res = await restoreBackup(info, {
-      dbPath: flags.db,
-      backupDir: dir,
-      version: readVersion(),
-    })
+    assertSameStore(info, store, flags.force === true)
+    throwIfStopped(io)
+    const res = await store.restore(info, { dir, reason: 'pre-restore', version: readVersion() })
     if (flags.json === true) {
       writeLine(
         io.stdout,
@@ -165,16 +170,18 @@ Exit status: 0 ok, 1 a backup failed verification or a restore failed, 2 usage o
   withLocation(
     backups
       .command('prune')
-      .description('Apply retention: keep the newest N and anything younger than D days.'),
+      .description(
+        'Apply retention: keep at most the newest N, delete anything older than D days, never the newest one.',
+      ),
   )
-    .option('--keep <n>', 'always keep this many of the newest', '10')
-    .option('--max-age-days <d>', 'also keep anything younger than this', '14')
+    .option('--keep <n>', 'keep at most this many of the newest (of each kind of file)', '10')
+    .option('--max-age-days <d>', 'delete anything older than this (0: no age limit)', '14')
     .option('--dry-run', 'only list what would be deleted')
     .action((flags: Location & { keep: string; maxAgeDays: string; dryRun?: boolean }) => {
       const dir = backupDirOf(flags)
       const res = pruneBackups(dir, {
-        keep: positiveInt('--keep', flags.keep),
-        maxAgeDays: positiveInt('--max-age-days', flags.maxAgeDays, true),
+        keep: intFlag('--keep', flags.keep, { min: 1, max: 100_000 }),
+        maxAgeDays: intFlag('--max-age-days', flags.maxAgeDays, { min: 0, max: 36_500 }),
         dryRun: flags.dryRun === true,
       })
       if (flags.json === true) {
@@ -184,12 +191,17 @@ Exit status: 0 ok, 1 a backup failed verification or a restore failed, 2 usage o
             dryRun: flags.dryRun === true,
             kept: res.kept.map((b) => b.id),
             deleted: res.deleted.map((b) => b.id),
+            deletedFiles: res.deletedFiles,
           }),
         )
       } else {
         const verb = flags.dryRun === true ? 'would delete' : 'deleted'
         for (const b of res.deleted) writeLine(io.stdout, `${verb} ${b.id}`)
-        writeLine(io.stdout, `kept ${res.kept.length}, ${verb} ${res.deleted.length}`)
+        for (const f of res.deletedFiles) writeLine(io.stdout, `${verb} ${f}`)
+        writeLine(
+          io.stdout,
+          `kept ${res.kept.length}, ${verb} ${res.deleted.length}${res.deletedFiles.length > 0 ? ` (and ${res.deletedFiles.length} other file(s))` : ''}`,
+        )
       }
       io.setExitCode(exitCodes.ok)
     })

@@ -2,12 +2,21 @@
 // what is wrong and how to fix it (human report grouped by area, or --json).
 import { existsSync } from 'node:fs'
 import { Option, type Command } from 'commander'
-import { checkIds, type CheckArea, type CheckStatus } from '../core/doctor-checks.js'
+import { checkIds, type CheckArea, type CheckStatus } from '../core/doctor/check.js'
 import { loadConfig } from '../config/load.js'
-import { runDoctor, type DoctorInputs, type DoctorReport } from '../doctor/run-doctor.js'
+import { runDoctor, type DoctorReport } from '../doctor/run-doctor.js'
 import { readCombinedConfig } from '../netbird/config-files.js'
-import { WatchdogError } from '../errors.js'
-import { exitCodes, writeLine, type CliIO } from './io.js'
+import { SqliteStore } from '../store/sqlite/store.js'
+import { intFlag, waitMs } from './flags.js'
+import { exitCodes, throwIfStopped, writeLine, type CliIO } from './io.js'
+
+/** The files doctor reads (the IdP store by its path or DSN). */
+interface DoctorSources {
+  dbPath?: string
+  managementJson?: string
+  configYaml?: string
+  setupEnv?: string
+}
 
 interface DoctorFlags {
   config?: string
@@ -46,34 +55,35 @@ Examples:
   netbird-watchdog doctor --management-json ./management.json --setup-env ./setup.env
 
 Checks: ${checkIds.join(', ')}
-Exit status: 0 every check passed (warnings allowed), 1 a check failed, 2 usage, config or input error.`,
+Exit status: 0 every check passed (warnings allowed), 1 a check failed, 2 usage, config or input error,
+130/143 stopped by SIGINT/SIGTERM.`,
     )
     .action(async (flags: DoctorFlags) => {
       const { config } = loadConfig(flags.config, io.env)
       const timeoutFlag = flags.timeoutMs ?? flags.timeout
-      const timeoutMs = timeoutFlag !== undefined ? parseMs(timeoutFlag) : config.oidc.timeoutMs
+      const timeoutMs =
+        timeoutFlag !== undefined ? intFlag('--timeout-ms', timeoutFlag, waitMs) : config.oidc.timeoutMs
       const inputs = resolveInputs(flags, config.idp)
-      const report = await runDoctor(inputs, {
-        timeoutMs,
-        allowInsecure: flags.allowInsecure === true || config.oidc.allowInsecure,
-        env: io.env,
-        busyTimeoutMs: config.idp.busyTimeoutMs,
-      })
+      throwIfStopped(io)
+      const { dbPath, ...files } = inputs
+      const report = await runDoctor(
+        {
+          ...files,
+          ...(dbPath !== undefined
+            ? { store: new SqliteStore(dbPath, { busyTimeoutMs: config.idp.busyTimeoutMs }) }
+            : {}),
+        },
+        {
+          timeoutMs,
+          allowInsecure: flags.allowInsecure === true || config.oidc.allowInsecure,
+          env: io.env,
+          signal: io.signal,
+        },
+      )
       if (flags.json === true) writeLine(io.stdout, JSON.stringify(toJson(report)))
       else io.stdout.write(formatReport(report, inputs))
       io.setExitCode(report.ok ? exitCodes.ok : exitCodes.problems)
     })
-}
-
-function parseMs(value: string): number {
-  const n = Number(value)
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n <= 0) {
-    throw new WatchdogError(
-      'USAGE',
-      `--timeout-ms must be a positive number of milliseconds, not ${JSON.stringify(value)}`,
-    )
-  }
-  return n
 }
 
 /**
@@ -83,11 +93,11 @@ function parseMs(value: string): number {
 function resolveInputs(
   flags: DoctorFlags,
   idp: { dbPath: string; managementJson?: string | undefined; configYaml?: string | undefined },
-): DoctorInputs {
+): DoctorSources {
   const managementJson = flags.managementJson ?? idp.managementJson
   const configYaml = flags.configYaml ?? idp.configYaml
   const setupEnv = flags.setupEnv
-  const inputs: DoctorInputs = {}
+  const inputs: DoctorSources = {}
   if (managementJson !== undefined) inputs.managementJson = managementJson
   if (configYaml !== undefined) inputs.configYaml = configYaml
   if (setupEnv !== undefined) inputs.setupEnv = setupEnv
@@ -131,7 +141,7 @@ const areaTitles: Record<CheckArea, string> = {
   standalone: 'Standalone IdP setup',
 }
 
-export function formatReport(report: DoctorReport, inputs: DoctorInputs): string {
+export function formatReport(report: DoctorReport, inputs: DoctorSources): string {
   const lines: string[] = []
   const sources = [
     inputs.dbPath !== undefined ? `idp.db ${inputs.dbPath}` : undefined,

@@ -1,12 +1,18 @@
 // What a CLI command may touch of the process: its streams and environment. cli.ts builds the real
 // one; commands never reach for `process` themselves, so they stay testable and never exit.
 import type { Readable, Writable } from 'node:stream'
+import { WatchdogError } from '../errors.js'
 
 export interface CliIO {
   readonly stdin: Readable
   readonly stdout: Writable
   readonly stderr: Writable
   readonly env: Readonly<Record<string, string | undefined>>
+  /**
+   * Aborted by the first SIGTERM or SIGINT: a command stops promptly (finishing or rolling back a
+   * write it has begun, never leaving one half done); cli.ts then exits 143 or 130.
+   */
+  readonly signal: AbortSignal
   /** Record the exit status; cli.ts applies it once the command has finished. */
   setExitCode(code: number): void
 }
@@ -17,8 +23,19 @@ export const exitCodes = {
   problems: 1,
   /** Usage, configuration or input error. */
   usage: 2,
+  /** Stopped by SIGINT (128 + 2). */
+  sigint: 130,
+  /** Stopped by SIGTERM (128 + 15). */
+  sigterm: 143,
 } as const
 
 export function writeLine(stream: Writable, text = ''): void {
   stream.write(text + '\n')
+}
+
+/** Throws INTERRUPTED when the command was asked to stop (between steps, before anything is written). */
+export function throwIfStopped(io: CliIO): void {
+  if (io.signal.aborted) {
+    throw new WatchdogError('INTERRUPTED', 'stopped by a signal before anything was changed')
+  }
 }

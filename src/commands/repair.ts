@@ -1,21 +1,24 @@
-// `netbird-watchdog repair`: fix connector issuers in idp.db, safely (src/sqlite/repair.ts), with the
-// right issuer either given (--issuer) or taken from each provider's discovery document (--discover),
-// compared as raw strings the way NetBird's go-oidc does (src/core/issuer.ts).
+// `netbird-watchdog repair`: fix connector issuers in the IdP store, safely (heal/repair.ts: verified
+// backup, one transaction, verify), with the new issuer either given (--issuer) or judged from each
+// provider's discovery document by the one issuer policy (--discover, core/issuer-policy.ts) — the
+// same policy the self-healing daemon and `doctor` apply, so they never disagree.
 import type { Command } from 'commander'
-import Docker from 'dockerode'
-import { describeIssuerDifference, issuersMatch } from '../core/issuer.js'
+import { connectorIssuer, isOidcConnector, type ConnectorRow } from '../core/connectors.js'
+import type { IssuerChange } from '../core/edit-plan.js'
+import type { IssuerVerdict } from '../core/issuer-policy.js'
+import { quoteText } from '../core/issuer.js'
 import { redactValues } from '../core/redact.js'
+import { DockerEngine, dockerConnection } from '../docker/engine.js'
 import { WatchdogError, errorMessage, isWatchdogError } from '../errors.js'
+import { repairIssuers, type RepairResult } from '../heal/repair.js'
+import { discoverConnectors } from '../oidc/connector-discovery.js'
 import { fetchDiscovery } from '../oidc/discovery.js'
-import {
-  connectorIssuer,
-  readConnectors,
-  rollBackHotJournal,
-  type ConnectorRow,
-} from '../sqlite/idp-db.js'
-import { repairIssuers, type IssuerChange, type RepairResult } from '../sqlite/repair.js'
+import { defaultBackupDir } from '../store/backup-files.js'
+import type { IdpStore } from '../store/port.js'
+import { SqliteStore } from '../store/sqlite/store.js'
 import { readVersion } from '../version.js'
-import { exitCodes, writeLine, type CliIO } from './io.js'
+import { intFlag, waitMs } from './flags.js'
+import { exitCodes, throwIfStopped, writeLine, type CliIO } from './io.js'
 
 interface RepairFlags {
   db?: string
@@ -27,19 +30,21 @@ interface RepairFlags {
   managementJson?: string
   fixManagementJson?: boolean
   restart?: string
+  stopTimeout: string
   allowInsecure?: boolean
   timeoutMs: string
   busyTimeoutMs: string
   json?: boolean
 }
 
+/** A connector `--discover` looked at but did not change, and why. */
 interface Unresolved {
   connectorId: string
   issuer: string
   reason: string
 }
 
-/** A connector `--discover` did not look at because its stored config is unusable. */
+/** A connector `--discover` did not look at (no config, an unusable config), and why. */
 interface Skipped {
   connectorId: string
   reason: string
@@ -48,7 +53,7 @@ interface Skipped {
 export function registerRepair(program: Command, io: CliIO): void {
   program
     .command('repair')
-    .description("Fix SSO connector issuers in NetBird's idp.db, with a verified backup first.")
+    .description("Fix SSO connector issuers in NetBird's IdP store (idp.db), with a verified backup first.")
     .option(
       '--db <path>',
       'idp.db (e.g. /var/lib/docker/volumes/<project>_netbird_data/_data/idp.db)',
@@ -75,7 +80,8 @@ export function registerRepair(program: Command, io: CliIO): void {
       'when a repaired connector is static, fix management.json too (backup first, written in place)',
     )
     .option('--restart <container>', 'restart this container through the Docker engine afterwards')
-    .option('--allow-insecure', 'allow plain-http issuers with --discover (labs and tests only)')
+    .option('--stop-timeout <s>', 'seconds the engine waits for --restart before killing it', '10')
+    .option('--allow-insecure', 'allow plain-http issuers (labs and tests only)')
     .option('--timeout-ms <ms>', 'discovery request timeout', '5000')
     .option('--busy-timeout-ms <ms>', 'how long to wait for a lock held by Dex', '5000')
     .option('--json', 'print one JSON object and nothing else on stdout')
@@ -88,26 +94,20 @@ Examples:
   netbird-watchdog repair --db ./idp.db --connector d1c9q2ll0fgs73cunqsg --issuer https://oauth.id.jumpcloud.com/
 
 Only the "issuer" value inside each chosen connector's stored JSON changes. A verified backup is taken
-first, the change is one transaction, and it is checked after commit (restored from the backup if not ok).
+first, the change is one transaction, and it is checked after commit.
+--discover writes a provider's answer only when it is a valid issuer on the same origin (scheme, host,
+port) as the stored one and discovery at the new value returns it again — the rule the self-healing
+daemon applies too. Anything else is reported and left alone; set it with --issuer if it is right.
+--issuer is validated the same way (https, a host, no query, fragment or user info, no control
+characters, at most 2048 characters).
 A connector whose stored config is not valid JSON is never changed: naming it fails (exit 2); --discover
 without --connector skips it, says so, and repairs the others (exit 1).
-Exit status: 0 repaired or nothing to do, 1 repair failed (rolled back), an issuer could not be checked
-or a connector was skipped, 2 usage or input error.`,
+Exit status: 0 repaired or nothing to do, 1 repair failed (undone), an issuer could not be checked or
+was not changed, or a connector was skipped, 2 usage or input error, 130/143 stopped by SIGINT/SIGTERM.`,
     )
     .action(async (flags: RepairFlags) => {
       await runRepair(flags, io)
     })
-}
-
-function positiveInt(name: string, value: string): number {
-  const n = Number(value)
-  if (!Number.isInteger(n) || n <= 0) {
-    throw new WatchdogError(
-      'USAGE',
-      `${name} must be a positive integer, got ${JSON.stringify(value)}`,
-    )
-  }
-  return n
 }
 
 async function runRepair(flags: RepairFlags, io: CliIO): Promise<void> {
@@ -121,66 +121,71 @@ async function runRepair(flags: RepairFlags, io: CliIO): Promise<void> {
   if (flags.fixManagementJson === true && flags.managementJson === undefined) {
     throw new WatchdogError('USAGE', '--fix-management-json needs --management-json PATH')
   }
-  const timeoutMs = positiveInt('--timeout-ms', flags.timeoutMs)
-  const busyTimeoutMs = positiveInt('--busy-timeout-ms', flags.busyTimeoutMs)
-  let rows: ConnectorRow[]
-  try {
-    rows = readConnectors(flags.db, { busyTimeoutMs })
-  } catch (e) {
-    // A writer died mid-transaction. A real repair opens read-write anyway, which rolls it back first;
-    // a dry run must not write, so it reports the condition instead.
-    if (!isWatchdogError(e, 'DB_HOT_JOURNAL') || flags.dryRun === true) throw e
-    rollBackHotJournal(flags.db, { busyTimeoutMs })
-    rows = readConnectors(flags.db, { busyTimeoutMs })
-  }
-  // Defence in depth: whatever we print passes through a filter of every secret idp.db holds.
+  const timeoutMs = intFlag('--timeout-ms', flags.timeoutMs, waitMs)
+  const busyTimeoutMs = intFlag('--busy-timeout-ms', flags.busyTimeoutMs, waitMs)
+  const stopTimeoutSeconds = intFlag('--stop-timeout', flags.stopTimeout, { min: 0, max: 3600 })
+  const allowInsecure = flags.allowInsecure === true
+  const store: IdpStore = new SqliteStore(flags.db, { busyTimeoutMs })
+  const rows = await readForRepair(store, flags.dryRun === true)
+  // Defence in depth: whatever we print passes through a filter of every secret the store holds.
   const secrets = collectSecrets(rows)
   const out = (text: string): void => writeLine(io.stdout, redactValues(text, secrets))
   const err = (text: string): void => writeLine(io.stderr, redactValues(text, secrets))
 
   for (const id of flags.connector) {
-    if (!rows.some((r) => r.id === id)) {
+    const row = rows.find((r) => r.id === id)
+    if (row === undefined) {
       throw new WatchdogError(
         'CONNECTOR_NOT_FOUND',
-        `no connector ${JSON.stringify(id)} in ${flags.db} (have: ${rows.map((r) => r.id).join(', ')})`,
+        `no connector ${quoteText(id)} in ${store.label} (have: ${rows.map((r) => r.id).join(', ')})`,
       )
     }
-    const configError = rows.find((r) => r.id === id)?.configError
-    if (configError !== undefined) {
+    if (row.configError !== undefined) {
       throw new WatchdogError(
         'CONNECTOR_CONFIG_INVALID',
-        `${configError}; not changing it (restore a backup with \`netbird-watchdog backups restore\` or re-create the connector in the dashboard)`,
+        `${row.configError}; not changing it (restore a backup with \`netbird-watchdog backups restore\` or re-create the connector in the dashboard)`,
       )
     }
   }
-  // Without --connector, --discover looks at every connector: the unusable ones are skipped, not fatal.
-  const skipped: Skipped[] =
-    flags.issuer === undefined && flags.connector.length === 0
-      ? rows.flatMap((r) =>
-          r.configError !== undefined ? [{ connectorId: r.id, reason: r.configError }] : [],
-        )
-      : []
 
   let changes: IssuerChange[]
   const unresolved: Unresolved[] = []
+  const skipped: Skipped[] = []
   if (flags.issuer !== undefined) {
     const to = flags.issuer
     changes = flags.connector.map((connectorId) => ({ connectorId, to }))
   } else {
-    changes = await discoverChanges(rows, flags, { timeoutMs }, unresolved)
+    const chosen =
+      flags.connector.length > 0 ? rows.filter((r) => flags.connector.includes(r.id)) : rows
+    for (const row of chosen) {
+      if (flags.connector.length > 0 && (!isOidcConnector(row) || connectorIssuer(row) === undefined)) {
+        throw new WatchdogError(
+          'REPAIR_REFUSED',
+          `connector ${quoteText(row.id)} (type ${row.type}) has no issuer to discover`,
+        )
+      }
+    }
+    throwIfStopped(io)
+    const { verdicts } = await discoverConnectors(
+      chosen,
+      (issuer) => fetchDiscovery(issuer, { timeoutMs, allowInsecure, signal: io.signal }),
+      { allowInsecure },
+    )
+    changes = planFromVerdicts(verdicts, flags.managementJson !== undefined, unresolved, skipped)
   }
 
+  throwIfStopped(io)
   let result: RepairResult
   try {
     result = await repairIssuers({
-      dbPath: flags.db,
+      store,
       changes,
       dryRun: flags.dryRun === true,
-      ...(flags.backupDir !== undefined ? { backupDir: flags.backupDir } : {}),
+      backupDir: flags.backupDir ?? defaultBackupDir(flags.db),
+      allowInsecure,
       ...(flags.managementJson !== undefined ? { managementJsonPath: flags.managementJson } : {}),
       fixStaticConnectors: flags.fixManagementJson === true,
       version: readVersion(),
-      busyTimeoutMs,
     })
   } catch (e) {
     if (e instanceof WatchdogError) {
@@ -189,11 +194,14 @@ async function runRepair(flags: RepairFlags, io: CliIO): Promise<void> {
     throw e
   }
 
+  let restarted: string | null = null
   let restartError: string | undefined
-  if (flags.restart !== undefined && !result.dryRun && changedAnything(result)) {
+  if (flags.restart !== undefined && !result.dryRun && changedAnything(result) && !io.signal.aborted) {
     try {
-      await restartContainer(flags.restart)
-      result.restarted = flags.restart
+      // The same Docker port the daemon uses: DOCKER_HOST, else the local socket.
+      const docker = new DockerEngine(dockerConnection({ socketPath: '/var/run/docker.sock' }, io.env))
+      await docker.restart(flags.restart, { timeoutSeconds: stopTimeoutSeconds })
+      restarted = flags.restart
     } catch (e) {
       restartError = errorMessage(e)
     }
@@ -203,28 +211,78 @@ async function runRepair(flags: RepairFlags, io: CliIO): Promise<void> {
     const obj: Record<string, unknown> = {
       db: result.db,
       dryRun: result.dryRun,
-      backup: result.backup,
+      backup: result.backup?.path ?? null,
       changes: result.changes,
-      restarted: result.restarted,
+      restarted,
     }
     if (result.managementJson !== undefined) obj.managementJson = result.managementJson
     if (unresolved.length > 0) obj.unresolved = unresolved
     if (skipped.length > 0) obj.skipped = skipped
+    if (result.stale.length > 0) obj.stale = result.stale
     if (restartError !== undefined) obj.restartError = restartError
     out(JSON.stringify(obj))
   } else {
-    out(formatResult(result, flags))
-    for (const u of unresolved)
-      err(`could not check connector ${u.connectorId} (${u.issuer}): ${u.reason}`)
+    out(formatResult(result, flags, restarted))
+    for (const u of unresolved) {
+      err(`could not check or change connector ${u.connectorId} (${quoteText(u.issuer)}): ${u.reason}`)
+    }
     for (const k of skipped) err(`skipped connector ${k.connectorId}: ${k.reason}; not changed`)
-    if (restartError !== undefined)
-      err(`restart of ${String(flags.restart)} failed: ${restartError}`)
+    for (const s of result.stale) {
+      err(`connector ${s.connectorId} changed since it was read (now ${quoteText(s.found ?? '(none)')}); not changed`)
+    }
+    if (restartError !== undefined) err(`restart of ${String(flags.restart)} failed: ${restartError}`)
   }
   io.setExitCode(
-    unresolved.length > 0 || skipped.length > 0 || restartError !== undefined
+    unresolved.length > 0 || skipped.length > 0 || result.stale.length > 0 || restartError !== undefined
       ? exitCodes.problems
       : exitCodes.ok,
   )
+}
+
+/**
+ * The connector rows a repair starts from. A writer that died mid-transaction leaves a hot journal: a
+ * real repair's write transaction rolls it back first (as any writer would), so it is read that way;
+ * a dry run must not write, so it reports the condition instead.
+ */
+async function readForRepair(store: IdpStore, dryRun: boolean): Promise<ConnectorRow[]> {
+  try {
+    return await store.readConnectors()
+  } catch (e) {
+    if (!isWatchdogError(e, 'DB_HOT_JOURNAL') || dryRun) throw e
+    return await store.transaction((tx) => tx.readConnectors())
+  }
+}
+
+/** The policy's verdicts -> the changes to make; what is not changed goes to `unresolved`/`skipped`. */
+function planFromVerdicts(
+  verdicts: readonly IssuerVerdict[],
+  checkStatics: boolean,
+  unresolved: Unresolved[],
+  skipped: Skipped[],
+): IssuerChange[] {
+  const changes: IssuerChange[] = []
+  for (const v of verdicts) {
+    switch (v.kind) {
+      case 'fix':
+        // Compare-and-set: a connector edited meanwhile is left alone.
+        changes.push({ connectorId: v.connectorId, to: v.to, expectFrom: v.from })
+        break
+      case 'match':
+        // The store is right; a no-op change still lets the repair check a static entry in management.json.
+        if (checkStatics) changes.push({ connectorId: v.connectorId, to: v.stored, expectFrom: v.stored })
+        break
+      case 'refuse':
+        unresolved.push({ connectorId: v.connectorId, issuer: v.stored, reason: `${v.detail}; not changing it` })
+        break
+      case 'unreachable':
+        unresolved.push({ connectorId: v.connectorId, issuer: v.stored, reason: `${v.reason}: ${v.message}` })
+        break
+      case 'skipped':
+        skipped.push({ connectorId: v.connectorId, reason: v.detail })
+        break
+    }
+  }
+  return changes
 }
 
 function collectSecrets(rows: readonly ConnectorRow[]): string[] {
@@ -241,119 +299,31 @@ function collectSecrets(rows: readonly ConnectorRow[]): string[] {
   return secrets
 }
 
-/**
- * For each OIDC connector (or the chosen ones): fetch discovery from the stored issuer; when the returned
- * issuer differs, check that the returned value is itself stable (its own discovery returns it exactly),
- * which is what go-oidc will demand after the fix.
- */
-async function discoverChanges(
-  rows: readonly ConnectorRow[],
-  flags: RepairFlags,
-  opts: { timeoutMs: number },
-  unresolved: Unresolved[],
-): Promise<IssuerChange[]> {
-  const chosen =
-    flags.connector.length > 0
-      ? rows.filter((r) => flags.connector.includes(r.id))
-      : rows.filter((r) => connectorIssuer(r) !== undefined)
-  const allowInsecure = flags.allowInsecure === true
-  const changes: IssuerChange[] = []
-  for (const row of chosen) {
-    const stored = connectorIssuer(row)
-    if (stored === undefined) {
-      throw new WatchdogError(
-        'REPAIR_REFUSED',
-        `connector ${JSON.stringify(row.id)} (type ${row.type}) has no issuer to discover`,
-      )
-    }
-    if (!allowInsecure && !stored.startsWith('https://')) {
-      unresolved.push({
-        connectorId: row.id,
-        issuer: stored,
-        reason: 'not an https issuer (use --allow-insecure for plain http in labs and tests)',
-      })
-      continue
-    }
-    const first = await fetchDiscovery(stored, { timeoutMs: opts.timeoutMs, allowInsecure })
-    if (!first.ok) {
-      unresolved.push({
-        connectorId: row.id,
-        issuer: stored,
-        reason: `${first.reason}: ${first.message}`,
-      })
-      continue
-    }
-    if (issuersMatch(stored, first.issuer)) {
-      // idp.db is right; a no-op change still lets repairIssuers check a static entry in management.json.
-      if (flags.managementJson !== undefined) changes.push({ connectorId: row.id, to: stored })
-      continue
-    }
-    const to = first.issuer
-    const second = await fetchDiscovery(to, { timeoutMs: opts.timeoutMs, allowInsecure })
-    if (!second.ok || !issuersMatch(to, second.issuer)) {
-      unresolved.push({
-        connectorId: row.id,
-        issuer: stored,
-        reason: `the provider returns ${JSON.stringify(to)} (${describeIssuerDifference(stored, to)}), but discovery from that issuer ${second.ok ? `returns ${JSON.stringify(second.issuer)}` : `fails (${second.reason})`}; not changing it`,
-      })
-      continue
-    }
-    changes.push({ connectorId: row.id, to })
-  }
-  return changes
-}
-
-async function restartContainer(name: string): Promise<void> {
-  // dockerode's modem honours DOCKER_HOST / the default socket.
-  const docker = new Docker()
-  try {
-    await docker.ping()
-  } catch (e) {
-    throw new WatchdogError(
-      'DOCKER_UNAVAILABLE',
-      `Docker engine not reachable: ${errorMessage(e)}`,
-      {
-        cause: e,
-      },
-    )
-  }
-  try {
-    await docker.getContainer(name).restart({ t: 10 })
-  } catch (e) {
-    throw new WatchdogError('DOCKER_ACTION_FAILED', `docker restart ${name}: ${errorMessage(e)}`, {
-      cause: e,
-    })
-  }
-}
-
-/** Anything NetBird has to be restarted for: an idp.db change or a management.json change. */
+/** Anything NetBird has to be restarted for: a store change or a management.json change. */
 function changedAnything(r: RepairResult): boolean {
   return r.changes.length > 0 || (r.managementJson?.changes.length ?? 0) > 0
 }
 
-function formatResult(r: RepairResult, flags: RepairFlags): string {
+function formatResult(r: RepairResult, flags: RepairFlags, restarted: string | null): string {
   const lines: string[] = []
   if (r.changes.length === 0) {
     lines.push(`${r.db}: nothing to repair`)
   } else {
     lines.push(r.dryRun ? `${r.db}: would change (dry run, nothing written):` : `${r.db}: changed:`)
     for (const c of r.changes) {
-      lines.push(
-        `  connector ${c.connectorId}: ${c.field} ${JSON.stringify(c.from)} → ${JSON.stringify(c.to)}`,
-      )
+      lines.push(`  connector ${c.connectorId}: ${c.field} ${quoteText(c.from)} → ${quoteText(c.to)}`)
     }
   }
   if (r.managementJson !== undefined) {
     for (const c of r.managementJson.changes) {
       lines.push(
-        `  ${r.managementJson.path}: static connector ${c.connectorId}: ${c.field} ${JSON.stringify(c.from)} → ${JSON.stringify(c.to)}`,
+        `  ${r.managementJson.path}: static connector ${c.connectorId}: ${c.field} ${quoteText(c.from)} → ${quoteText(c.to)}`,
       )
     }
-    if (r.managementJson.backup !== null)
-      lines.push(`  management.json backup: ${r.managementJson.backup}`)
+    if (r.managementJson.backup !== null) lines.push(`  management.json backup: ${r.managementJson.backup}`)
   }
-  if (r.backup !== null) lines.push(`  verified backup: ${r.backup}`)
-  if (r.restarted !== null) lines.push(`  restarted container ${r.restarted}`)
+  if (r.backup !== null) lines.push(`  verified backup: ${r.backup.path}`)
+  if (restarted !== null) lines.push(`  restarted container ${restarted}`)
   else if (flags.restart !== undefined && r.dryRun && changedAnything(r)) {
     lines.push(`  would restart container ${flags.restart}`)
   } else if (!r.dryRun && changedAnything(r) && flags.restart === undefined) {

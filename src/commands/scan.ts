@@ -24,16 +24,37 @@ Examples:
   netbird-watchdog scan /var/log/netbird/management.log
 
 Rules: ${rules.map((r) => r.id).join(', ')}
-Exit status: 0 no finding, 1 at least one finding, 2 usage error or unreadable input.`,
+Exit status: 0 no finding, 1 at least one finding, 2 usage error or unreadable input, 130/143 stopped
+by SIGINT/SIGTERM.`,
     )
     .action(async (file: string, opts: { json?: boolean }) => {
       const input = await openInput(file, io)
       const json = opts.json === true
       const seenRules = new Map<RuleId, number>()
-      const stats = await scanStream(input, (f) => {
-        seenRules.set(f.rule, (seenRules.get(f.rule) ?? 0) + 1)
-        writeLine(io.stdout, json ? JSON.stringify(toJson(f)) : formatFinding(f))
-      })
+      // A signal stops the read at once (a FIFO or a pipe may never end on its own).
+      const stop = (): void => {
+        input.destroy()
+      }
+      io.signal.addEventListener('abort', stop, { once: true })
+      let stats
+      try {
+        stats = await scanStream(input, (f) => {
+          seenRules.set(f.rule, (seenRules.get(f.rule) ?? 0) + 1)
+          writeLine(io.stdout, json ? JSON.stringify(toJson(f)) : formatFinding(f))
+        })
+      } catch (err) {
+        if (io.signal.aborted) {
+          throw new WatchdogError('INTERRUPTED', 'scan stopped by a signal', { cause: err })
+        }
+        throw new WatchdogError(
+          'INPUT_UNREADABLE',
+          `cannot read ${file === '-' ? 'standard input' : file}: ${errorMessage(err)}`,
+          { cause: err },
+        )
+      } finally {
+        io.signal.removeEventListener('abort', stop)
+      }
+      if (io.signal.aborted) throw new WatchdogError('INTERRUPTED', 'scan stopped by a signal')
       if (!json) {
         writeLine(io.stdout, formatSummary(stats, seenRules))
       }

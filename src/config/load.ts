@@ -1,10 +1,10 @@
 // Loading the configuration: YAML file (optional) + environment overrides + *_FILE secrets -> zod
 // validation -> deep-frozen Config. Every problem is reported at once, each with its path.
 import { readFileSync } from 'node:fs'
-import { parseDocument } from 'yaml'
 import type { z } from 'zod'
 import { WatchdogError, errorMessage } from '../errors.js'
 import { configSchema, type Config, type Secrets } from './schema.js'
+import { parseYaml } from './yaml.js'
 
 type Env = Readonly<Record<string, string | undefined>>
 
@@ -51,14 +51,7 @@ export function loadConfig(file: string | undefined, env: Env): LoadedConfig {
         },
       )
     }
-    const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true })
-    if (doc.errors.length > 0) {
-      throw new WatchdogError(
-        'CONFIG_INVALID',
-        `invalid YAML in ${source}:\n${doc.errors.map((e) => `  ${e.message.split('\n')[0]}`).join('\n')}`,
-      )
-    }
-    raw = doc.toJS() ?? {}
+    raw = parseYaml(text, source) ?? {}
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
       throw new WatchdogError('CONFIG_INVALID', `${source}: the top level must be a mapping`)
     }

@@ -14,9 +14,26 @@ const cron = z.string().refine((expr) => expr === '' || isValidCron(expr), {
   message:
     'not a valid cron expression (node-cron syntax, e.g. "*/10 * * * *"); "" disables the job',
 })
-const hostPort = z.string().regex(/^(?:\[[^\]]+\]|[^:]*):\d{1,5}$/, {
-  message: 'must be host:port (e.g. ":9464" or "127.0.0.1:9464")',
-})
+const hostPort = z
+  .string()
+  .regex(/^(?:\[[^\]]+\]|[^:]*):\d{1,5}$/, {
+    message: 'must be host:port (e.g. ":9464" or "127.0.0.1:9464")',
+  })
+  .refine((a) => Number(a.slice(a.lastIndexOf(':') + 1)) <= 65535, {
+    message: 'the port must be at most 65535',
+  })
+/** An IANA time zone the runtime knows (node-cron hands it to Intl, which throws on anything else). */
+const timeZone = z.string().refine(
+  (tz) => {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: tz })
+      return true
+    } catch {
+      return false
+    }
+  },
+  { message: 'not a known IANA time zone (e.g. "UTC" or "Europe/Berlin")' },
+)
 
 const targetOverride = z.strictObject({
   /** Container name the override applies to. */
@@ -112,7 +129,7 @@ export const configSchema = z
         doctor: cron.default('*/10 * * * *'),
         backup: cron.default('17 3 * * *'),
         integrity: cron.default('47 * * * *'),
-        timezone: z.string().min(1).default('UTC'),
+        timezone: timeZone.default('UTC'),
       })
       .prefault({}),
     metrics: z

@@ -2,14 +2,15 @@
 // components (the healer subscribes here) and for tests, which await events instead of sleeping.
 import type { Finding } from '../core/detect.js'
 
+// Times (`at`) are the engine's, in ms since the epoch: the one representation of an event's time,
+// from the moment its log line or engine event is parsed.
 export interface WatchdogEventMap {
-  /** A log line of a target matched a rule. */
-  /** `loggedAtMs`: the engine's timestamp of the line (ms since epoch), when the stream had one. */
-  finding: { container: string; containerId: string; finding: Finding; loggedAtMs?: number }
+  /** A log line of a target matched a rule; `at` when the log stream carried timestamps. */
+  finding: { container: string; containerId: string; finding: Finding; at?: number }
   /** A target died (`die` event); exitCode is the engine's `exitCode` attribute. */
-  died: { container: string; containerId: string; exitCode: number }
+  died: { container: string; containerId: string; exitCode: number; at: number }
   /** A target started (every start, including the first one of a new container). */
-  started: { container: string; containerId: string }
+  started: { container: string; containerId: string; at: number }
   /** A counted restart (a start after an earlier start of the same container). */
   restarted: { container: string; containerId: string; source: 'event' | 'inspect' }
   /** The restart-loop state of a target changed. */
@@ -19,7 +20,7 @@ export interface WatchdogEventMap {
   /** A container became a target (found at start, created, renamed, started late). */
   target: { container: string; containerId: string }
   /** A container state event of a target (oom, kill, stop, health_status, destroy…). */
-  container: { container: string; containerId: string; action: string }
+  container: { container: string; containerId: string; action: string; at: number }
 }
 
 export type WatchdogEventName = keyof WatchdogEventMap

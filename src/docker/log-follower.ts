@@ -17,7 +17,8 @@ export interface LogFollowerOptions {
   /** Lines before this engine time are not read (the first attachment's `since`). */
   readonly sinceNs: bigint
   readonly logger: Logger
-  readonly onFinding: (finding: Finding, loggedAt: string) => void
+  /** `at`: the engine's time of the line (ms since the epoch), when the stream carries one. */
+  readonly onFinding: (finding: Finding, at: number | undefined) => void
   /** Complete lines read, and lines of them longer than the matching bound. */
   readonly onLines: (lines: number, truncated: number) => void
 }

@@ -104,10 +104,10 @@ class StreamLines {
   constructor(
     owner: LogLineGate,
     stream: 1 | 2,
-    onFinding: (finding: Finding, loggedAt: string) => void,
+    onFinding: (finding: Finding, at: number | undefined) => void,
   ) {
     this.#owner = owner
-    this.#scanner = new LineScanner((f) => onFinding(f, this.#lineTs))
+    this.#scanner = new LineScanner((f) => onFinding(f, engineMs(this.#lineTs)))
     this.#stream = stream
   }
 
@@ -171,6 +171,12 @@ class StreamLines {
   }
 }
 
+/** A line's engine timestamp as ms since the epoch: the one form every consumer of a finding sees. */
+function engineMs(ts: string): number | undefined {
+  const ns = ts === '' ? undefined : rfc3339ToNs(ts)
+  return ns === undefined ? undefined : Number(ns / 1_000_000n)
+}
+
 /** The engine's timestamp prefix: RFC3339Nano, as `docker logs --timestamps` prints it. */
 function isEngineTime(text: string): boolean {
   return rfc3339ToNs(text) !== undefined
@@ -198,8 +204,8 @@ export class LogLineGate {
   constructor(options: {
     tty: boolean
     resume: ResumePoint | undefined
-    /** `loggedAt` is the engine's RFC3339Nano timestamp of the line ('' when the stream has none). */
-    onFinding: (finding: Finding, loggedAt: string) => void
+    /** `at`: the engine's time of the line, ms since the epoch (undefined when the stream has none). */
+    onFinding: (finding: Finding, at: number | undefined) => void
   }) {
     // One scanner per stream: a partial stdout line and a partial stderr line never mix. A line is
     // classified while its own bytes are pushed, so the stream's current timestamp is the line's.

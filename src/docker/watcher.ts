@@ -164,6 +164,10 @@ export class Watcher {
         } else {
           this.#log.debug({ err: problem }, 'engine session ended')
         }
+        if (!this.#everUp && lastProblem === '') {
+          // Said once at start: the daemon is running, but sees nothing until the engine answers.
+          this.#log.warn({ err }, 'docker engine unreachable at start; retrying with backoff')
+        }
         lastProblem = problem
       }
       if (signal.aborted) break
@@ -309,7 +313,7 @@ export class Watcher {
       tty: t.tty,
       sinceNs: this.#startNs,
       logger: this.#log.child({ container: t.name }),
-      onFinding: (f, loggedAt) => this.#onFinding(t, f, loggedAt),
+      onFinding: (f, at) => this.#onFinding(t, f, at),
       onLines: (lines, truncated) => {
         this.#o.metrics.logLines.inc({ container: t.name }, lines)
         if (truncated > 0) this.#o.metrics.logTruncatedLines.inc({ container: t.name }, truncated)
@@ -317,7 +321,7 @@ export class Watcher {
     })
   }
 
-  #onFinding(t: Tracked, finding: Finding, loggedAt = ''): void {
+  #onFinding(t: Tracked, finding: Finding, at: number | undefined): void {
     const container = t.name
     this.#o.metrics.findings.inc({ container, rule: finding.rule })
     this.#o.metrics.lastFinding.set({ container, rule: finding.rule }, this.#now() / 1000)
@@ -333,12 +337,11 @@ export class Watcher {
       },
       'finding',
     )
-    const loggedNs = loggedAt === '' ? undefined : rfc3339ToNs(loggedAt)
     this.#o.events.emit('finding', {
       container,
       containerId: t.id,
       finding,
-      ...(loggedNs !== undefined ? { loggedAtMs: Number(loggedNs / 1_000_000n) } : {}),
+      ...(at !== undefined ? { at } : {}),
     })
   }
 
@@ -406,7 +409,7 @@ export class Watcher {
         this.#setLoop(t.name, recordStart(this.#loopOf(t.name), atMs))
         t.oomSinceStart = false
         this.#log.info({ container: t.name, containerId: short(t.id) }, 'container started')
-        this.#o.events.emit('started', { container: t.name, containerId: t.id })
+        this.#o.events.emit('started', { container: t.name, containerId: t.id, at: atMs })
         t.follower?.poke()
         await this.#refresh(t)
         break
@@ -420,7 +423,7 @@ export class Watcher {
         m.deaths.inc(c)
         this.#recordDeath(t, atMs)
         this.#log.warn({ container: t.name, containerId: short(t.id), exitCode }, 'container died')
-        this.#o.events.emit('died', { container: t.name, containerId: t.id, exitCode })
+        this.#o.events.emit('died', { container: t.name, containerId: t.id, exitCode, at: atMs })
         // Read the last lines it printed, even if the stream ended before they were delivered.
         t.follower?.poke()
         break
@@ -454,7 +457,12 @@ export class Watcher {
       default:
         break
     }
-    this.#o.events.emit('container', { container: t.name, containerId: t.id, action: e.action })
+    this.#o.events.emit('container', {
+      container: t.name,
+      containerId: t.id,
+      action: e.action,
+      at: atMs,
+    })
   }
 
   /** Gauges that only inspect knows (RestartCount, health); failures are left to reconnect. */

@@ -2,26 +2,26 @@
 // each provider's discovery document once, asks the JumpCloud API, and evaluates the pure checks of
 // src/core/doctor-checks.ts. Independent of the CLI so the daemon can run it on a schedule.
 // Checks run concurrently, each under a deadline: one hanging provider never holds up the report.
-import { discoveryUrl } from '../core/issuer.js'
+import { connectorIssuer, type ConnectorRow } from '../core/connectors.js'
+import { reportOk, type CheckArea, type CheckId, type CheckResult } from '../core/doctor/check.js'
 import {
   connectorTarget,
-  evaluateAudienceClientId,
-  evaluateAuthIssuer,
   evaluateClientAuthMethod,
   evaluateConnectorConfig,
-  evaluateDeviceAuth,
-  evaluateDiscoveryReachable,
   evaluateIssuerMatch,
-  evaluateJumpcloudToken,
   evaluateRedirectUri,
   evaluateScopes,
-  evaluateStaticDrift,
-  reportOk,
-  type CheckArea,
-  type CheckId,
-  type CheckResult,
+} from '../core/doctor/connector-checks.js'
+import { evaluateDiscoveryReachable } from '../core/doctor/discovery.js'
+import {
+  evaluateAudienceClientId,
+  evaluateAuthIssuer,
+  evaluateDeviceAuth,
+  evaluateJumpcloudToken,
   type StandaloneSource,
-} from '../core/doctor-checks.js'
+} from '../core/doctor/standalone-checks.js'
+import { evaluateStaticDrift } from '../core/doctor/static-checks.js'
+import { discoveryUrl } from '../core/issuer.js'
 import { isSecretKey, redactValues } from '../core/redact.js'
 import type { Logger } from '../log.js'
 import {
@@ -31,13 +31,14 @@ import {
   type ManagementJson,
   type SetupEnv,
 } from '../netbird/config-files.js'
+import { discoverConnectors, type ConnectorsDiscovered } from '../oidc/connector-discovery.js'
 import { fetchDiscovery, fetchDiscoveryDocument, type DiscoveryResult } from '../oidc/discovery.js'
-import { connectorIssuer, readConnectors, type ConnectorRow } from '../sqlite/idp-db.js'
+import type { IdpStore } from '../store/port.js'
 import { checkJumpCloudToken, jumpCloudApiBase } from './jumpcloud-api.js'
 
 export interface DoctorInputs {
-  /** idp.db (embedded IdP connectors); connector checks are skipped without it. */
-  dbPath?: string
+  /** The IdP store (embedded IdP connectors); connector checks are skipped without it. */
+  store?: IdpStore
   /** management.json: EmbeddedIdP (issuer, static connectors) or a standalone HttpConfig/IdpManagerConfig. */
   managementJson?: string
   /** The combined server's config.yaml (v0.65+): server.auth.issuer. */
@@ -53,8 +54,9 @@ export interface DoctorOptions {
   allowInsecure: boolean
   /** Environment for management.json's `{{ .NAME }}` substitution (NetBird's ReadJsonWithEnvSub). */
   env?: Readonly<Record<string, string | undefined>>
-  busyTimeoutMs?: number
   fetch?: typeof fetch
+  /** Stops the network checks early (a CLI stopped by a signal). */
+  signal?: AbortSignal
   log?: Logger
 }
 
@@ -79,19 +81,14 @@ export async function runDoctor(inputs: DoctorInputs, opts: DoctorOptions): Prom
   const combined =
     inputs.configYaml !== undefined ? readCombinedConfig(inputs.configYaml) : undefined
   const setupEnv = inputs.setupEnv !== undefined ? readSetupEnv(inputs.setupEnv) : undefined
-  const rows =
-    inputs.dbPath !== undefined
-      ? readConnectors(
-          inputs.dbPath,
-          opts.busyTimeoutMs !== undefined ? { busyTimeoutMs: opts.busyTimeoutMs } : {},
-        )
-      : undefined
+  const rows = inputs.store !== undefined ? await inputs.store.readConnectors() : undefined
 
   const discoveries = new Map<string, Promise<DiscoveryResult>>()
   const discoveryOpts = {
     timeoutMs: opts.timeoutMs,
     allowInsecure: opts.allowInsecure,
     ...(opts.fetch !== undefined ? { fetch: opts.fetch } : {}),
+    ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
   }
   // One request per URL, however many connectors share an issuer.
   const discoverIssuer = (issuer: string): Promise<DiscoveryResult> =>
@@ -103,8 +100,20 @@ export async function runDoctor(inputs: DoctorInputs, opts: DoctorOptions): Prom
   const embeddedIssuer = management?.embedded?.issuer ?? combined?.issuer
   const embeddedEnabled = management?.embedded?.enabled === true || combined !== undefined
 
-  if (rows !== undefined && inputs.dbPath !== undefined) {
-    addConnectorTasks(tasks, rows, inputs.dbPath, embeddedIssuer, management, discoverIssuer)
+  if (rows !== undefined && inputs.store !== undefined) {
+    // The one issuer policy (core/issuer-policy.ts) judges what discovery answers, as for a repair.
+    const found = await discoverConnectors(rows, discoverIssuer, {
+      allowInsecure: opts.allowInsecure,
+    })
+    addConnectorTasks(
+      tasks,
+      rows,
+      inputs.store.label,
+      embeddedIssuer,
+      management,
+      found,
+      discoverIssuer,
+    )
   } else if (embeddedEnabled) {
     const postgres =
       management?.embedded?.storageType?.toLowerCase() === 'postgres' ||
@@ -120,7 +129,7 @@ export async function runDoctor(inputs: DoctorInputs, opts: DoctorOptions): Prom
           area: 'embedded-idp',
           target: 'idp.db',
           message: postgres
-            ? 'the embedded IdP keeps its connectors in Postgres, not idp.db: connectors not checked'
+            ? 'the embedded IdP keeps its connectors in PostgreSQL: give its DSN (--db postgres://…) to check them'
             : 'the embedded IdP is enabled but idp.db was not given (--db): connectors not checked',
         },
       ],
@@ -170,6 +179,7 @@ function addConnectorTasks(
   dbPath: string,
   embeddedIssuer: string | undefined,
   management: ManagementJson | undefined,
+  found: ConnectorsDiscovered<DiscoveryResult>,
   discover: (issuer: string) => Promise<DiscoveryResult>,
 ): void {
   const statics = management?.embedded?.staticConnectors ?? []
@@ -201,24 +211,28 @@ function addConnectorTasks(
       })
       continue
     }
-    const issuer = connectorIssuer(row)
+    const look = found.looks.find((l) => l.connectorId === row.id)
+    const verdict = found.verdicts.find((v) => v.connectorId === row.id)
     tasks.push({
       id: 'discovery-reachable',
       area: 'embedded-idp',
       target,
-      run: async () => {
-        if (issuer === undefined || issuer === '') {
+      run: () => {
+        if (look === undefined) {
+          // Not asked (no config, no issuer, an unusable one): the issuer policy's verdict says why.
+          const checks = verdict !== undefined ? [evaluateIssuerMatch(c, verdict)] : []
+          if (row.config === null) return checks
           return [
-            evaluateIssuerMatch(c, issuer, undefined),
+            ...checks,
             evaluateRedirectUri(c, config.redirectURI, embeddedIssuer),
             evaluateScopes(c, config.scopes, undefined),
             evaluateClientAuthMethod(c, config, undefined),
           ]
         }
-        const d = await discover(issuer)
+        const d = look.first
         return [
           evaluateDiscoveryReachable('embedded-idp', target, d),
-          evaluateIssuerMatch(c, issuer, d),
+          evaluateIssuerMatch(c, look.verdict),
           evaluateRedirectUri(c, config.redirectURI, embeddedIssuer),
           evaluateScopes(c, config.scopes, d),
           evaluateClientAuthMethod(c, config, d),

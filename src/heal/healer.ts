@@ -1,81 +1,56 @@
-// The self-healing orchestrator: turns an `oidc-issuer-mismatch` finding (or drift found by the scheduled
-// check) into detect → confirm with live discovery → verified backup + exact issuer fix
-// (src/sqlite/repair.ts) → restart through the engine → confirm recovery → roll back if it got worse.
-// Decisions are made by the pure src/core/heal-decision.ts and src/core/breaker.ts; this file gathers
-// the facts, acts, and reports (logs, metrics, webhook). One repair per target at a time.
-import { statSync } from 'node:fs'
-import { resolve } from 'node:path'
-import { modeFor, type Config } from '../config/schema.js'
+// The self-healing flow, one target at a time, read top to bottom in `#run`:
+//   finding (or drift) -> gate -> live discovery + issuer policy -> decision -> verified backup +
+//   repair -> restart -> confirm -> outcome (success, unconfirmed, rolled back, failed, or a skip).
+// The decisions are pure (core/heal-decision.ts, core/issuer-policy.ts, core/recovery.ts), the steps
+// are small modules (repair.ts, restart.ts, confirm.ts), and every outcome is reported in one place
+// (outcome.ts). No step throws out of the flow: an engine or store failure becomes an outcome.
+import type { BreakerPolicy } from '../core/breaker.js'
 import {
-  closedBreaker,
-  recordRepair,
-  recordRestart,
-  recordTrouble,
-  recordUp,
-  requestRestart,
-  resetBreaker,
-  tripBreaker,
-  isOpen,
-  advance,
-  type BreakerPolicy,
-  type BreakerState,
-} from '../core/breaker.js'
-import {
-  decideHeal,
-  decideRestart,
-  type ConnectorDiscovery,
+  decideGate,
+  decideRepair,
   type HealTrigger,
   type IssuerFix,
+  type SkipReason,
 } from '../core/heal-decision.js'
+import { describeVerdict, type DiscoveryAnswer, type IssuerVerdict } from '../core/issuer-policy.js'
+import { quoteText } from '../core/issuer.js'
+import { modeFor, type Config } from '../config/schema.js'
+import type { DockerPort } from '../docker/engine.js'
+import type { WatchdogEvents, WatchdogEventMap } from '../docker/events.js'
 import { errorMessage } from '../errors.js'
 import type { Logger } from '../log.js'
-import { restoreManagementJson } from '../netbird/management-json.js'
-import { defaultBackupDir, integrityCheck, listBackups, restoreBackup } from '../sqlite/backup.js'
-import { connectorIssuer, openIdpDb, readConnectors } from '../sqlite/idp-db.js'
-import { repairIssuers, type RepairResult } from '../sqlite/repair.js'
-import type { HealMetrics, RepairResultLabel } from './metrics.js'
-import type { Discover, FindingEvent, HealDocker, HealEvents, TargetSnapshot } from './ports.js'
-import type { Notification, Notifier } from './webhook.js'
+import { discoverConnectors } from '../oidc/connector-discovery.js'
+import type { IdpStore } from '../store/port.js'
+import { confirmRecovery, viewTarget } from './confirm.js'
+import type { HealMetrics } from './metrics.js'
+import type { HealOutcome, OutcomeReporter } from './outcome.js'
+import { repairIssuers, rollbackRepair, type RepairResult } from './repair.js'
+import { restartTarget } from './restart.js'
+import { Target } from './target.js'
+
+/** OIDC discovery with go-oidc semantics: the raw `issuer` string of the document, never normalised. */
+export type Discover = (issuer: string) => Promise<DiscoveryAnswer>
 
 export interface HealerOptions {
   readonly config: Config
   readonly logger: Logger
-  readonly docker: HealDocker
-  readonly events: HealEvents
-  readonly metrics: HealMetrics
+  readonly docker: DockerPort
+  readonly events: WatchdogEvents
+  readonly store: IdpStore
+  readonly backupDir: string
   readonly discover: Discover
-  readonly notifier: Notifier
+  readonly metrics: HealMetrics
+  readonly reporter: OutcomeReporter
   readonly version: string
   /** Injected clock (ms since the epoch). */
   readonly now?: () => number
   /** How often the confirm loop looks at the container. */
   readonly pollMs?: number
-  /** How long a restarted (or Docker-restarting) container may take to come up before it counts as failed. */
+  /** How long a restarted (or Docker-restarting) container may take to come up. */
   readonly startTimeoutMs?: number
-  /** The repair step; the real one unless a test needs a fault only a fake can produce. */
-  readonly repair?: typeof repairIssuers
 }
 
-export type HealOutcome =
-  | { readonly kind: 'skipped'; readonly reason: string; readonly detail: string }
-  | { readonly kind: 'repaired'; readonly result: RepairResultLabel; readonly detail: string }
-
-interface TargetState {
-  name: string
-  id: string
-  breaker: BreakerState
-  inFlight: Promise<HealOutcome> | null
-  /** Set while a repair is waiting for the container to prove itself. */
-  confirm: ConfirmWatch | null
-  /** Last detection webhook: a crash loop notifies once per episode, not once per crash. */
-  notifiedAt: number
-}
-
-interface ConfirmWatch {
-  /** Findings received after this time count against the repair. */
-  readonly armedAt: number
-  failures: Array<{ at: number; what: string }>
-}
+type FindingEvent = WatchdogEventMap['finding']
 
 /** Findings that mean "the identity provider still (or newly) fails to start". */
 function isFailureFinding(e: FindingEvent): boolean {
@@ -86,12 +61,10 @@ export class Healer {
   readonly #o: HealerOptions
   readonly #log: Logger
   readonly #policy: BreakerPolicy
-  readonly #targets = new Map<string, TargetState>()
+  readonly #targets = new Map<string, Target>()
   readonly #unsubscribe: Array<() => void> = []
   readonly #abort = new AbortController()
   readonly #now: () => number
-  readonly #dbPath: string
-  readonly #backupDir: string
 
   constructor(o: HealerOptions) {
     this.#o = o
@@ -106,26 +79,26 @@ export class Healer {
       backoffMaxMs: r.restartBackoffMaxSeconds * 1000,
       stableResetMs: o.config.detection.stableSeconds * 1000,
     }
-    this.#dbPath = resolve(o.config.idp.dbPath)
-    this.#backupDir = resolve(o.config.backups.dir ?? defaultBackupDir(this.#dbPath))
-  }
-
-  get backupDir(): string {
-    return this.#backupDir
   }
 
   start(): void {
     const { events } = this.#o
     this.#unsubscribe.push(
-      events.onFinding((e) => this.#onFinding(e)),
-      events.onDied((e) => {
+      events.on('finding', (e) => this.#onFinding(e)),
+      events.on('died', (e) => this.#target(e.container, e.containerId).noteTrouble()),
+      events.on('started', (e) => {
         const t = this.#target(e.container, e.containerId)
-        t.breaker = recordTrouble(t.breaker, this.#policy, this.#now())
+        t.noteUp()
+        this.#resume(t)
       }),
-      events.onStarted((e) => {
-        const t = this.#target(e.container, e.containerId)
-        t.breaker = recordUp(t.breaker, this.#policy, this.#now())
-        this.#publishBreaker(t)
+      events.on('restarted', (e) => this.#resume(this.#target(e.container, e.containerId))),
+      events.on('container', (e) => {
+        if (e.action === 'kill' || e.action.startsWith('kill:')) {
+          this.#target(e.container, e.containerId).evidence.kills.push(e.at)
+        }
+      }),
+      events.on('docker', (e) => {
+        if (e.up) for (const t of this.#targets.values()) this.#resume(t)
       }),
     )
     for (const name of this.#o.config.targets.names) this.#o.metrics.addTarget(name)
@@ -133,8 +106,8 @@ export class Healer {
       {
         mode: this.#o.config.mode,
         overrides: this.#o.config.targets.overrides,
-        db: this.#dbPath,
-        backups: this.#backupDir,
+        store: this.#o.store.label,
+        backups: this.#o.backupDir,
       },
       `self-healing active, mode ${this.#o.config.mode}`,
     )
@@ -147,7 +120,6 @@ export class Healer {
     const inFlight = [...this.#targets.values()].flatMap((t) => (t.inFlight ? [t.inFlight] : []))
     if (inFlight.length > 0) this.#log.warn('shutting down: finishing the in-flight repair first')
     await Promise.allSettled(inFlight)
-    await this.#o.notifier.flush()
   }
 
   /** Operator reset (POST /reset): close the breaker of one target or of all. Returns the names reset. */
@@ -155,8 +127,7 @@ export class Healer {
     const names: string[] = []
     for (const t of this.#targets.values()) {
       if (container !== undefined && t.name !== container) continue
-      t.breaker = resetBreaker()
-      this.#publishBreaker(t)
+      t.reset()
       names.push(t.name)
     }
     if (names.length > 0) this.#log.warn({ containers: names }, 'circuit breaker reset by operator')
@@ -165,108 +136,11 @@ export class Healer {
 
   /** For /reset and the demo: each known target's breaker. */
   status(): Array<{ container: string; breakerOpen: boolean; repairing: boolean }> {
-    const now = this.#now()
     return [...this.#targets.values()].map((t) => ({
       container: t.name,
-      breakerOpen: isOpen(t.breaker, this.#policy, now),
+      breakerOpen: t.isOpen,
       repairing: t.inFlight !== null,
     }))
-  }
-
-  /**
-   * The scheduled drift check (doctor job): live discovery of every OIDC connector; drift on a known
-   * target starts the repair flow before NetBird ever crashes. Returns whether every issuer matched.
-   */
-  async checkDrift(): Promise<{ ok: boolean; drift: number; unreachable: number }> {
-    const discovery = await this.discoverAll()
-    const drift = discovery.filter((d) => d.result.ok && d.result.returned !== d.stored)
-    const unreachable = discovery.filter((d) => !d.result.ok).length
-    if (drift.length === 0) return { ok: unreachable === 0, drift: 0, unreachable }
-    this.#log.warn(
-      {
-        drift: drift.map((d) => ({
-          connectorId: d.connectorId,
-          stored: d.stored,
-          returned: d.result.ok ? d.result.returned : undefined,
-        })),
-      },
-      'issuer drift detected by the scheduled check',
-    )
-    const target = await this.#resolveTarget()
-    if (target === undefined) {
-      this.#log.warn(
-        'drift found but no target container is known; nothing to restart, not repairing',
-      )
-      return { ok: false, drift: drift.length, unreachable }
-    }
-    this.#notifyDetection(this.#target(target.name, target.id), {
-      event: 'detection',
-      container: target.name,
-      text: `${target.name}: issuer drift on ${drift.map((d) => d.connectorId).join(', ')} (found by the scheduled check)`,
-    })
-    await this.heal(target.name, target.id, { kind: 'drift' }, discovery)
-    return { ok: false, drift: drift.length, unreachable }
-  }
-
-  /** Live discovery of every OIDC connector in idp.db, with go-oidc semantics (raw strings). */
-  async discoverAll(): Promise<ConnectorDiscovery[]> {
-    const rows = readConnectors(this.#dbPath, { busyTimeoutMs: this.#o.config.idp.busyTimeoutMs })
-    const out: ConnectorDiscovery[] = []
-    for (const row of rows) {
-      if (row.configError !== undefined) {
-        // Dex skips such a connector too; the others are still checked. The message never quotes the
-        // config (it may hold a client secret).
-        this.#log.warn(
-          { connectorId: row.id, problem: row.configError },
-          'connector config cannot be parsed: not checking it for drift (restore a backup or re-create the connector)',
-        )
-        continue
-      }
-      const stored = connectorIssuer(row)
-      if (stored === undefined) continue
-      const first = await this.#o.discover(stored)
-      if (!first.ok) {
-        out.push({
-          connectorId: row.id,
-          stored,
-          result: { ok: false, reason: first.reason, message: first.message },
-        })
-        continue
-      }
-      let selfConsistent: boolean | undefined
-      if (first.issuer !== stored) {
-        // Never fix towards a value the provider does not stand by: discovery at the new value must
-        // answer the same value (it does for the trailing-slash case: go-oidc trims it for the URL).
-        const second = await this.#o.discover(first.issuer)
-        selfConsistent = second.ok && second.issuer === first.issuer
-      }
-      out.push({
-        connectorId: row.id,
-        stored,
-        result: {
-          ok: true,
-          returned: first.issuer,
-          ...(selfConsistent !== undefined ? { selfConsistent } : {}),
-        },
-      })
-    }
-    return out
-  }
-
-  /** Run the heal flow for a target (findings, the drift check, the demo). */
-  heal(
-    container: string,
-    containerId: string,
-    trigger: HealTrigger,
-    discovery?: readonly ConnectorDiscovery[],
-  ): Promise<HealOutcome> {
-    const t = this.#target(container, containerId)
-    if (t.inFlight !== null) return this.#skipped(t, 'in_progress', 'a repair is already running')
-    const run = this.#heal(t, trigger, discovery).finally(() => {
-      t.inFlight = null
-    })
-    t.inFlight = run
-    return run
   }
 
   /** Resolves when no repair is running (tests, demo). */
@@ -278,21 +152,345 @@ export class Healer {
     }
   }
 
+  /**
+   * The scheduled drift check: live discovery of every OIDC connector; a fix or a refusal on a known
+   * target starts the flow before NetBird ever crashes. Returns whether every issuer matched.
+   */
+  async checkDrift(): Promise<{ ok: boolean; drift: number; unreachable: number }> {
+    const verdicts = await this.discover()
+    const drift = verdicts.filter((v) => v.kind === 'fix' || v.kind === 'refuse')
+    const unreachable = verdicts.filter((v) => v.kind === 'unreachable').length
+    if (drift.length === 0) return { ok: unreachable === 0, drift: 0, unreachable }
+    this.#log.warn(
+      { drift: drift.map(describeVerdict) },
+      'issuer drift detected by the scheduled check',
+    )
+    const target = await this.#resolveTarget()
+    if (target === undefined) {
+      this.#log.warn(
+        'drift found but no target container is known; nothing to restart, not repairing',
+      )
+      return { ok: false, drift: drift.length, unreachable }
+    }
+    this.#notifyDetection(
+      target,
+      `${target.name}: issuer drift on ${drift.map((d) => d.connectorId).join(', ')} (found by the scheduled check)`,
+    )
+    await this.heal(target.name, target.id, { kind: 'drift' }, verdicts)
+    return { ok: false, drift: drift.length, unreachable }
+  }
+
+  /** The issuer policy's verdict for every OIDC connector, from live discovery (never throws for a provider). */
+  async discover(): Promise<readonly IssuerVerdict[]> {
+    const rows = await this.#o.store.readConnectors()
+    const { verdicts } = await discoverConnectors(rows, this.#o.discover, {
+      allowInsecure: this.#o.config.oidc.allowInsecure,
+    })
+    for (const v of verdicts) {
+      if (v.kind === 'skipped') {
+        // Dex skips such a connector too; the others are still checked. Never quotes the config.
+        this.#log.warn(
+          { connectorId: v.connectorId, reason: v.reason },
+          `not checking a connector: ${v.detail}`,
+        )
+      }
+    }
+    return verdicts
+  }
+
+  /** Run the flow for a target (findings, the drift check, the demo). Never rejects. */
+  heal(
+    container: string,
+    containerId: string,
+    trigger: HealTrigger,
+    verdicts?: readonly IssuerVerdict[],
+  ): Promise<HealOutcome> {
+    const t = this.#target(container, containerId)
+    if (t.inFlight !== null) {
+      return Promise.resolve(this.#finish(t, skipped('in_progress', 'a repair is already running')))
+    }
+    return this.#exclusive(t, () => this.#run(t, trigger, verdicts))
+  }
+
+  /** Run `step` as the target's one flow in flight; its outcome is reported, whatever happens. */
+  #exclusive(t: Target, step: () => Promise<HealOutcome>): Promise<HealOutcome> {
+    const run = step()
+      .catch((err: unknown): HealOutcome => {
+        // A true bug in the flow: still an outcome (metric, log with stack, breaker), never a crash.
+        t.trip('repair_failed')
+        return {
+          kind: 'repaired',
+          result: 'failed',
+          detail: `the self-healing flow failed unexpectedly: ${errorMessage(err)}`,
+          error: err,
+          breakerOpened: true,
+        }
+      })
+      .then((outcome) => this.#finish(t, outcome))
+      .finally(() => {
+        t.inFlight = null
+      })
+    t.inFlight = run
+    return run
+  }
+
+  async #run(
+    t: Target,
+    trigger: HealTrigger,
+    known?: readonly IssuerVerdict[],
+  ): Promise<HealOutcome> {
+    const log = this.#log.child({ container: t.name })
+    const mode = modeFor(this.#o.config, t.name)
+
+    // 1. The target, and the gate: nothing is asked of anyone when the answer could not be used.
+    const view = await viewTarget(this.#o.docker, t.name)
+    if (view.kind === 'engine-unreachable') {
+      return skipped('docker_unreachable', 'the Docker engine does not answer; nothing is changed')
+    }
+    if (view.details !== undefined) t.id = view.details.id
+    const status = view.kind === 'missing' ? 'missing' : view.details!.state.status
+    const gate = decideGate({
+      mode,
+      status,
+      inFlight: false,
+      breaker: t.breaker,
+      policy: this.#policy,
+      now: this.#now(),
+    })
+    if (gate.action === 'skip') return skipped(gate.reason, gate.detail)
+
+    // 2. The facts: the stored issuers against live discovery, judged by the one issuer policy.
+    let verdicts = known
+    if (verdicts === undefined) {
+      try {
+        verdicts = await this.discover()
+      } catch (err) {
+        return skipped('store_unreadable', `cannot read the IdP store: ${errorMessage(err)}`)
+      }
+    }
+
+    // 3. The decision (a dry run reports its plan; the breaker's budget is spent only here).
+    const wasOpen = t.isOpen
+    const decided = decideRepair({
+      mode,
+      trigger,
+      verdicts,
+      breaker: t.breaker,
+      policy: this.#policy,
+      now: this.#now(),
+    })
+    t.breaker = decided.breaker
+    const decision = decided.decision
+    if (decision.action === 'skip') {
+      if (decision.reason === 'dry_run' && decision.fixes !== undefined) {
+        await this.#dryRun(t, decision.fixes, log)
+      }
+      return skipped(
+        decision.reason,
+        decision.detail,
+        decision.reason === 'breaker_open' && !wasOpen,
+      )
+    }
+
+    // 4. Verified backup + the exact issuer fix (store, and management.json's static connectors).
+    const fixes = decision.fixes
+    const startedAt = this.#now()
+    log.warn(
+      { fixes: fixes.map(describeVerdict) },
+      'repairing: verified backup, then the exact issuer fix',
+    )
+    let repair: RepairResult
+    try {
+      repair = await repairIssuers(this.#repairRequest(fixes, false))
+    } catch (err) {
+      // repairIssuers left the store as it was (or undid its own change).
+      t.noteRepair(startedAt)
+      t.trip('repair_failed')
+      return {
+        kind: 'repaired',
+        result: 'failed',
+        detail: `repair failed, the IdP store is unchanged, breaker opened: ${errorMessage(err)}`,
+        error: err,
+        breakerOpened: true,
+      }
+    }
+    if (repair.backup !== null) {
+      this.#o.reporter.backedUp(repair.backup.path, Date.parse(repair.backup.manifest.createdAt))
+    }
+    if (repair.changes.length === 0 && (repair.managementJson?.changes.length ?? 0) === 0) {
+      return skipped('no_drift', 'nothing to change: the IdP store already has the right issuers')
+    }
+    t.noteRepair(startedAt)
+    log.warn(
+      { backup: repair.backup?.path ?? null, changes: repair.changes },
+      'IdP store repaired and verified; restarting the container',
+    )
+
+    // 5. Restart, so NetBird loads the fix; 6. confirm and settle.
+    const committedAt = this.#now()
+    t.armEvidence()
+    t.pending = { repair, committedAt }
+    try {
+      const restart = await restartTarget({
+        docker: this.#o.docker,
+        target: t,
+        stopTimeoutSeconds: this.#o.config.repair.stopTimeoutSeconds,
+        signal: this.#abort.signal,
+        log,
+      })
+      if (restart === 'left-stopped') {
+        return unconfirmed(
+          repair,
+          'the IdP store is fixed; the container is stopped, so it was not started (confirmation resumes when it starts)',
+        )
+      }
+    } catch (err) {
+      return unconfirmed(
+        repair,
+        `the IdP store is fixed, but restarting the container failed (${errorMessage(err)}); confirmation resumes when it is back`,
+      )
+    }
+    return await this.#settle(t, log)
+  }
+
+  /** Confirm the pending repair of `t`; roll it back only on evidence that it made things worse. */
+  async #settle(t: Target, log: Logger): Promise<HealOutcome> {
+    const pending = t.pending
+    if (pending === null) return skipped('no_drift', 'no repair waits for confirmation')
+    const { repair, committedAt } = pending
+    const verdict = await confirmRecovery({
+      docker: this.#o.docker,
+      container: t.name,
+      store: this.#o.store,
+      committedAt,
+      confirmMs: this.#o.config.repair.confirmSeconds * 1000,
+      startTimeoutMs: this.#o.startTimeoutMs ?? 90_000,
+      pollMs: this.#o.pollMs ?? 250,
+      evidence: () => t.evidence,
+      now: this.#now,
+      signal: this.#abort.signal,
+    })
+    switch (verdict.kind) {
+      case 'recovered':
+        t.pending = null
+        t.noteUp()
+        return {
+          kind: 'repaired',
+          result: 'success',
+          detail: `recovered: ${t.name} stayed up for ${this.#o.config.repair.confirmSeconds}s with no new failure after setting ${repair.changes.map((c) => `${c.connectorId} issuer to ${quoteText(c.to)}`).join(', ')}`,
+          repair,
+        }
+      case 'interrupted':
+        if (verdict.shutdown === true) t.pending = null
+        return unconfirmed(
+          repair,
+          verdict.shutdown === true
+            ? `${verdict.why}: the repair stays in place, unconfirmed`
+            : `${verdict.why}: the repair stays in place, unconfirmed; confirmation resumes when the engine and the container are back`,
+        )
+      case 'worse':
+        t.pending = null
+        return await this.#rollback(t, repair, verdict.evidence, log)
+    }
+  }
+
+  /** A confirmation cut short resumes when the target is back (a start, a reconnect). */
+  #resume(t: Target): void {
+    if (t.pending === null || t.inFlight !== null || this.#abort.signal.aborted) return
+    this.#log.info({ container: t.name }, 'resuming the confirmation of the last repair')
+    void this.#exclusive(t, () => this.#settle(t, this.#log.child({ container: t.name })))
+  }
+
+  async #rollback(t: Target, repair: RepairResult, why: string, log: Logger): Promise<HealOutcome> {
+    log.error(
+      { why, backup: repair.backup?.path ?? null },
+      'REPAIR DID NOT HOLD: undoing exactly what it changed',
+    )
+    t.trip('rolled_back')
+    try {
+      const rollback = await rollbackRepair(this.#o.store, repair, {
+        backupDir: this.#o.backupDir,
+        version: this.#o.version,
+        logger: this.#o.logger,
+      })
+      try {
+        await restartTarget({
+          docker: this.#o.docker,
+          target: t,
+          stopTimeoutSeconds: this.#o.config.repair.stopTimeoutSeconds,
+          signal: this.#abort.signal,
+          log,
+        })
+      } catch (err) {
+        log.error({ err }, 'restart after rollback failed')
+      }
+      const how =
+        rollback.how === 'restored'
+          ? `the store failed its check, so it was restored whole from ${repair.backup?.path ?? '?'}`
+          : `the previous issuer${rollback.reverted.length === 1 ? ' was' : 's were'} put back${rollback.stale.length > 0 ? ` (not on ${rollback.stale.map((s) => s.connectorId).join(', ')}, changed since)` : ''}`
+      return {
+        kind: 'repaired',
+        result: 'rolled_back',
+        detail: `ROLLED BACK: ${why}; ${how}, container restarted, circuit breaker OPEN (no more automatic repairs until POST /reset or a long quiet period)`,
+        repair,
+        rollback,
+        breakerOpened: true,
+      }
+    } catch (err) {
+      return {
+        kind: 'repaired',
+        result: 'failed',
+        detail: `ROLLBACK FAILED: ${why}; undoing the repair failed: ${errorMessage(err)}; circuit breaker OPEN — restore by hand: netbird-watchdog backups restore`,
+        repair,
+        error: err,
+        breakerOpened: true,
+      }
+    }
+  }
+
+  async #dryRun(t: Target, fixes: readonly IssuerFix[], log: Logger): Promise<void> {
+    try {
+      const plan = await repairIssuers(this.#repairRequest(fixes, true))
+      log.warn(
+        { plan: plan.changes, managementJson: plan.managementJson?.changes },
+        `dry-run: would back up ${this.#o.store.label}, apply ${plan.changes.length} issuer fix(es) and restart ${t.name}`,
+      )
+    } catch (err) {
+      log.warn({ err }, 'dry-run: the repair would be refused')
+    }
+  }
+
+  #repairRequest(
+    fixes: readonly IssuerFix[],
+    dryRun: boolean,
+  ): Parameters<typeof repairIssuers>[0] {
+    const idp = this.#o.config.idp
+    return {
+      store: this.#o.store,
+      // Compare-and-set: a connector edited since discovery looked at it is left alone.
+      changes: fixes.map((f) => ({ connectorId: f.connectorId, to: f.to, expectFrom: f.from })),
+      dryRun,
+      backupDir: this.#o.backupDir,
+      allowInsecure: this.#o.config.oidc.allowInsecure,
+      ...(idp.managementJson !== undefined ? { managementJsonPath: idp.managementJson } : {}),
+      fixStaticConnectors: idp.fixStaticConnectors,
+      version: this.#o.version,
+      logger: this.#o.logger,
+    }
+  }
+
   #onFinding(e: FindingEvent): void {
     const t = this.#target(e.container, e.containerId)
-    if (isFailureFinding(e)) t.breaker = recordTrouble(t.breaker, this.#policy, this.#now())
-    if (t.confirm !== null) {
-      if (isFailureFinding(e)) {
-        t.confirm.failures.push({
-          // The line's own engine timestamp, not its arrival: a line from the run the repair's
-          // restart killed can arrive after the fresh run started, and must not count against it.
-          at: e.loggedAtMs ?? this.#now(),
-          what: `${e.finding.rule}${e.finding.connectorId !== undefined ? ` (connector ${e.finding.connectorId})` : ''}`,
-        })
-      }
-      return
+    if (isFailureFinding(e)) {
+      t.noteTrouble()
+      // The line's own engine time, not its arrival: a line from the run the repair's restart killed
+      // can arrive after the fresh run started, and must not count against it.
+      t.evidence.failures.push({
+        at: e.at ?? this.#now(),
+        what: `${e.finding.rule}${e.finding.connectorId !== undefined ? ` (connector ${e.finding.connectorId})` : ''}`,
+      })
     }
-    if (e.finding.rule !== 'oidc-issuer-mismatch') return
+    if (t.pending !== null || e.finding.rule !== 'oidc-issuer-mismatch') return
     this.#log.warn(
       {
         container: e.container,
@@ -307,363 +505,42 @@ export class Healer {
       this.#o.metrics.repairsSkipped.inc({ container: t.name, reason: 'in_progress' })
       return
     }
-    this.#notifyDetection(t, {
-      event: 'detection',
-      container: t.name,
-      text: `${t.name}: oidc-issuer-mismatch on connector ${e.finding.connectorId ?? '?'} (configured ${JSON.stringify(e.finding.expectedIssuer)}, provider returns ${JSON.stringify(e.finding.returnedIssuer)})`,
-      details: { finding: e.finding },
-    })
+    this.#notifyDetection(
+      t,
+      `${t.name}: oidc-issuer-mismatch on connector ${e.finding.connectorId ?? '?'} (configured ${quoteText(e.finding.expectedIssuer ?? '?')}, provider returns ${quoteText(e.finding.returnedIssuer ?? '?')})`,
+      { finding: e.finding },
+    )
     void this.heal(t.name, t.id, {
       kind: 'finding',
       ...(e.finding.connectorId !== undefined ? { connectorId: e.finding.connectorId } : {}),
     })
   }
 
-  async #heal(
-    t: TargetState,
-    trigger: HealTrigger,
-    known?: readonly ConnectorDiscovery[],
-  ): Promise<HealOutcome> {
-    const log = this.#log.child({ container: t.name })
-    const mode = modeFor(this.#o.config, t.name)
-    const snapshot = await this.#inspect(t)
-    const status = snapshot?.status ?? 'missing'
-    const base = { mode, trigger, status, inFlight: false, policy: this.#policy } as const
-    const wasOpen = t.breaker.open !== null
-    let step = decideHeal({ ...base, breaker: t.breaker, now: this.#now() })
-    if (step.decision.action === 'discover' || known !== undefined) {
-      let discovery = known
-      if (discovery === undefined) {
-        try {
-          discovery = await this.discoverAll()
-        } catch (err) {
-          return this.#skipped(
-            t,
-            'discovery_unreachable',
-            `cannot read idp.db: ${errorMessage(err)}`,
-          )
-        }
-      }
-      step = decideHeal({ ...base, discovery, breaker: t.breaker, now: this.#now() })
-    }
-    t.breaker = step.breaker
-    this.#publishBreaker(t)
-    const decision = step.decision
-    switch (decision.action) {
-      case 'discover':
-        return this.#skipped(t, 'discovery_unreachable', 'no discovery result')
-      case 'skip':
-        if (decision.reason === 'dry_run' && decision.fixes !== undefined) {
-          await this.#dryRun(t, decision.fixes, log)
-        }
-        if (decision.reason === 'breaker_open' && !wasOpen) {
-          log.error(`CIRCUIT BREAKER OPEN: ${decision.detail}`)
-          this.#o.notifier.notify({ event: 'breaker', container: t.name, text: decision.detail })
-        }
-        return this.#skipped(t, decision.reason, decision.detail)
-      case 'repair':
-        return this.#repair(t, decision.fixes, log)
-    }
+  #finish(t: Target, outcome: HealOutcome): HealOutcome {
+    this.#o.reporter.report(t.name, outcome)
+    return outcome
   }
 
-  async #dryRun(t: TargetState, fixes: readonly IssuerFix[], log: Logger): Promise<void> {
-    try {
-      const plan = await (this.#o.repair ?? repairIssuers)({
-        ...this.#repairOptions(fixes),
-        dryRun: true,
-      })
-      log.warn(
-        { plan: plan.changes, managementJson: plan.managementJson?.changes },
-        `dry-run: would back up ${this.#dbPath}, apply ${plan.changes.length} issuer fix(es) and restart ${t.name}`,
-      )
-    } catch (err) {
-      log.warn({ err: errorMessage(err) }, 'dry-run: the repair would be refused')
-    }
-  }
-
-  #repairOptions(fixes: readonly IssuerFix[]): Parameters<typeof repairIssuers>[0] {
-    const idp = this.#o.config.idp
-    return {
-      dbPath: this.#dbPath,
-      changes: fixes.map((f) => ({ connectorId: f.connectorId, to: f.to })),
-      dryRun: false,
-      backupDir: this.#backupDir,
-      ...(idp.managementJson !== undefined ? { managementJsonPath: idp.managementJson } : {}),
-      fixStaticConnectors: idp.fixStaticConnectors,
-      version: this.#o.version,
-      logger: this.#o.logger,
-      busyTimeoutMs: idp.busyTimeoutMs,
-    }
-  }
-
-  async #repair(t: TargetState, fixes: readonly IssuerFix[], log: Logger): Promise<HealOutcome> {
-    const m = this.#o.metrics
-    const startedAt = this.#now()
-    log.warn(
-      {
-        fixes: fixes.map((f) => ({
-          connectorId: f.connectorId,
-          from: f.from,
-          to: f.to,
-          why: f.why,
-        })),
-      },
-      'repairing: verified backup, then the exact issuer fix',
-    )
-    let result: RepairResult
-    try {
-      result = await (this.#o.repair ?? repairIssuers)(this.#repairOptions(fixes))
-    } catch (err) {
-      // repairIssuers left the database as it was (or restored its own backup).
-      t.breaker = recordRepair(t.breaker, this.#policy, startedAt)
-      t.breaker = tripBreaker(t.breaker, this.#policy, 'repair_failed', this.#now())
-      this.#publishBreaker(t)
-      m.repairs.inc({ container: t.name, result: 'failed' })
-      m.repairFailures.inc({ container: t.name })
-      const detail = `repair failed, idp.db unchanged, breaker opened: ${errorMessage(err)}`
-      log.error({ err: errorMessage(err) }, detail)
-      this.#o.notifier.notify({ event: 'repair', container: t.name, text: `${t.name}: ${detail}` })
-      return { kind: 'repaired', result: 'failed', detail }
-    }
-    const committedAt = this.#now()
-    if (result.backup !== null) this.#countBackup(result.backup)
-    if (result.changes.length === 0) {
-      return this.#skipped(t, 'no_drift', 'nothing to change: idp.db already has the right issuers')
-    }
-    t.breaker = recordRepair(t.breaker, this.#policy, startedAt)
-    log.warn(
-      { backup: result.backup, changes: result.changes, managementJson: result.managementJson },
-      'idp.db repaired and verified; restarting the container',
-    )
-    const confirm: ConfirmWatch = { armedAt: committedAt, failures: [] }
-    t.confirm = confirm
-    try {
-      const restart = await this.#restart(t, log)
-      if (restart === 'left-stopped') {
-        m.repairs.inc({ container: t.name, result: 'unconfirmed' })
-        const detail =
-          'idp.db fixed; the container is stopped, so it was not started (not confirmed)'
-        log.warn(detail)
-        return { kind: 'repaired', result: 'unconfirmed', detail }
-      }
-      const verdict = await this.#confirm(t, confirm, committedAt)
-      if (verdict.ok) {
-        t.breaker = recordUp(t.breaker, this.#policy, this.#now())
-        m.repairs.inc({ container: t.name, result: 'success' })
-        m.lastRepair.set(this.#now() / 1000)
-        const detail = `recovered: ${t.name} stayed up for ${this.#o.config.repair.confirmSeconds}s with no new failure after setting ${fixes.map((f) => `${f.connectorId} issuer to ${JSON.stringify(f.to)}`).join(', ')}`
-        log.info(
-          { backup: result.backup, tookMs: this.#now() - startedAt, changes: result.changes },
-          detail,
-        )
-        this.#o.notifier.notify({
-          event: 'repair',
-          container: t.name,
-          text: `${t.name}: ${detail}`,
-          details: { backup: result.backup, changes: result.changes },
-        })
-        return { kind: 'repaired', result: 'success', detail }
-      }
-      if (verdict.why === 'shutdown') {
-        m.repairs.inc({ container: t.name, result: 'unconfirmed' })
-        const detail =
-          'shutting down during the confirm window with no failure seen: the repair stays in place, unconfirmed'
-        log.warn({ backup: result.backup }, detail)
-        return { kind: 'repaired', result: 'unconfirmed', detail }
-      }
-      return await this.#rollback(t, result, verdict.why, log)
-    } finally {
-      t.confirm = null
-    }
-  }
-
-  /** Restart the target so NetBird reloads idp.db — unless Docker is already doing it, or it is stopped. */
-  async #restart(t: TargetState, log: Logger): Promise<'restarted' | 'docker' | 'left-stopped'> {
-    for (;;) {
-      const snap = await this.#inspect(t)
-      const backoff = requestRestart(t.breaker, this.#policy, this.#now())
-      const action = decideRestart(snap?.status ?? 'missing', backoff)
-      switch (action.action) {
-        case 'let-docker':
-          log.info("container is in Docker's restart loop; its restart policy will start it")
-          return 'docker'
-        case 'leave':
-          log.warn(action.detail)
-          return 'left-stopped'
-        case 'wait':
-          if (this.#abort.signal.aborted) {
-            // Shutting down: finish the repair rather than leave the fix unloaded.
-            await this.#doRestart(t, log)
-            return 'restarted'
-          }
-          log.info({ waitMs: action.waitMs }, 'restart backoff: waiting')
-          await delay(action.waitMs, this.#abort.signal)
-          continue
-        case 'restart':
-          await this.#doRestart(t, log)
-          return 'restarted'
-      }
-    }
-  }
-
-  async #doRestart(t: TargetState, log: Logger): Promise<void> {
-    t.breaker = recordRestart(t.breaker, this.#policy, this.#now())
-    log.info('restarting the container')
-    await this.#o.docker.restart(t.id, {
-      timeoutSeconds: this.#o.config.repair.stopTimeoutSeconds,
-    })
-  }
-
-  /**
-   * Recovered = a run that started after the fix is still running `confirmSeconds` after its start, no
-   * failure finding arrived since that start, and idp.db passes integrity_check. Evidence from older
-   * runs (their deaths, their last log lines) is ignored.
-   */
-  async #confirm(
-    t: TargetState,
-    watch: ConfirmWatch,
-    committedAt: number,
-  ): Promise<{ ok: true } | { ok: false; why: string }> {
-    const confirmMs = this.#o.config.repair.confirmSeconds * 1000
-    const deadline = this.#now() + confirmMs + (this.#o.startTimeoutMs ?? 90_000)
-    const pollMs = this.#o.pollMs ?? 250
-    for (;;) {
-      const snap = await this.#inspect(t)
-      const now = this.#now()
-      // A run that started before the commit may have read the old rows: only later runs count.
-      const fresh = snap !== undefined && snap.startedAt >= committedAt
-      if (fresh) {
-        const failed = watch.failures.find((f) => f.at >= snap.startedAt)
-        if (failed !== undefined) return { ok: false, why: `${failed.what} after the restart` }
-        const died =
-          snap.status !== 'running' &&
-          Number.isFinite(snap.finishedAt) &&
-          snap.finishedAt >= snap.startedAt
-        if (died) return { ok: false, why: `the container died again (${snap.status})` }
-        if (snap.status === 'running' && now - snap.startedAt >= confirmMs) {
-          const integrity = this.#integrity()
-          if (integrity !== 'ok') return { ok: false, why: `idp.db check failed: ${integrity}` }
-          return { ok: true }
-        }
-      } else if (snap === undefined) {
-        return { ok: false, why: 'the container disappeared' }
-      }
-      if (this.#abort.signal.aborted) {
-        return { ok: false, why: 'shutdown' }
-      }
-      if (now >= deadline) {
-        return { ok: false, why: 'the container did not come back up and stay up in time' }
-      }
-      await delay(pollMs, this.#abort.signal)
-    }
-  }
-
-  async #rollback(
-    t: TargetState,
-    result: RepairResult,
-    why: string,
-    log: Logger,
-  ): Promise<HealOutcome> {
-    const m = this.#o.metrics
-    log.error({ why, backup: result.backup }, 'REPAIR DID NOT HOLD: rolling back to the backup')
-    let restored = false
-    let restoreError: string | undefined
-    try {
-      const info = listBackups(this.#backupDir).find((b) => b.path === result.backup)
-      if (info === undefined) throw new Error(`backup ${String(result.backup)} is not listed`)
-      await restoreBackup(info, {
-        dbPath: this.#dbPath,
-        backupDir: this.#backupDir,
-        version: this.#o.version,
-        busyTimeoutMs: this.#o.config.idp.busyTimeoutMs,
-      })
-      if (result.managementJson?.backup != null) {
-        restoreManagementJson(result.managementJson.path, result.managementJson.backup)
-      }
-      restored = true
-    } catch (err) {
-      restoreError = errorMessage(err)
-    }
-    if (restored) {
-      try {
-        await this.#restart(t, log)
-      } catch (err) {
-        log.error({ err: errorMessage(err) }, 'restart after rollback failed')
-      }
-    }
-    t.breaker = tripBreaker(t.breaker, this.#policy, 'rolled_back', this.#now())
-    this.#publishBreaker(t)
-    m.rollbacks.inc({ container: t.name })
-    m.repairFailures.inc({ container: t.name })
-    m.repairs.inc({ container: t.name, result: restored ? 'rolled_back' : 'failed' })
-    const detail = restored
-      ? `ROLLED BACK: ${why}; idp.db restored from ${String(result.backup)}, container restarted, circuit breaker OPEN (no more automatic repairs until POST /reset or a long quiet period)`
-      : `ROLLBACK FAILED: ${why}; restoring ${String(result.backup)} failed: ${restoreError}; circuit breaker OPEN — restore it by hand: netbird-watchdog backups restore`
-    log.error({ backup: result.backup }, detail)
-    this.#o.notifier.notify({
-      event: 'rollback',
-      container: t.name,
-      text: `${t.name}: ${detail}`,
-      details: { backup: result.backup, why },
-    })
-    this.#o.notifier.notify({
-      event: 'breaker',
-      container: t.name,
-      text: `${t.name}: breaker open`,
-    })
-    return { kind: 'repaired', result: restored ? 'rolled_back' : 'failed', detail }
-  }
-
-  #notifyDetection(t: TargetState, n: Notification): void {
+  #notifyDetection(
+    t: { name: string },
+    text: string,
+    details?: Readonly<Record<string, unknown>>,
+  ): void {
+    const target = this.#target(t.name, '')
     const now = this.#now()
-    if (now - t.notifiedAt < this.#policy.stableResetMs) return
-    t.notifiedAt = now
-    this.#o.notifier.notify(n)
+    if (now - target.notifiedAt < this.#policy.stableResetMs) return
+    target.notifiedAt = now
+    this.#o.reporter.detected(t.name, text, details)
   }
 
-  #integrity(): string {
-    try {
-      const db = openIdpDb(this.#dbPath, {
-        readonly: true,
-        busyTimeoutMs: this.#o.config.idp.busyTimeoutMs,
-      })
-      try {
-        return integrityCheck(db)
-      } finally {
-        db.close()
-      }
-    } catch (err) {
-      return errorMessage(err)
-    }
-  }
-
-  #countBackup(path: string): void {
-    const m = this.#o.metrics
-    m.backups.inc()
-    m.lastBackup.set(this.#now() / 1000)
-    try {
-      m.lastBackupSize.set(statSync(path).size)
-    } catch {
-      m.lastBackupSize.set(0)
-    }
-  }
-
-  #skipped(t: TargetState, reason: string, detail: string): Promise<HealOutcome> {
-    this.#o.metrics.repairsSkipped.inc({ container: t.name, reason })
-    const level = reason === 'observe' || reason === 'in_progress' ? 'info' : 'warn'
-    this.#log[level]({ container: t.name, reason }, `not repairing: ${detail}`)
-    return Promise.resolve({ kind: 'skipped', reason, detail })
-  }
-
-  #publishBreaker(t: TargetState): void {
-    t.breaker = advance(t.breaker, this.#policy, this.#now())
-    this.#o.metrics.breakerOpen.set({ container: t.name }, t.breaker.open !== null ? 1 : 0)
-  }
-
-  #target(name: string, id: string): TargetState {
+  #target(name: string, id: string): Target {
     let t = this.#targets.get(name)
     if (t === undefined) {
-      t = { name, id, breaker: closedBreaker, inFlight: null, confirm: null, notifiedAt: -Infinity }
+      t = new Target(name, id, {
+        policy: this.#policy,
+        now: this.#now,
+        onBreaker: (open) => this.#o.metrics.breakerOpen.set({ container: name }, open ? 1 : 0),
+      })
       this.#targets.set(name, t)
       this.#o.metrics.addTarget(name)
     } else if (id !== '' && id !== t.id) {
@@ -672,34 +549,22 @@ export class Healer {
     return t
   }
 
-  async #inspect(t: TargetState): Promise<TargetSnapshot | undefined> {
-    // By name: a recreated container keeps its name, not its id.
-    const snap = await this.#o.docker.inspect(t.name)
-    if (snap !== undefined) t.id = snap.id
-    return snap
-  }
-
   async #resolveTarget(): Promise<{ name: string; id: string } | undefined> {
     const known = [...this.#targets.values()][0]
     if (known !== undefined) return { name: known.name, id: known.id }
     for (const name of this.#o.config.targets.names) {
-      const snap = await this.#o.docker.inspect(name)
-      if (snap !== undefined) return { name: snap.name, id: snap.id }
+      const d = await this.#o.docker.inspect(name).catch(() => undefined)
+      if (d !== undefined) return { name: d.name, id: d.id }
     }
     return undefined
   }
 }
 
-/** An abortable wait (the daemon's own timing; tests never sleep). Resolves early on abort. */
-function delay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolveDelay) => {
-    if (signal.aborted) return resolveDelay()
-    const timer = setTimeout(done, ms)
-    function done(): void {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolveDelay()
-    }
-    signal.addEventListener('abort', done, { once: true })
-  })
+function skipped(reason: SkipReason, detail: string, breakerOpened = false): HealOutcome {
+  return { kind: 'skipped', reason, detail, ...(breakerOpened ? { breakerOpened } : {}) }
 }
+
+function unconfirmed(repair: RepairResult, detail: string): HealOutcome {
+  return { kind: 'repaired', result: 'unconfirmed', detail, repair }
+}
+

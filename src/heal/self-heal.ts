@@ -1,19 +1,20 @@
-// Self-healing as one daemon extension: builds the heal metrics, the webhook notifier, the healer and
-// the cron jobs (issuer-drift check, verified backups with retention, integrity check), and hands the
-// POST /reset handler to the HTTP server. stop() (SIGTERM) stops the jobs, then lets an in-flight repair
-// finish or roll back.
-import { resolve } from 'node:path'
+// Self-healing, as the composition root (daemon.ts) wires it: the heal metrics, the webhook notifier,
+// the outcome reporter, the healer, and the cron jobs — the doctor with the issuer-drift check, verified
+// backups with retention, the store's own check — plus the POST /reset handler. stop() (SIGTERM) stops
+// the jobs, then lets an in-flight repair finish or roll back.
+import { performance } from 'node:perf_hooks'
 import type { Registry } from 'prom-client'
 import type { Config, Secrets } from '../config/schema.js'
-import { errorMessage } from '../errors.js'
+import type { DockerPort } from '../docker/engine.js'
+import type { WatchdogEvents } from '../docker/events.js'
 import type { Logger } from '../log.js'
-import { runDoctor, type DoctorReport } from '../doctor/run-doctor.js'
+import { runDoctor } from '../doctor/run-doctor.js'
 import { fetchDiscovery } from '../oidc/discovery.js'
-import { createBackup, defaultBackupDir, integrityCheck, pruneBackups } from '../sqlite/backup.js'
-import { openIdpDb, readConnectorsFrom } from '../sqlite/idp-db.js'
-import { Healer } from './healer.js'
+import { pruneBackups } from '../store/backup-files.js'
+import type { IdpStore } from '../store/port.js'
+import { Healer, type Discover } from './healer.js'
 import { createHealMetrics, type CheckName, type HealMetrics } from './metrics.js'
-import type { Discover, HealDocker, HealEvents } from './ports.js'
+import { createOutcomeReporter } from './outcome.js'
 import { createResetHandler, type RequestHandler } from './reset.js'
 import { startScheduler, type Scheduler } from './scheduler.js'
 import { createNotifier } from './webhook.js'
@@ -23,8 +24,11 @@ export interface SelfHealContext {
   readonly registry: Registry
   readonly config: Config
   readonly secrets: Secrets
-  readonly docker: HealDocker
-  readonly events: HealEvents
+  readonly docker: DockerPort
+  readonly events: WatchdogEvents
+  readonly store: IdpStore
+  /** Where backups go (resolved from the config by the composition root). */
+  readonly backupDir: string
   readonly version: string
   /** Replaces the real discovery probe (demo narration); tests use the real one. */
   readonly discover?: Discover
@@ -41,7 +45,7 @@ export interface SelfHealing {
 }
 
 export function startSelfHealing(ctx: SelfHealContext): SelfHealing {
-  const { config, logger } = ctx
+  const { config, logger, store, backupDir } = ctx
   const log = logger.child({ component: 'self-heal' })
   const metrics = createHealMetrics(ctx.registry, config.mode)
   const notifier = createNotifier({
@@ -51,6 +55,7 @@ export function startSelfHealing(ctx: SelfHealContext): SelfHealing {
     version: ctx.version,
     logger,
   })
+  const reporter = createOutcomeReporter({ metrics, notifier, logger })
   const discover: Discover =
     ctx.discover ??
     ((issuer) =>
@@ -63,23 +68,24 @@ export function startSelfHealing(ctx: SelfHealContext): SelfHealing {
     logger,
     docker: ctx.docker,
     events: ctx.events,
-    metrics,
+    store,
+    backupDir,
     discover,
-    notifier,
+    metrics,
+    reporter,
     version: ctx.version,
     ...(ctx.now !== undefined ? { now: ctx.now } : {}),
   })
   healer.start()
 
-  const dbPath = resolve(config.idp.dbPath)
-  const backupDir = resolve(config.backups.dir ?? defaultBackupDir(dbPath))
+  /** One run of a check: its 0/1 success gauge and duration, whatever happens inside. */
   const timed = async (check: CheckName, run: () => Promise<boolean>): Promise<void> => {
     const started = performance.now()
     let ok = false
     try {
       ok = await run()
     } catch (err) {
-      log.error({ check, err: errorMessage(err) }, 'check failed')
+      log.error({ check, err }, 'check failed')
     }
     metrics.checkSuccess.set({ check }, ok ? 1 : 0)
     metrics.checkDuration.set({ check }, (performance.now() - started) / 1000)
@@ -95,12 +101,12 @@ export function startSelfHealing(ctx: SelfHealContext): SelfHealing {
         expression: config.schedules.doctor,
         run: async () => {
           // Every doctor check; an issuer-matches-discovery failure hands over to the healer, which
-          // confirms the drift with its own live discovery before it changes anything.
-          let report: DoctorReport | undefined
+          // judges the same live discovery with the same issuer policy before it changes anything.
+          let drift = true
           await timed('doctor', async () => {
-            report = await runDoctor(
+            const report = await runDoctor(
               {
-                dbPath,
+                store,
                 ...(config.idp.managementJson !== undefined
                   ? { managementJson: config.idp.managementJson }
                   : {}),
@@ -111,7 +117,6 @@ export function startSelfHealing(ctx: SelfHealContext): SelfHealing {
               {
                 timeoutMs: config.oidc.timeoutMs,
                 allowInsecure: config.oidc.allowInsecure,
-                busyTimeoutMs: config.idp.busyTimeoutMs,
               },
             )
             const failed = report.checks.filter((c) => c.status === 'fail')
@@ -121,11 +126,11 @@ export function startSelfHealing(ctx: SelfHealContext): SelfHealing {
                 'scheduled doctor: checks failing',
               )
             }
+            drift = report.checks.some(
+              (c) => c.id === 'issuer-matches-discovery' && c.status === 'fail',
+            )
             return report.ok
           })
-          const drift =
-            report === undefined ||
-            report.checks.some((c) => c.id === 'issuer-matches-discovery' && c.status === 'fail')
           await timed('issuer-drift', async () => {
             if (!drift) return true
             const res = await healer.checkDrift()
@@ -140,27 +145,28 @@ export function startSelfHealing(ctx: SelfHealContext): SelfHealing {
         run: () =>
           timed('backup', async () => {
             try {
-              const b = await createBackup(dbPath, {
-                backupDir,
+              const b = await store.backup({
+                dir: backupDir,
                 reason: 'scheduled',
                 version: ctx.version,
-                busyTimeoutMs: config.idp.busyTimeoutMs,
               })
-              metrics.backups.inc()
-              metrics.lastBackup.set(Date.parse(b.manifest.createdAt) / 1000)
-              metrics.lastBackupSize.set(b.manifest.size)
+              reporter.backedUp(b.path, Date.parse(b.manifest.createdAt))
               const pruned = pruneBackups(backupDir, {
                 keep: config.backups.keep,
                 maxAgeDays: config.backups.maxAgeDays,
               })
               log.info(
-                { backup: b.path, size: b.manifest.size, pruned: pruned.deleted.length },
+                {
+                  backup: b.path,
+                  size: b.manifest.size,
+                  pruned: pruned.deleted.length + pruned.deletedFiles.length,
+                },
                 'scheduled backup taken and verified',
               )
               return true
             } catch (err) {
               metrics.backupFailures.inc()
-              log.error({ err: errorMessage(err) }, 'scheduled backup failed')
+              log.error({ err }, 'scheduled backup failed')
               return false
             }
           }),
@@ -169,19 +175,10 @@ export function startSelfHealing(ctx: SelfHealContext): SelfHealing {
         name: 'integrity',
         expression: config.schedules.integrity,
         run: () =>
-          timed('integrity', () => {
-            const db = openIdpDb(dbPath, {
-              readonly: true,
-              busyTimeoutMs: config.idp.busyTimeoutMs,
-            })
-            try {
-              const result = integrityCheck(db)
-              readConnectorsFrom(db, dbPath) // the connector table parses
-              if (result !== 'ok') log.error({ result }, 'idp.db integrity_check failed')
-              return Promise.resolve(result === 'ok')
-            } finally {
-              db.close()
-            }
+          timed('integrity', async () => {
+            const result = await store.check()
+            if (result !== 'ok') log.error({ result }, 'the IdP store fails its check')
+            return result === 'ok'
           }),
       },
     ],
@@ -197,6 +194,7 @@ export function startSelfHealing(ctx: SelfHealContext): SelfHealing {
       const healerStopped = healer.stop()
       await scheduler.stop()
       await healerStopped
+      await notifier.flush()
     },
   }
 }

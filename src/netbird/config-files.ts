@@ -4,7 +4,7 @@
 // (zod, unknown keys ignored); shared/netbird-facts.md §3 lists where each one comes from.
 import { readFileSync } from 'node:fs'
 import { isAbsolute, join } from 'node:path'
-import { parseDocument } from 'yaml'
+import { parseYaml } from '../config/yaml.js'
 import { z } from 'zod'
 import { WatchdogError, errorMessage } from '../errors.js'
 
@@ -276,14 +276,7 @@ export interface CombinedConfig {
 export const defaultDataDir = '/var/lib/netbird/'
 
 export function parseCombinedConfig(path: string, text: string): CombinedConfig {
-  const doc = parseDocument(text, { prettyErrors: true })
-  if (doc.errors.length > 0) {
-    throw new WatchdogError(
-      'CONFIG_INVALID',
-      `invalid YAML in ${path}: ${doc.errors.map((e) => e.message.split('\n')[0]).join('; ')}`,
-    )
-  }
-  const parsed = combinedSchema.safeParse(doc.toJS())
+  const parsed = combinedSchema.safeParse(parseYaml(text, path))
   if (!parsed.success) {
     throw new WatchdogError(
       'CONFIG_INVALID',
@@ -337,9 +330,10 @@ export function parseSetupEnv(path: string, text: string): SetupEnv {
     if (trimmed === '' || trimmed.startsWith('#')) return
     const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(trimmed)
     if (m === null) {
+      // Never echo the line: it may be a secret's value without its name (a mangled assignment).
       throw new WatchdogError(
         'CONFIG_INVALID',
-        `${path}:${i + 1}: not a NAME=value line (only the name is shown: ${JSON.stringify(trimmed.split('=')[0])})`,
+        `${path}:${i + 1}: not a NAME=value line (a variable name, "=", then the value)`,
       )
     }
     const name = m[1]!

@@ -42,6 +42,8 @@ export interface DiscoveryOptions {
   allowInsecure: boolean
   /** Injected for tests; defaults to the global fetch. */
   fetch?: typeof fetch
+  /** Abandons the request (a CLI stopped by a signal); reported like a timeout. */
+  signal?: AbortSignal
 }
 
 /** Largest discovery document accepted (real ones are a few KiB). */
@@ -103,6 +105,9 @@ export async function fetchDiscoveryDocument(
 
   const deadline = new AbortController()
   const timer = setTimeout(() => deadline.abort(), opts.timeoutMs)
+  const stop = (): void => deadline.abort()
+  opts.signal?.addEventListener('abort', stop, { once: true })
+  if (opts.signal?.aborted === true) deadline.abort()
   let captured: Captured | undefined
   const doFetch = opts.fetch ?? fetch
   // Always the URL go-oidc fetches, whatever openid-client derives (it appends .well-known only to a URL
@@ -133,6 +138,7 @@ export async function fetchDiscoveryDocument(
     libraryError = err
   } finally {
     clearTimeout(timer)
+    opts.signal?.removeEventListener('abort', stop)
   }
 
   // Our own classification is authoritative; openid-client's verdict only confirms it.

@@ -1,13 +1,15 @@
-// management.json `EmbeddedIdP.StaticConnectors` (NetBird v0.67.2+): reading them, and fixing a static
-// connector's issuer in place. NetBird rewrites idp.db from these entries on every start
-// (ensureStaticConnectors, shared/netbird-facts.md §1.5), so an idp.db-only fix of a static connector is
+// management.json `EmbeddedIdP.StaticConnectors` (NetBird v0.67.2+): reading them, checking which of a
+// repair's changes they would undo, fixing a static connector's issuer in place, and undoing that fix.
+// NetBird rewrites the IdP store from these entries on every start (idp/dex/connector.go
+// ensureStaticConnectors; docs/reference/netbird.md), so a store-only fix of a static connector is
 // undone. The file is usually a single-file bind mount: it is rewritten in place (same inode), never
 // renamed over (netbird#1154: "rename … device or resource busy").
 import { createHash } from 'node:crypto'
-import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, writeSync } from 'node:fs'
+import { closeSync, fsyncSync, ftruncateSync, openSync, writeSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import { findMember, parseLocated, setStringMember, type JsonNode } from '../core/connector-json.js'
 import { WatchdogError, errorMessage } from '../errors.js'
+import { preparePrivateDir, stampOf } from '../store/backup-files.js'
 import { readText } from './config-files.js'
 
 export interface StaticConnector {
@@ -72,11 +74,18 @@ export function readStaticConnectors(path: string): StaticConnector[] {
     .filter((c): c is StaticConnector => c !== undefined)
 }
 
+export interface StaticChange {
+  readonly connectorId: string
+  readonly to: string
+  /** Change only if the entry still holds exactly this issuer (undoing our own edit). */
+  readonly expectFrom?: string
+}
+
 /** Pure planning step: the new file text with each listed connector's issuer changed, nothing else. */
 export function planStaticIssuerEdits(
   path: string,
   text: string,
-  changes: readonly { connectorId: string; to: string }[],
+  changes: readonly StaticChange[],
 ): { text: string; edits: StaticIssuerEdit[] } {
   let out = text
   const edits: StaticIssuerEdit[] = []
@@ -91,6 +100,9 @@ export function planStaticIssuerEdits(
         `${path}: static connector ${JSON.stringify(change.connectorId)} has no config object`,
       )
     }
+    if (change.expectFrom !== undefined && stringMember(config, 'issuer') !== change.expectFrom) {
+      continue
+    }
     const res = setStringMember(out, config, 'issuer', change.to)
     if (!res.ok) {
       throw new WatchdogError(
@@ -98,7 +110,7 @@ export function planStaticIssuerEdits(
         `${path}: cannot change the issuer of static connector ${JSON.stringify(change.connectorId)} (${res.reason})`,
       )
     }
-    if (res.from.includes('$')) {
+    if (res.from.includes('$') || res.from.includes('{{')) {
       // NetBird substitutes environment variables in management.json (util.ReadJsonWithEnvSub).
       throw new WatchdogError(
         'REPAIR_REFUSED',
@@ -112,22 +124,33 @@ export function planStaticIssuerEdits(
 }
 
 /**
- * Change the issuers in management.json: copy the current file into `backupDir` first, then rewrite it
- * in place (same inode: open r+, write, truncate, fsync). Returns the backup path (null when nothing
- * needed changing) and the edits made.
+ * Check, writing nothing: the static connectors among `changes` whose issuer in management.json differs
+ * from the new one. NetBird writes these entries back into the IdP store on every start, so fixing the
+ * store alone would be undone. Throws REPAIR_REFUSED when an entry cannot be changed at all.
  */
-export function fixStaticIssuers(
+export function checkStaticConnectors(
   path: string,
-  changes: readonly { connectorId: string; to: string }[],
-  opts: { backupDir: string; dryRun?: boolean; now?: Date },
+  changes: readonly StaticChange[],
+): StaticIssuerEdit[] {
+  return planStaticIssuerEdits(path, readText(path), changes).edits
+}
+
+/**
+ * Fix: change the issuers in management.json. The current file is first copied into `backupDir`
+ * (created 0600, verified), then management.json is rewritten in place (same inode: open r+, write,
+ * truncate, fsync). Returns the backup path (null when nothing needed changing) and the edits made.
+ */
+export function fixStaticConnectors(
+  path: string,
+  changes: readonly StaticChange[],
+  opts: { backupDir: string; now?: Date },
 ): { backup: string | null; edits: StaticIssuerEdit[] } {
   const before = readText(path)
   const plan = planStaticIssuerEdits(path, before, changes)
-  if (plan.edits.length === 0 || opts.dryRun === true) return { backup: null, edits: plan.edits }
-  const stamp = (opts.now ?? new Date()).toISOString().replace(/[-:]/g, '').replace('.', '')
-  const backup = join(opts.backupDir, `${basename(path)}.${stamp}.bak`)
+  if (plan.edits.length === 0) return { backup: null, edits: [] }
+  const backup = join(opts.backupDir, `${basename(path)}.${stampOf(opts.now ?? new Date())}.bak`)
   try {
-    mkdirSync(opts.backupDir, { recursive: true, mode: 0o700 })
+    preparePrivateDir(opts.backupDir)
     writeDurably(backup, before, 'wx')
   } catch (err) {
     throw new WatchdogError('BACKUP_FAILED', `cannot back up ${path}: ${errorMessage(err)}`, {
@@ -141,7 +164,7 @@ export function fixStaticIssuers(
     writeDurably(path, plan.text, 'r+')
   } catch (err) {
     try {
-      restoreManagementJson(path, backup)
+      writeDurably(path, before, 'r+')
     } catch {
       // Reported below: the message names the backup to restore by hand.
     }
@@ -154,9 +177,17 @@ export function fixStaticIssuers(
   return { backup, edits: plan.edits }
 }
 
-/** Restore management.json from a backup made by fixStaticIssuers, in place. */
-export function restoreManagementJson(path: string, backup: string): void {
-  writeDurably(path, readText(backup), 'r+')
+/** Undo `edits` made by fixStaticConnectors, each only where the entry still holds the value written. */
+export function revertStaticConnectors(
+  path: string,
+  edits: readonly StaticIssuerEdit[],
+  opts: { backupDir: string; now?: Date },
+): { backup: string | null; edits: StaticIssuerEdit[] } {
+  return fixStaticConnectors(
+    path,
+    edits.map((e) => ({ connectorId: e.connectorId, to: e.from, expectFrom: e.to })),
+    opts,
+  )
 }
 
 function writeDurably(path: string, text: string, flags: 'wx' | 'r+'): void {

@@ -1,0 +1,144 @@
+// Planning issuer edits against the connector rows a transaction locked: which rows change, into what
+// exact text (only the `issuer` value, every other byte kept: core/connector-json.ts), and which
+// requested changes no longer apply because the stored value moved on since the caller looked. Pure.
+//
+// A change may name the value it expects to replace (`expectFrom`): a repair planned from discovery,
+// and every rollback, only write where the row still holds that value — a connector someone edited in
+// the dashboard meanwhile is left alone (compare-and-set). An operator's explicit `--issuer` has none.
+import { connectorIssuer, type ConnectorRow } from './connectors.js'
+import { setConnectorIssuer } from './connector-json.js'
+import { WatchdogError } from '../errors.js'
+import { quoteText, validateIssuer } from './issuer.js'
+
+export interface IssuerChange {
+  readonly connectorId: string
+  readonly to: string
+  /** Write only if the stored issuer is exactly this (compare-and-set). */
+  readonly expectFrom?: string
+}
+
+/** One changed value, as reported (JSON output, logs, webhook, rollback input). */
+export interface RepairChange {
+  readonly connectorId: string
+  readonly field: 'issuer'
+  readonly from: string
+  readonly to: string
+}
+
+export interface PlannedEdit {
+  readonly row: ConnectorRow
+  readonly from: string
+  readonly to: string
+  readonly newText: string
+}
+
+/** A change that was not made because the row no longer holds the expected value. */
+export interface StaleChange {
+  readonly connectorId: string
+  readonly expected: string
+  /** What the row holds now (undefined: no issuer any more, or the connector is gone). */
+  readonly found: string | undefined
+}
+
+export interface EditPlan {
+  readonly edits: readonly PlannedEdit[]
+  readonly stale: readonly StaleChange[]
+}
+
+/**
+ * Check the requested changes before anything is opened: ids present and unique, every new value a
+ * valid issuer. Throws USAGE; the message names the connector, never the offending value.
+ */
+export function validateChanges(
+  changes: readonly IssuerChange[],
+  opts: { allowInsecure: boolean },
+): void {
+  const seen = new Set<string>()
+  for (const c of changes) {
+    if (c.connectorId === '') throw new WatchdogError('USAGE', 'empty connector id')
+    if (seen.has(c.connectorId)) {
+      throw new WatchdogError('USAGE', `connector ${quoteText(c.connectorId)} given twice`)
+    }
+    seen.add(c.connectorId)
+    const valid = validateIssuer(c.to, opts)
+    if (!valid.ok) {
+      throw new WatchdogError(
+        'USAGE',
+        `the new issuer for connector ${quoteText(c.connectorId)} is not valid: ${valid.problem}`,
+      )
+    }
+  }
+}
+
+/**
+ * The edits to make. Throws for a change that can never apply (unknown connector, unusable config,
+ * no issuer to edit); a compare-and-set change whose row moved on is returned as stale instead.
+ */
+export function planEdits(
+  rows: readonly ConnectorRow[],
+  changes: readonly IssuerChange[],
+): EditPlan {
+  const edits: PlannedEdit[] = []
+  const stale: StaleChange[] = []
+  for (const c of changes) {
+    const row = rows.find((r) => r.id === c.connectorId)
+    if (row === undefined) {
+      if (c.expectFrom !== undefined) {
+        stale.push({ connectorId: c.connectorId, expected: c.expectFrom, found: undefined })
+        continue
+      }
+      throw new WatchdogError(
+        'CONNECTOR_NOT_FOUND',
+        `no connector ${quoteText(c.connectorId)} (have: ${rows.map((r) => r.id).join(', ')})`,
+      )
+    }
+    if (row.configError !== undefined) {
+      // Never quotes the config (it may hold a client secret); Dex skips this connector too.
+      throw new WatchdogError(
+        'CONNECTOR_CONFIG_INVALID',
+        `${row.configError}; not changing it (restore a backup with \`netbird-watchdog backups restore\` or re-create the connector in the dashboard)`,
+      )
+    }
+    const from = connectorIssuer(row)
+    if (c.expectFrom !== undefined && from !== c.expectFrom) {
+      stale.push({ connectorId: c.connectorId, expected: c.expectFrom, found: from })
+      continue
+    }
+    if (from === undefined || row.rawConfig === null) {
+      throw new WatchdogError(
+        'REPAIR_REFUSED',
+        `connector ${quoteText(row.id)} (type ${row.type}) has no issuer to repair`,
+      )
+    }
+    const edit = setConnectorIssuer(row.rawConfig, c.to)
+    if (!edit.ok) {
+      throw new WatchdogError(
+        'CONNECTOR_CONFIG_INVALID',
+        `connector ${quoteText(row.id)}: cannot locate its issuer (${edit.reason})`,
+      )
+    }
+    if (edit.changed) edits.push({ row, from: edit.from, to: c.to, newText: edit.text })
+  }
+  return { edits, stale }
+}
+
+export function toChange(e: PlannedEdit): RepairChange {
+  return { connectorId: e.row.id, field: 'issuer', from: e.from, to: e.to }
+}
+
+/** The rows as they must read after the edits: only the edited rows' config text differs. */
+export function expectedAfter(
+  before: readonly ConnectorRow[],
+  edits: readonly PlannedEdit[],
+): ConnectorRow[] {
+  return before.map((r) => {
+    const e = edits.find((p) => p.row.id === r.id)
+    if (e === undefined) return r
+    return { ...r, rawConfig: e.newText, config: JSON.parse(e.newText) as Record<string, unknown> }
+  })
+}
+
+/** The changes that undo `applied`, each only where the row still holds the value written. */
+export function revertChanges(applied: readonly RepairChange[]): IssuerChange[] {
+  return applied.map((c) => ({ connectorId: c.connectorId, to: c.from, expectFrom: c.to }))
+}

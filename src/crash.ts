@@ -1,0 +1,29 @@
+// The last line of defence: an error nothing handled (an unhandled promise rejection, an uncaught
+// exception) is a bug. It is logged once as a fatal JSON line with its stack on stderr, and the
+// process exits 70 (EX_SOFTWARE) so that Docker's restart policy starts a clean one — rather than
+// run on in an unknown state. Every expected failure is handled where it happens; this never fires
+// for an engine, a store or a provider that misbehaves (those are outcomes, metrics and log lines).
+import { writeSync } from 'node:fs'
+
+export const crashExitCode = 70
+
+export function installCrashHandlers(
+  exit: (code: number) => void,
+  write: (line: string) => void = (line) => writeSync(2, line),
+): void {
+  const die = (kind: string) => (err: unknown) => {
+    const e = err instanceof Error ? err : new Error(String(err))
+    write(
+      JSON.stringify({
+        level: 'fatal',
+        time: new Date().toISOString(),
+        service: 'netbird-watchdog',
+        msg: `${kind}: a bug in netbird-watchdog; exiting so the container restarts`,
+        err: { type: e.name, message: e.message, stack: e.stack },
+      }) + '\n',
+    )
+    exit(crashExitCode)
+  }
+  process.on('unhandledRejection', die('unhandled promise rejection'))
+  process.on('uncaughtException', die('uncaught exception'))
+}

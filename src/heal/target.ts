@@ -1,0 +1,110 @@
+// What the healer keeps per target container: its circuit breaker (core/breaker.ts, held here so no
+// step threads the state in and out), the repair in flight, the evidence gathered since the last
+// commit, a confirmation waiting to resume, and when it last notified a detection.
+import {
+  advance,
+  closedBreaker,
+  recordRepair,
+  recordRestart,
+  recordTrouble,
+  recordUp,
+  requestRestart,
+  tripBreaker,
+  type BreakerPolicy,
+  type BreakerState,
+  type OpenReason,
+  type RestartVerdict,
+} from '../core/breaker.js'
+import type { RepairResult } from './repair.js'
+
+/** A committed repair whose confirmation was cut short (engine restart, a signal) and will resume. */
+export interface PendingConfirm {
+  readonly repair: RepairResult
+  readonly committedAt: number
+}
+
+/** What the target did since the last commit: what a confirmation judges. */
+export interface Evidence {
+  readonly failures: Array<{ at: number; what: string }>
+  readonly kills: number[]
+}
+
+export class Target {
+  name: string
+  id: string
+  inFlight: Promise<unknown> | null = null
+  pending: PendingConfirm | null = null
+  evidence: Evidence = { failures: [], kills: [] }
+  /** Last detection webhook: a crash loop notifies once per episode, not once per crash. */
+  notifiedAt = -Infinity
+  #breaker: BreakerState = closedBreaker
+  readonly #policy: BreakerPolicy
+  readonly #now: () => number
+  readonly #onBreaker: (open: boolean) => void
+
+  constructor(
+    name: string,
+    id: string,
+    opts: { policy: BreakerPolicy; now: () => number; onBreaker: (open: boolean) => void },
+  ) {
+    this.name = name
+    this.id = id
+    this.#policy = opts.policy
+    this.#now = opts.now
+    this.#onBreaker = opts.onBreaker
+  }
+
+  /** The breaker as of now (time-driven transitions applied). */
+  get breaker(): BreakerState {
+    this.#set(advance(this.#breaker, this.#policy, this.#now()))
+    return this.#breaker
+  }
+
+  set breaker(next: BreakerState) {
+    this.#set(next)
+  }
+
+  get isOpen(): boolean {
+    return this.breaker.open !== null
+  }
+
+  /** A new commit: evidence starts afresh. */
+  armEvidence(): void {
+    this.evidence = { failures: [], kills: [] }
+  }
+
+  noteTrouble(): void {
+    this.#set(recordTrouble(this.#breaker, this.#policy, this.#now()))
+  }
+
+  noteUp(): void {
+    this.#set(recordUp(this.#breaker, this.#policy, this.#now()))
+  }
+
+  noteRepair(at: number): void {
+    this.#set(recordRepair(this.#breaker, this.#policy, at))
+  }
+
+  noteRestart(): void {
+    this.#set(recordRestart(this.#breaker, this.#policy, this.#now()))
+  }
+
+  restartVerdict(): RestartVerdict {
+    return requestRestart(this.#breaker, this.#policy, this.#now())
+  }
+
+  trip(reason: OpenReason): void {
+    this.#set(tripBreaker(this.#breaker, this.#policy, reason, this.#now()))
+  }
+
+  reset(): void {
+    this.#set(closedBreaker)
+  }
+
+  #set(next: BreakerState): void {
+    const wasOpen = this.#breaker.open !== null
+    this.#breaker = next
+    if (wasOpen !== (next.open !== null) || next === closedBreaker)
+      this.#onBreaker(next.open !== null)
+  }
+}

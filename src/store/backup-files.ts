@@ -1,0 +1,457 @@
+// The backup directory, whatever engine the backups come from: manifests (one `<id>.json` per backup,
+// written last, so a backup with a manifest is always complete), listing, lookup, retention, the sweep
+// of half-written copies, and the file-system rules every file here follows:
+// - private from creation: the directory is 0700 (an existing one that group or others can enter is
+//   tightened, or refused when it cannot be), every file is created 0600 (never chmod-ed afterwards);
+// - durable: data and manifests are fsynced, renamed into place, and the directory fsynced.
+// Engine-specific copying and verification live in the adapters (store/sqlite/, store/postgres/).
+import { createHash } from 'node:crypto'
+import {
+  chmodSync,
+  closeSync,
+  createReadStream,
+  existsSync,
+  fsyncSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  statSync,
+  statfsSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs'
+import { basename, dirname, join, resolve } from 'node:path'
+import { WatchdogError, errorMessage } from '../errors.js'
+import type { StoreEngine } from './port.js'
+
+export const backupDirName = 'netbird-watchdog-backups'
+
+export interface BackupManifest {
+  format: 1
+  id: string
+  /** The backup's data file name, in the same directory as the manifest. */
+  file: string
+  sha256: string
+  size: number
+  /** The store that was backed up: the database file's absolute path, or `host:port/dbname`. */
+  source: string
+  /** Absent in manifests written before PostgreSQL support: `sqlite`. */
+  engine?: StoreEngine
+  /**
+   * `dev:ino` of the SQLite file: the same database seen under another mount path (the sidecar's
+   * /var/lib/netbird/idp.db and the host's volume path) has the same one.
+   */
+  sourceFile?: string
+  reason: string
+  version: string
+  createdAt: string
+  /** SQLite backups: the library version that wrote the copy. */
+  sqliteVersion?: string
+  /** PostgreSQL backups: the server's version. */
+  serverVersion?: string
+  /** Connector ids in the backup, for a quick look without opening it. Never any config values. */
+  connectors: string[]
+}
+
+export interface BackupInfo {
+  id: string
+  /** The backup's data file. */
+  path: string
+  manifestPath: string
+  manifest: BackupManifest
+}
+
+export interface VerifyResult {
+  ok: boolean
+  problems: string[]
+}
+
+/** The engine a manifest belongs to (manifests older than PostgreSQL support are SQLite's). */
+export function engineOf(manifest: BackupManifest): StoreEngine {
+  return manifest.engine ?? 'sqlite'
+}
+
+// Hand-checked rather than zod: the crash test starts this module hundreds of times, and zod's import
+// cost dominates a process start.
+export function parseManifest(value: unknown): BackupManifest | undefined {
+  if (value === null || typeof value !== 'object') return undefined
+  const m = value as Record<string, unknown>
+  const nonEmpty = ['id', 'file', 'source', 'reason', 'createdAt']
+  if (m.format !== 1 || typeof m.version !== 'string') return undefined
+  if (!nonEmpty.every((k) => typeof m[k] === 'string' && m[k] !== '')) return undefined
+  if (m.engine !== undefined && m.engine !== 'sqlite' && m.engine !== 'postgres') return undefined
+  for (const k of ['sqliteVersion', 'serverVersion', 'sourceFile']) {
+    if (m[k] !== undefined && typeof m[k] !== 'string') return undefined
+  }
+  if (typeof m.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(m.sha256)) return undefined
+  if (typeof m.size !== 'number' || !Number.isInteger(m.size) || m.size < 0) return undefined
+  if (!Array.isArray(m.connectors) || !m.connectors.every((c) => typeof c === 'string')) {
+    return undefined
+  }
+  if (typeof m.file !== 'string' || m.file.includes('/') || m.file.includes('\\')) return undefined
+  return value as BackupManifest
+}
+
+export function defaultBackupDir(dbPath: string): string {
+  return join(dirname(resolve(dbPath)), backupDirName)
+}
+
+/**
+ * Make `dir` ready for secrets: create it 0700 (with its parents), or, when it exists, check that it
+ * is a directory and tighten it to 0700 if group or others can enter it. Returns what it changed,
+ * for the caller's log. Throws BACKUP_FAILED when it is not a directory or cannot be made private.
+ */
+export function preparePrivateDir(dir: string): { created: boolean; tightenedFrom?: string } {
+  let st
+  try {
+    st = lstatSync(dir)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw new WatchdogError('BACKUP_FAILED', `cannot use ${dir}: ${errorMessage(err)}`, {
+        cause: err,
+      })
+    }
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 })
+      // mkdir applies the umask, which can only remove bits; a pre-existing parent is not ours.
+      chmodSync(dir, 0o700)
+    } catch (mkErr) {
+      throw new WatchdogError('BACKUP_FAILED', `cannot create ${dir}: ${errorMessage(mkErr)}`, {
+        cause: mkErr,
+      })
+    }
+    return { created: true }
+  }
+  if (!st.isDirectory()) {
+    throw new WatchdogError(
+      'BACKUP_FAILED',
+      `${dir} is not a directory: backups need a directory there (set backups.dir / --backup-dir elsewhere)`,
+    )
+  }
+  const mode = st.mode & 0o777
+  if ((mode & 0o077) === 0) return { created: false }
+  try {
+    chmodSync(dir, 0o700)
+  } catch (err) {
+    throw new WatchdogError(
+      'BACKUP_FAILED',
+      `${dir} is mode ${octal(mode)}: other users could read the backups (they hold client secrets), and it cannot be tightened to 0700: ${errorMessage(err)}`,
+      { cause: err },
+    )
+  }
+  return { created: false, tightenedFrom: octal(mode) }
+}
+
+/**
+ * At start-up, before anything is written: an existing `dir` must be a directory, and is tightened to
+ * 0700 when group or others can enter it (the old mode is returned, for the log). A missing one is
+ * left alone: it is created by the first backup, once the database is known to exist.
+ */
+export function checkBackupDir(dir: string): string | undefined {
+  try {
+    lstatSync(dir)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+  }
+  return preparePrivateDir(dir).tightenedFrom
+}
+
+function octal(mode: number): string {
+  return '0' + mode.toString(8).padStart(3, '0')
+}
+
+/** Create an empty file only the owner can read, failing if it exists. */
+export function createPrivateFile(path: string): void {
+  closeSync(openSync(path, 'wx', 0o600))
+}
+
+/** Write a new private file durably: created 0600, written, fsynced, then renamed to `path`. */
+export function writePrivateFileAtomically(path: string, data: string | Buffer): void {
+  const partial = `${path}.${process.pid}.partial`
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data
+  const fd = openSync(partial, 'wx', 0o600)
+  try {
+    let off = 0
+    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off)
+    fsyncSync(fd)
+  } catch (err) {
+    closeSync(fd)
+    unlinkIfExists(partial)
+    throw err
+  }
+  closeSync(fd)
+  renameSync(partial, path)
+}
+
+/** Write `<id>.json` for a finished backup: the last step, so a listed backup is always complete. */
+export function writeManifest(dir: string, manifest: BackupManifest): string {
+  const manifestPath = join(dir, `${manifest.id}.json`)
+  writePrivateFileAtomically(manifestPath, JSON.stringify(manifest, null, 2) + '\n')
+  fsyncDir(dir)
+  return manifestPath
+}
+
+/** A file-name stamp of `d` (UTC, no separators). */
+export function stampOf(d: Date): string {
+  return d.toISOString().replace(/[-:]/g, '').replace('.', '')
+}
+
+/** An id no file in `dir` uses yet: `<prefix>-<stamp>-<reason>[-n]`. */
+export function uniqueBackupId(dir: string, now: Date, reason: string, prefix = 'idp'): string {
+  const safeReason =
+    reason
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-|-$/g, '') || 'backup'
+  const base = `${prefix}-${stampOf(now)}-${safeReason}`
+  for (let n = 1; ; n++) {
+    const id = n === 1 ? base : `${base}-${n}`
+    const taken = readdirSafe(dir).some((name) => name.startsWith(`${id}.`))
+    if (!taken) return id
+  }
+}
+
+function readdirSafe(dir: string): string[] {
+  try {
+    return readdirSync(dir)
+  } catch {
+    return []
+  }
+}
+
+/** Refuse to start a backup that would fill the disk: at least twice `bytes` must be free. */
+export function checkFreeSpace(dir: string, bytes: number): void {
+  let free: number
+  try {
+    const st = statfsSync(dir)
+    free = Number(st.bavail) * Number(st.bsize)
+  } catch (err) {
+    throw new WatchdogError(
+      'BACKUP_FAILED',
+      `cannot check free space in ${dir}: ${errorMessage(err)}`,
+      { cause: err },
+    )
+  }
+  if (free < 2 * bytes) {
+    throw new WatchdogError(
+      'DISK_SPACE_LOW',
+      `refusing to back up: ${dir} has ${free} bytes free, need at least twice the data (${2 * bytes} bytes)`,
+    )
+  }
+}
+
+export function fileSize(path: string): number {
+  try {
+    return statSync(path).size
+  } catch {
+    return 0
+  }
+}
+
+export function fsyncFile(path: string): void {
+  const fd = openSync(path, 'r+')
+  try {
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+}
+
+export function fsyncDir(dir: string): void {
+  const fd = openSync(dir, 'r')
+  try {
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+}
+
+export function unlinkIfExists(path: string): void {
+  try {
+    unlinkSync(path)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
+}
+
+export async function hashFile(path: string): Promise<{ sha256: string; size: number }> {
+  const hash = createHash('sha256')
+  let size = 0
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
+    const b = chunk as Buffer
+    size += b.length
+    hash.update(b)
+  }
+  return { sha256: hash.digest('hex'), size }
+}
+
+/** The data file matches its manifest's size and sha256; the problems otherwise. */
+export async function checkAgainstManifest(info: BackupInfo): Promise<string[]> {
+  if (!existsSync(info.path)) return [`${info.path} is missing`]
+  const { sha256, size } = await hashFile(info.path)
+  const problems: string[] = []
+  if (size !== info.manifest.size) problems.push(`size ${size} ≠ manifest ${info.manifest.size}`)
+  if (sha256 !== info.manifest.sha256) problems.push('sha256 does not match the manifest')
+  return problems
+}
+
+/** Every backup in `dir` that has a readable manifest, newest first. */
+export function listBackups(dir: string): BackupInfo[] {
+  let names: string[]
+  try {
+    names = readdirSync(dir)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
+    throw new WatchdogError('INPUT_UNREADABLE', `cannot read ${dir}: ${errorMessage(err)}`, {
+      cause: err,
+    })
+  }
+  const out: BackupInfo[] = []
+  for (const name of names) {
+    if (!name.endsWith('.json')) continue
+    const manifestPath = join(dir, name)
+    let manifest: BackupManifest | undefined
+    try {
+      manifest = parseManifest(JSON.parse(readFileSync(manifestPath, 'utf8')))
+    } catch {
+      manifest = undefined
+    }
+    // Not one of ours (or damaged): `verify` reports backups, not stray files.
+    if (manifest === undefined || `${manifest.id}.json` !== name) continue
+    out.push({ id: manifest.id, path: join(dir, manifest.file), manifestPath, manifest })
+  }
+  return out.sort((a, b) =>
+    a.manifest.createdAt === b.manifest.createdAt
+      ? b.id.localeCompare(a.id)
+      : b.manifest.createdAt.localeCompare(a.manifest.createdAt),
+  )
+}
+
+/** The backup with this id (or whose file or manifest path this is). */
+export function findBackup(dir: string, idOrPath: string): BackupInfo {
+  const all = listBackups(dir)
+  const wanted = resolve(idOrPath)
+  const hit = all.find((b) => b.id === idOrPath || b.path === wanted || b.manifestPath === wanted)
+  if (hit === undefined) {
+    throw new WatchdogError('BACKUP_NOT_FOUND', `no backup ${JSON.stringify(idOrPath)} in ${dir}`)
+  }
+  return hit
+}
+
+export interface PrunePolicy {
+  /** Keep at most this many of each kind of file (the newest). */
+  keep: number
+  /** Delete anything older than this many days (0: no age limit); the newest of each kind stays. */
+  maxAgeDays: number
+  now?: Date
+  dryRun?: boolean
+}
+
+export interface PruneResult {
+  kept: BackupInfo[]
+  deleted: BackupInfo[]
+  /** Other files the watchdog wrote here (`.unreadable` evidence, management.json backups) deleted. */
+  deletedFiles: string[]
+}
+
+/** Names of the extra files kept next to the backups: `<db>.<stamp>.unreadable`, `<file>.<stamp>.bak`. */
+const extraKinds: ReadonlyArray<{ kind: string; pattern: RegExp }> = [
+  { kind: 'unreadable', pattern: /^(.+)\.(\d{8}T\d{9}Z)\.unreadable$/ },
+  { kind: 'bak', pattern: /^(.+)\.(\d{8}T\d{9}Z)\.bak$/ },
+]
+
+/**
+ * Retention: of each kind of file (verified backups; `.unreadable` copies; management.json backups),
+ * keep at most `keep` of the newest and delete anything older than `maxAgeDays` — except the newest
+ * one of each kind, which is never deleted, so there is always something to restore.
+ */
+export function pruneBackups(dir: string, policy: PrunePolicy): PruneResult {
+  const now = (policy.now ?? new Date()).getTime()
+  const cutoff = policy.maxAgeDays > 0 ? now - policy.maxAgeDays * 24 * 3600 * 1000 : -Infinity
+  const keepIt = (index: number, createdMs: number): boolean =>
+    index === 0 || (index < policy.keep && !(Number.isFinite(createdMs) && createdMs < cutoff))
+  const kept: BackupInfo[] = []
+  const deleted: BackupInfo[] = []
+  listBackups(dir).forEach((b, i) => {
+    if (keepIt(i, Date.parse(b.manifest.createdAt))) kept.push(b)
+    else deleted.push(b)
+  })
+  const deletedFiles: string[] = []
+  for (const { pattern } of extraKinds) {
+    // Series per kind and per original file name, newest first (the stamp sorts as text).
+    const series = new Map<string, Array<{ name: string; stamp: string }>>()
+    for (const name of readdirSafe(dir)) {
+      const m = pattern.exec(name)
+      if (m === null) continue
+      const list = series.get(m[1]!) ?? []
+      list.push({ name, stamp: m[2]! })
+      series.set(m[1]!, list)
+    }
+    for (const list of series.values()) {
+      list.sort((a, b) => b.stamp.localeCompare(a.stamp))
+      list.forEach((f, i) => {
+        if (!keepIt(i, parseStamp(f.stamp))) deletedFiles.push(f.name)
+      })
+    }
+  }
+  if (policy.dryRun !== true) {
+    for (const b of deleted) {
+      // Manifest first: a backup without a manifest is never listed, so a half-pruned one is invisible.
+      unlinkIfExists(b.manifestPath)
+      unlinkIfExists(b.path)
+    }
+    for (const name of deletedFiles) unlinkIfExists(join(dir, name))
+  }
+  return { kept, deleted, deletedFiles }
+}
+
+/** `20260801T110000123Z` -> ms since the epoch. */
+function parseStamp(stamp: string): number {
+  const m = /^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)(\d{3})Z$/.exec(stamp)
+  if (m === null) return Number.NaN
+  return Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!, +m[7]!)
+}
+
+/** Half-written copies older than this were left by a process killed mid-backup. */
+const stalePartialMs = 60 * 60 * 1000
+
+/**
+ * Remove `*.partial` files a killed backup left behind (each is as large as the data). Only files
+ * older than an hour: a younger one may belong to a backup still running in another process or
+ * container (pids are not comparable across PID namespaces). Never touches finished backups.
+ */
+export function sweepStalePartials(dir: string, nowMs = Date.now()): string[] {
+  const removed: string[] = []
+  for (const name of readdirSafe(dir)) {
+    if (!name.endsWith('.partial')) continue
+    const path = join(dir, name)
+    try {
+      if (nowMs - statSync(path).mtimeMs < stalePartialMs) continue
+      unlinkSync(path)
+      removed.push(name)
+    } catch {
+      // Gone already, or not ours to remove: the next sweep tries again.
+    }
+  }
+  return removed
+}
+
+/** A private copy of `source` kept as evidence before it is overwritten (`<name>.<stamp>.unreadable`). */
+export async function keepEvidenceCopy(source: string, dir: string, now: Date): Promise<string> {
+  const dest = join(dir, `${basename(source)}.${stampOf(now)}.unreadable`)
+  const fd = openSync(dest, 'wx', 0o600)
+  try {
+    for await (const chunk of createReadStream(source, { highWaterMark: 1 << 20 })) {
+      const b = chunk as Buffer
+      let off = 0
+      while (off < b.length) off += writeSync(fd, b, off, b.length - off)
+    }
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+  return dest
+}

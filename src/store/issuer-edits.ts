@@ -1,0 +1,176 @@
+// Changing connector issuers in the IdP store, the one way every writer does it (repair, rollback,
+// both engines): one transaction with the rows locked -> plan (compare-and-set, core/edit-plan.ts) ->
+// a verified backup of exactly the locked state -> write only the planned values -> re-read and verify
+// inside the transaction -> durable commit -> re-read through a fresh connection and check the store.
+// Nothing is written when there is nothing to change. A store that fails its check after the commit is
+// restored whole from the backup just taken (the only case for a whole restore); any other failure
+// after the commit is undone value by value, only where the row still holds what was written.
+import { sameConnectors, connectorIssuer, type ConnectorRow } from '../core/connectors.js'
+import {
+  expectedAfter,
+  planEdits,
+  revertChanges,
+  toChange,
+  type EditPlan,
+  type IssuerChange,
+  type RepairChange,
+  type StaleChange,
+} from '../core/edit-plan.js'
+import { WatchdogError, errorMessage, isWatchdogError } from '../errors.js'
+import type { Logger } from '../log.js'
+import type { BackupInfo } from './backup-files.js'
+import type { BackupRequest, IdpStore } from './port.js'
+
+export interface EditResult {
+  /** The verified backup taken before the write (null when nothing was written). */
+  readonly backup: BackupInfo | null
+  readonly changes: readonly RepairChange[]
+  /** Compare-and-set changes not made: the row no longer held the expected value. */
+  readonly stale: readonly StaleChange[]
+}
+
+export interface EditOptions {
+  /** Where the pre-write backup goes, why it is taken (`pre-repair`, `pre-rollback`), by which version. */
+  readonly backup: BackupRequest
+  readonly logger?: Logger
+}
+
+/** The plan against the current rows, writing nothing (dry runs). */
+export async function planIssuerEdits(
+  store: IdpStore,
+  changes: readonly IssuerChange[],
+): Promise<EditResult> {
+  const plan = planEdits(await store.readConnectors(), changes)
+  return { backup: null, changes: plan.edits.map(toChange), stale: plan.stale }
+}
+
+/** Make the changes (see the header). Throws a WatchdogError; nothing is half-applied. */
+export async function editIssuers(
+  store: IdpStore,
+  changes: readonly IssuerChange[],
+  opts: EditOptions,
+): Promise<EditResult> {
+  const log = opts.logger?.child({ component: 'store', store: store.label })
+  let plan: EditPlan | undefined
+  let expected: ConnectorRow[] = []
+  let backup: BackupInfo | null = null
+  try {
+    await store.transaction(async (tx) => {
+      const before = await tx.readConnectors()
+      plan = planEdits(before, changes)
+      if (plan.edits.length === 0) return
+      backup = await tx.backup(opts.backup)
+      log?.info({ backup: backup.path }, 'verified backup taken')
+      for (const e of plan.edits) await tx.writeConfig(e.row, e.newText)
+      expected = expectedAfter(before, plan.edits)
+      const now = await tx.readConnectors()
+      const problem = compare(now, expected) ?? notOk(await tx.check())
+      if (problem !== undefined) {
+        throw new WatchdogError('REPAIR_FAILED', `verification before commit failed: ${problem}`)
+      }
+    })
+  } catch (err) {
+    // Rolled back by the transaction: nothing changed.
+    if (isWatchdogError(err) && err.code !== 'REPAIR_FAILED') throw err
+    throw new WatchdogError(
+      'REPAIR_FAILED',
+      `the change failed and was rolled back, nothing changed: ${errorMessage(err)}`,
+      { cause: err },
+    )
+  }
+  const done: EditPlan = plan ?? { edits: [], stale: [] }
+  const result: EditResult = { backup, changes: done.edits.map(toChange), stale: done.stale }
+  if (done.edits.length === 0) return result
+  log?.info({ changes: result.changes }, 'change committed')
+
+  // After the commit: what a fresh connection (NetBird's) sees, and the store's own check.
+  const problem = await verifyCommitted(store, done, expected)
+  if (problem === undefined) return result
+  return await undoAfterFailure(store, result, problem, opts)
+}
+
+/** A problem description, or undefined when the touched rows read back as written and the store checks out. */
+async function verifyCommitted(
+  store: IdpStore,
+  plan: EditPlan,
+  expected: readonly ConnectorRow[],
+): Promise<{ text: string; integrity: boolean } | undefined> {
+  let health: string
+  try {
+    health = await store.check()
+  } catch (err) {
+    return { text: `cannot check the store: ${errorMessage(err)}`, integrity: false }
+  }
+  if (health !== 'ok') return { text: health, integrity: true }
+  const now = await store.readConnectors()
+  for (const e of plan.edits) {
+    const got = now.find((r) => r.id === e.row.id)
+    const want = expected.find((r) => r.id === e.row.id)
+    if (got === undefined || want === undefined || !sameConnectors([got], [want])) {
+      return { text: `connector ${e.row.id} does not read back as written`, integrity: false }
+    }
+    if (connectorIssuer(got) !== e.to) {
+      return { text: `connector ${e.row.id} issuer reads back differently`, integrity: false }
+    }
+  }
+  return undefined
+}
+
+/**
+ * The commit happened but what followed failed. A store that fails its own check gets the verified
+ * backup back whole; otherwise each written value is put back where it still holds what was written.
+ * Always throws REPAIR_FAILED saying what was done.
+ */
+export async function undoAfterFailure(
+  store: IdpStore,
+  result: EditResult,
+  problem: { text: string; integrity: boolean },
+  opts: EditOptions,
+): Promise<never> {
+  const log = opts.logger?.child({ component: 'store', store: store.label })
+  log?.error({ problem: problem.text }, 'the change failed after commit; undoing it')
+  const backup = result.backup
+  try {
+    if (problem.integrity && backup !== null) {
+      await store.restore(backup, { ...opts.backup, reason: 'pre-restore' })
+      throw new WatchdogError(
+        'REPAIR_FAILED',
+        `the change failed after commit (${problem.text}); ${store.label} was restored from ${backup.path}`,
+      )
+    }
+    const undone = await editIssuers(store, revertChanges(result.changes), {
+      ...opts,
+      backup: { ...opts.backup, reason: 'pre-rollback' },
+    })
+    const left = undone.stale.map((s) => s.connectorId)
+    throw new WatchdogError(
+      'REPAIR_FAILED',
+      `the change failed after commit (${problem.text}); it was undone${left.length > 0 ? `, except on ${left.join(', ')}, which changed since` : ''} (backup: ${backup?.path ?? 'none'})`,
+    )
+  } catch (err) {
+    if (isWatchdogError(err, 'REPAIR_FAILED') && /failed after commit/.test(err.message)) throw err
+    throw new WatchdogError(
+      'REPAIR_FAILED',
+      `the change failed after commit (${problem.text}) and undoing it failed too: ${errorMessage(err)}; restore ${backup?.path ?? 'a backup'} by hand (netbird-watchdog backups restore)`,
+      { cause: err },
+    )
+  }
+}
+
+function notOk(health: string): string | undefined {
+  return health === 'ok' ? undefined : health
+}
+
+function compare(
+  now: readonly ConnectorRow[],
+  expected: readonly ConnectorRow[],
+): string | undefined {
+  if (!sameConnectors(now, expected)) return 'connector rows differ from the plan'
+  for (const row of now) {
+    const want = expected.find((r) => r.id === row.id)
+    if (want === undefined || JSON.stringify(row.config) !== JSON.stringify(want.config)) {
+      return `config of ${row.id} differs`
+    }
+  }
+  return undefined
+}

@@ -1,0 +1,129 @@
+// The SQLite adapter of the IdP store port (store/port.ts): NetBird's idp.db. A write transaction is
+// BEGIN IMMEDIATE (the RESERVED lock keeps Dex from committing, while it can still read) with the busy
+// timeout Dex itself uses, on a connection that syncs FULL.
+import { resolve } from 'node:path'
+import type Database from 'better-sqlite3'
+import type { ConnectorRow } from '../../core/connectors.js'
+import { WatchdogError } from '../../errors.js'
+import type { BackupInfo, VerifyResult } from '../backup-files.js'
+import type { BackupRequest, IdpStore, RestoreResult, StoreTransaction } from '../port.js'
+import { backupSqlite, restoreSqlite, verifySqliteBackup } from './backup.js'
+import {
+  defaultBusyTimeoutMs,
+  integrityCheck,
+  mapSqliteError,
+  openIdpDb,
+  readConnectors,
+  readConnectorsFrom,
+} from './idp-db.js'
+
+export class SqliteStore implements IdpStore {
+  readonly engine = 'sqlite' as const
+  readonly path: string
+  readonly #busyTimeoutMs: number
+
+  constructor(dbPath: string, opts: { busyTimeoutMs?: number } = {}) {
+    this.path = resolve(dbPath)
+    this.#busyTimeoutMs = opts.busyTimeoutMs ?? defaultBusyTimeoutMs
+  }
+
+  get label(): string {
+    return this.path
+  }
+
+  get identity(): string {
+    return this.path
+  }
+
+  readConnectors(): Promise<ConnectorRow[]> {
+    return Promise.resolve(readConnectors(this.path, { busyTimeoutMs: this.#busyTimeoutMs }))
+  }
+
+  check(): Promise<string> {
+    const db = openIdpDb(this.path, { readonly: true, busyTimeoutMs: this.#busyTimeoutMs })
+    try {
+      const result = integrityCheck(db)
+      if (result !== 'ok') return Promise.resolve(`integrity_check: ${result}`)
+      readConnectorsFrom(db, this.path) // the connector table parses
+      return Promise.resolve('ok')
+    } finally {
+      db.close()
+    }
+  }
+
+  backup(request: BackupRequest): Promise<BackupInfo> {
+    return backupSqlite(this.path, request, { busyTimeoutMs: this.#busyTimeoutMs })
+  }
+
+  verifyBackup(info: BackupInfo): Promise<VerifyResult> {
+    return verifySqliteBackup(info)
+  }
+
+  restore(info: BackupInfo, request: BackupRequest): Promise<RestoreResult> {
+    return restoreSqlite(info, this.path, request, { busyTimeoutMs: this.#busyTimeoutMs })
+  }
+
+  async transaction<T>(fn: (tx: StoreTransaction) => Promise<T>): Promise<T> {
+    const db = openIdpDb(this.path, { readonly: false, busyTimeoutMs: this.#busyTimeoutMs })
+    try {
+      beginImmediate(db, this.path)
+      let locked: ConnectorRow[] | undefined
+      const tx: StoreTransaction = {
+        readConnectors: () => {
+          locked = readConnectorsFrom(db, this.path)
+          return Promise.resolve(locked)
+        },
+        // We hold RESERVED: no other writer can commit, so the backup is exactly the state we change.
+        backup: (request) =>
+          backupSqlite(this.path, request, {
+            busyTimeoutMs: this.#busyTimeoutMs,
+            ...(locked !== undefined ? { expected: locked } : {}),
+          }),
+        check: () => {
+          const result = integrityCheck(db)
+          return Promise.resolve(result === 'ok' ? 'ok' : `integrity_check: ${result}`)
+        },
+        writeConfig: (row, text) => {
+          // Keep the storage class: Dex writes []byte (BLOB); a TEXT row stays TEXT.
+          const value = row.storage === 'text' ? text : Buffer.from(text, 'utf8')
+          const info = db.prepare('update connector set config = ? where id = ?').run(value, row.id)
+          if (info.changes !== 1) {
+            throw new WatchdogError(
+              'REPAIR_FAILED',
+              `update of connector ${JSON.stringify(row.id)} changed ${info.changes} rows`,
+            )
+          }
+          return Promise.resolve()
+        },
+      }
+      const result = await fn(tx)
+      db.exec('commit')
+      return result
+    } catch (err) {
+      if (db.open && db.inTransaction) db.exec('rollback')
+      throw err
+    } finally {
+      if (db.open) db.close()
+    }
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve()
+  }
+}
+
+function beginImmediate(db: Database.Database, dbPath: string): void {
+  try {
+    db.exec('begin immediate')
+  } catch (err) {
+    const mapped = mapSqliteError(err, dbPath, 'write')
+    if (mapped.code === 'DB_LOCKED') {
+      throw new WatchdogError(
+        'DB_LOCKED',
+        `another process holds a write transaction on ${dbPath} and did not finish within the busy timeout; nothing was changed. Stop NetBird (or wait) and retry.`,
+        { cause: err },
+      )
+    }
+    throw mapped
+  }
+}
