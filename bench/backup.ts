@@ -4,7 +4,7 @@
 // each timed run so that one run's dirty pages are not flushed on the next one's clock:
 //   sqlite3     `sqlite3 SRC ".backup DST"` (the reference; needs the sqlite3 CLI on PATH)
 //   copy        our online-backup step alone (better-sqlite3 backup(), large steps)
-//   verified    createBackup(): copy + integrity_check + connector comparison + sha256 + fsync + manifest
+//   verified    backupDb(): copy + integrity_check + connector comparison + sha256 + fsync + manifest
 // and prints `backup_vs_sqlite3_ratio: R` (copy / sqlite3) and `verified_backup_vs_sqlite3_ratio: R`.
 // Run: npm run bench:backup
 import { execFileSync } from 'node:child_process'
@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
-import { createBackup } from '../src/sqlite/backup.js'
+import { backupDb } from '../test/helpers/store.js'
 import { createIdpDb } from '../test/helpers/idp-fixture.js'
 
 const runs = 7
@@ -101,7 +101,7 @@ async function main(): Promise<void> {
         rmSync(a)
         const b = join(dir, `copy-${label}-${r}.db`)
         const h = new Database(src, { readonly: true })
-        h.pragma('cache_size = 0') // as src/sqlite/backup.ts does
+        h.pragma('cache_size = 0') // as src/store/sqlite/backup.ts does
         copy.push(await time(async () => void (await h.backup(b, { progress: () => 1 << 14 }))))
         h.close()
         rmSync(b)
@@ -109,7 +109,7 @@ async function main(): Promise<void> {
         verified.push(
           await time(
             async () =>
-              void (await createBackup(src, { backupDir: out, reason: 'bench', version: 'bench' })),
+              void (await backupDb(src, { backupDir: out, reason: 'bench', version: 'bench' })),
           ),
         )
         rmSync(out, { recursive: true })

@@ -14,16 +14,14 @@ import {
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import Database from 'better-sqlite3'
+import { backupDb, restoreDb, verifyBackup } from './helpers/store.js'
 import {
-  createBackup,
   defaultBackupDir,
   findBackup,
   listBackups,
   pruneBackups,
-  restoreBackup,
-  verifyBackup,
-} from '../src/sqlite/backup.js'
-import { readConnectors } from '../src/sqlite/idp-db.js'
+} from '../src/store/backup-files.js'
+import { readConnectors } from '../src/store/sqlite/idp-db.js'
 import { isWatchdogError } from '../src/errors.js'
 import { createIdpDb, jumpcloudId, leaveHotJournal } from './helpers/idp-fixture.js'
 import { runCli } from './helpers/cli.js'
@@ -62,7 +60,7 @@ test('createBackup writes a verified copy and a manifest next to idp.db', async 
   const dir = await tempDir(t)
   const db = join(dir, 'idp.db')
   createIdpDb(db, { schema: 'grant-types' })
-  const info = await createBackup(db, { reason: 'manual', version: '9.9.9' })
+  const info = await backupDb(db, { reason: 'manual', version: '9.9.9' })
   assert.equal(info.path.startsWith(defaultBackupDir(db)), true)
   assert.match(info.id, /^idp-\d{8}T\d{9}Z-manual$/)
   const manifest = JSON.parse(await readFile(info.manifestPath, 'utf8'))
@@ -87,13 +85,13 @@ test('verifyBackup detects a changed file', async (t) => {
   const dir = await tempDir(t)
   const db = join(dir, 'idp.db')
   createIdpDb(db)
-  const info = await createBackup(db, { reason: 'manual', version: '1', backupDir: join(dir, 'b') })
+  const info = await backupDb(db, { reason: 'manual', version: '1', backupDir: join(dir, 'b') })
   await appendFile(info.path, Buffer.alloc(10))
   const res = await verifyBackup(info)
   assert.equal(res.ok, false)
   assert.match(res.problems.join(' '), /size|sha256/)
   await assert.rejects(
-    restoreBackup(info, { dbPath: db, backupDir: join(dir, 'b'), version: '1' }),
+    restoreDb(info, { dbPath: db, backupDir: join(dir, 'b'), version: '1' }),
     (err) => isWatchdogError(err, 'BACKUP_VERIFY_FAILED'),
   )
 })
@@ -104,7 +102,7 @@ test('restore round-trips content and backs up the current database first', asyn
   const backupDir = join(dir, 'backups')
   createIdpDb(db)
   const original = dumpDb(db)
-  const info = await createBackup(db, { reason: 'manual', version: '1', backupDir })
+  const info = await backupDb(db, { reason: 'manual', version: '1', backupDir })
   const h = new Database(db)
   h.prepare('update connector set name = ? where id = ?').run('changed', jumpcloudId)
   h.prepare(
@@ -113,7 +111,7 @@ test('restore round-trips content and backs up the current database first', asyn
   h.close()
   const changed = dumpDb(db)
   assert.notEqual(changed, original)
-  const res = await restoreBackup(info, { dbPath: db, backupDir, version: '1' })
+  const res = await restoreDb(info, { dbPath: db, backupDir, version: '1' })
   assert.equal(dumpDb(db), original)
   assert.ok(res.preRestoreBackup !== null)
   assert.equal(dumpDb(res.preRestoreBackup), changed)
@@ -126,14 +124,14 @@ test('restore replaces a file that is no longer a database, keeping its bytes', 
   const backupDir = join(dir, 'backups')
   createIdpDb(db)
   const original = dumpDb(db)
-  const info = await createBackup(db, { reason: 'manual', version: '1', backupDir })
+  const info = await backupDb(db, { reason: 'manual', version: '1', backupDir })
   await writeFile(db, 'garbage'.repeat(1000))
-  const res = await restoreBackup(info, { dbPath: db, backupDir, version: '1' })
+  const res = await restoreDb(info, { dbPath: db, backupDir, version: '1' })
   assert.equal(dumpDb(db), original)
   assert.equal(await readFile(res.preRestoreBackup!, 'utf8'), 'garbage'.repeat(1000))
 })
 
-test('prune keeps the newest N and anything younger than D days', async (t) => {
+test('prune keeps at most the newest N, none older than D days, and always the newest', async (t) => {
   const dir = await tempDir(t)
   const db = join(dir, 'idp.db')
   const backupDir = join(dir, 'backups')
@@ -142,7 +140,7 @@ test('prune keeps the newest N and anything younger than D days', async (t) => {
   const now = Date.parse('2026-06-30T12:00:00Z')
   const ages = [0, 1, 5, 20, 40, 60] // days
   for (const age of ages) {
-    await createBackup(db, {
+    await backupDb(db, {
       reason: 'scheduled',
       version: '1',
       backupDir,
@@ -150,14 +148,20 @@ test('prune keeps the newest N and anything younger than D days', async (t) => {
     })
   }
   const dry = pruneBackups(backupDir, { keep: 2, maxAgeDays: 14, now: new Date(now), dryRun: true })
-  assert.equal(dry.kept.length, 3) // 0, 1 (newest two) and 5 (young)
-  assert.equal(dry.deleted.length, 3)
+  assert.equal(dry.kept.length, 2) // 0 and 1: at most two
+  assert.equal(dry.deleted.length, 4)
   assert.equal(listBackups(backupDir).length, 6)
   const res = pruneBackups(backupDir, { keep: 4, maxAgeDays: 3, now: new Date(now) })
-  assert.equal(res.kept.length, 4)
-  assert.equal(res.deleted.length, 2)
-  assert.equal(listBackups(backupDir).length, 4)
-  assert.equal((await readdir(backupDir)).length, 8) // .db + .json each, no leftovers
+  assert.equal(res.kept.length, 2) // 0 and 1: 5 and 20 are within four but older than three days
+  assert.equal(res.deleted.length, 4)
+  assert.equal(listBackups(backupDir).length, 2)
+  assert.equal((await readdir(backupDir)).length, 4) // .db + .json each, no leftovers
+  // Older than the age limit, but the newest: never deleted.
+  const late = pruneBackups(backupDir, { keep: 4, maxAgeDays: 1, now: new Date(now + 30 * day) })
+  assert.deepEqual(
+    late.kept.map((b) => b.id),
+    [listBackups(backupDir)[0]!.id],
+  )
   for (const b of listBackups(backupDir)) assert.equal((await verifyBackup(b)).ok, true)
 })
 
@@ -176,9 +180,8 @@ test('a backup refuses when free space is below twice the database', async (t) =
   const h = new Database(db)
   h.close()
   await truncate(db, Math.ceil(free / 2 / 4096) * 4096 + 4096)
-  await assert.rejects(
-    createBackup(db, { reason: 'manual', version: '1', backupDir: shm }),
-    (err) => isWatchdogError(err, 'DISK_SPACE_LOW'),
+  await assert.rejects(backupDb(db, { reason: 'manual', version: '1', backupDir: shm }), (err) =>
+    isWatchdogError(err, 'DISK_SPACE_LOW'),
   )
   assert.deepEqual(await readdir(shm), [])
 })
@@ -188,7 +191,7 @@ test('backup reads connectors equal to the source (both schemas)', async (t) => 
     const dir = await tempDir(t)
     const db = join(dir, 'idp.db')
     createIdpDb(db, { schema })
-    const info = await createBackup(db, { reason: 'manual', version: '1' })
+    const info = await backupDb(db, { reason: 'manual', version: '1' })
     assert.deepEqual(readConnectors(info.path), readConnectors(db))
   }
 })
@@ -265,9 +268,9 @@ test('restore over a database a writer died in: its hot journal is rolled back f
   const backupDir = join(dir, 'backups')
   createIdpDb(db)
   const original = dumpDb(db)
-  const info = await createBackup(db, { reason: 'manual', version: '1', backupDir })
+  const info = await backupDb(db, { reason: 'manual', version: '1', backupDir })
   await leaveHotJournal(db)
-  const res = await restoreBackup(info, { dbPath: db, backupDir, version: '1' })
+  const res = await restoreDb(info, { dbPath: db, backupDir, version: '1' })
   assert.equal(dumpDb(db), original)
   assert.equal(
     dumpDb(res.preRestoreBackup!),
@@ -282,14 +285,14 @@ test('a backup sweeps half-written copies older than an hour left by killed proc
     const db = join(dir, 'idp.db')
     createIdpDb(db)
     const backups = join(dir, 'backups')
-    const first = await createBackup(db, { backupDir: backups, reason: 'manual', version: '0.0.0' })
+    const first = await backupDb(db, { backupDir: backups, reason: 'manual', version: '0.0.0' })
     const stale = join(backups, 'old.db.4242.partial')
     const fresh = join(backups, 'running.db.4343.partial')
     await writeFile(stale, 'half a copy')
     await writeFile(fresh, 'a copy in progress elsewhere')
     const twoHoursAgo = new Date(Date.now() - 2 * 3600 * 1000)
     await utimes(stale, twoHoursAgo, twoHoursAgo)
-    await createBackup(db, { backupDir: backups, reason: 'manual', version: '0.0.0' })
+    await backupDb(db, { backupDir: backups, reason: 'manual', version: '0.0.0' })
     const names = await readdir(backups)
     assert.ok(!names.includes('old.db.4242.partial'), 'the stale partial is removed')
     assert.ok(names.includes('running.db.4343.partial'), 'a young partial is left alone')

@@ -11,12 +11,13 @@ import Database from 'better-sqlite3'
 import { configSchema } from '../src/config/schema.js'
 import { DockerEngine } from '../src/docker/engine.js'
 import { WatchdogEvents } from '../src/docker/events.js'
-import { healDockerFrom, healEventsFrom } from '../src/heal/adapters.js'
+import { SqliteStore } from '../src/store/sqlite/store.js'
 import { startSelfHealing } from '../src/heal/self-heal.js'
 import { createLogger } from '../src/log.js'
 import { Registry } from 'prom-client'
-import { createBackup, restoreBackup, verifyBackup } from '../src/sqlite/backup.js'
-import { connectorIssuer, readConnectors } from '../src/sqlite/idp-db.js'
+import { backupDb, restoreDb, verifyBackup } from './helpers/store.js'
+import { connectorIssuer } from '../src/core/connectors.js'
+import { readConnectors } from '../src/store/sqlite/idp-db.js'
 import { runCli, type CliRun } from './helpers/cli.js'
 import { canarySecret, createIdpDb, oidcConnectorConfig } from './helpers/idp-fixture.js'
 import { startOidcPeer, type Peer } from './helpers/oidc-peers.js'
@@ -103,7 +104,7 @@ test('backups of a database with a broken connector: create, verify, restore', a
   const dir = tmp(t)
   const db = brokenDb(dir, 'https://oauth.id.jumpcloud.com')
   const before = readConnectors(db)
-  const backup = await createBackup(db, { reason: 'manual', version: 'test' })
+  const backup = await backupDb(db, { reason: 'manual', version: 'test' })
   assert.deepEqual(backup.manifest.connectors, ['local', goodId, brokenId])
   assert.deepEqual(await verifyBackup(backup), { ok: true, problems: [] })
   assert.deepEqual(readConnectors(backup.path), before)
@@ -111,7 +112,7 @@ test('backups of a database with a broken connector: create, verify, restore', a
   const h = new Database(db)
   h.prepare('update connector set name = ? where id = ?').run('Renamed', goodId)
   h.close()
-  const r = await restoreBackup(backup, { dbPath: db, version: 'test' })
+  const r = await restoreDb(backup, { dbPath: db, version: 'test' })
   assert.ok(r.preRestoreBackup !== null)
   assert.deepEqual(readConnectors(db), before)
   assert.deepEqual(rawBytes(db, brokenId), Buffer.from(brokenConfig, 'utf8'))
@@ -234,21 +235,26 @@ test('the daemon drift check skips the broken connector with a warning and check
     backups: { dir: join(dir, 'backups') },
     schedules: { doctor: '', backup: '', integrity: '' },
   })
-  // Nothing here talks to Docker: discoverAll reads idp.db and asks the providers.
+  // Nothing here talks to Docker: discover() reads idp.db and asks the providers.
   const heal = startSelfHealing({
     logger: createLogger({ level: 'info' }, sink),
     registry: new Registry(),
     config,
     secrets: {},
-    docker: healDockerFrom(new DockerEngine({ socketPath: '/var/run/docker.sock' })),
-    events: healEventsFrom(new WatchdogEvents()),
+    docker: new DockerEngine({ socketPath: '/var/run/docker.sock' }),
+    events: new WatchdogEvents(),
+    store: new SqliteStore(db),
+    backupDir: join(dir, 'backups'),
     version: 'test',
   })
   t.after(() => heal.stop())
-  const found = await heal.healer.discoverAll()
+  const found = await heal.healer.discover()
   assert.deepEqual(
-    found.map((d) => [d.connectorId, d.stored, d.result.ok && d.result.returned]),
-    [[goodId, p.origin, p.origin + '/']],
+    found.map((v) => [v.connectorId, v.kind, v.kind === 'fix' ? [v.from, v.to] : undefined]),
+    [
+      [goodId, 'fix', [p.origin, p.origin + '/']],
+      [brokenId, 'skipped', undefined],
+    ],
   )
   const warn = lines.map((l) => JSON.parse(l) as Record<string, unknown>)
   const skipped = warn.filter((l) => l.connectorId === brokenId)

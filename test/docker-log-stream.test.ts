@@ -136,11 +136,11 @@ test('a finding carries the engine timestamp of its own line (stdout and stderr 
     head.writeUInt32BE(payload.length, 4)
     return Buffer.concat([head, payload])
   }
-  const seen: Array<[string, string]> = []
+  const seen: Array<[string, number | undefined]> = []
   const gate = new LogLineGate({
     tty: false,
     resume: undefined,
-    onFinding: (f, loggedAt) => seen.push([f.rule, loggedAt]),
+    onFinding: (f, at) => seen.push([f.rule, at]),
   })
   const bytes = Buffer.concat([
     frame(1, '2026-11-29T09:00:00.000000001Z benign line\n'),
@@ -150,8 +150,8 @@ test('a finding carries the engine timestamp of its own line (stdout and stderr 
   // Byte by byte: timestamps and lines split across every possible chunk boundary.
   for (let i = 0; i < bytes.length; i++) gate.push(bytes.subarray(i, i + 1))
   assert.deepEqual(seen, [
-    ['oidc-issuer-mismatch', '2026-11-29T09:00:01.500000000Z'],
-    ['panic', '2026-11-29T09:00:02.000000000Z'],
+    ['oidc-issuer-mismatch', Date.parse('2026-11-29T09:00:01.500Z')],
+    ['panic', Date.parse('2026-11-29T09:00:02.000Z')],
   ])
 })
 

@@ -1,25 +1,55 @@
 // The pure doctor checks: every check's pass and fail (and warn/skip) from literal facts.
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { checkIds, reportOk, shellQuote, type DiscoveryOutcome } from '../src/core/doctor/check.js'
 import {
-  checkIds,
-  evaluateAudienceClientId,
-  evaluateAuthIssuer,
   evaluateClientAuthMethod,
-  evaluateDeviceAuth,
-  evaluateDiscoveryReachable,
-  evaluateIssuerMatch,
-  evaluateJumpcloudToken,
+  evaluateIssuerMatch as evaluateIssuerVerdict,
   evaluateRedirectUri,
   evaluateScopes,
-  evaluateStaticDrift,
   expectedRedirectUri,
-  reportOk,
   requestedScopes,
-  shellQuote,
-  type DiscoveryOutcome,
+  type ConnectorRef,
+} from '../src/core/doctor/connector-checks.js'
+import { evaluateDiscoveryReachable } from '../src/core/doctor/discovery.js'
+import {
+  evaluateAudienceClientId,
+  evaluateAuthIssuer,
+  evaluateDeviceAuth,
+  evaluateJumpcloudToken,
   type StandaloneSource,
-} from '../src/core/doctor-checks.js'
+} from '../src/core/doctor/standalone-checks.js'
+import { evaluateStaticDrift } from '../src/core/doctor/static-checks.js'
+import { discoveryTargets, judgeIssuer } from '../src/core/issuer-policy.js'
+
+/**
+ * issuer-matches-discovery from a stored issuer and one discovery answer, judged by the issuer policy
+ * as doctor does (the answer at the new value is the same document: the same discovery URL).
+ */
+function evaluateIssuerMatch(
+  c: ConnectorRef,
+  stored: string | undefined,
+  d: DiscoveryOutcome | undefined,
+) {
+  if (stored === undefined || d === undefined) {
+    const row = {
+      id: c.id,
+      type: 'oidc',
+      name: c.name,
+      resourceVersion: '',
+      config: {},
+      rawConfig: '{}',
+      storage: 'blob' as const,
+    }
+    const [skipped] = discoveryTargets([row])
+    if (skipped === undefined || !('kind' in skipped)) throw new Error('expected a skipped verdict')
+    return evaluateIssuerVerdict(c, skipped)
+  }
+  return evaluateIssuerVerdict(
+    c,
+    judgeIssuer({ connectorId: c.id, stored, first: d, second: d }, { allowInsecure: false }),
+  )
+}
 
 const jc = 'https://oauth.id.jumpcloud.com'
 const doc = (issuer: string, extra: Record<string, unknown> = {}): DiscoveryOutcome => ({

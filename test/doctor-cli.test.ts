@@ -75,7 +75,8 @@ test("the guide's trailing-slash case: exit 1, the printed fix, and the fix work
     ),
     run.stdout,
   )
-  const fix = `netbird-watchdog repair --db ${db} --connector ${jumpcloudId} --issuer ${jc.origin}/`
+  // A plain-http (lab) issuer: the printed command carries --allow-insecure, which `repair` requires.
+  const fix = `netbird-watchdog repair --db ${db} --connector ${jumpcloudId} --issuer ${jc.origin}/ --allow-insecure`
   assert.ok(
     run.stdout.includes(`fix: Set the issuer to exactly "${jc.origin}/": ${fix}`),
     run.stdout,

@@ -5,7 +5,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
-import type { CheckId, CheckResult } from '../src/core/doctor-checks.js'
+import type { CheckId, CheckResult } from '../src/core/doctor/check.js'
+import { SqliteStore } from '../src/store/sqlite/store.js'
 import { runDoctor, type DoctorReport } from '../src/doctor/run-doctor.js'
 import { isWatchdogError } from '../src/errors.js'
 import {
@@ -115,7 +116,10 @@ test('embedded IdP (v0.62 quickstart): every connector check passes and fails ag
   const mj = join(dir, 'management.json')
   writeFileSync(mj, fixture('management-v0.62-quickstart.json'))
 
-  const report = await runDoctor({ dbPath: db, managementJson: mj }, { ...lab, timeoutMs: 700 })
+  const report = await runDoctor(
+    { store: new SqliteStore(db), managementJson: mj },
+    { ...lab, timeoutMs: 700 },
+  )
 
   assert.equal(report.ok, false)
   // The guide's case: stored without the slash, provider returns it with one.
@@ -172,7 +176,7 @@ test('embedded IdP (v0.65 combined config.yaml): all good is ok, one request per
   })
   const yaml = join(dir, 'config.yaml')
   writeFileSync(yaml, fixture('config-v0.65-combined.yaml'))
-  const report = await runDoctor({ dbPath: db, configYaml: yaml }, lab)
+  const report = await runDoctor({ store: new SqliteStore(db), configYaml: yaml }, lab)
   assert.equal(report.ok, true, JSON.stringify(report.checks, null, 1))
   for (const id of [
     'issuer-matches-discovery',
@@ -191,7 +195,7 @@ test("redirect-uri is skipped without NetBird's issuer; no idp.db with the embed
   const slash = await peer(t, startOidcPeer({ path: '/' }))
   const db = join(dir, 'idp.db')
   createIdpDb(db, { connectors: [oidcRow('abc', 'JumpCloud', slash.issuer)] })
-  const onlyDb = await runDoctor({ dbPath: db }, lab)
+  const onlyDb = await runDoctor({ store: new SqliteStore(db) }, lab)
   assert.equal(find(onlyDb, 'redirect-uri', 'abc').status, 'skip')
   assert.equal(onlyDb.ok, true)
   const mj = join(dir, 'management.json')
@@ -244,7 +248,7 @@ test('static-connector-drift: an idp.db-only repair of a static connector is und
   ]
   const mj = join(dir, 'management.json')
   writeFileSync(mj, JSON.stringify(m, null, 4))
-  const report = await runDoctor({ dbPath: db, managementJson: mj }, lab)
+  const report = await runDoctor({ store: new SqliteStore(db), managementJson: mj }, lab)
   const drift = find(report, 'static-connector-drift', 'static connector jumpcloud ')
   assert.equal(drift.status, 'fail')
   assert.match(drift.message, /issuer \(management\.json ".*", idp\.db ".*\/"\)/)
@@ -414,7 +418,10 @@ test('plain-http providers are refused unless allowed', async (t) => {
   const slash = await peer(t, startOidcPeer({ path: '/' }))
   const db = join(dir, 'idp.db')
   createIdpDb(db, { connectors: [oidcRow('abc', 'JumpCloud', slash.issuer)] })
-  const report = await runDoctor({ dbPath: db }, { timeoutMs: 1500, allowInsecure: false })
+  const report = await runDoctor(
+    { store: new SqliteStore(db) },
+    { timeoutMs: 1500, allowInsecure: false },
+  )
   const r = find(report, 'discovery-reachable', 'abc')
   assert.equal(r.status, 'fail')
   assert.match(r.message, /\[insecure\]/)
@@ -433,8 +440,9 @@ test('unusable inputs are typed errors (the CLI maps them to exit 2); messages c
     assert.ok(!e.message.includes(apiToken))
     return true
   })
-  await assert.rejects(runDoctor({ dbPath: join(dir, 'idp.db') }, lab), (e: unknown) =>
-    isWatchdogError(e, 'DB_NOT_FOUND'),
+  await assert.rejects(
+    runDoctor({ store: new SqliteStore(join(dir, 'idp.db')) }, lab),
+    (e: unknown) => isWatchdogError(e, 'DB_NOT_FOUND'),
   )
 })
 
@@ -559,7 +567,7 @@ test('a check that never settles is cut off at its deadline; the others still re
       ? new Promise<Response>(() => undefined)
       : fetch(input, init)
   const report = await runDoctor(
-    { dbPath: db },
+    { store: new SqliteStore(db) },
     { timeoutMs: 300, allowInsecure: true, fetch: stubborn },
   )
   const stuck = find(report, 'discovery-reachable', 'stuck')

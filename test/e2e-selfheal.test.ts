@@ -22,8 +22,9 @@ import { join } from 'node:path'
 import { before, test, type TestContext } from 'node:test'
 import Database from 'better-sqlite3'
 import { stringify } from 'yaml'
-import { listBackups } from '../src/sqlite/backup.js'
-import { connectorIssuer, readConnectors } from '../src/sqlite/idp-db.js'
+import { listBackups } from '../src/store/backup-files.js'
+import { connectorIssuer } from '../src/core/connectors.js'
+import { readConnectors } from '../src/store/sqlite/idp-db.js'
 import { cliPath } from './helpers/cli.js'
 import {
   docker,

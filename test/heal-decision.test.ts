@@ -7,11 +7,70 @@ import {
   type BreakerPolicy,
 } from '../src/core/breaker.js'
 import {
-  decideHeal,
+  decideGate,
+  decideRepair,
   decideRestart,
-  type ConnectorDiscovery,
-  type HealInput,
+  type HealTrigger,
+  type RepairDecision,
+  type TargetStatus,
 } from '../src/core/heal-decision.js'
+import { judgeIssuer } from '../src/core/issuer-policy.js'
+import type { BreakerState } from '../src/core/breaker.js'
+import type { Mode } from '../src/config/schema.js'
+
+/** One connector's live discovery, as the cases below state it. */
+interface ConnectorDiscovery {
+  connectorId: string
+  stored: string
+  result:
+    | { ok: true; returned: string; selfConsistent?: boolean }
+    | { ok: false; reason: string; message: string }
+}
+
+interface HealInput {
+  mode: Mode
+  trigger: HealTrigger
+  status: TargetStatus
+  inFlight: boolean
+  discovery?: ConnectorDiscovery[]
+  breaker: BreakerState
+  policy: BreakerPolicy
+  now: number
+}
+
+/**
+ * The two decisions the healer takes, composed as it composes them: the gate, then (with discovery
+ * judged by the issuer policy) the repair decision. `discover` stands for "the gate let it through and
+ * discovery has not run yet".
+ */
+function decideHeal(input: HealInput): {
+  decision: RepairDecision | { action: 'discover' }
+  breaker: BreakerState
+} {
+  const gate = decideGate(input)
+  if (gate.action === 'skip') return { decision: gate, breaker: input.breaker }
+  if (input.discovery === undefined)
+    return { decision: { action: 'discover' }, breaker: input.breaker }
+  const verdicts = input.discovery.map((d) =>
+    judgeIssuer(
+      {
+        connectorId: d.connectorId,
+        stored: d.stored,
+        first: d.result.ok ? { ok: true, issuer: d.result.returned } : d.result,
+        ...(d.result.ok && d.result.selfConsistent !== undefined
+          ? {
+              second: {
+                ok: true,
+                issuer: d.result.selfConsistent ? d.result.returned : `${d.result.returned}#other`,
+              },
+            }
+          : {}),
+      },
+      { allowInsecure: false },
+    ),
+  )
+  return decideRepair({ ...input, verdicts })
+}
 
 const policy: BreakerPolicy = {
   maxRepairs: 1,

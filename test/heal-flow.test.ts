@@ -13,11 +13,12 @@ import { Registry } from 'prom-client'
 import { configSchema, type Config } from '../src/config/schema.js'
 import { DockerEngine } from '../src/docker/engine.js'
 import { WatchdogEvents } from '../src/docker/events.js'
-import { healDockerFrom, healEventsFrom } from '../src/heal/adapters.js'
+import { SqliteStore } from '../src/store/sqlite/store.js'
 import { startSelfHealing, type SelfHealing } from '../src/heal/self-heal.js'
 import { createLogger } from '../src/log.js'
-import { listBackups } from '../src/sqlite/backup.js'
-import { connectorIssuer, readConnectors } from '../src/sqlite/idp-db.js'
+import { listBackups } from '../src/store/backup-files.js'
+import { connectorIssuer } from '../src/core/connectors.js'
+import { readConnectors } from '../src/store/sqlite/idp-db.js'
 import { createIdpDb, oidcConnectors } from './helpers/idp-fixture.js'
 import { containerLogs, docker, nodeImage, requireDocker, waitFor } from './helpers/docker.js'
 import {
@@ -82,8 +83,10 @@ async function rig(
     registry,
     config,
     secrets: {},
-    docker: healDockerFrom(engine),
-    events: healEventsFrom(new WatchdogEvents()),
+    docker: engine,
+    events: new WatchdogEvents(),
+    store: new SqliteStore(dbPath),
+    backupDir: join(dir, 'backups'),
     version: 'test',
   })
   t.after(() => heal.stop())

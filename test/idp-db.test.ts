@@ -4,7 +4,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
-import { connectorIssuer, readConnectors, rollBackHotJournal } from '../src/sqlite/idp-db.js'
+import { connectorIssuer } from '../src/core/connectors.js'
+import { readConnectors, rollBackHotJournal } from '../src/store/sqlite/idp-db.js'
 import { isWatchdogError, type ErrorCode } from '../src/errors.js'
 import {
   createIdpDb,

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { after, test } from 'node:test'
 import { configSchema } from '../src/config/schema.js'
 import { ruleIds } from '../src/core/rules.js'
-import { startDaemon, type ExtensionContext } from '../src/daemon.js'
+import { startDaemon } from '../src/daemon.js'
 import { isWatchdogError } from '../src/errors.js'
 import { createLogger } from '../src/log.js'
 import { waitFor } from './helpers/docker.js'
@@ -113,33 +113,17 @@ test('/healthz answers while the engine is unreachable; /readyz says why it is n
   assert.equal((await fetch(`${wd.url}/metrics`, { method: 'POST' })).status, 405)
 })
 
-test('extensions get the context, add routes, and stop before the watcher (reverse order)', async () => {
-  const order: string[] = []
-  let seen: ExtensionContext | undefined
-  const wd = await startWatchdog(
-    {},
-    {
-      dockerHost: noEngine,
-      extensions: [
-        (ctx) => {
-          seen = ctx
-          ctx.http.addRoute('POST', '/reset', (_req, res) => {
-            res.writeHead(202)
-            res.end()
-          })
-          ctx.events.on('docker', () => undefined)
-          return { stop: () => Promise.resolve(void order.push('first')) }
-        },
-        () => ({ stop: () => Promise.resolve(void order.push('second')) }),
-      ],
-    },
-  )
-  assert.ok(seen)
-  assert.equal(seen.config.mode, 'observe')
-  assert.equal(typeof seen.docker.inspect, 'function')
-  assert.equal((await fetch(`${wd.url}/reset`, { method: 'POST' })).status, 202)
+test('self-healing is wired by the composition root: POST /reset is mounted, other methods get 405', async () => {
+  const wd = await startWatchdog({}, { dockerHost: noEngine })
+  // No NETBIRD_WATCHDOG_RESET_TOKEN: the endpoint exists but is disabled.
+  const reset = await fetch(`${wd.url}/reset`, { method: 'POST' })
+  assert.equal(reset.status, 404)
+  assert.match(await reset.text(), /reset is disabled/)
+  const get = await fetch(`${wd.url}/reset`)
+  assert.equal(get.status, 405)
+  assert.equal(get.headers.get('allow'), 'POST')
+  assert.ok(wd.daemon.selfHealing.healer)
   await wd.stop()
-  assert.deepEqual(order, ['second', 'first'])
   await assert.rejects(fetch(`${wd.url}/healthz`))
 })
 

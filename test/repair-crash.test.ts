@@ -9,9 +9,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
-import { listBackups, pruneBackups, verifyBackup, type BackupInfo } from '../src/sqlite/backup.js'
-import { connectorIssuer, readConnectorsFrom } from '../src/sqlite/idp-db.js'
-import { repairIssuers } from '../src/sqlite/repair.js'
+import { listBackups, pruneBackups, type BackupInfo } from '../src/store/backup-files.js'
+import { verifyBackup } from './helpers/store.js'
+import { connectorIssuer } from '../src/core/connectors.js'
+import { readConnectorsFrom } from '../src/store/sqlite/idp-db.js'
+import { repairDb } from './helpers/store.js'
 import {
   createIdpDb,
   defaultConnectors,
@@ -25,10 +27,7 @@ const loopScript = fileURLToPath(new URL('./fixtures/idp/repair-loop.mjs', impor
 const inserterScript = fileURLToPath(new URL('./fixtures/idp/inserter.mjs', import.meta.url))
 
 function assertBuilt(): void {
-  assert.ok(
-    existsSync(join(dist, 'sqlite/repair.js')),
-    'dist/ is missing: run `npm run build` first',
-  )
+  assert.ok(existsSync(join(dist, 'heal/repair.js')), 'dist/ is missing: run `npm run build` first')
 }
 
 /** Resolves once the child printed its first line (it is ready). */
@@ -198,7 +197,7 @@ test('another process inserting rows during repairs loses no row', async (t) => 
   t.after(() => child.kill('SIGKILL'))
   await waitReady(child)
   for (let i = 0; i < 12; i++) {
-    await repairIssuers({
+    await repairDb({
       dbPath: db,
       changes: [{ connectorId: jumpcloudId, to: i % 2 === 0 ? B : A }],
       dryRun: false,

@@ -12,9 +12,11 @@ import { createServer, type RequestListener } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { goJsonString, setConnectorIssuer } from '../src/core/connector-json.js'
 import { isWatchdogError } from '../src/errors.js'
-import { listBackups, verifyBackup } from '../src/sqlite/backup.js'
-import { connectorIssuer, readConnectors } from '../src/sqlite/idp-db.js'
-import { repairIssuers } from '../src/sqlite/repair.js'
+import { listBackups } from '../src/store/backup-files.js'
+import { verifyBackup } from './helpers/store.js'
+import { connectorIssuer } from '../src/core/connectors.js'
+import { readConnectors } from '../src/store/sqlite/idp-db.js'
+import { repairDb } from './helpers/store.js'
 import {
   canarySecret,
   createIdpDb,
@@ -147,7 +149,7 @@ for (const schema of ['v0.244', 'grant-types'] as const) {
     const db = join(dir, 'idp.db')
     createIdpDb(db, { schema })
     const before = readConnectors(db)
-    const res = await repairIssuers({ dbPath: db, changes: fixChange, dryRun: false, version: '1' })
+    const res = await repairDb({ dbPath: db, changes: fixChange, dryRun: false, version: '1' })
     assert.deepEqual(res.changes, [
       {
         connectorId: jumpcloudId,
@@ -157,7 +159,6 @@ for (const schema of ['v0.244', 'grant-types'] as const) {
       },
     ])
     assert.equal(res.dryRun, false)
-    assert.equal(res.restarted, null)
     const after = readConnectors(db)
     for (const [i, row] of after.entries()) {
       const old = before[i]!
@@ -186,10 +187,10 @@ for (const schema of ['v0.244', 'grant-types'] as const) {
     h.close()
     const backups = listBackups(join(dir, 'netbird-watchdog-backups'))
     assert.equal(backups.length, 1)
-    assert.equal(backups[0]!.path, res.backup)
+    assert.equal(backups[0]!.path, res.backup?.path)
     assert.equal((await verifyBackup(backups[0]!)).ok, true)
     assert.equal(
-      connectorIssuer(readConnectors(res.backup!).find((r) => r.id === jumpcloudId)!),
+      connectorIssuer(readConnectors(res.backup!.path).find((r) => r.id === jumpcloudId)!),
       jumpcloudIssuerStored,
     )
   })
@@ -201,7 +202,7 @@ test('dry run leaves the file byte-identical and writes no backup', async (t) =>
   createIdpDb(db)
   const hash = await sha256(db)
   const mtime = (await stat(db)).mtimeMs
-  const res = await repairIssuers({ dbPath: db, changes: fixChange, dryRun: true, version: '1' })
+  const res = await repairDb({ dbPath: db, changes: fixChange, dryRun: true, version: '1' })
   assert.equal(res.dryRun, true)
   assert.equal(res.backup, null)
   assert.equal(res.changes.length, 1)
@@ -215,7 +216,7 @@ test('nothing to do: no backup, no write', async (t) => {
   const db = join(dir, 'idp.db')
   createIdpDb(db)
   const hash = await sha256(db)
-  const res = await repairIssuers({
+  const res = await repairDb({
     dbPath: db,
     changes: [{ connectorId: jumpcloudId, to: jumpcloudIssuerStored }],
     dryRun: false,
@@ -234,7 +235,7 @@ test('TEXT-stored config stays TEXT', async (t) => {
       c.id === jumpcloudId ? { ...c, storage: 'text' as const } : c,
     ),
   })
-  await repairIssuers({ dbPath: db, changes: fixChange, dryRun: false, version: '1' })
+  await repairDb({ dbPath: db, changes: fixChange, dryRun: false, version: '1' })
   const row = readConnectors(db).find((r) => r.id === jumpcloudId)!
   assert.equal(row.storage, 'text')
   assert.equal(connectorIssuer(row), jumpcloudIssuerDiscovered)
@@ -246,7 +247,7 @@ test('input errors: unknown connector, connector without issuer, bad URL, read-o
   createIdpDb(db)
   const hash = await sha256(db)
   const run = (connectorId: string, to: string) =>
-    repairIssuers({ dbPath: db, changes: [{ connectorId, to }], dryRun: false, version: '1' })
+    repairDb({ dbPath: db, changes: [{ connectorId, to }], dryRun: false, version: '1' })
   await assert.rejects(run('nope', 'https://x'), (e) => isWatchdogError(e, 'CONNECTOR_NOT_FOUND'))
   await assert.rejects(run('local', 'https://x'), (e) => isWatchdogError(e, 'REPAIR_REFUSED'))
   await assert.rejects(run(jumpcloudId, 'not a url'), (e) => isWatchdogError(e, 'USAGE'))
@@ -276,7 +277,7 @@ test('a failure inside the transaction rolls back: nothing changed, backup kept'
   h.close()
   const before = readConnectors(db)
   await assert.rejects(
-    repairIssuers({ dbPath: db, changes: fixChange, dryRun: false, version: '1' }),
+    repairDb({ dbPath: db, changes: fixChange, dryRun: false, version: '1' }),
     (e) => isWatchdogError(e, 'REPAIR_FAILED') && /rolled back, nothing changed/.test(e.message),
   )
   assert.deepEqual(readConnectors(db), before)
@@ -289,7 +290,7 @@ test('another process holding a write transaction: repair waits, then fails clea
   const lock = await holdLock(db, 'immediate')
   t.after(() => lock.release())
   await assert.rejects(
-    repairIssuers({
+    repairDb({
       dbPath: db,
       changes: fixChange,
       dryRun: false,
@@ -313,7 +314,7 @@ test('a writer that finishes within the busy timeout: repair waits and succeeds'
   // The other process (as Dex would) commits its transaction a moment later, on its own.
   const lock = await holdLock(db, 'immediate', { commitAfterMs: 300 })
   t.after(() => lock.release())
-  const res = await repairIssuers({
+  const res = await repairDb({
     dbPath: db,
     changes: fixChange,
     dryRun: false,
@@ -359,7 +360,7 @@ test('static connector in management.json: refused by default, nothing changed',
   await writeFile(mj, managementJson(jumpcloudIssuerStored))
   const hash = await sha256(db)
   await assert.rejects(
-    repairIssuers({
+    repairDb({
       dbPath: db,
       changes: fixChange,
       dryRun: false,
@@ -382,7 +383,7 @@ test('static connector fixed in management.json too: in place, backed up, only t
   const original = managementJson(jumpcloudIssuerStored)
   await writeFile(mj, original)
   const inode = (await stat(mj)).ino
-  const res = await repairIssuers({
+  const res = await repairDb({
     dbPath: db,
     changes: fixChange,
     dryRun: false,
@@ -406,7 +407,7 @@ test('a connector that is not static is repaired even with management.json given
   const mj = join(dir, 'management.json')
   createIdpDb(db)
   await writeFile(mj, managementJson('https://other.example'))
-  const res = await repairIssuers({
+  const res = await repairDb({
     dbPath: db,
     changes: [{ connectorId: oktaId, to: 'https://dev-123456.okta.com/' }],
     dryRun: false,
@@ -786,15 +787,15 @@ test('idp.db already right but management.json still stale: refused, or manageme
     version: '1',
     managementJsonPath: mj,
   }
-  await assert.rejects(repairIssuers(opts), (e) => isWatchdogError(e, 'REPAIR_REFUSED'))
-  const res = await repairIssuers({ ...opts, fixStaticConnectors: true })
+  await assert.rejects(repairDb(opts), (e) => isWatchdogError(e, 'REPAIR_REFUSED'))
+  const res = await repairDb({ ...opts, fixStaticConnectors: true })
   assert.deepEqual(res.changes, [])
   assert.equal(res.backup, null)
   assert.equal(res.managementJson?.changes.length, 1)
   assert.equal(await readFile(mj, 'utf8'), managementJson(B))
   assert.equal(await sha256(db), hash, 'idp.db untouched')
   // And once both agree, nothing at all to do.
-  const again = await repairIssuers({ ...opts, fixStaticConnectors: true })
+  const again = await repairDb({ ...opts, fixStaticConnectors: true })
   assert.equal(again.managementJson, undefined)
 })
 
@@ -835,7 +836,7 @@ test('CLI repair --discover with --management-json: idp.db right, stale static e
   assert.equal(await sha256(db), hash)
 })
 
-test('a failure after commit (management.json cannot be written) restores idp.db from the backup', async (t) => {
+test('a failure after commit (management.json cannot be written) undoes exactly the idp.db change', async (t) => {
   const dir = await tempDir(t)
   const db = join(dir, 'idp.db')
   const mj = join(dir, 'management.json')
@@ -845,7 +846,7 @@ test('a failure after commit (management.json cannot be written) restores idp.db
   const undo = await makeReadOnly(mj)
   try {
     await assert.rejects(
-      repairIssuers({
+      repairDb({
         dbPath: db,
         changes: fixChange,
         dryRun: false,
@@ -853,7 +854,7 @@ test('a failure after commit (management.json cannot be written) restores idp.db
         managementJsonPath: mj,
         fixStaticConnectors: true,
       }),
-      (e) => isWatchdogError(e, 'REPAIR_FAILED') && /restored from/.test(e.message),
+      (e) => isWatchdogError(e, 'REPAIR_FAILED') && /it was undone/.test(e.message),
     )
   } finally {
     await undo() // before the temp dir is removed (after-hooks run in registration order)
@@ -866,7 +867,7 @@ test('a failure after commit (management.json cannot be written) restores idp.db
     'ok',
   )
   assert.equal(await readFile(mj, 'utf8'), managementJson(A))
-  // The pre-repair backup and the pre-restore evidence (the committed state) are both kept.
+  // The pre-repair backup and the one taken before undoing (the committed state) are both kept.
   const reasons = listBackups(join(dir, 'netbird-watchdog-backups')).map((b) => b.manifest.reason)
-  assert.deepEqual(reasons.sort(), ['pre-repair', 'pre-restore'])
+  assert.deepEqual(reasons.sort(), ['pre-repair', 'pre-rollback'])
 })

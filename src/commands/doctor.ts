@@ -62,7 +62,9 @@ Exit status: 0 every check passed (warnings allowed), 1 a check failed, 2 usage,
       const { config } = loadConfig(flags.config, io.env)
       const timeoutFlag = flags.timeoutMs ?? flags.timeout
       const timeoutMs =
-        timeoutFlag !== undefined ? intFlag('--timeout-ms', timeoutFlag, waitMs) : config.oidc.timeoutMs
+        timeoutFlag !== undefined
+          ? intFlag('--timeout-ms', timeoutFlag, waitMs)
+          : config.oidc.timeoutMs
       const inputs = resolveInputs(flags, config.idp)
       throwIfStopped(io)
       const { dbPath, ...files } = inputs

@@ -16,7 +16,7 @@ export function intFlag(name: string, value: string, range: IntRange): number {
   if (!Number.isSafeInteger(n) || n < range.min || n > range.max) {
     throw new WatchdogError(
       'USAGE',
-      `${name} must be a whole number from ${range.min} to ${range.max} (decimal digits only)`,
+      `${name} must be a ${range.min === 0 ? 'non-negative' : 'positive'} number from ${range.min} to ${range.max} (decimal digits only)`,
     )
   }
   return n

@@ -42,6 +42,8 @@ interface Unresolved {
   connectorId: string
   issuer: string
   reason: string
+  /** Internal: discovery failed (`unreachable`) or the policy refused the answer (`refused`). */
+  kind?: 'unreachable' | 'refused'
 }
 
 /** A connector `--discover` did not look at (no config, an unusable config), and why. */
@@ -53,7 +55,9 @@ interface Skipped {
 export function registerRepair(program: Command, io: CliIO): void {
   program
     .command('repair')
-    .description("Fix SSO connector issuers in NetBird's IdP store (idp.db), with a verified backup first.")
+    .description(
+      "Fix SSO connector issuers in NetBird's IdP store (idp.db), with a verified backup first.",
+    )
     .option(
       '--db <path>',
       'idp.db (e.g. /var/lib/docker/volumes/<project>_netbird_data/_data/idp.db)',
@@ -158,7 +162,10 @@ async function runRepair(flags: RepairFlags, io: CliIO): Promise<void> {
     const chosen =
       flags.connector.length > 0 ? rows.filter((r) => flags.connector.includes(r.id)) : rows
     for (const row of chosen) {
-      if (flags.connector.length > 0 && (!isOidcConnector(row) || connectorIssuer(row) === undefined)) {
+      if (
+        flags.connector.length > 0 &&
+        (!isOidcConnector(row) || connectorIssuer(row) === undefined)
+      ) {
         throw new WatchdogError(
           'REPAIR_REFUSED',
           `connector ${quoteText(row.id)} (type ${row.type}) has no issuer to discover`,
@@ -196,10 +203,17 @@ async function runRepair(flags: RepairFlags, io: CliIO): Promise<void> {
 
   let restarted: string | null = null
   let restartError: string | undefined
-  if (flags.restart !== undefined && !result.dryRun && changedAnything(result) && !io.signal.aborted) {
+  if (
+    flags.restart !== undefined &&
+    !result.dryRun &&
+    changedAnything(result) &&
+    !io.signal.aborted
+  ) {
     try {
       // The same Docker port the daemon uses: DOCKER_HOST, else the local socket.
-      const docker = new DockerEngine(dockerConnection({ socketPath: '/var/run/docker.sock' }, io.env))
+      const docker = new DockerEngine(
+        dockerConnection({ socketPath: '/var/run/docker.sock' }, io.env),
+      )
       await docker.restart(flags.restart, { timeoutSeconds: stopTimeoutSeconds })
       restarted = flags.restart
     } catch (e) {
@@ -216,7 +230,7 @@ async function runRepair(flags: RepairFlags, io: CliIO): Promise<void> {
       restarted,
     }
     if (result.managementJson !== undefined) obj.managementJson = result.managementJson
-    if (unresolved.length > 0) obj.unresolved = unresolved
+    if (unresolved.length > 0) obj.unresolved = unresolved.map(({ kind: _kind, ...u }) => u)
     if (skipped.length > 0) obj.skipped = skipped
     if (result.stale.length > 0) obj.stale = result.stale
     if (restartError !== undefined) obj.restartError = restartError
@@ -224,16 +238,23 @@ async function runRepair(flags: RepairFlags, io: CliIO): Promise<void> {
   } else {
     out(formatResult(result, flags, restarted))
     for (const u of unresolved) {
-      err(`could not check or change connector ${u.connectorId} (${quoteText(u.issuer)}): ${u.reason}`)
+      const what = u.kind === 'refused' ? 'did not change' : 'could not check'
+      err(`${what} connector ${u.connectorId} (${quoteText(u.issuer)}): ${u.reason}`)
     }
     for (const k of skipped) err(`skipped connector ${k.connectorId}: ${k.reason}; not changed`)
     for (const s of result.stale) {
-      err(`connector ${s.connectorId} changed since it was read (now ${quoteText(s.found ?? '(none)')}); not changed`)
+      err(
+        `connector ${s.connectorId} changed since it was read (now ${quoteText(s.found ?? '(none)')}); not changed`,
+      )
     }
-    if (restartError !== undefined) err(`restart of ${String(flags.restart)} failed: ${restartError}`)
+    if (restartError !== undefined)
+      err(`restart of ${String(flags.restart)} failed: ${restartError}`)
   }
   io.setExitCode(
-    unresolved.length > 0 || skipped.length > 0 || result.stale.length > 0 || restartError !== undefined
+    unresolved.length > 0 ||
+      skipped.length > 0 ||
+      result.stale.length > 0 ||
+      restartError !== undefined
       ? exitCodes.problems
       : exitCodes.ok,
   )
@@ -269,13 +290,24 @@ function planFromVerdicts(
         break
       case 'match':
         // The store is right; a no-op change still lets the repair check a static entry in management.json.
-        if (checkStatics) changes.push({ connectorId: v.connectorId, to: v.stored, expectFrom: v.stored })
+        if (checkStatics)
+          changes.push({ connectorId: v.connectorId, to: v.stored, expectFrom: v.stored })
         break
       case 'refuse':
-        unresolved.push({ connectorId: v.connectorId, issuer: v.stored, reason: `${v.detail}; not changing it` })
+        unresolved.push({
+          connectorId: v.connectorId,
+          issuer: v.stored,
+          reason: `${v.detail}; not changing it`,
+          kind: 'refused',
+        })
         break
       case 'unreachable':
-        unresolved.push({ connectorId: v.connectorId, issuer: v.stored, reason: `${v.reason}: ${v.message}` })
+        unresolved.push({
+          connectorId: v.connectorId,
+          issuer: v.stored,
+          reason: `${v.reason}: ${v.message}`,
+          kind: 'unreachable',
+        })
         break
       case 'skipped':
         skipped.push({ connectorId: v.connectorId, reason: v.detail })
@@ -311,7 +343,9 @@ function formatResult(r: RepairResult, flags: RepairFlags, restarted: string | n
   } else {
     lines.push(r.dryRun ? `${r.db}: would change (dry run, nothing written):` : `${r.db}: changed:`)
     for (const c of r.changes) {
-      lines.push(`  connector ${c.connectorId}: ${c.field} ${quoteText(c.from)} → ${quoteText(c.to)}`)
+      lines.push(
+        `  connector ${c.connectorId}: ${c.field} ${quoteText(c.from)} → ${quoteText(c.to)}`,
+      )
     }
   }
   if (r.managementJson !== undefined) {
@@ -320,7 +354,8 @@ function formatResult(r: RepairResult, flags: RepairFlags, restarted: string | n
         `  ${r.managementJson.path}: static connector ${c.connectorId}: ${c.field} ${quoteText(c.from)} → ${quoteText(c.to)}`,
       )
     }
-    if (r.managementJson.backup !== null) lines.push(`  management.json backup: ${r.managementJson.backup}`)
+    if (r.managementJson.backup !== null)
+      lines.push(`  management.json backup: ${r.managementJson.backup}`)
   }
   if (r.backup !== null) lines.push(`  verified backup: ${r.backup.path}`)
   if (restarted !== null) lines.push(`  restarted container ${restarted}`)

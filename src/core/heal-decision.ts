@@ -16,7 +16,8 @@ export type TargetStatus =
 export type HealTrigger =
   { readonly kind: 'finding'; readonly connectorId?: string } | { readonly kind: 'drift' }
 
-export type IssuerFix = Extract<IssuerVerdict, { kind: 'fix' }>
+/** A fix the issuer policy allows: set `connectorId`'s issuer from `from` to `to`. */
+export type IssuerFix = Omit<Extract<IssuerVerdict, { kind: 'fix' }>, 'kind'>
 
 export const skipReasons = [
   'in_progress',
@@ -95,7 +96,9 @@ export function decideRepair(input: RepairInput): {
   breaker: BreakerState
 } {
   const keep = (decision: RepairDecision) => ({ decision, breaker: input.breaker })
-  const fixes = input.verdicts.filter((v): v is IssuerFix => v.kind === 'fix')
+  const fixes: IssuerFix[] = input.verdicts.flatMap((v) =>
+    v.kind === 'fix' ? [{ connectorId: v.connectorId, from: v.from, to: v.to, why: v.why }] : [],
+  )
   const refused = input.verdicts.filter((v) => v.kind === 'refuse')
   const unreachable = input.verdicts.filter((v) => v.kind === 'unreachable')
   const named = input.trigger.kind === 'finding' ? input.trigger.connectorId : undefined

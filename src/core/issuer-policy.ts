@@ -80,10 +80,7 @@ export function discoveryTargets(rows: readonly ConnectorRow[]): DiscoveryTarget
       { kind: 'skipped' as const, connectorId: row.id, reason, detail },
     ]
     if (row.configError !== undefined) {
-      return skipped(
-        'config_invalid',
-        `${row.configError}; Dex skips it too (restore a backup or re-create the connector)`,
-      )
+      return skipped('config_invalid', row.configError)
     }
     if (row.config === null) {
       return skipped(
@@ -175,18 +172,6 @@ export function judgeIssuer(d: ConnectorDiscovery, opts: PolicyOptions): IssuerV
     to: returned,
     why: describeIssuerDifference(stored, returned),
   }
-}
-
-/** Every verdict: the skipped connectors, then one per discovery. */
-export function judgeIssuers(
-  rows: readonly ConnectorRow[],
-  discoveries: readonly ConnectorDiscovery[],
-  opts: PolicyOptions,
-): IssuerVerdict[] {
-  const skipped = discoveryTargets(rows).filter(
-    (t): t is Extract<IssuerVerdict, { kind: 'skipped' }> => 'kind' in t,
-  )
-  return [...skipped, ...discoveries.map((d) => judgeIssuer(d, opts))]
 }
 
 /** A one-line description of a verdict that is not a match or a fix, for logs and reports. */

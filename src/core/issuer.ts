@@ -57,7 +57,7 @@ export function validateIssuer(value: string, opts: { allowInsecure: boolean }):
   if (m === null) return fail('it has no scheme (expected https://host/…)')
   const scheme = m[1]!.toLowerCase()
   const rest = m[2]!
-  if (scheme !== 'https' && scheme !== 'http') return fail(`its scheme is not https`)
+  if (scheme !== 'https' && scheme !== 'http') return fail('it is not an http(s) URL')
   if (scheme === 'http' && !opts.allowInsecure) {
     return fail(
       'it is plain http (allowed only with --allow-insecure / oidc.allowInsecure, for labs)',
@@ -81,7 +81,7 @@ export function validateIssuer(value: string, opts: { allowInsecure: boolean }):
   // non-ASCII; anything else in a host name is "invalid character … in host name".
   if (
     !host.startsWith('[') &&
-    !/^(?:[A-Za-z0-9._~!$&'()*+,;=-]|%[0-9A-Fa-f]{2}|[^\u0000-\u007f])+$/u.test(host)
+    !/^(?:[A-Za-z0-9._~!$&'()*+,;=-]|%[0-9A-Fa-f]{2}|[\u0080-\u{10ffff}])+$/u.test(host)
   ) {
     return fail('its host name contains a character Go does not accept in a host name')
   }
@@ -101,7 +101,6 @@ export function validateIssuer(value: string, opts: { allowInsecure: boolean }):
  * separators, bidirectional overrides). Issuers from a provider or a log line are untrusted text.
  */
 export function quoteText(value: string): string {
-  // eslint-disable-next-line no-control-regex
   return JSON.stringify(value).replace(
     /[\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
     (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'),

@@ -295,10 +295,7 @@ export class Healer {
     // 4. Verified backup + the exact issuer fix (store, and management.json's static connectors).
     const fixes = decision.fixes
     const startedAt = this.#now()
-    log.warn(
-      { fixes: fixes.map(describeVerdict) },
-      'repairing: verified backup, then the exact issuer fix',
-    )
+    log.warn({ fixes }, 'repairing: verified backup, then the exact issuer fix')
     let repair: RepairResult
     try {
       repair = await repairIssuers(this.#repairRequest(fixes, false))
@@ -567,4 +564,3 @@ function skipped(reason: SkipReason, detail: string, breakerOpened = false): Hea
 function unconfirmed(repair: RepairResult, detail: string): HealOutcome {
   return { kind: 'repaired', result: 'unconfirmed', detail, repair }
 }
-

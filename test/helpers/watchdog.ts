@@ -2,7 +2,7 @@
 // HTTP on 127.0.0.1 port 0, pino records captured and parsed, /metrics scraped over HTTP.
 import { Writable } from 'node:stream'
 import { configSchema } from '../../src/config/schema.js'
-import { startDaemon, type Daemon, type Extension } from '../../src/daemon.js'
+import { startDaemon, type Daemon } from '../../src/daemon.js'
 import { createLogger } from '../../src/log.js'
 import { parseMetrics, valueOf, type Sample } from './metrics-text.js'
 
@@ -26,7 +26,6 @@ export async function startWatchdog(
   input: Record<string, unknown>,
   options: {
     dockerHost?: string
-    extensions?: Extension[]
     watcherTuning?: { pingMs?: number; pingTimeoutMs?: number }
   } = {},
 ): Promise<TestWatchdog> {
@@ -57,7 +56,6 @@ export async function startWatchdog(
     logger,
     version: 'test',
     watcherTuning: { reconnectInitialMs: 100, ...options.watcherTuning },
-    extensions: options.extensions ?? [],
   })
   const url = `http://127.0.0.1:${daemon.address.port}`
   const scrape = async (): Promise<Sample[]> => {

@@ -51,6 +51,11 @@ export function evaluateConnectorConfig(
   )
 }
 
+/** The flag a suggested repair command needs for a plain-http (lab) issuer. */
+function lab(issuer: string): string {
+  return /^http:/i.test(issuer) ? ' --allow-insecure' : ''
+}
+
 /**
  * issuer-matches-discovery, from the issuer policy's verdict for the connector (the same verdict the
  * repair command and the self-healing flow act on). `verdict` is undefined for an OIDC connector that
@@ -86,13 +91,13 @@ export function evaluateIssuerMatch(c: ConnectorRef, verdict: IssuerVerdict): Ch
       return fail(
         s,
         `stored issuer ${q(verdict.from)} but the provider returns ${q(verdict.to)} (${verdict.why}); ${consequence}`,
-        `Set the issuer to exactly ${q(verdict.to)}: netbird-watchdog repair --db ${shellQuote(c.dbPath)} --connector ${shellQuote(c.id)} --issuer ${shellQuote(verdict.to)} (or, if the dashboard still works, Settings → Identity Providers → edit → Issuer ${q(verdict.to)}), ${restart}.${staticNote}`,
+        `Set the issuer to exactly ${q(verdict.to)}: netbird-watchdog repair --db ${shellQuote(c.dbPath)} --connector ${shellQuote(c.id)} --issuer ${shellQuote(verdict.to)}${lab(verdict.to)} (or, if the dashboard still works, Settings → Identity Providers → edit → Issuer ${q(verdict.to)}), ${restart}.${staticNote}`,
       )
     case 'refuse':
       return fail(
         s,
         `stored issuer ${q(verdict.stored)} but the provider returns ${q(verdict.returned)} (${describeIssuerDifference(verdict.stored, verdict.returned)}); ${consequence}. Not repaired automatically: ${verdict.detail}`,
-        `Check the provider's issuer setting and the URL stored for this connector: the watchdog does not follow a provider to another origin or to a value it does not stand by. If ${q(verdict.returned)} is right, set it yourself: netbird-watchdog repair --db ${shellQuote(c.dbPath)} --connector ${shellQuote(c.id)} --issuer ${shellQuote(verdict.returned)}, ${restart}.${staticNote}`,
+        `Check the provider's issuer setting and the URL stored for this connector: the watchdog does not follow a provider to another origin or to a value it does not stand by. If ${q(verdict.returned)} is right, set it yourself: netbird-watchdog repair --db ${shellQuote(c.dbPath)} --connector ${shellQuote(c.id)} --issuer ${shellQuote(verdict.returned)}${lab(verdict.returned)}, ${restart}.${staticNote}`,
       )
   }
 }

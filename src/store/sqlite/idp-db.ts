@@ -102,7 +102,7 @@ export function mapSqliteError(
   if (code?.startsWith('SQLITE_READONLY') === true || code === 'SQLITE_PERM') {
     return new WatchdogError(
       'DB_READ_ONLY',
-      `database (or its directory) is read-only: ${dbPath}`,
+      `${dbPath} is not writable: SQLite needs the file and its directory (for the rollback journal) writable; nothing was changed`,
       { cause: err },
     )
   }

@@ -86,7 +86,12 @@ export class SqliteStore implements IdpStore {
         writeConfig: (row, text) => {
           // Keep the storage class: Dex writes []byte (BLOB); a TEXT row stays TEXT.
           const value = row.storage === 'text' ? text : Buffer.from(text, 'utf8')
-          const info = db.prepare('update connector set config = ? where id = ?').run(value, row.id)
+          let info: Database.RunResult
+          try {
+            info = db.prepare('update connector set config = ? where id = ?').run(value, row.id)
+          } catch (err) {
+            throw mapSqliteError(err, this.path, 'write')
+          }
           if (info.changes !== 1) {
             throw new WatchdogError(
               'REPAIR_FAILED',
