@@ -44,7 +44,7 @@ interface RunResult {
 const interesting = new Set([
   'finding',
   'repairing: verified backup, then the exact issuer fix',
-  'idp.db repaired and verified; restarting the container',
+  'IdP store repaired and verified; restarting the container',
 ])
 const keep = (r: LogRecord): boolean =>
   interesting.has(r.msg) ||
@@ -102,7 +102,7 @@ async function once(i: number, origin: string): Promise<RunResult> {
     if (!die) throw new Error(`run ${i}: no die event recorded`)
     const firstCrash = Number(die.timeNano / 1000n) / 1000
     const finding = at('finding')
-    const fixed = at('idp.db repaired and verified; restarting the container')
+    const fixed = at('IdP store repaired and verified; restarting the container')
     const fixedStart = parseNanoTime((await inspectState(name)).startedAt)
     const recovered = Date.parse(done.time)
     const r: RunResult = {

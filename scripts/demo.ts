@@ -189,7 +189,7 @@ async function main(): Promise<void> {
     ],
     ['verified backup taken', (r) => `backup taken and verified: ${String(r.backup)}`],
     [
-      'idp.db repaired and verified; restarting the container',
+      'IdP store repaired and verified; restarting the container',
       () => 'issuer fixed in one transaction, re-read and integrity-checked',
     ],
     [

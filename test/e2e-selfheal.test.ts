@@ -288,7 +288,7 @@ async function headline(t: TestContext, image?: string): Promise<void> {
   const order = [
     'issuer mismatch seen in the logs',
     'repairing: verified backup, then the exact issuer fix',
-    'idp.db repaired and verified; restarting the container',
+    'IdP store repaired and verified; restarting the container',
   ].map((m) => msgs.indexOf(m))
   assert.ok(
     order.every((i, n) => i >= 0 && (n === 0 || i > order[n - 1]!)),

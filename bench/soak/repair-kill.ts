@@ -56,7 +56,7 @@ export interface KillOptions {
 
 const watchedMsgs = new Set([
   'repairing: verified backup, then the exact issuer fix',
-  'idp.db repaired and verified; restarting the container',
+  'IdP store repaired and verified; restarting the container',
 ])
 const keep = (r: LogRecord): boolean =>
   watchedMsgs.has(r.msg) ||
