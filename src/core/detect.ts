@@ -1,8 +1,10 @@
 // Line classification: (log line, rule catalogue) -> Finding. Pure: no I/O.
-// Understands every format NetBird has printed (shared/netbird-facts.md §2.4): its txt formatter
-// (RFC3339 or millisecond timestamps, FATL/FATA/PANC, a `[k: v, …]` field block in random order),
-// logrus JSON (NB_LOG_FORMAT=json), slog text (v0.62.0–0.62.1), the `name  | ` compose prefix,
-// `docker logs --timestamps` prefixes and CRLF line ends.
+// Understands every format NetBird has printed: its txt formatter (netbirdio/netbird
+// formatter/txt/format.go: RFC3339 or, since v0.65.3, millisecond timestamps, `Z` or a `+02:00` zone
+// offset, FATL/FATA/PANC, a `[k: v, …]` field block in random order), logrus JSON (NB_LOG_FORMAT=json),
+// logrus's stock `time=… level=fatal msg=…` text (before the combined server sets its logger up),
+// slog text (Dex in v0.62.0–0.62.1), the `name  | ` compose prefix, `docker logs --timestamps`
+// prefixes and CRLF line ends; a stream may mix them (Dex always logs text).
 
 import { getRule, rules, type RuleId, type Severity } from './rules.js'
 
@@ -40,10 +42,23 @@ export const prefilterTokens = [
   'to open all connectors',
   'to parse connector',
   'to get connector',
+  'issued by a different provider',
+  'failed to authenticate',
+  'parse authorization request',
   'JumpCloud API request',
   'IDP manager',
   'IDP service',
   'OIDC configuration',
+  'message authentication failed',
+  'initialize geolocation service',
+  'failed to create store',
+  'initialize event store',
+  'failed creating Store',
+  'load TLS credentials',
+  'create certificate service',
+  'setup TLS config',
+  'LetsEncrypt cert manager',
+  'failed to execute command',
   'panic: ',
   'FATL',
   'FATA',
@@ -76,6 +91,19 @@ const newMismatch =
   /issuer URL provided to client \(\\?"([^"\\]{0,2048})\\?"\) did not match the issuer URL returned by provider \(\\?"([^"\\]{0,2048})\\?"\)/
 
 const allAnchors = rules.flatMap((r) => r.anchors)
+
+/** Rules whose lines can name a connector (Dex's connector errors and the IdP wrappers around them). */
+const connectorRules: ReadonlySet<RuleId> = new Set([
+  'oidc-issuer-mismatch',
+  'idp-storage-failed',
+  'connector-open-failed',
+  'connector-get-failed',
+  'idp-api-request-failed',
+  'embedded-idp-failed',
+  'idp-manager-failed',
+])
+/** Rules whose lines carry go-oidc's `expected %q got %q` pair (or its v3.17+ wording). */
+const issuerRules: ReadonlySet<RuleId> = new Set(['oidc-issuer-mismatch', 'login-issuer-mismatch'])
 
 function isFatalLine(line: string): boolean {
   // Cobra prints an error returned from RunE as `Error: …` and the process exits 1.
@@ -124,12 +152,11 @@ export function detectLine(rawLine: string, lineNo = 0): Finding | undefined {
     expectedIssuer?: string
     returnedIssuer?: string
   } = { line: lineNo, rule: ruleId, severity: rule.severity, fatal: fatal || ruleId === 'panic' }
-  if (ruleId === 'fatal' || ruleId === 'panic' || ruleId === 'oidc-config-fetch-failed') {
-    return finding
+  if (connectorRules.has(ruleId)) {
+    const connectorId = extractConnectorId(line)
+    if (connectorId !== undefined) finding.connectorId = connectorId
   }
-  const connectorId = extractConnectorId(line)
-  if (connectorId !== undefined) finding.connectorId = connectorId
-  if (ruleId === 'oidc-issuer-mismatch') {
+  if (issuerRules.has(ruleId)) {
     const m = newMismatch.exec(line) ?? oldMismatch.exec(line)
     if (m && m[1] !== undefined && m[2] !== undefined) {
       finding.expectedIssuer = m[1]
