@@ -134,7 +134,7 @@ export const rules: readonly Rule[] = [
     // wrapped by Dex connector/oidc `oidc: failed to verify ID Token: %v` and logged by the callback
     // handler as "failed to authenticate".
     pattern: /id token issued by a different provider/,
-    anchors: ['issued by a different provider'],
+    anchors: ['token issued by a different provider'],
     examples: [
       '2026-08-20T10:05:12.481Z ERRO [err: oidc: failed to verify ID Token: oidc: id token issued by a different provider, expected "https://sso.example.com/realms/corp" got "https://keycloak.internal:8443/realms/corp"] idp/dex/logrus_handler.go:83: failed to authenticate',
       'netbird-server  | 2026-08-20T12:05:12.481+02:00 ERRO [err: oidc: failed to verify ID Token: oidc: id token issued by a different provider, expected "https://sso.example.com/realms/corp" got "http://sso.example.com/realms/corp"] idp/dex/logrus_handler.go:83: failed to authenticate',
@@ -179,7 +179,7 @@ export const rules: readonly Rule[] = [
     // `Unrecognized scope(s) %q`). Newer Dex (dexidp/dex server/authflow/request.go) drops the quoted
     // value from the first two and logs it on a line of its own before this one.
     pattern: /failed to parse authorization request/,
-    anchors: ['parse authorization request'],
+    anchors: ['failed to parse authorization request'],
     examples: [
       '2026-08-20T10:01:02.345Z ERRO [err: Unregistered redirect_uri ("https://netbird.example.com/nb-auth").] idp/dex/logrus_handler.go:83: failed to parse authorization request',
       'netbird-server  | 2026-08-20T12:01:02.345+02:00 ERRO [err: Invalid client_id ("netbird-dashbord").] idp/dex/logrus_handler.go:83: failed to parse authorization request',
@@ -256,7 +256,7 @@ export const rules: readonly Rule[] = [
     // (crypto/cipher: "cipher: message authentication failed"); the auth middleware logs it as
     // `Error when validating JWT: decrypt user: decrypt email: …` (netbirdio/netbird#5426).
     pattern: /decrypt: cipher: message authentication failed/,
-    anchors: ['message authentication failed'],
+    anchors: ['decrypt: cipher: message authentication failed'],
     examples: [
       '2026-02-24T10:00:00.123Z ERRO [context: HTTP, requestID: 0f9c3b9e-2f1a-4c51-9d0e-5b7f3e1a2c44] management/server/http/middleware/auth_middleware.go:90: Error when validating JWT: decrypt user: decrypt email: decrypt: cipher: message authentication failed',
       'netbird-server  | 2026-02-24T11:00:00.123+01:00 ERRO [requestID: 0f9c3b9e-2f1a-4c51-9d0e-5b7f3e1a2c44, context: HTTP] management/server/http/middleware/auth_middleware.go:90: Error when validating JWT: decrypt user: decrypt name: decrypt: cipher: message authentication failed',
@@ -274,7 +274,7 @@ export const rules: readonly Rule[] = [
     // management/internals/server/modules.go GeoLocationManager (Fatalf since v0.55; before, a WARN
     // "could not initialize geolocation service. proceeding without …" that is not a failure).
     pattern: /could not initialize geolocation service: /,
-    anchors: ['initialize geolocation service'],
+    anchors: ['could not initialize geolocation service: '],
     examples: [
       '2026-09-10T08:00:00.000Z FATL management/internals/server/modules.go:50: could not initialize geolocation service: failed to load MaxMind databases: checksum mismatch: expected 3f0b8c1e5d2a4b6c7d8e9f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e, got 9a8b7c6d5e4f30211203f4e5d6c7b8a99a8b7c6d5e4f30211203f4e5d6c7b8a9',
       'netbird-server  | 2026-09-10T10:00:00.000+02:00 FATL management/internals/server/modules.go:50: could not initialize geolocation service: failed to get database filename: Head "https://pkgs.netbird.io/geolocation-dbs/GeoLite2-City/download?suffix=tar.gz": dial tcp: lookup pkgs.netbird.io: i/o timeout',
@@ -292,7 +292,11 @@ export const rules: readonly Rule[] = [
     // management/internals/server/boot.go Store() and EventStore(); `failed creating Store: %s: %v` is
     // the cobra error of management/cmd/management.go before netbirdio/netbird#4343 (v0.55).
     pattern: /failed to create store: |failed to initialize event store: |failed creating Store: /,
-    anchors: ['failed to create store', 'initialize event store', 'failed creating Store'],
+    anchors: [
+      'failed to create store: ',
+      'failed to initialize event store: ',
+      'failed creating Store: ',
+    ],
     examples: [
       '2026-08-01T11:00:00.000+02:00 FATL management/internals/server/boot.go:89: failed to create store: NB_STORE_ENGINE_POSTGRES_DSN is not set',
       'netbird-server  | 2026-08-01T09:00:00.000Z FATL management/internals/server/boot.go:89: failed to create store: failed to connect to `user=netbird database=netbird`: hostname resolving error: lookup postgres on 127.0.0.11:53: no such host',
@@ -314,10 +318,10 @@ export const rules: readonly Rule[] = [
     pattern:
       /cannot load TLS credentials|failed to create certificate service|failed to setup TLS config|failed creating LetsEncrypt cert manager/,
     anchors: [
-      'load TLS credentials',
-      'create certificate service',
-      'setup TLS config',
-      'LetsEncrypt cert manager',
+      'cannot load TLS credentials',
+      'failed to create certificate service',
+      'failed to setup TLS config',
+      'failed creating LetsEncrypt cert manager',
     ],
     examples: [
       '2026-08-01T09:00:00.000Z FATL management/internals/server/boot.go:203: cannot load TLS credentials: open /etc/netbird/certs/fullchain.pem: no such file or directory',
