@@ -54,6 +54,7 @@ const embeddedSchema = z.looseObject({
     })
     .nullish(),
   StaticConnectors: z.array(staticConnectorSchema).nullish(),
+  DashboardRedirectURIs: z.array(z.string()).nullish(),
 })
 const managementSchema = z.looseObject({
   Datadir: str.optional(),
@@ -81,7 +82,7 @@ const structKeys: Record<string, readonly string[]> = {
   DeviceAuthorizationFlow: ['Provider', 'ProviderConfig'],
   PKCEAuthorizationFlow: ['Provider', 'ProviderConfig'],
   ProviderConfig: ['ClientID', 'Audience', 'DeviceAuthEndpoint'],
-  EmbeddedIdP: ['Enabled', 'Issuer', 'Storage', 'StaticConnectors'],
+  EmbeddedIdP: ['Enabled', 'Issuer', 'Storage', 'StaticConnectors', 'DashboardRedirectURIs'],
   Storage: ['Type', 'Config'],
   Config: ['File', 'DSN'],
   StaticConnector: ['type', 'name', 'id', 'config'],
@@ -125,6 +126,8 @@ export interface ManagementJson {
     storageType?: string
     storageFile?: string
     staticConnectors: StaticConnectorEntry[]
+    /** EmbeddedIdP.DashboardRedirectURIs (undefined when the key is absent or null). */
+    dashboardRedirectUris?: string[]
   }
   /** Go-template variables (`{{ .NAME }}`) the file uses that are not set in the given environment. */
   unresolvedVars: string[]
@@ -232,6 +235,7 @@ export function parseManagementJson(path: string, text: string, env: Env = {}): 
         config: c.config ?? {},
       })),
     }
+    if (e.DashboardRedirectURIs) result.embedded.dashboardRedirectUris = e.DashboardRedirectURIs
   }
   return result
 }
@@ -255,7 +259,12 @@ function jsonErrorPosition(text: string, err: unknown): string {
 const combinedSchema = z.looseObject({
   server: z.looseObject({
     dataDir: str.optional(),
-    auth: z.looseObject({ issuer: str.optional() }).nullish(),
+    auth: z
+      .looseObject({
+        issuer: str.optional(),
+        dashboardRedirectURIs: z.array(z.string()).nullish(),
+      })
+      .nullish(),
     authStore: z
       .looseObject({ engine: str.optional(), file: str.optional(), dsn: str.optional() })
       .nullish(),
@@ -266,6 +275,8 @@ export interface CombinedConfig {
   path: string
   /** server.auth.issuer: the embedded IdP's issuer, e.g. https://netbird.example.com/oauth2. */
   issuer?: string
+  /** server.auth.dashboardRedirectURIs (undefined when absent or null). */
+  dashboardRedirectUris?: string[]
   dataDir: string
   /** idp.db inside the container (undefined when the auth store is postgres). */
   idpDbPath?: string
@@ -307,6 +318,9 @@ export function parseCombinedConfig(path: string, text: string): CombinedConfig 
   return {
     path,
     ...defined({ issuer: s.auth?.issuer, idpDbPath }),
+    ...(s.auth?.dashboardRedirectURIs
+      ? { dashboardRedirectUris: s.auth.dashboardRedirectURIs }
+      : {}),
     dataDir,
     authStoreEngine: engine,
   }
