@@ -32,9 +32,10 @@ export const maxLineLength = 64 * 1024
  * shorter tokens: a near-miss such as "listing connectors from storage" then costs nothing beyond the
  * search. Split by the case of the first letter into two regexes, because V8 scans a few
  * alternatives that start alike much faster than one long alternation (bench/scan.ts). For the same
- * reason every lower-case token starts with d, o, p or t: a token starting with a new letter (or a
- * new upper-case one) doubled the prefilter's scan time, so some tokens start mid-word
- * ('t load TLS credentials' of "cannot load", 'd creating …' of "failed creating").
+ * reason every lower-case token starts with d, o, p or t: the v0.66+ anchors as they read (starting
+ * with c, f, i, l, m, s…) doubled the prefilter's scan time, and one more upper-case token cost
+ * ~40 %, so some tokens start mid-word ('t load TLS credentials' of "cannot load", 'd creating …' of
+ * "failed creating").
  */
 export const prefilterTokens = [
   'did not match the issuer',
