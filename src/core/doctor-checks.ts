@@ -1,7 +1,8 @@
 // `doctor` checks as pure functions: gathered facts (connector config, discovery outcome, config-file
 // values, API answer) -> CheckResult with a stable id, a status, a one-line message and the remedy.
 // Pure: no I/O; the adapters in src/doctor/ gather the facts. Remedies follow NetBird's JumpCloud guide
-// (netbirdio/docs selfhosted/identity-providers/managed/jumpcloud.mdx) and shared/netbird-facts.md.
+// (netbirdio/docs selfhosted/identity-providers/managed/jumpcloud.mdx) and NetBird's own source
+// (netbirdio/netbird idp/dex/connector.go, management/server/idp/embedded.go).
 import { describeIssuerDifference, issuersMatch } from './issuer.js'
 
 export const checkIds = [
@@ -60,7 +61,7 @@ function result(
 
 // ---------------------------------------------------------------------------------------------------
 
-/** Where NetBird sends the IdP back to: idp/dex/connector.go resolveRedirectURI (facts §1.7). */
+/** Where NetBird sends the IdP back to: idp/dex/connector.go resolveRedirectURI. */
 export function expectedRedirectUri(netbirdIssuer: string): string {
   let base = netbirdIssuer.replace(/\/$/, '')
   if (!base.endsWith('/oauth2')) base += '/oauth2'
@@ -361,7 +362,7 @@ export function evaluateClientAuthMethod(
 
 // ---------------------------------------------------------------------------------------------------
 
-/** NetBird types stored as Dex `oidc` (idp/dex/connector.go buildStorageConnector, facts §1.5). */
+/** NetBird types stored as Dex `oidc` (idp/dex/connector.go buildStorageConnector). */
 const oidcFamily = new Set([
   'oidc',
   'zitadel',

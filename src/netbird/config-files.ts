@@ -1,7 +1,10 @@
 // Read-only parsing of NetBird's configuration files, for `doctor`: management.json (v0.62–v0.64
 // quickstart and the legacy standalone layout), the combined server's config.yaml (v0.65+), and the
 // setup.env the JumpCloud guide has operators write. Only the fields the checks rely on are validated
-// (zod, unknown keys ignored); shared/netbird-facts.md §3 lists where each one comes from.
+// (zod, unknown keys ignored). Where they come from in netbirdio/netbird: management.json is the
+// Config struct (management/internals/server/config, EmbeddedIdP = management/server/idp/embedded.go
+// EmbeddedIdPConfig), config.yaml is combined/cmd/config.go, setup.env is read by
+// infrastructure_files/configure.sh.
 import { readFileSync } from 'node:fs'
 import { isAbsolute, join } from 'node:path'
 import { parseDocument } from 'yaml'
