@@ -139,6 +139,16 @@ describe('netbird-watchdog scan', () => {
     ])
   })
 
+  test('a login-time issuer mismatch names the token issuer in the text report', async () => {
+    const r = await runCli(['scan'], { input: getRule('login-issuer-mismatch').examples[0]! })
+    assert.equal(r.code, 1)
+    assert.match(
+      r.stdout,
+      /^line 1: login-issuer-mismatch \[error\] configured="https:\/\/sso\.example\.com\/realms\/corp" token-issuer="https:\/\/keycloak\.internal:8443\/realms\/corp"$/m,
+    )
+    assert.match(r.stdout, /fix: Make the provider issue tokens/)
+  })
+
   test('a wrong password alone is no finding', async () => {
     const wrong =
       'netbird-server  | 2026-08-20T12:09:00.000+02:00 ERRO [user: bob@example.com] idp/dex/logrus_handler.go:83: failed login attempt: Invalid credentials.'
