@@ -10,6 +10,7 @@ import { Registry } from 'prom-client'
 import { parse } from 'yaml'
 import { createHealMetrics } from '../src/heal/metrics.js'
 import { createWatchMetrics } from '../src/metrics.js'
+import { rules as catalogue } from '../src/core/rules.js'
 
 const exec = promisify(execFile)
 const configDir = fileURLToPath(new URL('../config/', import.meta.url))
@@ -34,6 +35,7 @@ async function promtool(args: readonly string[]): Promise<string> {
 interface AlertRule {
   alert: string
   expr: string
+  for?: string
 }
 
 const rules = (
@@ -77,5 +79,29 @@ test('the alerts read only metrics the watchdog exports (or Prometheus’ own `u
     for (const name of expr.match(/\bnetbird_watchdog_[a-z0-9_]+/g) ?? []) {
       assert.ok(exported.has(name), `${alert}: ${name} is exported`)
     }
+  }
+})
+
+/** The rule ids an alert selects from log_findings_total (`rule="…"` or `rule=~"…"`), if any. */
+function selectedRules(expr: string): ((id: string) => boolean) | undefined {
+  const m = /log_findings_total\{[^}]*\brule(=~?)"([^"]+)"/.exec(expr)
+  if (m === null) return undefined
+  const re = m[1] === '=~' ? new RegExp(`^(?:${m[2]})$`) : undefined
+  return (id) => (re ? re.test(id) : id === m[2])
+}
+
+test('every critical rule alerts at once; login-time rules only above a count in a window', () => {
+  const byRule = (id: string) =>
+    rules.filter((r) => selectedRules(r.expr)?.(id) === true && /findings_total/.test(r.expr))
+  for (const rule of catalogue.filter((r) => r.severity === 'critical')) {
+    const atOnce = byRule(rule.id).filter((r) => r.for === undefined && /\) > 0$/.test(r.expr))
+    assert.ok(atOnce.length > 0, `${rule.id} has an alert firing on its first finding`)
+  }
+  for (const id of ['login-issuer-mismatch', 'login-failed', 'authorization-request-invalid']) {
+    const alerts = byRule(id).filter((r) => r.alert !== 'NetbirdLogFindingsHigh')
+    assert.equal(alerts.length, 1, `${id}: one dedicated alert`)
+    const threshold = /\[(\d+)m\]\)\s*>=\s*(\d+)$/.exec(alerts[0]!.expr)
+    assert.ok(threshold !== null, `${id}: a count over a window`)
+    assert.ok(Number(threshold[2]) > 1, `${id}: one failed login is not an incident`)
   }
 })

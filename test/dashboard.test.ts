@@ -173,6 +173,31 @@ test('the dashboard shows restarts, loop state, findings by rule, repairs, rollb
   assert.ok(shown(/netbird_watchdog_docker_up/), 'Docker reachability')
 })
 
+test('the dashboard plots SSO login failures and the management failures by rule', () => {
+  const panels = allPanels(dashboard.panels)
+  const groups = [
+    ['login-issuer-mismatch', 'login-failed', 'authorization-request-invalid'],
+    [
+      'datastore-key-mismatch',
+      'geolocation-failed',
+      'store-failed',
+      'tls-failed',
+      'config-invalid',
+    ],
+  ]
+  for (const ids of groups) {
+    const panel = panels.find((p) =>
+      (p.targets ?? []).some(
+        (t) =>
+          t.expr.startsWith('sum by (rule) (increase(netbird_watchdog_log_findings_total{') &&
+          ids.every((id) => t.expr.includes(id)),
+      ),
+    )
+    assert.ok(panel, `a panel plots ${ids.join(', ')} by rule`)
+    assert.equal(panel.type, 'timeseries')
+  }
+})
+
 test('every dashboard and alert query is valid PromQL (promtool check rules)', async () => {
   const exprs = [...dashboardExprs(), ...(existsSync(alertsPath) ? await alertExprs() : [])]
   const dir = await mkdtemp(join(tmpdir(), 'nbwd-dashboard-'))

@@ -289,3 +289,176 @@ test('every rule anchor contains a block-prefilter token, and every example cont
     }
   }
 })
+
+describe('login-time and startup failures of NetBird v0.66+', () => {
+  const example = (id: string, i = 0): string => rules.find((r) => r.id === id)!.examples[i]!
+  const keycloak = {
+    expected: 'https://sso.example.com/realms/corp',
+    returned: 'https://keycloak.internal:8443/realms/corp',
+  }
+
+  test('login-issuer-mismatch yields both issuers, no connector, and is not fatal', () => {
+    const viaBridge = example('login-issuer-mismatch')
+    const viaSlog = rules.find((r) => r.id === 'login-issuer-mismatch')!.examples.at(-1)!
+    assert.ok(viaSlog.startsWith('time='))
+    for (const line of [viaBridge, viaSlog]) {
+      assert.deepEqual(detectLine(line, 3), {
+        line: 3,
+        rule: 'login-issuer-mismatch',
+        severity: 'error',
+        fatal: false,
+        expectedIssuer: keycloak.expected,
+        returnedIssuer: keycloak.returned,
+      })
+    }
+  })
+
+  test('each new rule is recognised behind every prefix and zone NetBird logs can carry', () => {
+    const txt = [
+      'login-issuer-mismatch',
+      'login-failed',
+      'authorization-request-invalid',
+      'datastore-key-mismatch',
+      'geolocation-failed',
+      'store-failed',
+      'tls-failed',
+    ]
+    for (const id of txt) {
+      const line = example(id)
+      const ts = /^\d{4}-\d\d-\d\dT[\d:.]+(?:Z|[+-]\d\d:\d\d)/.exec(line)?.[0]
+      assert.ok(ts !== undefined, `${id}: the first example starts with NetBird's timestamp`)
+      const bare = line.slice(ts.length)
+      const variants = [
+        line,
+        `netbird-server  | ${line}`,
+        `netbird-management-1  | ${line}`,
+        `2026-08-01T09:00:00.123456789Z ${line}`,
+        `netbird-server  | 2026-08-01T09:00:00.123456789Z ${line}`,
+        `${line}\r`,
+        `2026-08-01T11:00:00.000+02:00${bare}`,
+        `2026-08-01T04:00:00.000-05:00${bare}`,
+        `2026-08-01T09:00:00Z${bare}`,
+      ]
+      for (const v of variants) assert.equal(detectLine(v)?.rule, id, v.slice(0, 120))
+    }
+    const config = example('config-invalid')
+    for (const v of [config, `netbird-server  | ${config}`, `2026-08-01T09:00:00.1Z ${config}`]) {
+      const f = detectLine(v)
+      assert.equal(f?.rule, 'config-invalid', v)
+      assert.equal(f.fatal, true, v)
+    }
+  })
+
+  test('a field block in either order classifies the same', () => {
+    const a =
+      '2026-02-24T10:00:00.123Z ERRO [context: HTTP, requestID: 7d1e, accountID: cs2gpbulh1g073b4vqlg] management/server/http/middleware/auth_middleware.go:90: Error when validating JWT: decrypt user: decrypt email: decrypt: cipher: message authentication failed'
+    const b = a.replace(
+      'context: HTTP, requestID: 7d1e, accountID: cs2gpbulh1g073b4vqlg',
+      'accountID: cs2gpbulh1g073b4vqlg, context: HTTP, requestID: 7d1e',
+    )
+    for (const line of [a, b]) {
+      assert.deepEqual(detectLine(line), {
+        line: 0,
+        rule: 'datastore-key-mismatch',
+        severity: 'critical',
+        fatal: false,
+      })
+    }
+  })
+
+  test('fatal follows the line level: FATL, logrus JSON and stock text are fatal, ERRO is not', () => {
+    const cases: Array<[string, string, boolean]> = [
+      [example('store-failed'), 'store-failed', true],
+      [example('store-failed', 3), 'store-failed', true],
+      [example('store-failed', 4), 'store-failed', true],
+      [example('geolocation-failed', 3), 'geolocation-failed', true],
+      [example('config-invalid', 5), 'config-invalid', true],
+      [example('tls-failed', 4), 'tls-failed', false],
+      [example('datastore-key-mismatch', 3), 'datastore-key-mismatch', false],
+      [example('login-failed'), 'login-failed', false],
+      [example('authorization-request-invalid'), 'authorization-request-invalid', false],
+    ]
+    for (const [line, rule, fatal] of cases) {
+      const f = detectLine(line)
+      assert.equal(f?.rule, rule, line.slice(0, 120))
+      assert.equal(f.fatal, fatal, line.slice(0, 120))
+      assert.equal(f.connectorId, undefined, 'these lines name no connector')
+    }
+  })
+
+  test('the more specific rule wins where causes nest', () => {
+    const cases: Array<[string, string]> = [
+      [
+        '2026-08-01T09:00:00.000Z FATL management/internals/server/boot.go:89: failed to create store: decrypt user: decrypt email: decrypt: cipher: message authentication failed',
+        'datastore-key-mismatch',
+      ],
+      [
+        '2026-08-01T09:00:00.000Z FATL combined/main.go:11: failed to execute command: failed to setup TLS config: tls: failed to find any PEM data in certificate input',
+        'tls-failed',
+      ],
+      [
+        '2026-08-01T09:00:00.000Z FATL combined/main.go:11: failed to execute command: failed to create management config: authStore.dsn is required when authStore.engine is postgres',
+        'config-invalid',
+      ],
+      [
+        // Dex's storage is opened inside the embedded IdP: an invalid auth-store DSN is a storage failure.
+        '2026-08-01T09:00:00.000Z FATL management/internals/server/modules.go:129: failed to create embedded IDP service: failed to create embedded IdP provider: failed to open storage: invalid postgres DSN: cannot parse `postgres://netbird@db:5432/idp?sslmode=maybe`: sslmode is invalid',
+        'idp-storage-failed',
+      ],
+      [example('login-issuer-mismatch'), 'login-issuer-mismatch'],
+      [
+        example('login-issuer-mismatch').replace('id token issued by a different provider', 'x'),
+        'login-failed',
+      ],
+    ]
+    for (const [line, rule] of cases) assert.equal(detectLine(line)?.rule, rule, line)
+  })
+
+  test('a wrong password, the old geolocation warning and newer Dex companion lines are no finding', () => {
+    const notFindings = [
+      '2026-08-20T10:09:00.000Z ERRO [user: alice@example.com] idp/dex/logrus_handler.go:83: failed login attempt: Invalid credentials.',
+      'netbird-server  | 2026-08-20T12:09:00.000+02:00 ERRO [user: alice@example.com] idp/dex/logrus_handler.go:83: failed login attempt: Invalid credentials.',
+      'time=2026-01-08T09:12:44.120Z level=ERROR msg="failed login attempt: Invalid credentials." user=alice@example.com',
+      '2025-06-01T08:00:00Z WARN management/cmd/management.go:201: could not initialize geolocation service. proceeding without geolocation support: failed to get database filename: unexpected EOF',
+      '2026-08-20T10:01:02.344Z ERRO [redirect_uri: https://netbird.example.com/nb-auth, client_id: netbird-dashboard] idp/dex/logrus_handler.go:83: unregistered redirect_uri',
+      '2026-08-20T10:01:02.344Z ERRO [client_id: netbird-dashbord] idp/dex/logrus_handler.go:83: invalid client_id provided',
+    ]
+    for (const line of notFindings) assert.equal(detectLine(line), undefined, line)
+  })
+
+  test("x/oauth2's two-line token error is one login-failed finding, on the line with the message", () => {
+    const text = [
+      '2026-08-20T10:07:40.002Z ERRO [err: oidc: failed to get token: oauth2: cannot fetch token: 401 Unauthorized',
+      'Response: {"error":"unauthorized_client"}] idp/dex/logrus_handler.go:83: failed to authenticate',
+    ].join('\n')
+    const found: Finding[] = []
+    detectBlock(text, 1, (f) => found.push(f))
+    assert.deepEqual(found, [{ line: 2, rule: 'login-failed', severity: 'error', fatal: false }])
+  })
+
+  test('a mixed stream (NB_LOG_FORMAT=json for NetBird, text for Dex) is classified line by line', () => {
+    const stream = [
+      '{"level":"info","msg":"running with the embedded IdP: https://netbird.example.com/oauth2","source":"management/cmd/management.go:306","time":"2026-08-20T12:00:00+02:00"}',
+      example('login-failed'),
+      '{"context":"HTTP","level":"error","msg":"Error when validating JWT: token is expired","requestID":"7d1e","source":"management/server/http/middleware/auth_middleware.go:90","time":"2026-08-20T12:00:01+02:00"}',
+      '2026-08-20T10:09:00.000Z ERRO [user: alice@example.com] idp/dex/logrus_handler.go:83: failed login attempt: Invalid credentials.',
+      example('datastore-key-mismatch', 3),
+      example('authorization-request-invalid'),
+      example('store-failed', 3),
+      example('login-issuer-mismatch'),
+    ]
+    const found: Finding[] = []
+    detectBlock(stream.join('\n'), 1, (f) => found.push(f))
+    assert.deepEqual(
+      found.map((f) => [f.line, f.rule, f.fatal]),
+      [
+        [2, 'login-failed', false],
+        [5, 'datastore-key-mismatch', false],
+        [6, 'authorization-request-invalid', false],
+        [7, 'store-failed', true],
+        [8, 'login-issuer-mismatch', false],
+      ],
+    )
+    assert.equal(found.at(-1)?.returnedIssuer, keycloak.returned)
+  })
+})

@@ -58,6 +58,9 @@ test('engine times: RFC3339Nano <-> ns, the zero time is "never"', () => {
   assert.equal(rfc3339ToNs('2026-11-29T08:00:00.123456789Z'), 1795939200123456789n)
   assert.equal(rfc3339ToNs('2026-11-29T08:00:00Z'), 1795939200000000000n)
   assert.equal(rfc3339ToNs('0001-01-01T00:00:00Z'), undefined)
+  // The same instant written with a zone offset, as NetBird v0.65.3+ does under a non-UTC TZ.
+  assert.equal(rfc3339ToNs('2026-11-29T10:00:00.123456789+02:00'), 1795939200123456789n)
+  assert.equal(rfc3339ToNs('2026-11-29T03:00:00-05:00'), 1795939200000000000n)
   assert.equal(formatEngineTime(1795939200123456789n), '2026-11-29T08:00:00.123456789Z')
   assert.equal(formatEngineTime(1795939200000000007n), '2026-11-29T08:00:00.000000007Z')
 })

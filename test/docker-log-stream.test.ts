@@ -155,6 +155,39 @@ test('a finding carries the engine timestamp of its own line (stdout and stderr 
   ])
 })
 
+test("NetBird's own zone offsets (v0.65.3+ under TZ) never stand in for the engine time of a line", () => {
+  const frame = (stream: 1 | 2, text: string): Buffer => {
+    const payload = Buffer.from(text)
+    const head = Buffer.alloc(8)
+    head[0] = stream
+    head.writeUInt32BE(payload.length, 4)
+    return Buffer.concat([head, payload])
+  }
+  const login = getRule('login-failed').examples[0]!.replace(
+    '2026-08-20T10:07:40.002Z',
+    '2026-11-29T11:00:00.250+02:00',
+  )
+  const store = getRule('store-failed').examples[0]!.replace(
+    '2026-08-01T11:00:00.000+02:00',
+    '2026-11-29T04:00:03.000-05:00',
+  )
+  const seen: Array<[string, boolean, number | undefined]> = []
+  const gate = new LogLineGate({
+    tty: false,
+    resume: undefined,
+    onFinding: (f, at) => seen.push([f.rule, f.fatal, at]),
+  })
+  const bytes = Buffer.concat([
+    frame(2, `2026-11-29T09:00:00.250000000Z ${login}\n`),
+    frame(2, `2026-11-29T09:00:03.000000000Z ${store}\n`),
+  ])
+  for (let i = 0; i < bytes.length; i++) gate.push(bytes.subarray(i, i + 1))
+  assert.deepEqual(seen, [
+    ['login-failed', false, Date.parse('2026-11-29T09:00:00.250Z')],
+    ['store-failed', true, Date.parse('2026-11-29T09:00:03.000Z')],
+  ])
+})
+
 test('a line over 16 KiB (several engine entries, each with its own timestamp) is classified as written', async () => {
   // The engine cuts the line into 16 KiB entries; put that cut inside the rule's anchor text.
   const anchor = fatalLine.indexOf('did not match the issuer') + 5

@@ -5,6 +5,7 @@ import { checkIds, reportOk, shellQuote, type DiscoveryOutcome } from '../src/co
 import {
   evaluateClientAuthMethod,
   evaluateIssuerMatch as evaluateIssuerVerdict,
+  evaluateDashboardRedirectUris,
   evaluateRedirectUri,
   evaluateScopes,
   expectedRedirectUri,
@@ -75,12 +76,13 @@ const conn = {
 const mj: StandaloneSource = { label: '/etc/netbird/management.json', kind: 'management-json' }
 const env: StandaloneSource = { label: './setup.env', kind: 'setup-env' }
 
-test('eleven stable check ids', () => {
+test('twelve stable check ids', () => {
   assert.deepEqual([...checkIds].sort(), [
     'audience-client-id',
     'auth-issuer-matches-discovery',
     'client-auth-method',
     'connector-config',
+    'dashboard-redirect-uris',
     'device-auth',
     'discovery-reachable',
     'issuer-matches-discovery',
@@ -380,4 +382,36 @@ test('report ok: warnings and skips pass, a failure does not; shellQuote', () =>
   assert.equal(reportOk([r('pass'), r('fail')]), false)
   assert.equal(shellQuote('https://oauth.id.jumpcloud.com/'), 'https://oauth.id.jumpcloud.com/')
   assert.equal(shellQuote("a b'c"), `'a b'\\''c'`)
+})
+
+test('dashboard-redirect-uris: the quickstart callbacks pass, a missing one warns, none fails', () => {
+  const src = { label: 'config.yaml', field: 'server.auth.dashboardRedirectURIs' }
+  const issuer = 'https://netbird.example.com/oauth2'
+  const both = ['https://netbird.example.com/nb-auth', 'https://netbird.example.com/nb-silent-auth']
+  const ok = evaluateDashboardRedirectUris(src, issuer, both)
+  assert.equal(ok.status, 'pass')
+  assert.equal(ok.target, 'config.yaml server.auth.dashboardRedirectURIs')
+
+  // Dex compares exactly: a trailing slash is another URI.
+  const slash = evaluateDashboardRedirectUris(src, issuer, [both[0]!, `${both[1]!}/`])
+  assert.equal(slash.status, 'warn')
+  assert.match(slash.message, /"https:\/\/netbird\.example\.com\/nb-silent-auth" not registered/)
+  assert.match(slash.message, /Unregistered redirect_uri/)
+  assert.match(
+    slash.remediation ?? '',
+    /^Add https:\/\/netbird\.example\.com\/nb-silent-auth to server\.auth/,
+  )
+
+  for (const none of [undefined, []]) {
+    const r = evaluateDashboardRedirectUris(src, issuer, none)
+    assert.equal(r.status, 'fail')
+    assert.match(r.message, /every dashboard login/)
+    assert.match(
+      r.remediation ?? '',
+      /https:\/\/netbird\.example\.com\/nb-auth and https:\/\/netbird\.example\.com\/nb-silent-auth/,
+    )
+  }
+  // Without an issuer there is no origin to expect: listed URIs are taken as they are.
+  assert.equal(evaluateDashboardRedirectUris(src, undefined, both).status, 'pass')
+  assert.equal(evaluateDashboardRedirectUris(src, 'not a url', []).status, 'fail')
 })

@@ -201,9 +201,51 @@ test("redirect-uri is skipped without NetBird's issuer; no idp.db with the embed
   const mj = join(dir, 'management.json')
   writeFileSync(mj, fixture('management-v0.64-quickstart.json'))
   const noDb = await runDoctor({ managementJson: mj }, lab)
-  assert.equal(noDb.checks.length, 1)
-  assert.equal(noDb.checks[0]!.status, 'skip')
-  assert.match(noDb.checks[0]!.message, /--db/)
+  const connectors = noDb.checks.filter((c) => c.id !== 'dashboard-redirect-uris')
+  assert.equal(connectors.length, 1)
+  assert.equal(connectors[0]!.status, 'skip')
+  assert.match(connectors[0]!.message, /--db/)
+})
+
+test('dashboard-redirect-uris from the real config files: quickstart passes, a dashboard callback missing warns, none fails', async (t) => {
+  const dir = tmp(t)
+  const yaml = join(dir, 'config.yaml')
+  writeFileSync(yaml, fixture('config-v0.65-combined.yaml'))
+  const mj = join(dir, 'management.json')
+  writeFileSync(mj, fixture('management-v0.62-quickstart.json'))
+  const good = await runDoctor({ configYaml: yaml, managementJson: mj }, lab)
+  assert.equal(
+    find(good, 'dashboard-redirect-uris', `${yaml} server.auth.dashboardRedirectURIs`).status,
+    'pass',
+  )
+  assert.equal(
+    find(good, 'dashboard-redirect-uris', `${mj} EmbeddedIdP.DashboardRedirectURIs`).status,
+    'pass',
+  )
+
+  writeFileSync(
+    yaml,
+    fixture('config-v0.65-combined.yaml').replace(
+      '      - "https://netbird.example.com/nb-silent-auth"\n',
+      '',
+    ),
+  )
+  const one = find(
+    await runDoctor({ configYaml: yaml }, lab),
+    'dashboard-redirect-uris',
+    /config\.yaml/,
+  )
+  assert.equal(one.status, 'warn')
+  assert.match(one.message, /nb-silent-auth" not registered/)
+
+  const parsed = JSON.parse(fixture('management-v0.62-quickstart.json')) as {
+    EmbeddedIdP: Record<string, unknown>
+  }
+  delete parsed.EmbeddedIdP.DashboardRedirectURIs
+  writeFileSync(mj, JSON.stringify(parsed))
+  const none = await runDoctor({ managementJson: mj }, lab)
+  assert.equal(find(none, 'dashboard-redirect-uris', /management\.json/).status, 'fail')
+  assert.equal(none.ok, false)
 })
 
 test('static-connector-drift: an idp.db-only repair of a static connector is undone on restart', async (t) => {
@@ -452,6 +494,10 @@ test('management.json parsing: Go-style case-insensitive keys, template variable
     enabled: true,
     issuer: 'https://netbird.example.com/oauth2',
     staticConnectors: [],
+    dashboardRedirectUris: [
+      'https://netbird.example.com/nb-auth',
+      'https://netbird.example.com/nb-silent-auth',
+    ],
   })
   assert.equal(q.http, undefined)
   const v64 = parseManagementJson('m.json', fixture('management-v0.64-quickstart.json'))
@@ -588,7 +634,8 @@ test('a Postgres auth store (combined server) is named when no idp.db is given',
     ),
   )
   const report = await runDoctor({ configYaml: yaml }, lab)
-  assert.equal(report.checks.length, 1)
-  assert.equal(report.checks[0]!.status, 'skip')
-  assert.match(report.checks[0]!.message, /Postgres/)
+  const connectors = report.checks.filter((c) => c.id !== 'dashboard-redirect-uris')
+  assert.equal(connectors.length, 1)
+  assert.equal(connectors[0]!.status, 'skip')
+  assert.match(connectors[0]!.message, /Postgres/)
 })

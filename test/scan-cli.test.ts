@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { rules } from '../src/core/rules.js'
+import { getRule, ruleIds, rules } from '../src/core/rules.js'
 import { runCli } from './helpers/cli.js'
 
 const fatalLine = rules[0]!.examples[0]!
@@ -102,6 +102,66 @@ describe('netbird-watchdog scan', () => {
     const badFlag = await runCli(['scan', '--no-such-flag'])
     assert.equal(badFlag.code, 2)
     assert.match(badFlag.stderr, /unknown option/)
+  })
+
+  test('--json reports login-time and management failures from a mixed text/JSON stream', async () => {
+    // NB_LOG_FORMAT=json turns NetBird's own lines into JSON; Dex keeps logging text through the bridge.
+    const lines = [
+      '{"level":"info","msg":"management server version 0.77.1","source":"management/cmd/management.go:140","time":"2026-08-20T12:00:00+02:00"}',
+      getRule('login-issuer-mismatch').examples[1]!,
+      '2026-08-20T10:09:00.000Z ERRO [user: alice@example.com] idp/dex/logrus_handler.go:83: failed login attempt: Invalid credentials.',
+      getRule('login-failed').examples[0]!,
+      getRule('authorization-request-invalid').examples[0]!,
+      getRule('datastore-key-mismatch').examples[3]!,
+      getRule('geolocation-failed').examples[3]!,
+      getRule('config-invalid').examples[0]!,
+    ]
+    const r = await runCli(['scan', '--json'], { input: lines.join('\n') + '\n' })
+    assert.equal(r.code, 1, r.stderr)
+    const out = r.stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as unknown)
+    assert.deepEqual(out, [
+      {
+        line: 2,
+        rule: 'login-issuer-mismatch',
+        severity: 'error',
+        fatal: false,
+        expectedIssuer: 'https://sso.example.com/realms/corp',
+        returnedIssuer: 'http://sso.example.com/realms/corp',
+      },
+      { line: 4, rule: 'login-failed', severity: 'error', fatal: false },
+      { line: 5, rule: 'authorization-request-invalid', severity: 'error', fatal: false },
+      { line: 6, rule: 'datastore-key-mismatch', severity: 'critical', fatal: false },
+      { line: 7, rule: 'geolocation-failed', severity: 'critical', fatal: true },
+      { line: 8, rule: 'config-invalid', severity: 'critical', fatal: true },
+    ])
+  })
+
+  test('a login-time issuer mismatch names the token issuer in the text report', async () => {
+    const r = await runCli(['scan'], { input: getRule('login-issuer-mismatch').examples[0]! })
+    assert.equal(r.code, 1)
+    assert.match(
+      r.stdout,
+      /^line 1: login-issuer-mismatch \[error\] configured="https:\/\/sso\.example\.com\/realms\/corp" token-issuer="https:\/\/keycloak\.internal:8443\/realms\/corp"$/m,
+    )
+    assert.match(r.stdout, /fix: Make the provider issue tokens/)
+  })
+
+  test('a wrong password alone is no finding', async () => {
+    const wrong =
+      'netbird-server  | 2026-08-20T12:09:00.000+02:00 ERRO [user: bob@example.com] idp/dex/logrus_handler.go:83: failed login attempt: Invalid credentials.'
+    const r = await runCli(['scan'], { input: `${wrong}\n${wrong}\n` })
+    assert.equal(r.code, 0)
+    assert.match(r.stdout, /scanned 2 line\(s\): no known failure/)
+  })
+
+  test('--help lists every rule id of the catalogue', async () => {
+    const r = await runCli(['scan', '--help'])
+    assert.equal(r.code, 0)
+    const listed = /^Rules: (.*)$/m.exec(r.stdout)?.[1]
+    assert.deepEqual(listed?.split(', '), [...ruleIds])
   })
 
   test('--help documents the examples and exit codes', async () => {

@@ -94,7 +94,10 @@ export function formatFinding(f: Finding): string {
   const values = [
     f.connectorId !== undefined ? `connector=${f.connectorId}` : '',
     f.expectedIssuer !== undefined ? `configured=${JSON.stringify(f.expectedIssuer)}` : '',
-    f.returnedIssuer !== undefined ? `provider-returns=${JSON.stringify(f.returnedIssuer)}` : '',
+    f.returnedIssuer !== undefined
+      ? // At login the second issuer is the ID token's `iss`, not the discovery document's.
+        `${f.rule === 'login-issuer-mismatch' ? 'token-issuer' : 'provider-returns'}=${JSON.stringify(f.returnedIssuer)}`
+      : '',
   ].filter(Boolean)
   const head = `line ${f.line}: ${f.rule} [${f.severity}${f.fatal ? ', fatal' : ''}]`
   const rule = getRule(f.rule)

@@ -1,8 +1,10 @@
 // Line classification: (log line, rule catalogue) -> Finding. Pure: no I/O.
-// Understands every format NetBird has printed (shared/netbird-facts.md §2.4): its txt formatter
-// (RFC3339 or millisecond timestamps, FATL/FATA/PANC, a `[k: v, …]` field block in random order),
-// logrus JSON (NB_LOG_FORMAT=json), slog text (v0.62.0–0.62.1), the `name  | ` compose prefix,
-// `docker logs --timestamps` prefixes and CRLF line ends.
+// Understands every format NetBird has printed: its txt formatter (netbirdio/netbird
+// formatter/txt/format.go: RFC3339 or, since v0.65.3, millisecond timestamps, `Z` or a `+02:00` zone
+// offset, FATL/FATA/PANC, a `[k: v, …]` field block in random order), logrus JSON (NB_LOG_FORMAT=json),
+// logrus's stock `time=… level=fatal msg=…` text (before the combined server sets its logger up),
+// slog text (Dex in v0.62.0–0.62.1), the `name  | ` compose prefix, `docker logs --timestamps`
+// prefixes and CRLF line ends; a stream may mix them (Dex always logs text).
 
 import { getRule, rules, type RuleId, type Severity } from './rules.js'
 
@@ -25,11 +27,15 @@ export const maxLineLength = 64 * 1024
 
 /**
  * Block prefilter: a line can only produce a finding if it contains a rule anchor or a fatal-level
- * marker, so these literals are the anchors themselves plus the txt formatter's fatal levels and
- * cobra's `Error: ` (tested: every anchor contains one). Exact anchors rather than shorter tokens:
- * a near-miss such as "listing connectors from storage" then costs nothing beyond the search. Split
- * by the case of the first letter into two regexes, because V8 scans a few alternatives that start
- * alike much faster than one long alternation (bench/scan.ts).
+ * marker, so these literals are the anchors themselves (or a piece of one) plus the txt formatter's
+ * fatal levels and cobra's `Error: ` (tested: every anchor contains one). Exact anchors rather than
+ * shorter tokens: a near-miss such as "listing connectors from storage" then costs nothing beyond the
+ * search. Split by the case of the first letter into two regexes, because V8 scans a few
+ * alternatives that start alike much faster than one long alternation (bench/scan.ts). For the same
+ * reason every lower-case token starts with d, o, p or t: the v0.66+ anchors as they read (starting
+ * with c, f, i, l, m, s…) doubled the prefilter's scan time, and one more upper-case token cost
+ * ~40 %, so some tokens start mid-word ('t load TLS credentials' of "cannot load", 'd creating …' of
+ * "failed creating").
  */
 export const prefilterTokens = [
   'did not match the issuer',
@@ -40,10 +46,23 @@ export const prefilterTokens = [
   'to open all connectors',
   'to parse connector',
   'to get connector',
+  'token issued by a different provider',
+  'to authenticate',
+  'parse authorization request',
   'JumpCloud API request',
   'IDP manager',
   'IDP service',
   'OIDC configuration',
+  'decrypt: cipher: message authentication failed',
+  'd not initialize geolocation service: ',
+  'to create store',
+  'to initialize event store',
+  'd creating Store',
+  't load TLS credentials',
+  'to create certificate service',
+  'to setup TLS config',
+  'd creating LetsEncrypt cert manager',
+  'to execute command',
   'panic: ',
   'FATL',
   'FATA',
@@ -76,6 +95,19 @@ const newMismatch =
   /issuer URL provided to client \(\\?"([^"\\]{0,2048})\\?"\) did not match the issuer URL returned by provider \(\\?"([^"\\]{0,2048})\\?"\)/
 
 const allAnchors = rules.flatMap((r) => r.anchors)
+
+/** Rules whose lines can name a connector (Dex's connector errors and the IdP wrappers around them). */
+const connectorRules: ReadonlySet<RuleId> = new Set([
+  'oidc-issuer-mismatch',
+  'idp-storage-failed',
+  'connector-open-failed',
+  'connector-get-failed',
+  'idp-api-request-failed',
+  'embedded-idp-failed',
+  'idp-manager-failed',
+])
+/** Rules whose lines carry go-oidc's `expected %q got %q` pair (or its v3.17+ wording). */
+const issuerRules: ReadonlySet<RuleId> = new Set(['oidc-issuer-mismatch', 'login-issuer-mismatch'])
 
 function isFatalLine(line: string): boolean {
   // Cobra prints an error returned from RunE as `Error: …` and the process exits 1.
@@ -124,12 +156,11 @@ export function detectLine(rawLine: string, lineNo = 0): Finding | undefined {
     expectedIssuer?: string
     returnedIssuer?: string
   } = { line: lineNo, rule: ruleId, severity: rule.severity, fatal: fatal || ruleId === 'panic' }
-  if (ruleId === 'fatal' || ruleId === 'panic' || ruleId === 'oidc-config-fetch-failed') {
-    return finding
+  if (connectorRules.has(ruleId)) {
+    const connectorId = extractConnectorId(line)
+    if (connectorId !== undefined) finding.connectorId = connectorId
   }
-  const connectorId = extractConnectorId(line)
-  if (connectorId !== undefined) finding.connectorId = connectorId
-  if (ruleId === 'oidc-issuer-mismatch') {
+  if (issuerRules.has(ruleId)) {
     const m = newMismatch.exec(line) ?? oldMismatch.exec(line)
     if (m && m[1] !== undefined && m[2] !== undefined) {
       finding.expectedIssuer = m[1]

@@ -1,6 +1,12 @@
-// The catalogue of NetBird embedded-IdP failure signatures, as data. Pure: no I/O.
-// Strings come from NetBird/Dex/go-oidc source (shared/netbird-facts.md §2). Rule ids are a public
-// contract: they are metric labels and JSON output, so never rename or reuse one.
+// The catalogue of NetBird failure signatures, as data. Pure: no I/O.
+// Every pattern and example comes from a format string in the source that prints it: netbirdio/netbird
+// (management/internals/server/boot.go and modules.go, combined/main.go, the auth middleware), Dex
+// (netbirdio/dex server/handlers.go, server/oauth2.go, connector/oidc/oidc.go; the same texts in
+// dexidp/dex server/authflow/) and coreos/go-oidc (oidc/oidc.go, oidc/verify.go). Dex logs through
+// NetBird's slog->logrus bridge (netbirdio/netbird idp/dex/logrus_handler.go): always NetBird's text
+// format, with the slog attributes as a `[k: v, …]` block in random order, even when NB_LOG_FORMAT=json
+// makes the rest of the stream JSON. Rule ids are a public contract: they are metric labels and JSON
+// output, so never rename or reuse one.
 
 export type Severity = 'critical' | 'error' | 'warning'
 
@@ -9,10 +15,18 @@ export const ruleIds = [
   'idp-storage-failed',
   'connector-open-failed',
   'connector-get-failed',
+  'login-issuer-mismatch',
+  'login-failed',
+  'authorization-request-invalid',
   'idp-api-request-failed',
   'embedded-idp-failed',
   'idp-manager-failed',
   'oidc-config-fetch-failed',
+  'datastore-key-mismatch',
+  'geolocation-failed',
+  'store-failed',
+  'tls-failed',
+  'config-invalid',
   'panic',
   'fatal',
 ] as const
@@ -110,6 +124,71 @@ export const rules: readonly Rule[] = [
     ],
   },
   {
+    id: 'login-issuer-mismatch',
+    severity: 'error',
+    meaning:
+      "An SSO login failed: the ID token's `iss` claim differs from the connector's issuer (go-oidc compares them character for character). The provider's discovery document and its tokens disagree, typically a Keycloak frontend URL or a proxy rewriting the host.",
+    remediation:
+      'Make the provider issue tokens with the issuer its discovery document announces (Keycloak: set the realm Frontend URL to the public URL; a reverse proxy must pass the original Host and scheme). `netbird-watchdog doctor` prints the discovered issuer to compare with the token issuer ("got") in the line.',
+    // go-oidc oidc/verify.go IDTokenVerifier.Verify (later the InvalidIssuerError type, same text),
+    // wrapped by Dex connector/oidc `oidc: failed to verify ID Token: %v` and logged by the callback
+    // handler as "failed to authenticate".
+    pattern: /id token issued by a different provider/,
+    anchors: ['token issued by a different provider'],
+    examples: [
+      '2026-08-20T10:05:12.481Z ERRO [err: oidc: failed to verify ID Token: oidc: id token issued by a different provider, expected "https://sso.example.com/realms/corp" got "https://keycloak.internal:8443/realms/corp"] idp/dex/logrus_handler.go:83: failed to authenticate',
+      'netbird-server  | 2026-08-20T12:05:12.481+02:00 ERRO [err: oidc: failed to verify ID Token: oidc: id token issued by a different provider, expected "https://sso.example.com/realms/corp" got "http://sso.example.com/realms/corp"] idp/dex/logrus_handler.go:83: failed to authenticate',
+      '2026-08-20T10:05:12.481913374Z 2026-08-20T10:05:12.481Z ERRO [err: oidc: failed to verify ID Token: oidc: id token issued by a different provider, expected "https://auth.example.com/application/o/netbird/" got "https://auth.example.com/application/o/netbird"] idp/dex/logrus_handler.go:83: failed to authenticate\r',
+      '2026-02-18T09:00:00Z ERRO [err: oidc: failed to verify ID Token: oidc: id token issued by a different provider, expected "https://oauth.id.jumpcloud.com/" got "https://oauth.id.jumpcloud.com"] idp/dex/logrus_handler.go:83: failed to authenticate',
+      'time=2026-01-08T09:12:44.120Z level=ERROR msg="failed to authenticate" err="oidc: failed to verify ID Token: oidc: id token issued by a different provider, expected \\"https://sso.example.com/realms/corp\\" got \\"https://keycloak.internal:8443/realms/corp\\""',
+    ],
+  },
+  {
+    id: 'login-failed',
+    severity: 'error',
+    meaning:
+      'An SSO login failed after the user came back from the provider: the token exchange was refused (`invalid_client`: wrong client secret or client authentication method), the ID token lacks a claim Dex needs (`email`, `email_verified`, the user name), the user is not in an allowed group, or the provider returned an error.',
+    remediation:
+      "Read the error in the line. `invalid_client`: enter the client secret again and use the client authentication the provider expects (JumpCloud: Client Secret POST). A missing claim: grant the `openid profile email` scopes and release those claims in the provider's app. `netbird-watchdog doctor` checks the connector's redirect URI, scopes and client authentication method.",
+    // Dex server/handlers.go handleConnectorCallback: "failed to authenticate" with the connector's
+    // error (connector/oidc/oidc.go: `oidc: failed to get token: %v`, `missing email claim, not found
+    // %q key`, `missing "email_verified" claim`, `user not a member of allowed groups`, or the
+    // provider's `error: error_description`). golang.org/x/oauth2 prints a non-RFC-6749 token error
+    // as `cannot fetch token: <status>\nResponse: <body>`: the message then ends the second line.
+    pattern: /failed to authenticate/,
+    anchors: ['failed to authenticate'],
+    examples: [
+      '2026-08-20T10:07:40.002Z ERRO [err: oidc: failed to get token: oauth2: "invalid_client" "Invalid client or Invalid client credentials"] idp/dex/logrus_handler.go:83: failed to authenticate',
+      'netbird-server  | 2026-08-20T12:07:40.002+02:00 ERRO [err: missing email claim, not found "email" key] idp/dex/logrus_handler.go:83: failed to authenticate',
+      '2026-08-20T10:07:40.002913374Z 2026-08-20T10:07:40.002Z ERRO [err: missing "email_verified" claim] idp/dex/logrus_handler.go:83: failed to authenticate',
+      '2026-08-20T10:07:40.002Z ERRO [err: user not a member of allowed groups] idp/dex/logrus_handler.go:83: failed to authenticate',
+      '2026-08-20T10:07:40.002Z ERRO [err: access_denied: The user denied the request] idp/dex/logrus_handler.go:83: failed to authenticate',
+      'Response: {"error":"unauthorized_client"}] idp/dex/logrus_handler.go:83: failed to authenticate',
+      'time=2026-01-08T09:12:44.120Z level=ERROR msg="failed to authenticate" err="oidc: failed to get token: oauth2: \\"invalid_client\\""',
+    ],
+  },
+  {
+    id: 'authorization-request-invalid',
+    severity: 'error',
+    meaning:
+      'Dex refused a login request from the dashboard or the CLI before any provider was involved: its redirect URI is not registered for the client (also the device-login regression of NetBird v0.71.0–v0.71.2), the client id is unknown, or a scope is not supported.',
+    remediation:
+      '`Unregistered redirect_uri`: add the URL to EmbeddedIdP.DashboardRedirectURIs / CLIRedirectURIs (management.json) or server.auth.dashboardRedirectURIs / cliRedirectURIs (config.yaml); if `netbird up` device login fails on v0.71.0–v0.71.2, upgrade. `Invalid client_id`: the dashboard AUTH_CLIENT_ID must be netbird-dashboard. `Unrecognized scope(s)`: remove the scope from AUTH_SUPPORTED_SCOPES.',
+    // Dex server/handlers.go handleConnectorLogin; the causes come from server/oauth2.go
+    // parseAuthorizationRequest (`Unregistered redirect_uri (%q).`, `Invalid client_id (%q).`,
+    // `Unrecognized scope(s) %q`). Newer Dex (dexidp/dex server/authflow/request.go) drops the quoted
+    // value from the first two and logs it on a line of its own before this one.
+    pattern: /failed to parse authorization request/,
+    anchors: ['failed to parse authorization request'],
+    examples: [
+      '2026-08-20T10:01:02.345Z ERRO [err: Unregistered redirect_uri ("https://netbird.example.com/nb-auth").] idp/dex/logrus_handler.go:83: failed to parse authorization request',
+      'netbird-server  | 2026-08-20T12:01:02.345+02:00 ERRO [err: Invalid client_id ("netbird-dashbord").] idp/dex/logrus_handler.go:83: failed to parse authorization request',
+      '2026-08-20T10:01:02.345913374Z 2026-08-20T10:01:02.345Z ERRO [err: Unrecognized scope(s) ["api"]] idp/dex/logrus_handler.go:83: failed to parse authorization request',
+      '2026-08-20T10:01:02.345Z ERRO [err: Unregistered redirect_uri.] idp/dex/logrus_handler.go:83: failed to parse authorization request',
+      'time=2026-01-08T09:12:44.120Z level=ERROR msg="failed to parse authorization request" err="Unregistered redirect_uri (\\"http://localhost:53000/\\")."',
+    ],
+  },
+  {
     id: 'idp-api-request-failed',
     severity: 'error',
     meaning:
@@ -167,6 +246,113 @@ export const rules: readonly Rule[] = [
     ],
   },
   {
+    id: 'datastore-key-mismatch',
+    severity: 'critical',
+    meaning:
+      "NetBird cannot decrypt the user data in its own store: the datastore encryption key is not the key the data was written with (re-run setup script, lost management.json, or a combined server without server.store.encryptionKey, which makes up a new key on every start). Every dashboard request then fails with 401 'token invalid'.",
+    remediation:
+      'Put the original key back: DataStoreEncryptionKey in management.json, or server.store.encryptionKey in config.yaml (from a backup of that file), and restart management. Data encrypted with the old key cannot be read with any other key.',
+    // netbirdio/netbird util/crypt/crypt.go FieldEncrypt.Decrypt wraps Go's GCM error as `decrypt: %w`
+    // (crypto/cipher: "cipher: message authentication failed"); the auth middleware logs it as
+    // `Error when validating JWT: decrypt user: decrypt email: …` (netbirdio/netbird#5426).
+    pattern: /decrypt: cipher: message authentication failed/,
+    anchors: ['decrypt: cipher: message authentication failed'],
+    examples: [
+      '2026-02-24T10:00:00.123Z ERRO [context: HTTP, requestID: 0f9c3b9e-2f1a-4c51-9d0e-5b7f3e1a2c44] management/server/http/middleware/auth_middleware.go:90: Error when validating JWT: decrypt user: decrypt email: decrypt: cipher: message authentication failed',
+      'netbird-server  | 2026-02-24T11:00:00.123+01:00 ERRO [requestID: 0f9c3b9e-2f1a-4c51-9d0e-5b7f3e1a2c44, context: HTTP] management/server/http/middleware/auth_middleware.go:90: Error when validating JWT: decrypt user: decrypt name: decrypt: cipher: message authentication failed',
+      '2026-02-24T10:00:00.123456789Z 2026-02-24T10:00:00.123Z ERRO [context: HTTP, requestID: 0f9c3b9e-2f1a-4c51-9d0e-5b7f3e1a2c44] management/server/http/middleware/auth_middleware.go:90: Error when validating JWT: decrypt user: decrypt email: decrypt: cipher: message authentication failed',
+      '{"context":"HTTP","file":"/go/src/github.com/netbirdio/netbird/management/server/http/middleware/auth_middleware.go:90","func":"github.com/netbirdio/netbird/management/server/http/middleware.(*AuthMiddleware).Handler.func1","level":"error","msg":"Error when validating JWT: decrypt user: decrypt email: decrypt: cipher: message authentication failed","requestID":"0f9c3b9e-2f1a-4c51-9d0e-5b7f3e1a2c44","source":"management/server/http/middleware/auth_middleware.go:90","time":"2026-02-24T11:00:00+01:00"}',
+    ],
+  },
+  {
+    id: 'geolocation-failed',
+    severity: 'critical',
+    meaning:
+      'Management could not load or download the MaxMind GeoLite2 databases (pkgs.netbird.io unreachable, a checksum mismatch, an unwritable data directory), so it exits.',
+    remediation:
+      'Check that /var/lib/netbird is writable and pkgs.netbird.io reachable from the container, and remove partial GeoLite2-City_*.mmdb / geonames_*.db files; or start without geolocation: NB_DISABLE_GEOLOCATION=true (location posture checks then stop working).',
+    // management/internals/server/modules.go GeoLocationManager (Fatalf since v0.55; before, a WARN
+    // "could not initialize geolocation service. proceeding without …" that is not a failure).
+    pattern: /could not initialize geolocation service: /,
+    anchors: ['could not initialize geolocation service: '],
+    examples: [
+      '2026-09-10T08:00:00.000Z FATL management/internals/server/modules.go:50: could not initialize geolocation service: failed to load MaxMind databases: checksum mismatch: expected 3f0b8c1e5d2a4b6c7d8e9f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e, got 9a8b7c6d5e4f30211203f4e5d6c7b8a99a8b7c6d5e4f30211203f4e5d6c7b8a9',
+      'netbird-server  | 2026-09-10T10:00:00.000+02:00 FATL management/internals/server/modules.go:50: could not initialize geolocation service: failed to get database filename: Head "https://pkgs.netbird.io/geolocation-dbs/GeoLite2-City/download?suffix=tar.gz": dial tcp: lookup pkgs.netbird.io: i/o timeout',
+      '2026-09-10T08:00:00.000913374Z 2026-09-10T08:00:00.000Z FATL management/internals/server/modules.go:50: could not initialize geolocation service: failed to load MaxMind databases: open /var/lib/netbird/GeoLite2-City_20260905.mmdb: permission denied',
+      '{"file":"/go/src/github.com/netbirdio/netbird/management/internals/server/modules.go:50","func":"github.com/netbirdio/netbird/management/internals/server.(*BaseServer).GeoLocationManager.func1","level":"fatal","msg":"could not initialize geolocation service: failed to load MaxMind databases: unexpected EOF","source":"management/internals/server/modules.go:50","time":"2026-09-10T10:00:00+02:00"}',
+    ],
+  },
+  {
+    id: 'store-failed',
+    severity: 'critical',
+    meaning:
+      'Management could not open its main store (store.db, PostgreSQL or MySQL) or its activity event store (events.db), so it exits.',
+    remediation:
+      'Check the store engine and its DSN (NB_STORE_ENGINE_POSTGRES_DSN / NB_STORE_ENGINE_MYSQL_DSN, NB_ACTIVITY_EVENT_POSTGRES_DSN; config.yaml server.store and server.activityStore), that the database is up and reachable from the container, and that /var/lib/netbird is writable.',
+    // management/internals/server/boot.go Store() and EventStore(); `failed creating Store: %s: %v` is
+    // the cobra error of management/cmd/management.go before netbirdio/netbird#4343 (v0.55).
+    pattern: /failed to create store: |failed to initialize event store: |failed creating Store: /,
+    anchors: [
+      'failed to create store: ',
+      'failed to initialize event store: ',
+      'failed creating Store: ',
+    ],
+    examples: [
+      '2026-08-01T11:00:00.000+02:00 FATL management/internals/server/boot.go:89: failed to create store: NB_STORE_ENGINE_POSTGRES_DSN is not set',
+      'netbird-server  | 2026-08-01T09:00:00.000Z FATL management/internals/server/boot.go:89: failed to create store: failed to connect to `user=netbird database=netbird`: hostname resolving error: lookup postgres on 127.0.0.11:53: no such host',
+      '2026-08-01T09:00:00.000913374Z 2026-08-01T09:00:00.000Z FATL management/internals/server/boot.go:118: failed to initialize event store: initialize database: NB_ACTIVITY_EVENT_POSTGRES_DSN environment variable not set',
+      '{"file":"/go/src/github.com/netbirdio/netbird/management/internals/server/boot.go:89","func":"github.com/netbirdio/netbird/management/internals/server.(*BaseServer).Store.func1","level":"fatal","msg":"failed to create store: unsupported kind of store: mongodb","source":"management/internals/server/boot.go:89","time":"2026-08-01T11:00:00+02:00"}',
+      'Error: failed creating Store: /var/lib/netbird/: open /var/lib/netbird/store.db: permission denied',
+    ],
+  },
+  {
+    id: 'tls-failed',
+    severity: 'critical',
+    meaning:
+      "Management could not set up TLS: the certificate or key file (management.json HttpConfig.CertFile / CertKey, config.yaml server.tls) is missing, unreadable or does not match, or the Let's Encrypt certificate manager could not be created.",
+    remediation:
+      "Check that the certificate and key are mounted into the container at the configured paths, readable, and belong together; for Let's Encrypt check that its data directory is writable. Without TLS termination in NetBird, remove the certificate settings.",
+    // management/internals/server/boot.go GRPCServer (`failed to create certificate service`,
+    // `cannot load TLS credentials`), server.go (the same text at ERRO, and `failed creating
+    // LetsEncrypt cert manager`), combined/cmd/root.go createAllServers (`failed to setup TLS config`).
+    pattern:
+      /cannot load TLS credentials|failed to create certificate service|failed to setup TLS config|failed creating LetsEncrypt cert manager/,
+    anchors: [
+      'cannot load TLS credentials',
+      'failed to create certificate service',
+      'failed to setup TLS config',
+      'failed creating LetsEncrypt cert manager',
+    ],
+    examples: [
+      '2026-08-01T09:00:00.000Z FATL management/internals/server/boot.go:203: cannot load TLS credentials: open /etc/netbird/certs/fullchain.pem: no such file or directory',
+      'netbird-management  | 2026-08-01T11:00:00.000+02:00 FATL management/internals/server/boot.go:203: cannot load TLS credentials: tls: private key does not match public key',
+      '2026-08-01T09:00:00.000913374Z 2026-08-01T09:00:00.000Z FATL management/internals/server/boot.go:196: failed to create certificate service: mkdir /var/lib/netbird/letsencrypt: permission denied',
+      '2026-08-01T09:00:00.000Z FATL combined/main.go:11: failed to execute command: failed to setup TLS config: open /etc/netbird/tls.key: permission denied',
+      '2026-03-01T09:00:00Z ERRO management/internals/server/server.go:143: cannot load TLS credentials: open /etc/netbird/certs/fullchain.pem: no such file or directory',
+    ],
+  },
+  {
+    id: 'config-invalid',
+    severity: 'critical',
+    meaning:
+      "The combined netbird-server (or relay) refused to start: its command failed, most often because config.yaml is missing, is not valid YAML or lacks a required setting. Errors found before its logger starts are printed in logrus's default `time=… level=fatal msg=…` form.",
+    remediation:
+      'Read the cause after `failed to execute command:`. Check that config.yaml is mounted at the --config path and parses, that server.exposedAddress and server.dataDir are set, and that authStore.dsn / activityStore.dsn are given when their engine is postgres.',
+    // combined/main.go: log.Fatalf("failed to execute command: %v") on the error cobra's Execute
+    // returns (combined/cmd/root.go: `failed to load config: %w`, `invalid config: %w`, `failed to
+    // create management config: %w` …). Before util.InitLog it prints in logrus's stock text form.
+    pattern: /failed to execute command/,
+    anchors: ['failed to execute command'],
+    examples: [
+      'time="2026-08-01T11:00:00+02:00" level=fatal msg="failed to execute command: failed to load config: failed to read config file: open /etc/netbird/config.yaml: no such file or directory"',
+      'netbird-server  | time="2026-08-01T09:00:00Z" level=fatal msg="failed to execute command: invalid config: server.exposedAddress is required"',
+      '2026-08-01T09:00:00.000913374Z time="2026-08-01T09:00:00Z" level=fatal msg="failed to execute command: failed to load config: failed to parse config file: yaml: line 7: did not find expected key"',
+      'time="2026-08-01T09:00:00Z" level=fatal msg="failed to execute command: required flag(s) \\"config\\" not set"',
+      '2026-08-01T11:00:00.000+02:00 FATL combined/main.go:11: failed to execute command: failed to create management config: authStore.dsn is required when authStore.engine is postgres',
+      '{"file":"/go/src/github.com/netbirdio/netbird/combined/main.go:11","func":"main.main","level":"fatal","msg":"failed to execute command: activityStore.dsn is required when activityStore.engine is postgres","source":"combined/main.go:11","time":"2026-08-01T11:00:00+02:00"}',
+    ],
+  },
+  {
     id: 'panic',
     severity: 'critical',
     meaning: 'The Go process panicked (a bug or an unexpected configuration, e.g. issue #5084).',
@@ -187,7 +373,7 @@ export const rules: readonly Rule[] = [
     pattern: /(?!)/, // never matches on its own: applied to fatal-level lines nothing else matched
     anchors: [],
     examples: [
-      '2026-01-19T08:38:55Z FATL management/cmd/management.go:201: failed creating Store: open /var/lib/netbird/store.db: permission denied',
+      '2026-08-01T09:00:00.000Z FATL management/internals/server/boot.go:95: failed to create field encryptor: encryption key must be 32 bytes, got 16',
       '2026-06-01T10:20:30.400Z PANC management/server/server.go:88: unexpected state',
       '{"level":"fatal","msg":"failed to write out store encryption key: rename /etc/netbird/.x /etc/netbird/management.json: device or resource busy","time":"2026-02-01T10:00:00Z"}',
       'time="2026-02-01T10:00:00Z" level=fatal msg="listen tcp :80: bind: address already in use"',

@@ -8,6 +8,7 @@ import {
   connectorTarget,
   evaluateClientAuthMethod,
   evaluateConnectorConfig,
+  evaluateDashboardRedirectUris,
   evaluateIssuerMatch,
   evaluateRedirectUri,
   evaluateScopes,
@@ -133,6 +134,34 @@ export async function runDoctor(inputs: DoctorInputs, opts: DoctorOptions): Prom
             : 'the embedded IdP is enabled but idp.db was not given (--db): connectors not checked',
         },
       ],
+    })
+  }
+  // The dashboard's callbacks, where the embedded IdP's clients are configured.
+  const redirectSources = [
+    management?.embedded?.enabled === true
+      ? {
+          label: management.path,
+          field: 'EmbeddedIdP.DashboardRedirectURIs',
+          issuer: management.embedded.issuer,
+          uris: management.embedded.dashboardRedirectUris,
+        }
+      : undefined,
+    combined !== undefined
+      ? {
+          label: combined.path,
+          field: 'server.auth.dashboardRedirectURIs',
+          issuer: combined.issuer,
+          uris: combined.dashboardRedirectUris,
+        }
+      : undefined,
+  ]
+  for (const src of redirectSources) {
+    if (src === undefined) continue
+    tasks.push({
+      id: 'dashboard-redirect-uris',
+      area: 'embedded-idp',
+      target: `${src.label} ${src.field}`,
+      run: () => [evaluateDashboardRedirectUris(src, src.issuer, src.uris)],
     })
   }
   if (

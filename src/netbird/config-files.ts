@@ -1,7 +1,10 @@
 // Read-only parsing of NetBird's configuration files, for `doctor`: management.json (v0.62–v0.64
 // quickstart and the legacy standalone layout), the combined server's config.yaml (v0.65+), and the
 // setup.env the JumpCloud guide has operators write. Only the fields the checks rely on are validated
-// (zod, unknown keys ignored); shared/netbird-facts.md §3 lists where each one comes from.
+// (zod, unknown keys ignored). Where they come from in netbirdio/netbird: management.json is the
+// Config struct (management/internals/server/config, EmbeddedIdP = management/server/idp/embedded.go
+// EmbeddedIdPConfig), config.yaml is combined/cmd/config.go, setup.env is read by
+// infrastructure_files/configure.sh.
 import { readFileSync } from 'node:fs'
 import { isAbsolute, join } from 'node:path'
 import { parseYaml } from '../config/yaml.js'
@@ -54,6 +57,7 @@ const embeddedSchema = z.looseObject({
     })
     .nullish(),
   StaticConnectors: z.array(staticConnectorSchema).nullish(),
+  DashboardRedirectURIs: z.array(z.string()).nullish(),
 })
 const managementSchema = z.looseObject({
   Datadir: str.optional(),
@@ -81,7 +85,7 @@ const structKeys: Record<string, readonly string[]> = {
   DeviceAuthorizationFlow: ['Provider', 'ProviderConfig'],
   PKCEAuthorizationFlow: ['Provider', 'ProviderConfig'],
   ProviderConfig: ['ClientID', 'Audience', 'DeviceAuthEndpoint'],
-  EmbeddedIdP: ['Enabled', 'Issuer', 'Storage', 'StaticConnectors'],
+  EmbeddedIdP: ['Enabled', 'Issuer', 'Storage', 'StaticConnectors', 'DashboardRedirectURIs'],
   Storage: ['Type', 'Config'],
   Config: ['File', 'DSN'],
   StaticConnector: ['type', 'name', 'id', 'config'],
@@ -125,6 +129,8 @@ export interface ManagementJson {
     storageType?: string
     storageFile?: string
     staticConnectors: StaticConnectorEntry[]
+    /** EmbeddedIdP.DashboardRedirectURIs (undefined when the key is absent or null). */
+    dashboardRedirectUris?: string[]
   }
   /** Go-template variables (`{{ .NAME }}`) the file uses that are not set in the given environment. */
   unresolvedVars: string[]
@@ -232,6 +238,7 @@ export function parseManagementJson(path: string, text: string, env: Env = {}): 
         config: c.config ?? {},
       })),
     }
+    if (e.DashboardRedirectURIs) result.embedded.dashboardRedirectUris = e.DashboardRedirectURIs
   }
   return result
 }
@@ -255,7 +262,12 @@ function jsonErrorPosition(text: string, err: unknown): string {
 const combinedSchema = z.looseObject({
   server: z.looseObject({
     dataDir: str.optional(),
-    auth: z.looseObject({ issuer: str.optional() }).nullish(),
+    auth: z
+      .looseObject({
+        issuer: str.optional(),
+        dashboardRedirectURIs: z.array(z.string()).nullish(),
+      })
+      .nullish(),
     authStore: z
       .looseObject({ engine: str.optional(), file: str.optional(), dsn: str.optional() })
       .nullish(),
@@ -266,6 +278,8 @@ export interface CombinedConfig {
   path: string
   /** server.auth.issuer: the embedded IdP's issuer, e.g. https://netbird.example.com/oauth2. */
   issuer?: string
+  /** server.auth.dashboardRedirectURIs (undefined when absent or null). */
+  dashboardRedirectUris?: string[]
   dataDir: string
   /** idp.db inside the container (undefined when the auth store is postgres). */
   idpDbPath?: string
@@ -300,6 +314,9 @@ export function parseCombinedConfig(path: string, text: string): CombinedConfig 
   return {
     path,
     ...defined({ issuer: s.auth?.issuer, idpDbPath }),
+    ...(s.auth?.dashboardRedirectURIs
+      ? { dashboardRedirectUris: s.auth.dashboardRedirectURIs }
+      : {}),
     dataDir,
     authStoreEngine: engine,
   }

@@ -17,6 +17,7 @@ export const checkIds = [
   'device-auth',
   'jumpcloud-api-token',
   'connector-config',
+  'dashboard-redirect-uris',
 ] as const
 export type CheckId = (typeof checkIds)[number]
 export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip'

@@ -241,3 +241,61 @@ export function evaluateClientAuthMethod(
     'Fine if the application at the provider accepts client_secret_basic; if it is set to Client Secret POST, token exchange fails — allow client_secret_post at the provider.',
   )
 }
+
+/**
+ * The dashboard's login callbacks registered with the embedded IdP. Dex accepts only a listed
+ * redirect URI, compared exactly (netbirdio/dex server/oauth2.go validateRedirectURI: NetBird always
+ * registers some URIs, so the public-client localhost exception never applies), and logs any other as
+ * `failed to parse authorization request` with `Unregistered redirect_uri` (rule
+ * authorization-request-invalid). The quickstart dashboard runs on the issuer's origin and comes back
+ * to /nb-auth and /nb-silent-auth (infrastructure_files/getting-started.sh AUTH_REDIRECT_URI,
+ * AUTH_SILENT_REDIRECT_URI). NetBird adds no dashboard default (management/server/idp/embedded.go).
+ */
+export function evaluateDashboardRedirectUris(
+  source: { label: string; field: string },
+  issuer: string | undefined,
+  uris: readonly string[] | undefined,
+): CheckResult {
+  const id = 'dashboard-redirect-uris'
+  const target = `${source.label} ${source.field}`
+  const registered = uris ?? []
+  let origin: string | undefined
+  try {
+    if (issuer !== undefined && issuer !== '') origin = new URL(issuer).origin
+  } catch {
+    origin = undefined // not a URL: the issuer checks report it
+  }
+  const expected =
+    origin !== undefined && origin !== 'null'
+      ? [`${origin}/nb-auth`, `${origin}/nb-silent-auth`]
+      : []
+  const examples =
+    expected.length > 0
+      ? expected.join(' and ')
+      : 'https://<dashboard host>/nb-auth and /nb-silent-auth'
+  if (registered.length === 0) {
+    return fail(
+      subject(id, 'embedded-idp', target),
+      `no dashboard redirect URI is registered: Dex refuses every dashboard login with "Unregistered redirect_uri"`,
+      `List the dashboard's callback URLs in ${source.field} (${examples}) and restart management.`,
+    )
+  }
+  const missing = expected.filter((u) => !registered.includes(u))
+  if (expected.length === 0) {
+    return pass(
+      subject(id, 'embedded-idp', target),
+      `${registered.length} dashboard redirect URI(s) registered (no issuer to compare them with)`,
+    )
+  }
+  if (missing.length === 0) {
+    return pass(
+      subject(id, 'embedded-idp', target),
+      `a dashboard on ${origin} can log in: ${expected.join(' and ')} are registered`,
+    )
+  }
+  return warn(
+    subject(id, 'embedded-idp', target),
+    `${missing.map(q).join(' and ')} not registered: a dashboard served from ${origin} gets "Unregistered redirect_uri" from Dex (fine if the dashboard runs on another host whose URLs are listed: ${registered.map(q).join(', ')})`,
+    `Add ${missing.join(' and ')} to ${source.field} (exactly as the dashboard sends it, trailing slash included) and restart management.`,
+  )
+}
