@@ -70,12 +70,18 @@ export function dexSchemaOf(rows: readonly Record<string, unknown>[], label: str
 }
 
 /**
- * Every connector row, in a stable order (ids compared bytewise, whatever the database's collation),
- * optionally locking them against other writers until the transaction ends.
+ * Every connector row (or those whose id is in the array bound as $1), in a stable order (ids compared
+ * bytewise, whatever the database's collation), optionally locking them against other writers until
+ * the transaction ends.
  */
-export function selectSql(schema: DexSchema, forUpdate: boolean): string {
+export function selectSql(
+  schema: DexSchema,
+  opts: { forUpdate?: boolean; onlyIds?: boolean } = {},
+): string {
   const columns = `id, type, name, resource_version, config${schema.grantTypes ? ', grant_types' : ''}`
-  return `select ${columns} from connector order by id collate "C"${forUpdate ? ' for update' : ''}`
+  const where = opts.onlyIds === true ? ' where id = any($1::text[])' : ''
+  const lock = opts.forUpdate === true ? ' for update' : ''
+  return `select ${columns} from connector${where} order by id collate "C"${lock}`
 }
 
 /** A row from `selectSql` (node-postgres gives text as string and bytea as Buffer). */

@@ -1,9 +1,11 @@
 // The PostgreSQL adapter of the IdP store port (store/port.ts): Dex's storage in a PostgreSQL database
 // (NetBird ≥ v0.66.1, `authStore.engine: postgres`). Dex writes through the same database, so:
-// - a write transaction is REPEATABLE READ with every connector row locked `FOR UPDATE` before the
-//   caller sees them (Dex's UpdateConnector waits; a lock held elsewhere is waited for lock_timeout,
-//   then DB_LOCKED with nothing changed), commits with synchronous_commit on, and is rolled back when
-//   the caller throws — or by the server when the connection dies first;
+// - a write transaction locks every connector row `FOR UPDATE` before the caller sees them (Dex's
+//   UpdateConnector waits; a lock held elsewhere is waited for lock_timeout, then DB_LOCKED with
+//   nothing changed). From then on it sees exactly those rows — which nobody else can change until it
+//   ends — and not the ones Dex creates meanwhile (not locked, never touched). It commits with
+//   synchronous_commit on, and is rolled back when the caller throws, or by the server when the
+//   connection dies first;
 // - a restore locks the whole table (EXCLUSIVE: Dex still reads, nobody writes) and puts every row of
 //   the backup back in one transaction, after a verified backup of what it replaces;
 // - reads take no row locks. Every wait is bounded (store/postgres/connection.ts).
@@ -39,9 +41,6 @@ import {
 } from './schema.js'
 
 export type PostgresStoreOptions = Partial<PgTimeouts>
-
-/** How often a row lock is retried when the rows changed while it waited (SQLSTATE 40001). */
-const lockAttempts = 3
 
 type Rows = Record<string, unknown>[]
 
@@ -166,19 +165,19 @@ export class PostgresStore implements IdpStore {
   async transaction<T>(fn: (tx: StoreTransaction) => Promise<T>): Promise<T> {
     const s = await this.#connect('cannot lock the connectors of')
     try {
-      const schema = await this.#lockAll(s)
+      const { schema, ids } = await this.#lockAll(s)
       const writeCtx = this.#ctx('cannot change a connector in', 'REPAIR_FAILED')
       let xid: string | undefined
       const tx: StoreTransaction = {
         readConnectors: async () =>
           (
             await this.#guard(this.#ctx('cannot read the connectors of', 'DB_UNREADABLE'), () =>
-              this.#select(s, schema, false),
+              this.#select(s, schema, false, ids),
             )
           ).map(toRow),
         check: () =>
           this.#guard(this.#ctx('cannot check', 'DB_UNREADABLE'), async () => {
-            await this.#select(s, await this.#schema(s), false)
+            await this.#select(s, await this.#schema(s), false, ids)
             return 'ok'
           }),
         backup: async (request) => {
@@ -186,7 +185,7 @@ export class PostgresStore implements IdpStore {
             this.#ctx('cannot back up', 'DB_UNREADABLE'),
             async () => ({
               schema,
-              records: await this.#select(s, schema, false),
+              records: await this.#select(s, schema, false, ids),
               serverVersion: await this.#version(s),
             }),
           )
@@ -236,7 +235,7 @@ export class PostgresStore implements IdpStore {
     try {
       let xid: string | undefined
       try {
-        await s.query('begin')
+        await s.query('begin isolation level read committed')
         // EXCLUSIVE: Dex can still read, nobody can write (insert included) until the commit.
         await s.query('lock table connector in exclusive mode')
         await s.query('set local synchronous_commit = on')
@@ -376,8 +375,18 @@ export class PostgresStore implements IdpStore {
     return dexSchemaOf(await s.query(describeSql), this.label)
   }
 
-  async #select(s: Session, schema: DexSchema, forUpdate: boolean): Promise<PgConnectorRecord[]> {
-    return (await s.query(selectSql(schema, forUpdate))).map((r) => toRecord(r, schema))
+  /** Every connector row, or only those with `ids` (the rows a transaction locked). */
+  async #select(
+    s: Session,
+    schema: DexSchema,
+    forUpdate: boolean,
+    ids?: readonly string[],
+  ): Promise<PgConnectorRecord[]> {
+    const rows =
+      ids === undefined
+        ? await s.query(selectSql(schema, { forUpdate }))
+        : await s.query(selectSql(schema, { forUpdate, onlyIds: true }), [ids])
+    return rows.map((r) => toRecord(r, schema))
   }
 
   async #version(s: Session): Promise<string> {
@@ -395,24 +404,20 @@ export class PostgresStore implements IdpStore {
   }
 
   /**
-   * BEGIN REPEATABLE READ and lock every connector row. The snapshot is the state the caller plans
-   * against; rows Dex inserts meanwhile are invisible to it and untouched. A row changed while we
-   * waited for its lock fails the lock (40001): then start again, a few times.
+   * BEGIN (READ COMMITTED) and lock every connector row as it is now: a row another writer holds is
+   * waited for (lock_timeout), then read as that writer committed it. Returns the locked ids: the
+   * transaction works on those rows only.
    */
-  async #lockAll(s: Session): Promise<DexSchema> {
-    const ctx = this.#ctx('cannot lock the connectors of', 'DB_UNREADABLE')
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await s.query('begin isolation level repeatable read')
-        await s.query('set local synchronous_commit = on')
-        const schema = await this.#schema(s)
-        await this.#select(s, schema, true)
-        return schema
-      } catch (err) {
-        const rolledBack = await s.rollback()
-        if (rolledBack && sqlState(err) === '40001' && attempt < lockAttempts) continue
-        throw mapPgError(err, ctx)
-      }
+  async #lockAll(s: Session): Promise<{ schema: DexSchema; ids: string[] }> {
+    try {
+      await s.query('begin isolation level read committed')
+      await s.query('set local synchronous_commit = on')
+      const schema = await this.#schema(s)
+      const locked = await this.#select(s, schema, true)
+      return { schema, ids: locked.map((r) => r.id) }
+    } catch (err) {
+      await s.rollback()
+      throw mapPgError(err, this.#ctx('cannot lock the connectors of', 'DB_UNREADABLE'))
     }
   }
 
