@@ -228,11 +228,15 @@ export function mapPgError(err: unknown, ctx: ErrorContext): WatchdogError {
         )
       case '57P01':
       case '57P02':
+        return make(
+          'STORE_UNREACHABLE',
+          `${where}: the server ended the connection (${serverText}; SQLSTATE ${state}): a shutdown, a crash, or an administrator's pg_terminate_backend.`,
+        )
       case '57P03':
       case '53300':
         return make(
           'STORE_UNREACHABLE',
-          `${where}: the server is shutting down, starting up, or out of connections (${serverText}; SQLSTATE ${state}).`,
+          `${where}: the server does not accept connections now (${serverText}; SQLSTATE ${state}): starting up, shutting down, or out of connections.`,
         )
     }
     if (state.startsWith('08')) {

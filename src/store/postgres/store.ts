@@ -76,6 +76,11 @@ class Session {
     }
   }
 
+  /** The connection failed (or a statement on it timed out client-side): never commit on it. */
+  get broken(): boolean {
+    return this.#broken
+  }
+
   /** ROLLBACK; false when it failed (the connection is gone: the server rolls back on its own). */
   async rollback(): Promise<boolean> {
     try {
@@ -428,12 +433,27 @@ export class PostgresStore implements IdpStore {
    */
   async #commit(s: Session, xid: string | undefined): Promise<void> {
     const ctx = this.#ctx('cannot commit the change to', 'REPAIR_FAILED')
+    if (s.broken) {
+      // Dropping the connection without COMMIT is a rollback.
+      s.release(true)
+      throw new WatchdogError(
+        'STORE_UNREACHABLE',
+        `the connection to ${this.label} failed during the transaction, so it was not committed: the server rolls it back, nothing was changed`,
+      )
+    }
     try {
       await s.query('commit')
       return
     } catch (err) {
-      // The server answered: it rolled the transaction back.
-      if (sqlState(err) !== undefined || xid === undefined) throw mapPgError(err, ctx)
+      if (sqlState(err) !== undefined || xid === undefined) {
+        // The server answered with an error: it did not commit.
+        const mapped = mapPgError(err, ctx)
+        throw new WatchdogError(
+          mapped.code,
+          `${mapped.message} The transaction was not committed: nothing was changed.`,
+          { cause: mapped },
+        )
+      }
       s.release(true)
       const status = await this.#xidStatus(xid)
       if (status === 'committed') return
