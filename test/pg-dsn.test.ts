@@ -5,6 +5,7 @@ import { isWatchdogError } from '../src/errors.js'
 import {
   dsnIdentity,
   dsnLabel,
+  dsnNotes,
   isDsn,
   isSocketHost,
   parseDsn,
@@ -257,4 +258,17 @@ test('isDsn tells a DSN from a file path', () => {
   ]) {
     assert.equal(isDsn(path), false, path)
   }
+})
+
+test('dsnNotes says how a DSN was read, with key names and counts only', () => {
+  assert.deepEqual(dsnNotes(parse('host=h user=u dbname=d sslmode=disable')), [])
+  const notes = dsnNotes(parse(`dbname=d application_name=x ${canary.slice(0, 6)}=1`))
+  assert.equal(notes.length, 4)
+  assert.match(notes[0]!, /verify-full is assumed/)
+  assert.match(notes[1]!, /no user/)
+  assert.match(notes[2]!, /application_name are not used/)
+  assert.match(notes[3]!, /^1 parameter\(s\)/)
+  assertNoSecret(notes.join('\n'))
+  // A unix socket never uses TLS: no note about sslmode.
+  assert.deepEqual(dsnNotes(parse('host=/run/postgresql user=u dbname=d')), [])
 })

@@ -13,14 +13,17 @@ import type pg from 'pg'
 import { connectorIssuer } from '../src/core/connectors.js'
 import { isWatchdogError, type ErrorCode } from '../src/errors.js'
 import { createLogger } from '../src/log.js'
-import { listBackups, type BackupInfo } from '../src/store/backup-files.js'
+import { listBackups, pruneBackups, type BackupInfo } from '../src/store/backup-files.js'
 import { editIssuers } from '../src/store/issuer-edits.js'
 import type { StoreTransaction } from '../src/store/port.js'
 import { parseDsn } from '../src/store/postgres/dsn.js'
+import { assertSameStore } from '../src/store/restore-guard.js'
+import { SqliteStore } from '../src/store/sqlite/store.js'
 import { PostgresStore, type PostgresStoreOptions } from '../src/store/postgres/store.js'
 import { verifyBackupFile } from '../src/store/verify.js'
 import {
   canarySecret,
+  createIdpDb,
   defaultConnectors,
   goJsonMarshal,
   jumpcloudId,
@@ -800,4 +803,50 @@ test('Dex schema helpers: both generations as Dex migrates them', async () => {
     }
   }
   assert.equal(goJsonMarshal({ b: '<&>', a: 1 }), '{"a":1,"b":"\\u003c\\u0026\\u003e"}')
+})
+
+test('PostgreSQL and SQLite backups share a directory: listed, verified and pruned together', async (t) => {
+  const dir = await tempDir(t)
+  const backups = join(dir, 'backups')
+  const { dsn } = await createDexDatabase(cluster)
+  const pgStore = openStore(t, dsn)
+  const dbPath = join(dir, 'idp.db')
+  createIdpDb(dbPath)
+  const sqlite = new SqliteStore(dbPath)
+  const a = await pgStore.backup({ dir: backups, reason: 'scheduled', version })
+  const b = await sqlite.backup({ dir: backups, reason: 'scheduled', version })
+  const c = await pgStore.backup({ dir: backups, reason: 'manual', version })
+  const listed = listBackups(backups)
+  assert.deepEqual(new Set(listed.map((x) => x.id)), new Set([a.id, b.id, c.id]))
+  assert.deepEqual(listed.map((x) => x.manifest.engine).sort(), ['postgres', 'postgres', 'sqlite'])
+  for (const info of listed)
+    assert.deepEqual(await verifyBackupFile(info), { ok: true, problems: [] })
+  const pruned = pruneBackups(backups, { keep: 1, maxAgeDays: 0 })
+  assert.equal(pruned.kept.length, 1)
+  assert.equal(listBackups(backups).length, 1)
+  for (const gone of pruned.deleted) {
+    await assert.rejects(stat(gone.path))
+  }
+})
+
+test('a PostgreSQL backup is restored only over the database it was taken of', async (t) => {
+  const dir = await tempDir(t)
+  const one = await createDexDatabase(cluster)
+  const other = await createDexDatabase(cluster)
+  const store = openStore(t, one.dsn)
+  const info = await store.backup({ dir, reason: 'manual', version })
+  assertSameStore(info, store, false)
+  // The same database through another DSN form (key=value, same host:port/db) is the same store.
+  assertSameStore(info, openStore(t, cluster.dsn({ database: one.database }, 'kv')), false)
+  assert.throws(
+    () => assertSameStore(info, openStore(t, other.dsn), false),
+    (err) => isWatchdogError(err, 'RESTORE_REFUSED') && err.message.includes(store.identity),
+  )
+  assertSameStore(info, openStore(t, other.dsn), true)
+  const dbPath = join(dir, 'idp.db')
+  createIdpDb(dbPath)
+  assert.throws(
+    () => assertSameStore(info, new SqliteStore(dbPath), true),
+    (err) => isWatchdogError(err, 'RESTORE_REFUSED') && /postgres store/.test(err.message),
+  )
 })

@@ -374,3 +374,28 @@ export function dsnLabel(s: Pick<PgSettings, 'host' | 'port' | 'database' | 'use
 export function dsnIdentity(s: Pick<PgSettings, 'host' | 'port' | 'database'>): string {
   return `${hostPort(s)}/${s.database}`
 }
+
+/**
+ * What an operator may want to know about how a DSN was read, one line each (for a log at start-up
+ * or `doctor`); never a value from the DSN, only keyword names and counts.
+ */
+export function dsnNotes(s: PgSettings): string[] {
+  const notes: string[] = []
+  if (!s.sslModeGiven && !isSocketHost(s)) {
+    notes.push(
+      'the DSN names no sslmode: verify-full is assumed, as Dex does (TLS, with a certificate valid for the host)',
+    )
+  }
+  if (s.user === undefined) {
+    notes.push("the DSN names no user: PGUSER or the process's user name is used")
+  }
+  if (s.ignoredKeys.length > 0) {
+    notes.push(
+      `the DSN's ${s.ignoredKeys.join(', ')} are not used (NetBird does not pass them on either)`,
+    )
+  }
+  if (s.unknownKeys > 0) {
+    notes.push(`${s.unknownKeys} parameter(s) of the DSN are no libpq keyword and are ignored`)
+  }
+  return notes
+}
