@@ -261,7 +261,7 @@ export function mapPgError(err: unknown, ctx: ErrorContext): WatchdogError {
   if (/timeout expired|connection timeout|timeout exceeded when trying to connect/i.test(msg)) {
     return make(
       'STORE_UNREACHABLE',
-      `${where}: no connection within ${ctx.timeouts.connectTimeoutMs} ms (the server does not answer).`,
+      `${where}: no connection within ${ctx.timeouts.connectTimeoutMs} ms (the server does not answer, or the watchdog's two connections stayed busy).`,
     )
   }
   if (msg === 'Query read timeout') {

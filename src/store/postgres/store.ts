@@ -110,11 +110,12 @@ export class PostgresStore implements IdpStore {
   #tls: TlsChoice | undefined
   #ssl: false | ConnectionOptions | undefined
   #pool: pg.Pool | undefined
-  #serverVersion: string | undefined
 
   constructor(settings: PgSettings, opts: PostgresStoreOptions = {}) {
     this.#settings = settings
-    this.#timeouts = { ...defaultTimeouts, ...opts }
+    // An option given as undefined (an unset config key) keeps the default.
+    const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined))
+    this.#timeouts = { ...defaultTimeouts, ...given }
     this.label = dsnLabel(settings)
     this.identity = dsnIdentity(settings)
   }
@@ -278,18 +279,24 @@ export class PostgresStore implements IdpStore {
     }
     // What a fresh connection (Dex's) sees now.
     const grantTypes = content.grantTypes
-    const check = await this.#withSession(
-      'cannot read back the restore of',
-      'DB_UNREADABLE',
-      async (r) => {
+    let check: string | undefined
+    try {
+      check = await this.#withSession('cannot read back', 'DB_UNREADABLE', async (r) => {
         const schema = await this.#schema(r)
         return restoredProblem(
           await this.#select(r, schema, false),
           wanted,
           schema.grantTypes && grantTypes,
         )
-      },
-    )
+      })
+    } catch (err) {
+      const mapped = mapPgError(err, this.#ctx('cannot read back', 'DB_UNREADABLE'))
+      throw new WatchdogError(
+        mapped.code,
+        `${this.label} was restored from ${info.id} (committed), but reading it back failed: ${mapped.message}`,
+        { cause: mapped },
+      )
+    }
     if (check !== undefined) {
       throw new WatchdogError(
         'REPAIR_FAILED',
@@ -394,12 +401,10 @@ export class PostgresStore implements IdpStore {
     return rows.map((r) => toRecord(r, schema))
   }
 
+  /** The server's version, for the manifest (asked each time: a server can be upgraded under a daemon). */
   async #version(s: Session): Promise<string> {
-    if (this.#serverVersion === undefined) {
-      const [row] = await s.query("select current_setting('server_version') as v")
-      this.#serverVersion = typeof row?.v === 'string' ? row.v : 'unknown'
-    }
-    return this.#serverVersion
+    const [row] = await s.query("select current_setting('server_version') as v")
+    return typeof row?.v === 'string' ? row.v : 'unknown'
   }
 
   /** The transaction's id, to learn its fate if the connection dies during COMMIT. */
