@@ -46,7 +46,7 @@ export function dexSchemaOf(rows: readonly Record<string, unknown>[], label: str
   if (rows.length === 0) {
     throw new WatchdogError(
       'STORE_NOT_DEX',
-      `${label} has no connector table in the DSN user's search_path: not Dex's storage (is this the database NetBird's embedded IdP uses, and has it started on it once?)`,
+      `${label} has no connector table in the DSN user's search_path: not Dex's schema (is this the database NetBird's embedded IdP uses, and has it started on it once?)`,
     )
   }
   const types = new Map(rows.map((r) => [String(r.name), String(r.type)]))
@@ -63,7 +63,7 @@ export function dexSchemaOf(rows: readonly Record<string, unknown>[], label: str
   if (problems.length > 0) {
     throw new WatchdogError(
       'STORE_NOT_DEX',
-      `${label}: the connector table is not Dex's: ${problems.join('; ')}`,
+      `${label}: not Dex's schema (connector table: ${problems.join('; ')})`,
     )
   }
   return { grantTypes: grant !== undefined }
