@@ -105,3 +105,30 @@ if [ -n "$volumes" ]; then
   timeout 60 docker volume rm -f $volumes >/dev/null
 fi
 log "ready: $busybox_image, $node_image"
+
+# PostgreSQL (the PostgreSQL IdP store's tests): Debian's server binaries. The tests start their own
+# throw-away clusters (test/helpers/postgres.ts: initdb in a temporary directory, 127.0.0.1 and a socket
+# directory, a random port), so no default cluster is created here. Clusters a killed test run left
+# behind (their owner.pid names a process that is gone) are stopped and removed; a running one is not
+# touched.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  log "installing postgresql (no default cluster)"
+  mkdir -p /etc/postgresql-common/createcluster.d
+  echo 'create_main_cluster = false' >/etc/postgresql-common/createcluster.d/netbird-watchdog-tests.conf
+  timeout 300 apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq --no-install-recommends \
+    postgresql >/dev/null
+fi
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+for root in "${TMPDIR:-/tmp}"/netbird-watchdog-pg-*; do
+  [ -d "$root" ] || continue
+  owner=$(cat "$root/owner.pid" 2>/dev/null || true)
+  if [ -n "$owner" ] && kill -0 "$owner" 2>/dev/null; then continue; fi
+  if [ -f "$root/data/postmaster.pid" ]; then
+    log "stopping a leftover test cluster in $root"
+    timeout 60 runuser -u "$(stat -c %U "$root/data")" -- "$pg_bin/pg_ctl" stop -D "$root/data" \
+      -m immediate -w -s >/dev/null 2>&1 || true
+  fi
+  rm -rf "$root"
+done
+log "postgresql: $("$pg_bin/postgres" --version)"
