@@ -10,6 +10,24 @@
 // Those end the confirmation `interrupted`; the healer resumes it when the engine and the container
 // are back (docs/self-healing.md).
 
+/**
+ * Findings that say the identity provider still (or newly) fails: any fatal line (the process is
+ * exiting), and the rules of the startup path a repair can make worse — an issuer mismatch, a connector
+ * that cannot open, the IdP's storage or the embedded IdP itself failing. Not the login-time rules
+ * (users failing to log in says nothing about the repair) nor ERRO-level failures of other subsystems
+ * (a TLS or geolocation error logged while the server stays up).
+ */
+export const idpFailureRules: ReadonlySet<string> = new Set([
+  'oidc-issuer-mismatch',
+  'connector-open-failed',
+  'idp-storage-failed',
+  'embedded-idp-failed',
+])
+
+export function isIdpFailure(finding: { readonly rule: string; readonly fatal: boolean }): boolean {
+  return finding.fatal || idpFailureRules.has(finding.rule)
+}
+
 /** Exit statuses of a process ended by SIGINT, SIGKILL, SIGTERM (128 + signal number). */
 export const signalExitCodes: ReadonlySet<number> = new Set([130, 137, 143])
 

@@ -14,6 +14,7 @@ import {
 } from '../core/heal-decision.js'
 import { describeVerdict, type DiscoveryAnswer, type IssuerVerdict } from '../core/issuer-policy.js'
 import { quoteText } from '../core/issuer.js'
+import { isIdpFailure } from '../core/recovery.js'
 import { modeFor, type Config } from '../config/schema.js'
 import type { DockerPort } from '../docker/engine.js'
 import type { WatchdogEvents, WatchdogEventMap } from '../docker/events.js'
@@ -51,11 +52,6 @@ export interface HealerOptions {
 }
 
 type FindingEvent = WatchdogEventMap['finding']
-
-/** Findings that mean "the identity provider still (or newly) fails to start". */
-function isFailureFinding(e: FindingEvent): boolean {
-  return e.finding.fatal || e.finding.severity === 'critical'
-}
 
 export class Healer {
   readonly #o: HealerOptions
@@ -478,7 +474,7 @@ export class Healer {
 
   #onFinding(e: FindingEvent): void {
     const t = this.#target(e.container, e.containerId)
-    if (isFailureFinding(e)) {
+    if (isIdpFailure(e.finding)) {
       t.noteTrouble()
       // The line's own engine time, not its arrival: a line from the run the repair's restart killed
       // can arrive after the fresh run started, and must not count against it.

@@ -83,24 +83,30 @@ export async function editIssuers(
   if (done.edits.length === 0) return result
   log?.info({ changes: result.changes }, 'change committed')
 
-  // After the commit: what a fresh connection (NetBird's) sees, and the store's own check.
-  const problem = await verifyCommitted(store, done, expected)
+  // After the commit: what a fresh connection (NetBird's) sees, and the store's own check. A store
+  // that cannot be asked right now (a server that went away) is no evidence against a change that was
+  // verified inside its transaction: the change stands.
+  let problem: { text: string; integrity: boolean } | undefined
+  try {
+    problem = await verifyCommitted(store, done, expected)
+  } catch (err) {
+    log?.warn({ err }, 'the change is committed, but the store could not be re-read to check it')
+    return result
+  }
   if (problem === undefined) return result
   return await undoAfterFailure(store, result, problem, opts)
 }
 
-/** A problem description, or undefined when the touched rows read back as written and the store checks out. */
+/**
+ * A problem description, or undefined when the touched rows read back as written and the store checks
+ * out. Throws when the store cannot be asked at all.
+ */
 async function verifyCommitted(
   store: IdpStore,
   plan: EditPlan,
   expected: readonly ConnectorRow[],
 ): Promise<{ text: string; integrity: boolean } | undefined> {
-  let health: string
-  try {
-    health = await store.check()
-  } catch (err) {
-    return { text: `cannot check the store: ${errorMessage(err)}`, integrity: false }
-  }
+  const health = await store.check()
   if (health !== 'ok') return { text: health, integrity: true }
   const now = await store.readConnectors()
   for (const e of plan.edits) {
