@@ -93,9 +93,6 @@ export class Healer {
           this.#target(e.container, e.containerId).evidence.kills.push(e.at)
         }
       }),
-      events.on('docker', (e) => {
-        if (e.up) for (const t of this.#targets.values()) this.#resume(t)
-      }),
     )
     for (const name of this.#o.config.targets.names) this.#o.metrics.addTarget(name)
     this.#log.info(
@@ -387,7 +384,10 @@ export class Healer {
     }
   }
 
-  /** A confirmation cut short resumes when the target is back (a start, a reconnect). */
+  /**
+   * A confirmation cut short resumes when the target runs again: its start event, or a start the
+   * watcher found by inspecting it after the engine came back.
+   */
   #resume(t: Target): void {
     if (t.pending === null || t.inFlight !== null || this.#abort.signal.aborted) return
     this.#log.info({ container: t.name }, 'resuming the confirmation of the last repair')

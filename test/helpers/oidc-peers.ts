@@ -256,3 +256,30 @@ export async function startJumpCloudApi(validToken: string): Promise<JumpCloudAp
   const port = await listen(server)
   return { apiUrl: `http://127.0.0.1:${port}`, requests, close: closer(server) }
 }
+
+/**
+ * A real OpenID provider whose issuer lies about where it lives: built for
+ * `http://localhost:PORT<answerPath>` and served both there and under `servedPath` on 127.0.0.1, so
+ * discovery at `http://127.0.0.1:PORT<servedPath>` answers an issuer on another origin (the host name
+ * differs), which itself answers for itself. `localhost` resolves to 127.0.0.1: nothing leaves the machine.
+ */
+export async function startOtherOriginPeer(opts: {
+  servedPath: string
+  answerPath: string
+}): Promise<Peer & { answer: string }> {
+  const server = http.createServer()
+  const port = await listen(server)
+  const origin = `http://127.0.0.1:${port}`
+  const answer = `http://localhost:${port}${opts.answerPath}`
+  const Provider = await loadProvider()
+  const callback = new Provider(answer, {
+    features: { devInteractions: { enabled: false } },
+  }).callback()
+  const prefixes = [opts.servedPath, opts.answerPath].map((p) => p.replace(/\/$/, ''))
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const prefix = prefixes.find((p) => p !== '' && req.url?.startsWith(p) === true)
+    if (prefix !== undefined) req.url = req.url!.slice(prefix.length) || '/'
+    void callback(req, res)
+  })
+  return { origin, issuer: origin + opts.servedPath, answer, close: closer(server) }
+}
