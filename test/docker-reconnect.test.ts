@@ -4,13 +4,14 @@
 // event replay (`since`) and counted exactly once; the lines printed meanwhile are read once.
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { connect, createServer, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import {
   EventRecorder,
+  SocketRelay,
   docker,
+  engineSocket,
   removeContainers,
   requireDocker,
   runContainer,
@@ -18,84 +19,6 @@ import {
   waitFor,
 } from './helpers/docker.js'
 import { startWatchdog, type TestWatchdog } from './helpers/watchdog.js'
-
-/**
- * Relays a Unix socket to the engine's. `cut()` drops every connection and refuses new ones (a
- * socket proxy that went away); `freeze()` keeps connections open but forwards nothing (an engine
- * or proxy that hangs), until `restore()`.
- */
-class SocketRelay {
-  readonly #sockets = new Set<Socket>()
-  #open = true
-  #frozen = false
-  readonly server: Server
-
-  constructor(
-    readonly path: string,
-    upstream: string,
-  ) {
-    this.server = createServer((client) => {
-      if (!this.#open) {
-        client.destroy()
-        return
-      }
-      if (this.#frozen) {
-        // Accepted, never answered.
-        this.#sockets.add(client)
-        client.on('error', () => undefined)
-        return
-      }
-      const up = connect(upstream)
-      this.#sockets.add(client)
-      this.#sockets.add(up)
-      const drop = (): void => {
-        client.destroy()
-        up.destroy()
-        this.#sockets.delete(client)
-        this.#sockets.delete(up)
-      }
-      client.on('error', drop).on('close', drop)
-      up.on('error', drop).on('close', drop)
-      client.pipe(up)
-      up.pipe(client)
-    })
-  }
-
-  listen(): Promise<void> {
-    return new Promise((resolve) => this.server.listen(this.path, resolve))
-  }
-
-  cut(): void {
-    this.#open = false
-    for (const s of this.#sockets) s.destroy()
-    this.#sockets.clear()
-  }
-
-  freeze(): void {
-    this.#frozen = true
-    for (const s of this.#sockets) {
-      s.unpipe()
-      s.pause()
-    }
-  }
-
-  restore(): void {
-    // Connections held while frozen stay dead, as they would after a real hang.
-    if (this.#frozen) this.cut()
-    this.#frozen = false
-    this.#open = true
-  }
-
-  close(): Promise<void> {
-    this.cut()
-    return new Promise((resolve) => this.server.close(() => resolve()))
-  }
-}
-
-function engineSocket(): string {
-  const host = process.env.DOCKER_HOST
-  return host?.startsWith('unix://') ? host.slice('unix://'.length) : '/var/run/docker.sock'
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'nbw-relay-'))
 const relay = new SocketRelay(join(dir, 'docker.sock'), engineSocket())

@@ -20,6 +20,8 @@ import { listBackups } from '../src/store/backup-files.js'
 import { connectorIssuer } from '../src/core/connectors.js'
 import { readConnectors } from '../src/store/sqlite/idp-db.js'
 import { createIdpDb, oidcConnectors } from './helpers/idp-fixture.js'
+import { startDexWriter } from './helpers/store.js'
+import Database from 'better-sqlite3'
 import { containerLogs, docker, nodeImage, requireDocker, waitFor } from './helpers/docker.js'
 import {
   metricValue,
@@ -102,6 +104,15 @@ function testLogger(): ReturnType<typeof createLogger> {
     { level: 'debug' },
     pino.destination({ dest: file, sync: true, append: true }),
   )
+}
+
+function countRows(db: string): number {
+  const h = new Database(db, { readonly: true })
+  try {
+    return (h.prepare('select count(*) n from refresh_token').get() as { n: number }).n
+  } finally {
+    h.close()
+  }
 }
 
 function sha(path: string): string {
@@ -261,6 +272,47 @@ test('heal flow on the real engine', async (t) => {
         (await containerLogs(r.container)).toString('utf8'),
         /Failed to open connector okta-/,
       )
+    },
+  )
+
+  await t.test(
+    'a rollback undoes only the repaired value: rows a Dex writer committed meanwhile survive',
+    async (t) => {
+      const peer = await startIssuerPeer(t, { trailingSlash: true })
+      const dead = await startIssuerPeer(t, { trailingSlash: false })
+      await dead.close() // NetBird still cannot start after the fix: the repair is rolled back
+      const r = await rig(t, {
+        variant: 'fatal',
+        storedIssuer: peer.origin,
+        extraConnectors: [{ id: 'okta-d1c9q4dl0fgs73cunqt0', issuer: dead.origin }],
+      })
+      await until(
+        async () => (await containerLogs(r.container)).toString('utf8').includes('FATL'),
+        'first crash',
+      )
+      // Dex keeps writing (logins, token refreshes) before, during and after the repair.
+      const writer = await startDexWriter(r.dbPath, t)
+      await r.heal.scheduler.runNow('doctor')
+      await r.heal.healer.idle()
+      const committed = await writer.stop()
+      assert.equal(
+        await metricValue(r.registry, 'netbird_watchdog_repairs_total', {
+          container: r.container,
+          result: 'rolled_back',
+        }),
+        1,
+      )
+      assert.equal(issuerOf(r.dbPath), peer.origin, 'the original issuer is back')
+      assert.equal(writer.rows(), committed, 'every row the writer committed is still there')
+      const backups = listBackups(join(r.dir, 'backups'))
+      const preRepair = backups.find((b) => b.manifest.reason === 'pre-repair')
+      assert.ok(preRepair)
+      assert.ok(
+        countRows(preRepair.path) < committed,
+        'rows were committed after the pre-repair backup (else this proves nothing)',
+      )
+      // Undoing took its own verified backup first.
+      assert.ok(backups.some((b) => b.manifest.reason === 'pre-rollback'))
     },
   )
 

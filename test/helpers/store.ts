@@ -1,5 +1,8 @@
 // The SQLite IdP store as the tests use it: backups, restores and repairs of an idp.db by path, through
 // the store port (src/store/) and the repair flow (src/heal/repair.ts) the CLI and the daemon use.
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import Database from 'better-sqlite3'
 import type { IssuerChange } from '../../src/core/edit-plan.js'
 import { repairIssuers, type RepairResult } from '../../src/heal/repair.js'
 import { defaultBackupDir, type BackupInfo } from '../../src/store/backup-files.js'
@@ -60,4 +63,47 @@ export function repairDb(opts: {
     fixStaticConnectors: opts.fixStaticConnectors ?? false,
     version: opts.version,
   })
+}
+
+/** A Dex-like writer (test/fixtures/idp/inserter.mjs): commits refresh_token rows one at a time. */
+export interface DexWriter {
+  /** Stop writing; resolves with how many rows it committed. */
+  stop(): Promise<number>
+  /** Rows in refresh_token now. */
+  rows(): number
+}
+
+export async function startDexWriter(
+  db: string,
+  t: { after(fn: () => unknown): void },
+): Promise<DexWriter> {
+  const script = fileURLToPath(new URL('../fixtures/idp/inserter.mjs', import.meta.url))
+  const child = spawn(process.execPath, [script, db], { stdio: ['pipe', 'pipe', 'inherit'] })
+  t.after(() => child.kill('SIGKILL'))
+  let out = ''
+  child.stdout.on('data', (b: Buffer) => (out += b.toString('utf8')))
+  await new Promise<void>((resolve, reject) => {
+    const check = (): void => {
+      if (out.includes('ready\n')) resolve()
+    }
+    child.stdout.on('data', check)
+    child.once('exit', (code) => reject(new Error(`the writer exited early (${String(code)})`)))
+  })
+  return {
+    async stop() {
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+      child.stdin.end()
+      await exited
+      const last = out.trim().split('\n').at(-1) ?? '{}'
+      return (JSON.parse(last) as { committed: number }).committed
+    },
+    rows() {
+      const h = new Database(db, { readonly: true })
+      try {
+        return (h.prepare('select count(*) n from refresh_token').get() as { n: number }).n
+      } finally {
+        h.close()
+      }
+    },
+  }
 }
