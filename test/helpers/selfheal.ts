@@ -18,29 +18,34 @@ export async function runFakeNetbird(opts: {
   name: string
   dataDir: string
   variant: 'fatal' | 'erro'
+  /** Another engine (a private one), by address. */
+  host?: string
 }): Promise<string> {
-  await removeContainers([opts.name])
-  const id = await docker([
-    'run',
-    '-d',
-    '--name',
-    opts.name,
-    '--label',
-    testLabel,
-    '--network',
-    'host',
-    '--restart',
-    'unless-stopped',
-    '-v',
-    `${opts.dataDir}:/var/lib/netbird`,
-    '-v',
-    `${repoRoot}:${repoRoot}:ro`,
-    nodeImage,
-    'node',
-    `${repoRoot}/test/fixtures/fake-netbird/main.mjs`,
-    '--variant',
-    opts.variant,
-  ])
+  await removeContainers([opts.name], opts.host)
+  const id = await docker(
+    [
+      'run',
+      '-d',
+      '--name',
+      opts.name,
+      '--label',
+      testLabel,
+      '--network',
+      'host',
+      '--restart',
+      'unless-stopped',
+      '-v',
+      `${opts.dataDir}:/var/lib/netbird`,
+      '-v',
+      `${repoRoot}:${repoRoot}:ro`,
+      nodeImage,
+      'node',
+      `${repoRoot}/test/fixtures/fake-netbird/main.mjs`,
+      '--variant',
+      opts.variant,
+    ],
+    opts.host !== undefined ? { host: opts.host } : {},
+  )
   return id.trim()
 }
 

@@ -273,14 +273,23 @@ export async function restoreSqlite(
 }
 
 /**
- * The backup API into the live database, then durable: better-sqlite3 opens the destination with
- * default settings, which for a WAL database commit with synchronous=NORMAL (the WAL is not synced);
- * fsyncing the database file and its WAL afterwards gives what synchronous=FULL would.
+ * The backup API into the live database, then durable. better-sqlite3 opens the destination with
+ * default settings: a rollback-journal database commits with synchronous=FULL (synced), but a WAL
+ * database commits with NORMAL (the WAL is not synced). So a WAL destination is then checkpointed by
+ * a connection with synchronous=FULL, which syncs the WAL and then the database file. (Never an fsync
+ * through a plain descriptor: closing it would drop this process's SQLite locks on the file.)
  */
 async function copyInto(src: Database.Database, target: string): Promise<void> {
   await copyPages(src, target, target)
-  fsyncFile(target)
-  if (fileIdentity(`${target}-wal`) !== undefined) fsyncFile(`${target}-wal`)
+  const dest = new Database(target, { fileMustExist: true, timeout: defaultBusyTimeoutMs })
+  try {
+    dest.pragma('synchronous = FULL')
+    if (String(dest.pragma('journal_mode', { simple: true })) === 'wal') {
+      dest.pragma('wal_checkpoint(TRUNCATE)')
+    }
+  } finally {
+    dest.close()
+  }
 }
 
 function isUnreadableDb(err: unknown): boolean {

@@ -1,11 +1,15 @@
 // Opening NetBird's embedded-Dex SQLite database (idp.db) safely next to a live Dex, and reading its
 // `connector` table. Every SQLite failure becomes a typed WatchdogError here, at the adapter boundary.
-// - Reads leave no trace: a rollback-journal database (what Dex creates) is opened read-only; a WAL
-//   database with no -wal file is opened read-write with query_only on, because a read-only
-//   connection would leave -wal/-shm files behind that only a writer removes.
+// - Reads leave no trace: a read-only connection to a WAL database leaves -wal/-shm files behind that
+//   only a writer removes, so a read opens the file read-write with query_only on — unless a journal
+//   or WAL file is already there (a writer at work, or one that died: then read-only, which also
+//   reports a hot journal instead of rolling it back) or the file cannot be opened for writing.
+// - The database file is never opened with a plain file descriptor while this process may hold a
+//   SQLite lock on it: closing any descriptor of a file drops every POSIX lock the process holds on it
+//   (sqlite.org/howtocorrupt.html §2.2). Existence checks use stat only.
 // - Writes are durable: a write connection runs with synchronous=FULL (better-sqlite3 builds SQLite
 //   with NORMAL for WAL databases, where a committed transaction can vanish on power loss).
-import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs'
+import { existsSync, statSync } from 'node:fs'
 import Database from 'better-sqlite3'
 import { toConnectorRow, type ConnectorRow, type RawConnector } from '../../core/connectors.js'
 import { WatchdogError, errorMessage } from '../../errors.js'
@@ -34,12 +38,9 @@ export function openIdpDb(dbPath: string, opts: OpenOptions = {}): Database.Data
   const timeout = opts.busyTimeoutMs ?? defaultBusyTimeoutMs
   let db: Database.Database
   try {
-    if (readonly && isWalWithoutLog(dbPath)) {
-      db = new Database(dbPath, { fileMustExist: true, timeout })
-      db.pragma('query_only = 1')
-    } else {
-      db = new Database(dbPath, { readonly, fileMustExist: true, timeout })
-    }
+    db = readonly
+      ? openForReading(dbPath, timeout)
+      : new Database(dbPath, { fileMustExist: true, timeout })
   } catch (err) {
     throw mapSqliteError(err, dbPath, readonly ? 'read' : 'write')
   }
@@ -54,20 +55,19 @@ export function openIdpDb(dbPath: string, opts: OpenOptions = {}): Database.Data
   return db
 }
 
-/** The header says WAL (file format bytes 18–19 = 2, sqlite.org/fileformat2.html) and no -wal exists. */
-function isWalWithoutLog(dbPath: string): boolean {
-  if (existsSync(`${dbPath}-wal`)) return false
-  let fd: number | undefined
-  try {
-    fd = openSync(dbPath, 'r')
-    const header = Buffer.alloc(20)
-    if (readSync(fd, header, 0, 20, 0) < 20) return false
-    return header.subarray(0, 16).toString('latin1') === 'SQLite format 3\0' && header[18] === 2
-  } catch {
-    return false // unreadable here: the open reports it
-  } finally {
-    if (fd !== undefined) closeSync(fd)
+function openForReading(dbPath: string, timeout: number): Database.Database {
+  if (!existsSync(`${dbPath}-journal`) && !existsSync(`${dbPath}-wal`)) {
+    try {
+      const db = new Database(dbPath, { fileMustExist: true, timeout })
+      db.pragma('query_only = 1')
+      return db
+    } catch (err) {
+      // Not writable here (a read-only mount, file mode): read-only is all there is.
+      const code = (err as { code?: unknown }).code
+      if (typeof code !== 'string' || !/^SQLITE_(READONLY|CANTOPEN|PERM)/.test(code)) throw err
+    }
   }
+  return new Database(dbPath, { readonly: true, fileMustExist: true, timeout })
 }
 
 /** Translate a better-sqlite3 error into a WatchdogError with a message an operator can act on. */
