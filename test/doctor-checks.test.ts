@@ -1,7 +1,7 @@
 // The pure doctor checks: every check's pass and fail (and warn/skip) from literal facts.
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { checkIds, reportOk, shellQuote, type DiscoveryOutcome } from '../src/core/doctor/check.js'
+import { checkIds, reportOk, shellQuote, type DiscoveryOutcome } from '../src/core/checks/check.js'
 import {
   evaluateClientAuthMethod,
   evaluateIssuerMatch as evaluateIssuerVerdict,
@@ -11,16 +11,16 @@ import {
   expectedRedirectUri,
   requestedScopes,
   type ConnectorRef,
-} from '../src/core/doctor/connector-checks.js'
-import { evaluateDiscoveryReachable } from '../src/core/doctor/discovery.js'
+} from '../src/core/checks/connector-checks.js'
+import { evaluateDiscoveryReachable } from '../src/core/checks/discovery.js'
 import {
   evaluateAudienceClientId,
   evaluateAuthIssuer,
   evaluateDeviceAuth,
   evaluateJumpcloudToken,
   type StandaloneSource,
-} from '../src/core/doctor/standalone-checks.js'
-import { evaluateStaticDrift } from '../src/core/doctor/static-checks.js'
+} from '../src/core/checks/standalone-checks.js'
+import { evaluateStaticDrift } from '../src/core/checks/static-checks.js'
 import { discoveryTargets, judgeIssuer } from '../src/core/issuer-policy.js'
 
 /**

@@ -2,7 +2,7 @@
 // what is wrong and how to fix it (human report grouped by area, or --json).
 import { existsSync } from 'node:fs'
 import { Option, type Command } from 'commander'
-import { checkIds, type CheckArea, type CheckStatus } from '../core/doctor/check.js'
+import { checkIds, type CheckArea, type CheckStatus } from '../core/checks/check.js'
 import { loadConfig } from '../config/load.js'
 import { runDoctor, type DoctorReport } from '../doctor/run-doctor.js'
 import { readCombinedConfig } from '../netbird/config-files.js'

@@ -143,7 +143,7 @@ export function decideRepair(input: RepairInput): {
     return {
       decision: skip(
         'breaker_open',
-        `circuit breaker open (${asked.verdict.openReason}); closes by itself at ${new Date(asked.verdict.closesAt).toISOString()} if the container stays quiet, or via POST /reset`,
+        `circuit breaker open (${asked.verdict.openReason}); closes by itself in ${Math.max(1, Math.ceil((asked.verdict.closesAt - input.now) / 60_000))} min if the container stays quiet, or via POST /reset`,
       ),
       breaker: asked.state,
     }

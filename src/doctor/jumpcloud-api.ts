@@ -2,7 +2,7 @@
 // (management/server/idp/jumpcloud.go, v0.67.1+; facts §4): POST <base>/search/systemusers with the
 // `x-api-key` header. Tells "token accepted" from "token rejected" from "could not ask". The token is
 // sent only to the configured API host (redirects are never followed) and never appears in a message.
-import type { ApiTokenOutcome } from '../core/doctor/standalone-checks.js'
+import type { ApiTokenOutcome } from '../core/checks/standalone-checks.js'
 import { classifyNetworkError } from '../oidc/discovery.js'
 
 /** jumpCloudDefaultApiUrl in NetBird's jumpcloud.go. */

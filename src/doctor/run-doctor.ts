@@ -3,7 +3,7 @@
 // src/core/doctor-checks.ts. Independent of the CLI so the daemon can run it on a schedule.
 // Checks run concurrently, each under a deadline: one hanging provider never holds up the report.
 import { connectorIssuer, type ConnectorRow } from '../core/connectors.js'
-import { reportOk, type CheckArea, type CheckId, type CheckResult } from '../core/doctor/check.js'
+import { reportOk, type CheckArea, type CheckId, type CheckResult } from '../core/checks/check.js'
 import {
   connectorTarget,
   evaluateClientAuthMethod,
@@ -12,16 +12,16 @@ import {
   evaluateIssuerMatch,
   evaluateRedirectUri,
   evaluateScopes,
-} from '../core/doctor/connector-checks.js'
-import { evaluateDiscoveryReachable } from '../core/doctor/discovery.js'
+} from '../core/checks/connector-checks.js'
+import { evaluateDiscoveryReachable } from '../core/checks/discovery.js'
 import {
   evaluateAudienceClientId,
   evaluateAuthIssuer,
   evaluateDeviceAuth,
   evaluateJumpcloudToken,
   type StandaloneSource,
-} from '../core/doctor/standalone-checks.js'
-import { evaluateStaticDrift } from '../core/doctor/static-checks.js'
+} from '../core/checks/standalone-checks.js'
+import { evaluateStaticDrift } from '../core/checks/static-checks.js'
 import { discoveryUrl } from '../core/issuer.js'
 import { isSecretKey, redactValues } from '../core/redact.js'
 import type { Logger } from '../log.js'
