@@ -36,7 +36,7 @@ die() { log "$*"; exit 1; }
 
 docker info >/dev/null 2>&1 || die "no Docker engine answers. Start one (as root), e.g.:
   dockerd --iptables=false --ip-forward=false --ip-masq=false --bridge=none --storage-driver=vfs >/var/log/dockerd-test.log 2>&1 &
-(see ../shared/test-env.md), or run: bash .ci/run"
+(see CONTRIBUTING.md, "The test environment"), or run: bash .ci/run"
 
 # One build at a time on this machine (tests and developers share the stand-ins and the cache tag).
 if command -v flock >/dev/null; then

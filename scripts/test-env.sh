@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sets up what the tests need on a fresh machine (shared/test-env.md), idempotently and bounded in
+# Sets up what the tests need on a fresh machine (CONTRIBUTING.md, "The test environment"), idempotently and bounded in
 # time: Debian packages (docker.io, busybox-static, prometheus for promtool, sqlite3), a running Docker
 # engine (started here with no bridge, no iptables, vfs storage, if `docker info` does not answer),
 # the tiny test images built by `docker import` (no registry is reachable), and no leftovers of
@@ -36,7 +36,7 @@ engine_up() { timeout 10 docker info >/dev/null 2>&1; }
 
 if ! engine_up; then
   log "starting dockerd (log: /var/log/dockerd-test.log)"
-  # The same flags the tests assume (shared/test-env.md): no docker0 bridge, no private addresses.
+  # The same flags the tests assume (CONTRIBUTING.md, "The test environment"): no docker0 bridge, no private addresses.
   nohup dockerd --iptables=false --ip-forward=false --ip-masq=false --bridge=none \
     --storage-driver=vfs >/var/log/dockerd-test.log 2>&1 &
   end=$((SECONDS + deadline_s))

@@ -1,5 +1,5 @@
 // The watcher's Prometheus metrics, on the Registry the composition root passes in (never the global
-// one). Conventions (shared/anchors.md §0.5, §6): prefix netbird_watchdog_, counters end in _total,
+// one). Conventions (docs/reference/conventions.md, "Prometheus"): prefix netbird_watchdog_, counters end in _total,
 // timestamps in _timestamp_seconds, 0/1 gauges are explicit and stay present, every per-container
 // series (and every rule of the catalogue) exists with 0 from the moment the container is known.
 // Labels are low-cardinality: the container name and the rule id, never ids or messages.

@@ -28,7 +28,7 @@ const version = (JSON.parse(await readFile(`${repo}package.json`, 'utf8')) as { 
   .version
 
 interface Layout {
-  /** NetBird's compose file for the layout (shared/netbird-facts.md §3). */
+  /** NetBird's compose file for the layout (docs/reference/netbird.md, "Containers and volumes"). */
   netbird: string
   /** NetBird's service and container the watchdog targets. */
   service: string

@@ -1,4 +1,4 @@
-// `run` against the real Docker engine (shared/test-env.md): restarts counted from engine events and
+// `run` against the real Docker engine (CONTRIBUTING.md, "The test environment"): restarts counted from engine events and
 // compared with the engine's own `docker events`, the restart loop, NetBird's fatal line classified,
 // manual restarts, recreate, late start, label and compose selection, TTY, a 10 MB line and binary
 // output. Everything is asserted on scraped /metrics (and the watcher's typed events).
@@ -21,7 +21,7 @@ import {
 } from './helpers/docker.js'
 import { startWatchdog, type TestWatchdog } from './helpers/watchdog.js'
 
-// NetBird v0.62–v0.65.1's crash-loop line (shared/netbird-facts.md §2.3), as the rule catalogue has it.
+// NetBird v0.62–v0.65.1's crash-loop line (docs/reference/netbird.md, "Log lines"), as the rule catalogue has it.
 const fatalLine = getRule('oidc-issuer-mismatch').examples[0]!
 const printFatalThenExit = ['sh', '-c', 'printf "%s\\n" "$1" >&2; exit 1', 'sh', fatalLine]
 // Stays up; exits 0 on SIGTERM (sh as PID 1 has no default signal handling).

@@ -22,7 +22,7 @@ const image = 'netbird-watchdog:test'
 const label = 'netbird-watchdog.test=1'
 const runId = randomBytes(4).toString('hex')
 const socketPath = '/var/run/docker.sock'
-// NetBird's fatal line for the trailing-slash case (shared/netbird-facts.md §2.3).
+// NetBird's fatal line for the trailing-slash case (docs/reference/netbird.md, "Log lines").
 const fatalLine =
   '2026-02-20T09:30:01Z FATL management/cmd/management.go:235: failed to create embedded IDP service: failed to open connector: failed to create connector d5k3c2ejl7ks73b0hq2g: failed to get provider: oidc: issuer did not match the issuer returned by provider, expected "https://oauth.id.jumpcloud.com" got "https://oauth.id.jumpcloud.com/"'
 
@@ -105,7 +105,7 @@ before(async () => {
   assert.equal(
     info.code,
     0,
-    'no Docker engine: start one with `bash .ci/run` (or see shared/test-env.md)',
+    'no Docker engine: start one with `bash .ci/run` (or see CONTRIBUTING.md, "The test environment")',
   )
   await cleanup()
   const built = await run(

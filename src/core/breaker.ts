@@ -1,6 +1,6 @@
 // The per-target circuit breaker for self-healing, as a pure state machine: every transition takes the
 // current time as an argument (the caller's injected clock), nothing here reads a clock or sets a timer.
-// Conventions from shared/anchors.md §5 (kubelet, Monit, systemd):
+// Conventions from docs/reference/conventions.md (kubelet, Monit, systemd):
 // - repair budget: at most `maxRepairs` data-mutating repairs per sliding `windowMs`;
 // - restart backoff: the first watchdog restart is immediate, each further one waits twice as long as
 //   the previous wait (from `backoffInitialMs`, capped at `backoffMaxMs`), like CrashLoopBackOff's

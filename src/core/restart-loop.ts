@@ -2,7 +2,7 @@
 // inspect results and applies what comes back.
 //
 // Restarts are counted from `start` events, not from RestartCount (which misses manual restarts and
-// resets on recreate: moby/moby#37596, shared/anchors.md §0.2). A restart is a start of a container
+// resets on recreate: moby/moby#37596, docs/reference/conventions.md). A restart is a start of a container
 // that had started before; the first start of a new container is not one. When the event stream was
 // interrupted, `reconcileStart` compares the inspected State.StartedAt with what was accounted, so a
 // start whose event is lost is still counted once, and the replayed event of a start already counted

@@ -1,5 +1,5 @@
 // Which containers the watchdog watches: (container name + labels, target config) -> why it is a
-// target, or undefined. Pure. Names come from shared/netbird-facts.md §3: `netbird-management`
+// target, or undefined. Pure. Names come from docs/reference/netbird.md, "Containers and volumes": `netbird-management`
 // (quickstart v0.62–v0.64), `netbird-server` (combined v0.65+) and compose-generated names of the
 // legacy `management` service (`<project>-management-1` with compose v2, `<project>_management_1`
 // with v1).

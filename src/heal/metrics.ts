@@ -1,5 +1,5 @@
 // Self-healing metrics, registered on the Registry the composition root passes in (never the global one).
-// Conventions (shared/anchors.md §0.5, §6): counters end in _total, failures are their own counter,
+// Conventions (docs/reference/conventions.md, "Prometheus"): counters end in _total, failures are their own counter,
 // 0/1 state gauges stay present with 0, every label set the alerts use is initialised up front.
 import { Counter, Gauge, type Registry } from 'prom-client'
 import { modes, type Mode } from '../config/schema.js'

@@ -1,6 +1,6 @@
 // Cron jobs (node-cron, expressions validated at config load): one run of a job at a time; a tick that
 // arrives while the previous run is still going is skipped and counted, never queued
-// (watchtower's 1-slot lock, shared/style.md §7). stop() stops the timers and waits for running jobs.
+// (watchtower's 1-slot lock, containrrr/watchtower internal/actions). stop() stops the timers and waits for running jobs.
 import cron, { type ScheduledTask } from 'node-cron'
 import { errorMessage } from '../errors.js'
 import type { Logger } from '../log.js'

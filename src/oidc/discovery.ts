@@ -2,7 +2,7 @@
 // and hand back the RAW `issuer` string the provider returned, for an exact comparison by the caller.
 // openid-client v6 drives the request (given the full .well-known URL it fetches that URL as is and does
 // no issuer comparison of its own, so its `https://host` == `https://host/` normalisation never hides the
-// JumpCloud case, shared/gotchas.md). Every failure is a value with a distinct, readable reason.
+// JumpCloud case, docs/reference/netbird.md, "The issuer check"). Every failure is a value with a distinct, readable reason.
 import * as client from 'openid-client'
 import { discoveryUrl } from '../core/issuer.js'
 import { errorMessage } from '../errors.js'

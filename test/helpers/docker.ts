@@ -1,4 +1,4 @@
-// The real Docker engine for tests (shared/test-env.md), through the `docker` CLI as an operator
+// The real Docker engine for tests (CONTRIBUTING.md, "The test environment"), through the `docker` CLI as an operator
 // would use it: a loud failure naming `bash scripts/test-env.sh` when the engine or a test image is
 // missing, labelled containers on `--network none`, a live `docker events` recorder, cleanup by
 // label, and a private engine (own dockerd, containerd, socket) a test may stop and start.

@@ -5,7 +5,7 @@
 // - 'v0.244': netbirdio/dex tag v0.244.0 (453eb483) storage/sql/migrate.go — NetBird v0.62.0–v0.70.x.
 //   11 migrations for SQLite (the MySQL-only `modify column state` one is skipped by flavour).
 // - 'grant-types': dexidp/dex 3bf25fd6 (2026-04-02, "add SSO sharing policy") storage/sql/migrate.go, the
-//   upstream point NetBird ≥ v0.71's fork builds on (shared/netbird-facts.md §1.3). It adds
+//   upstream point NetBird ≥ v0.71's fork builds on (docs/reference/netbird.md, "The connector table"). It adds
 //   `connector.grant_types` (upstream 77777730), written by CreateConnector as json.Marshal(nil) = `null`.
 // Flavour rewrites (storage/sql/sql.go flavorSQLite3): \btrue\b→1, \bfalse\b→0, \bboolean\b→integer,
 // \bbytea\b→blob, \btimestamptz\b→timestamp, now()→date('now').

@@ -73,7 +73,7 @@ export async function startIssuerPeer(
   // oidc-provider ships no types; a computed specifier keeps tsc from looking for them.
   const specifier: string = 'oidc-provider'
   const quiet = console.warn
-  // oidc-provider's import-time "Unsupported runtime" (it works on Node 20, shared/gotchas.md) and
+  // oidc-provider's import-time "Unsupported runtime" (it serves discovery fine on Node 20) and
   // its development-only warnings.
   console.warn = () => undefined
   const { default: Provider } = (await import(specifier)) as { default: ProviderClass }
