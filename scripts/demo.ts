@@ -5,7 +5,6 @@
 // Everything it creates is removed at the end (also on Ctrl-C).
 import { spawn } from 'node:child_process'
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { stringify } from 'yaml'
@@ -24,6 +23,7 @@ import {
   waitFor,
 } from '../test/helpers/docker.js'
 import { removeTestContainers, runFakeNetbird, startIssuerPeer } from '../test/helpers/selfheal.js'
+import { freePort } from '../test/helpers/net.js'
 
 const until = (pred: () => boolean | Promise<boolean>, what: string, ms = 60_000) =>
   waitFor(what, pred, ms)
@@ -56,17 +56,6 @@ process.once('SIGINT', () => {
   say(yellow('\ninterrupted: cleaning up'))
   void cleanup().then(() => process.exit(130))
 })
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address()
-      srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0))
-    })
-  })
-}
 
 interface LogRecord {
   time: string

@@ -16,7 +16,7 @@ import {
   writeFileSync,
 } from 'node:fs'
 import { createServer as createHttpServer } from 'node:http'
-import { createServer, type AddressInfo } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { before, test, type TestContext } from 'node:test'
@@ -43,6 +43,7 @@ import {
   runFakeNetbird,
   startIssuerPeer,
 } from './helpers/selfheal.js'
+import { freePort } from './helpers/net.js'
 
 const jc = 'd1c9q2ll0fgs73cunqsg'
 const okta = 'okta-d1c9q4dl0fgs73cunqt0'
@@ -50,18 +51,6 @@ const okta = 'okta-d1c9q4dl0fgs73cunqt0'
 before(async () => {
   await requireDocker([nodeImage])
 })
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address()
-      const port = typeof addr === 'object' && addr ? addr.port : 0
-      srv.close(() => resolve(port))
-    })
-  })
-}
 
 function fileSha(path: string): string {
   return createHash('sha256').update(readFileSync(path)).digest('hex')

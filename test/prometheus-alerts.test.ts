@@ -13,7 +13,8 @@ import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { parse } from 'yaml'
 import { sumOf } from '../bench/lib/metrics-text.js'
-import { delay, freePort, observeConfig, Watchdog } from '../bench/lib/watchdog.js'
+import { delay, observeConfig, Watchdog } from '../bench/lib/watchdog.js'
+import { freePort } from './helpers/net.js'
 import { getRule } from '../src/core/rules.js'
 import {
   busyboxImage,

@@ -2,24 +2,12 @@
 // file, JSON logs on stderr, a clean exit 0 on SIGTERM and SIGINT, exit 2 on an invalid config.
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { before, test } from 'node:test'
 import { runCli, cliPath } from './helpers/cli.js'
 import { requireDocker, waitFor } from './helpers/docker.js'
 import { parseMetrics, valueOf } from './helpers/metrics-text.js'
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address()
-      const port = typeof addr === 'object' && addr ? addr.port : 0
-      srv.close(() => resolve(port))
-    })
-  })
-}
+import { freePort } from './helpers/net.js'
 
 before(async () => {
   await requireDocker()

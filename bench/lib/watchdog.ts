@@ -2,12 +2,12 @@
 // fault tests: writes its config, waits until /readyz answers, reads its pino JSON log lines as they
 // come, scrapes /metrics. Stop with stop() (SIGTERM, then SIGKILL after a deadline) or kill().
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseMetrics, sumOf, type Sample } from './metrics-text.js'
+import { freePort } from '../../test/helpers/net.js'
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
 export const cliPath = join(repoRoot, 'dist/cli.js')
@@ -48,18 +48,6 @@ export function observeConfig(
     schedules: { doctor: '', backup: '', integrity: '' },
     ...extra,
   }
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address()
-      const port = typeof addr === 'object' && addr ? addr.port : 0
-      srv.close(() => resolve(port))
-    })
-  })
 }
 
 const defaultKeep = (r: LogRecord): boolean =>

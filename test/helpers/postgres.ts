@@ -27,7 +27,6 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -40,6 +39,7 @@ import {
   type FixtureConnector,
   type FixtureSchema,
 } from './idp-fixture.js'
+import { freePort } from './net.js'
 
 const exec = promisify(execFile)
 
@@ -92,18 +92,6 @@ export function postgresBin(): string {
     )
   }
   return join(base, majors[0]!, 'bin')
-}
-
-async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address()
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0
-      srv.close(() => resolve(port))
-    })
-  })
 }
 
 /** Run a server binary as the `postgres` user (when root) with no secret on its command line. */
