@@ -15,12 +15,8 @@ import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import Database from 'better-sqlite3'
 import { backupDb, restoreDb, verifyBackup } from './helpers/store.js'
-import {
-  defaultBackupDir,
-  findBackup,
-  listBackups,
-  pruneBackups,
-} from '../src/store/backup-files.js'
+import { defaultBackupDir, findBackup, listBackups } from '../src/store/backup-files.js'
+import { pruneBackups } from '../src/store/retention.js'
 import { readConnectors } from '../src/store/sqlite/idp-db.js'
 import { isWatchdogError } from '../src/errors.js'
 import { createIdpDb, jumpcloudId, leaveHotJournal } from './helpers/idp-fixture.js'

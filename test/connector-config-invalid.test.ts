@@ -8,19 +8,14 @@ import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { test, type TestContext } from 'node:test'
 import Database from 'better-sqlite3'
-import { configSchema } from '../src/config/schema.js'
-import { DockerEngine } from '../src/docker/engine.js'
-import { WatchdogEvents } from '../src/docker/events.js'
-import { SqliteStore } from '../src/store/sqlite/store.js'
-import { startSelfHealing } from '../src/heal/self-heal.js'
 import { createLogger } from '../src/log.js'
-import { Registry } from 'prom-client'
 import { backupDb, restoreDb, verifyBackup } from './helpers/store.js'
 import { connectorIssuer } from '../src/core/connectors.js'
 import { readConnectors } from '../src/store/sqlite/idp-db.js'
 import { runCli, type CliRun } from './helpers/cli.js'
 import { canarySecret, createIdpDb, oidcConnectorConfig } from './helpers/idp-fixture.js'
 import { startOidcPeer, type Peer } from './helpers/oidc-peers.js'
+import { startTestSelfHealing } from './helpers/selfheal.js'
 
 const brokenId = 'oidc-broken-d4c9q2ll0fgs73cunqx0'
 const goodId = 'd1c9q2ll0fgs73cunqsg'
@@ -227,27 +222,13 @@ test('the daemon drift check skips the broken connector with a warning and check
       cb()
     },
   })
-  const config = configSchema.parse({
-    mode: 'observe',
-    targets: { names: ['nbw-badcfg-none'], autoDetect: false },
-    idp: { dbPath: db },
-    oidc: { allowInsecure: true, timeoutMs: 3000 },
-    backups: { dir: join(dir, 'backups') },
-    schedules: { doctor: '', backup: '', integrity: '' },
-  })
   // Nothing here talks to Docker: discover() reads idp.db and asks the providers.
-  const heal = startSelfHealing({
+  const heal = startTestSelfHealing(t, {
+    dbPath: db,
+    dir,
     logger: createLogger({ level: 'info' }, sink),
-    registry: new Registry(),
-    config,
-    secrets: {},
-    docker: new DockerEngine({ socketPath: '/var/run/docker.sock' }),
-    events: new WatchdogEvents(),
-    store: new SqliteStore(db),
-    backupDir: join(dir, 'backups'),
-    version: 'test',
+    config: { mode: 'observe', targets: { names: ['nbw-badcfg-none'], autoDetect: false } },
   })
-  t.after(() => heal.stop())
   const found = await heal.healer.discover()
   assert.deepEqual(
     found.map((v) => [v.connectorId, v.kind, v.kind === 'fix' ? [v.from, v.to] : undefined]),

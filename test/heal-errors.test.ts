@@ -11,14 +11,10 @@ import { Writable } from 'node:stream'
 import { test, type TestContext } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { Registry } from 'prom-client'
-import { configSchema } from '../src/config/schema.js'
 import { connectorIssuer } from '../src/core/connectors.js'
 import { DockerEngine } from '../src/docker/engine.js'
-import { WatchdogEvents } from '../src/docker/events.js'
-import { startSelfHealing } from '../src/heal/self-heal.js'
 import { createLogger } from '../src/log.js'
 import { readConnectors } from '../src/store/sqlite/idp-db.js'
-import { SqliteStore } from '../src/store/sqlite/store.js'
 import {
   SocketRelay,
   containerLogs,
@@ -33,6 +29,7 @@ import {
   removeTestContainers,
   runFakeNetbird,
   startIssuerPeer,
+  startTestSelfHealing,
 } from './helpers/selfheal.js'
 
 const jc = 'd1c9q2ll0fgs73cunqsg'
@@ -90,25 +87,18 @@ test('the engine goes away between the commit and the restart: an outcome, not a
     },
   })
   const registry = new Registry()
-  const heal = startSelfHealing({
-    logger: createLogger({ level: 'info' }, sink),
+  const heal = startTestSelfHealing(t, {
+    dbPath,
+    dir,
     registry,
-    config: configSchema.parse({
+    logger: createLogger({ level: 'info' }, sink),
+    docker: new DockerEngine({ socketPath: relay.path }),
+    config: {
       mode: 'repair',
       targets: { names: [container], autoDetect: false },
-      idp: { dbPath },
-      oidc: { allowInsecure: true, timeoutMs: 3000 },
       repair: { confirmSeconds: 2, restartBackoffSeconds: 0, stopTimeoutSeconds: 2 },
-      schedules: { doctor: '', backup: '', integrity: '' },
-    }),
-    secrets: {},
-    docker: new DockerEngine({ socketPath: relay.path }),
-    events: new WatchdogEvents(),
-    store: new SqliteStore(dbPath),
-    backupDir: join(dir, 'backups'),
-    version: 'test',
+    },
   })
-  t.after(() => heal.stop())
   const { value: outcome, escaped } = await noEscapes(() =>
     heal.healer.heal(container, '', { kind: 'finding', connectorId: jc }),
   )

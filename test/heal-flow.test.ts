@@ -10,11 +10,8 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
-import { configSchema, type Config } from '../src/config/schema.js'
-import { DockerEngine } from '../src/docker/engine.js'
-import { WatchdogEvents } from '../src/docker/events.js'
-import { SqliteStore } from '../src/store/sqlite/store.js'
-import { startSelfHealing, type SelfHealing } from '../src/heal/self-heal.js'
+import type { Config } from '../src/config/schema.js'
+import type { SelfHealing } from '../src/heal/self-heal.js'
 import { createLogger } from '../src/log.js'
 import { listBackups } from '../src/store/backup-files.js'
 import { connectorIssuer } from '../src/core/connectors.js'
@@ -28,6 +25,7 @@ import {
   removeTestContainers,
   runFakeNetbird,
   startIssuerPeer,
+  startTestSelfHealing,
 } from './helpers/selfheal.js'
 
 const until = (pred: () => boolean | Promise<boolean>, what: string, ms = 60_000) =>
@@ -65,33 +63,22 @@ async function rig(
   })
   const container = `nbw-heal-${opts.variant}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
   t.after(() => removeTestContainers([container]))
-  const config = configSchema.parse({
-    mode: opts.mode ?? 'repair',
-    targets: { names: [container], autoDetect: false },
-    idp: { dbPath },
-    oidc: { allowInsecure: true, timeoutMs: 3000 },
-    repair: {
-      confirmSeconds: opts.confirmSeconds ?? 2,
-      restartBackoffSeconds: 0,
-      stopTimeoutSeconds: 2,
-    },
-    backups: { dir: join(dir, 'backups') },
-    schedules: { doctor: '', backup: '', integrity: '' },
-  })
   const registry = new Registry()
-  const engine = new DockerEngine({ socketPath: '/var/run/docker.sock' })
-  const heal = startSelfHealing({
-    logger: testLogger(),
+  const heal = startTestSelfHealing(t, {
+    dbPath,
+    dir,
     registry,
-    config,
-    secrets: {},
-    docker: engine,
-    events: new WatchdogEvents(),
-    store: new SqliteStore(dbPath),
-    backupDir: join(dir, 'backups'),
-    version: 'test',
+    logger: testLogger(),
+    config: {
+      mode: opts.mode ?? 'repair',
+      targets: { names: [container], autoDetect: false },
+      repair: {
+        confirmSeconds: opts.confirmSeconds ?? 2,
+        restartBackoffSeconds: 0,
+        stopTimeoutSeconds: 2,
+      },
+    },
   })
-  t.after(() => heal.stop())
   await runFakeNetbird({ name: container, dataDir: dir, variant: opts.variant })
   return { dir, dbPath, container, heal, registry, originalSha: sha(dbPath) }
 }

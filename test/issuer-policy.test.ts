@@ -8,23 +8,17 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
 import { Registry } from 'prom-client'
-import { configSchema } from '../src/config/schema.js'
 import {
   discoveryTargets,
   judgeIssuer,
   type ConnectorDiscovery,
 } from '../src/core/issuer-policy.js'
 import { quoteText, validateIssuer } from '../src/core/issuer.js'
-import { DockerEngine } from '../src/docker/engine.js'
-import { WatchdogEvents } from '../src/docker/events.js'
-import { startSelfHealing } from '../src/heal/self-heal.js'
-import { createLogger } from '../src/log.js'
-import { SqliteStore } from '../src/store/sqlite/store.js'
 import { runCli } from './helpers/cli.js'
 import { removeContainers, requireDocker, runContainer, uniqueName } from './helpers/docker.js'
 import { createIdpDb, oidcConnectors } from './helpers/idp-fixture.js'
 import { startOtherOriginPeer } from './helpers/oidc-peers.js'
-import { metricValue } from './helpers/selfheal.js'
+import { metricValue, startTestSelfHealing } from './helpers/selfheal.js'
 
 const lax = { allowInsecure: true }
 const strict = { allowInsecure: false }
@@ -199,24 +193,12 @@ test('a provider answering another origin: repair --discover, the drift check an
   t.after(() => removeContainers([container]))
   await runContainer({ name: container, cmd: ['sleep', '600'] })
   const registry = new Registry()
-  const heal = startSelfHealing({
-    logger: createLogger({ level: 'silent' }),
+  const heal = startTestSelfHealing(t, {
+    dbPath: db,
+    dir,
     registry,
-    config: configSchema.parse({
-      mode: 'repair',
-      targets: { names: [container], autoDetect: false },
-      idp: { dbPath: db },
-      oidc: { allowInsecure: true, timeoutMs: 3000 },
-      schedules: { doctor: '', backup: '', integrity: '' },
-    }),
-    secrets: {},
-    docker: new DockerEngine({ socketPath: '/var/run/docker.sock' }),
-    events: new WatchdogEvents(),
-    store: new SqliteStore(db),
-    backupDir: join(dir, 'backups'),
-    version: 'test',
+    config: { mode: 'repair', targets: { names: [container], autoDetect: false } },
   })
-  t.after(() => heal.stop())
   const drift = await heal.healer.checkDrift()
   assert.deepEqual(drift, { ok: false, drift: 1, unreachable: 0 })
   assert.equal(

@@ -28,6 +28,7 @@ import {
   jumpcloudIssuerDiscovered,
   jumpcloudIssuerStored,
   oktaId,
+  tempIdpDb,
 } from './helpers/idp-fixture.js'
 import { runCli, type CliRun } from './helpers/cli.js'
 import { removeContainers, requireDocker, runContainer, uniqueName } from './helpers/docker.js'
@@ -145,9 +146,7 @@ async function makeReadOnly(path: string): Promise<() => Promise<void>> {
 
 for (const schema of ['v0.244', 'grant-types'] as const) {
   test(`repair (${schema}) changes exactly one value and keeps BLOB storage`, async (t) => {
-    const dir = await tempDir(t)
-    const db = join(dir, 'idp.db')
-    createIdpDb(db, { schema })
+    const { dir, db } = await tempIdpDb(t, { schema })
     const before = readConnectors(db)
     const res = await repairDb({ dbPath: db, changes: fixChange, dryRun: false, version: '1' })
     assert.deepEqual(res.changes, [
@@ -197,9 +196,7 @@ for (const schema of ['v0.244', 'grant-types'] as const) {
 }
 
 test('dry run leaves the file byte-identical and writes no backup', async (t) => {
-  const dir = await tempDir(t)
-  const db = join(dir, 'idp.db')
-  createIdpDb(db)
+  const { dir, db } = await tempIdpDb(t)
   const hash = await sha256(db)
   const mtime = (await stat(db)).mtimeMs
   const res = await repairDb({ dbPath: db, changes: fixChange, dryRun: true, version: '1' })
@@ -212,9 +209,7 @@ test('dry run leaves the file byte-identical and writes no backup', async (t) =>
 })
 
 test('nothing to do: no backup, no write', async (t) => {
-  const dir = await tempDir(t)
-  const db = join(dir, 'idp.db')
-  createIdpDb(db)
+  const { db } = await tempIdpDb(t)
   const hash = await sha256(db)
   const res = await repairDb({
     dbPath: db,
@@ -242,9 +237,7 @@ test('TEXT-stored config stays TEXT', async (t) => {
 })
 
 test('input errors: unknown connector, connector without issuer, bad URL, read-only file', async (t) => {
-  const dir = await tempDir(t)
-  const db = join(dir, 'idp.db')
-  createIdpDb(db)
+  const { db } = await tempIdpDb(t)
   const hash = await sha256(db)
   const run = (connectorId: string, to: string) =>
     repairDb({ dbPath: db, changes: [{ connectorId, to }], dryRun: false, version: '1' })
@@ -267,9 +260,7 @@ test('input errors: unknown connector, connector without issuer, bad URL, read-o
 })
 
 test('a failure inside the transaction rolls back: nothing changed, backup kept', async (t) => {
-  const dir = await tempDir(t)
-  const db = join(dir, 'idp.db')
-  createIdpDb(db)
+  const { db } = await tempIdpDb(t)
   // A trigger (a real SQLite peer behaviour) that mangles the row we write: verification must catch it.
   const h = new Database(db)
   h.exec(`create trigger mangle after update of config on connector begin
@@ -284,9 +275,7 @@ test('a failure inside the transaction rolls back: nothing changed, backup kept'
 })
 
 test('another process holding a write transaction: repair waits, then fails cleanly', async (t) => {
-  const dir = await tempDir(t)
-  const db = join(dir, 'idp.db')
-  createIdpDb(db)
+  const { dir, db } = await tempIdpDb(t)
   const lock = await holdLock(db, 'immediate')
   t.after(() => lock.release())
   await assert.rejects(
@@ -308,9 +297,7 @@ test('another process holding a write transaction: repair waits, then fails clea
 })
 
 test('a writer that finishes within the busy timeout: repair waits and succeeds', async (t) => {
-  const dir = await tempDir(t)
-  const db = join(dir, 'idp.db')
-  createIdpDb(db)
+  const { db } = await tempIdpDb(t)
   // The other process (as Dex would) commits its transaction a moment later, on its own.
   const lock = await holdLock(db, 'immediate', { commitAfterMs: 300 })
   t.after(() => lock.release())
@@ -353,10 +340,8 @@ function managementJson(issuer: string): string {
 }
 
 test('static connector in management.json: refused by default, nothing changed', async (t) => {
-  const dir = await tempDir(t)
-  const db = join(dir, 'idp.db')
+  const { dir, db } = await tempIdpDb(t)
   const mj = join(dir, 'management.json')
-  createIdpDb(db)
   await writeFile(mj, managementJson(jumpcloudIssuerStored))
   const hash = await sha256(db)
   await assert.rejects(
@@ -376,10 +361,8 @@ test('static connector in management.json: refused by default, nothing changed',
 })
 
 test('static connector fixed in management.json too: in place, backed up, only the issuer changed', async (t) => {
-  const dir = await tempDir(t)
-  const db = join(dir, 'idp.db')
+  const { dir, db } = await tempIdpDb(t)
   const mj = join(dir, 'management.json')
-  createIdpDb(db)
   const original = managementJson(jumpcloudIssuerStored)
   await writeFile(mj, original)
   const inode = (await stat(mj)).ino
@@ -402,10 +385,8 @@ test('static connector fixed in management.json too: in place, backed up, only t
 })
 
 test('a connector that is not static is repaired even with management.json given', async (t) => {
-  const dir = await tempDir(t)
-  const db = join(dir, 'idp.db')
+  const { dir, db } = await tempIdpDb(t)
   const mj = join(dir, 'management.json')
-  createIdpDb(db)
   await writeFile(mj, managementJson('https://other.example'))
   const res = await repairDb({
     dbPath: db,
@@ -430,9 +411,7 @@ function assertNoSecrets(run: CliRun): void {
 }
 
 test('CLI repair --issuer --dry-run --json: the plan, byte-identical file, no secrets', async (t) => {
-  const dir = await tempDir(t)
-  const db = join(dir, 'idp.db')
-  createIdpDb(db)
+  const { db } = await tempIdpDb(t)
   const hash = await sha256(db)
   const run = await runCli([
     'repair',
@@ -458,9 +437,7 @@ test('CLI repair --issuer --dry-run --json: the plan, byte-identical file, no se
 })
 
 test('CLI repair --issuer: repaired, backup verified, human output', async (t) => {
-  const dir = await tempDir(t)
-  const db = join(dir, 'idp.db')
-  createIdpDb(db)
+  const { db } = await tempIdpDb(t)
   const run = await runCli(['repair', '--db', db, '--connector', jumpcloudId, '--issuer', B])
   assert.equal(run.code, 0, run.stderr)
   assertNoSecrets(run)
@@ -482,9 +459,7 @@ test('CLI repair --issuer: repaired, backup verified, human output', async (t) =
 })
 
 test('CLI repair: usage and input errors exit 2 with a clear message', async (t) => {
-  const dir = await tempDir(t)
-  const db = join(dir, 'idp.db')
-  createIdpDb(db)
+  const { dir, db } = await tempIdpDb(t)
   const notDb = join(dir, 'not.db')
   await writeFile(notDb, 'x'.repeat(4096))
   const cases: [string[], RegExp][] = [
@@ -523,9 +498,7 @@ test('CLI repair: usage and input errors exit 2 with a clear message', async (t)
 })
 
 test('CLI repair: a database locked by another process → exit 2, nothing changed', async (t) => {
-  const dir = await tempDir(t)
-  const db = join(dir, 'idp.db')
-  createIdpDb(db)
+  const { db } = await tempIdpDb(t)
   const lock = await holdLock(db, 'immediate')
   t.after(() => lock.release())
   const run = await runCli([
@@ -546,9 +519,7 @@ test('CLI repair: a database locked by another process → exit 2, nothing chang
 })
 
 test('CLI repair after a writer died mid-transaction: dry run exits 2, repair rolls the journal back first', async (t) => {
-  const dir = await tempDir(t)
-  const db = join(dir, 'idp.db')
-  createIdpDb(db)
+  const { db } = await tempIdpDb(t)
   await leaveHotJournal(db)
   const dry = await runCli([
     'repair',
@@ -685,9 +656,7 @@ test('CLI repair --restart restarts the container through the Docker engine', as
   await runContainer({ name, cmd: ['sleep', '3600'] })
   const container = new Docker().getContainer(name)
   const before = (await container.inspect()).State.StartedAt
-  const dir = await tempDir(t)
-  const db = join(dir, 'idp.db')
-  createIdpDb(db)
+  const { db } = await tempIdpDb(t)
   const run = await runCli([
     'repair',
     '--db',
@@ -726,10 +695,8 @@ test('CLI repair --restart restarts the container through the Docker engine', as
 })
 
 test('CLI repair with --management-json: a static connector is refused (exit 1) unless --fix-management-json', async (t) => {
-  const dir = await tempDir(t)
-  const db = join(dir, 'idp.db')
+  const { dir, db } = await tempIdpDb(t)
   const mj = join(dir, 'management.json')
-  createIdpDb(db)
   await writeFile(mj, managementJson(A))
   const hash = await sha256(db)
   const args = [
@@ -837,10 +804,8 @@ test('CLI repair --discover with --management-json: idp.db right, stale static e
 })
 
 test('a failure after commit (management.json cannot be written) undoes exactly the idp.db change', async (t) => {
-  const dir = await tempDir(t)
-  const db = join(dir, 'idp.db')
+  const { dir, db } = await tempIdpDb(t)
   const mj = join(dir, 'management.json')
-  createIdpDb(db)
   await writeFile(mj, managementJson(A))
   const before = readConnectors(db)
   const undo = await makeReadOnly(mj)

@@ -7,9 +7,9 @@ import {
   engineOf,
   findBackup,
   listBackups,
-  pruneBackups,
   type BackupInfo,
 } from '../store/backup-files.js'
+import { pruneBackups } from '../store/retention.js'
 import type { IdpStore } from '../store/port.js'
 import { assertSameStore } from '../store/restore-guard.js'
 import { SqliteStore } from '../store/sqlite/store.js'

@@ -1,9 +1,9 @@
 // Runs every `doctor` check: reads the inputs (idp.db, management.json, config.yaml, setup.env), fetches
 // each provider's discovery document once, asks the JumpCloud API, and evaluates the pure checks of
-// src/core/doctor-checks.ts. Independent of the CLI so the daemon can run it on a schedule.
+// src/core/checks/ (standalone setups: standalone-tasks.ts). Independent of the CLI so the daemon can run it on a schedule.
 // Checks run concurrently, each under a deadline: one hanging provider never holds up the report.
 import { connectorIssuer, type ConnectorRow } from '../core/connectors.js'
-import { reportOk, type CheckArea, type CheckId, type CheckResult } from '../core/checks/check.js'
+import { reportOk, type CheckResult } from '../core/checks/check.js'
 import {
   connectorTarget,
   evaluateClientAuthMethod,
@@ -14,13 +14,6 @@ import {
   evaluateScopes,
 } from '../core/checks/connector-checks.js'
 import { evaluateDiscoveryReachable } from '../core/checks/discovery.js'
-import {
-  evaluateAudienceClientId,
-  evaluateAuthIssuer,
-  evaluateDeviceAuth,
-  evaluateJumpcloudToken,
-  type StandaloneSource,
-} from '../core/checks/standalone-checks.js'
 import { evaluateStaticDrift } from '../core/checks/static-checks.js'
 import { discoveryUrl } from '../core/issuer.js'
 import { isSecretKey, redactValues } from '../core/redact.js'
@@ -35,7 +28,8 @@ import {
 import { discoverConnectors, type ConnectorsDiscovered } from '../oidc/connector-discovery.js'
 import { fetchDiscovery, fetchDiscoveryDocument, type DiscoveryResult } from '../oidc/discovery.js'
 import type { IdpStore } from '../store/port.js'
-import { checkJumpCloudToken, jumpCloudApiBase } from './jumpcloud-api.js'
+import { addManagementStandaloneTasks, addSetupEnvTasks } from './standalone-tasks.js'
+import type { TaskSpec } from './task.js'
 
 export interface DoctorInputs {
   /** The IdP store (embedded IdP connectors); connector checks are skipped without it. */
@@ -68,8 +62,6 @@ export interface DoctorReport {
   ms: number
 }
 
-type Task = () => Promise<CheckResult[]> | CheckResult[]
-
 /**
  * Run every applicable check. Throws a WatchdogError only for unusable inputs (a file that cannot be
  * read or parsed, a database that is not idp.db); every provider or network problem is a check result.
@@ -97,7 +89,7 @@ export async function runDoctor(inputs: DoctorInputs, opts: DoctorOptions): Prom
   const discoverUrl = (url: string): Promise<DiscoveryResult> =>
     memo(discoveries, 'url:' + url, () => fetchDiscoveryDocument(url, discoveryOpts))
 
-  const tasks: { id: CheckId; area: CheckArea; target: string; run: Task }[] = []
+  const tasks: TaskSpec[] = []
   const embeddedIssuer = management?.embedded?.issuer ?? combined?.issuer
   const embeddedEnabled = management?.embedded?.enabled === true || combined !== undefined
 
@@ -203,7 +195,7 @@ export async function runDoctor(inputs: DoctorInputs, opts: DoctorOptions): Prom
 }
 
 function addConnectorTasks(
-  tasks: { id: CheckId; area: CheckArea; target: string; run: Task }[],
+  tasks: TaskSpec[],
   rows: ConnectorRow[],
   dbPath: string,
   embeddedIssuer: string | undefined,
@@ -297,215 +289,6 @@ function addConnectorTasks(
   }
 }
 
-function addManagementStandaloneTasks(
-  tasks: { id: CheckId; area: CheckArea; target: string; run: Task }[],
-  m: ManagementJson,
-  opts: DoctorOptions,
-  discoverUrl: (url: string) => Promise<DiscoveryResult>,
-): void {
-  const src: StandaloneSource = { label: m.path, kind: 'management-json' }
-  const embeddedEnabled = m.embedded?.enabled === true
-  if (embeddedEnabled) {
-    const ids: CheckId[] = [
-      'auth-issuer-matches-discovery',
-      'audience-client-id',
-      'device-auth',
-      'jumpcloud-api-token',
-    ]
-    for (const id of ids) {
-      tasks.push({
-        id,
-        area: 'standalone',
-        target: m.path,
-        run: () => [
-          {
-            id,
-            status: 'skip',
-            area: 'standalone',
-            target: m.path,
-            message:
-              'EmbeddedIdP is enabled: NetBird ignores HttpConfig and IdpManagerConfig (standalone checks do not apply)',
-          },
-        ],
-      })
-    }
-    return
-  }
-  const http = m.http ?? {}
-  const endpoint =
-    nonEmpty(http.oidcConfigEndpoint) ??
-    (nonEmpty(http.authIssuer) !== undefined ? discoveryUrl(http.authIssuer!) : undefined)
-  const unresolved = (v: string | undefined): boolean => v !== undefined && v.includes('{{')
-  tasks.push({
-    id: 'auth-issuer-matches-discovery',
-    area: 'standalone',
-    target: `${m.path} HttpConfig`,
-    run: async () => {
-      if (endpoint !== undefined && unresolved(endpoint)) {
-        const target = `${m.path} HttpConfig.OIDCConfigEndpoint`
-        return [
-          {
-            id: 'auth-issuer-matches-discovery',
-            status: 'skip',
-            area: 'standalone',
-            target,
-            message: `not checked: the endpoint comes from environment variable(s) not set here (${m.unresolvedVars.join(', ')})`,
-          },
-          evaluateDeviceAuth(src, m.deviceAuth?.provider, undefined),
-        ]
-      }
-      if (endpoint === undefined) {
-        return [
-          evaluateAuthIssuer(src, http.authIssuer, false, undefined),
-          evaluateDeviceAuth(src, m.deviceAuth?.provider, undefined),
-        ]
-      }
-      const d = await discoverUrl(endpoint)
-      return [
-        evaluateDiscoveryReachable('standalone', `${m.path} HttpConfig.OIDCConfigEndpoint`, d),
-        evaluateAuthIssuer(
-          src,
-          http.authIssuer,
-          nonEmpty(http.oidcConfigEndpoint) !== undefined,
-          d,
-        ),
-        evaluateDeviceAuth(src, m.deviceAuth?.provider, d),
-      ]
-    },
-  })
-  const clientId = nonEmpty(http.authClientId) ?? nonEmpty(m.pkce?.clientId)
-  tasks.push({
-    id: 'audience-client-id',
-    area: 'standalone',
-    target: `${m.path} HttpConfig.AuthAudience`,
-    run: () => [
-      evaluateAudienceClientId(src, http.authAudience, clientId, {
-        audience: 'HttpConfig.AuthAudience',
-        clientId:
-          nonEmpty(http.authClientId) !== undefined
-            ? 'HttpConfig.AuthClientID'
-            : 'PKCEAuthorizationFlow.ProviderConfig.ClientID',
-      }),
-    ],
-  })
-  const extra = m.idpManager?.extraConfig ?? {}
-  addTokenTask(tasks, src, {
-    managerType: m.idpManager?.managerType,
-    embeddedEnabled,
-    token: extra.ApiToken,
-    apiUrl: extra.ApiUrl,
-    opts,
-  })
-}
-
-function addSetupEnvTasks(
-  tasks: { id: CheckId; area: CheckArea; target: string; run: Task }[],
-  s: SetupEnv,
-  opts: DoctorOptions,
-  discoverUrl: (url: string) => Promise<DiscoveryResult>,
-): void {
-  const v = s.vars
-  const src: StandaloneSource = { label: s.path, kind: 'setup-env' }
-  const endpoint =
-    nonEmpty(v.NETBIRD_AUTH_OIDC_CONFIGURATION_ENDPOINT) ??
-    (nonEmpty(v.NETBIRD_AUTH_AUTHORITY) !== undefined
-      ? discoveryUrl(v.NETBIRD_AUTH_AUTHORITY!)
-      : undefined)
-  // configure.sh: a device-auth client ID switches the provider to "hosted".
-  const deviceProvider =
-    nonEmpty(v.NETBIRD_AUTH_DEVICE_AUTH_CLIENT_ID) !== undefined
-      ? 'hosted, because NETBIRD_AUTH_DEVICE_AUTH_CLIENT_ID is set'
-      : v.NETBIRD_AUTH_DEVICE_AUTH_PROVIDER
-  tasks.push({
-    id: 'auth-issuer-matches-discovery',
-    area: 'standalone',
-    target: s.path,
-    run: async () => {
-      if (endpoint === undefined) {
-        return [
-          evaluateAuthIssuer(src, v.NETBIRD_AUTH_AUTHORITY, false, undefined),
-          evaluateDeviceAuth(src, deviceProvider, undefined),
-        ]
-      }
-      const d = await discoverUrl(endpoint)
-      return [
-        evaluateDiscoveryReachable(
-          'standalone',
-          `${s.path} NETBIRD_AUTH_OIDC_CONFIGURATION_ENDPOINT`,
-          d,
-        ),
-        evaluateAuthIssuer(src, v.NETBIRD_AUTH_AUTHORITY, false, d),
-        evaluateDeviceAuth(src, deviceProvider, d),
-      ]
-    },
-  })
-  tasks.push({
-    id: 'audience-client-id',
-    area: 'standalone',
-    target: s.path,
-    run: () => [
-      evaluateAudienceClientId(src, v.NETBIRD_AUTH_AUDIENCE, v.NETBIRD_AUTH_CLIENT_ID, {
-        audience: 'NETBIRD_AUTH_AUDIENCE',
-        clientId: 'NETBIRD_AUTH_CLIENT_ID',
-      }),
-    ],
-  })
-  addTokenTask(tasks, src, {
-    managerType: v.NETBIRD_MGMT_IDP,
-    embeddedEnabled: false,
-    token: v.NETBIRD_IDP_MGMT_EXTRA_API_TOKEN,
-    // configure.sh turns NETBIRD_IDP_MGMT_EXTRA_<SNAKE> into ExtraConfig["<Camel>"].
-    apiUrl: v.NETBIRD_IDP_MGMT_EXTRA_API_URL,
-    opts,
-  })
-}
-
-function addTokenTask(
-  tasks: { id: CheckId; area: CheckArea; target: string; run: Task }[],
-  src: StandaloneSource,
-  f: {
-    managerType: string | undefined
-    embeddedEnabled: boolean
-    token: string | undefined
-    apiUrl: string | undefined
-    opts: DoctorOptions
-  },
-): void {
-  tasks.push({
-    id: 'jumpcloud-api-token',
-    area: 'standalone',
-    target: src.label,
-    run: async () => {
-      const token = nonEmpty(f.token)
-      const templ = token !== undefined ? /\{\{-?\s*\.([A-Za-z0-9_]+)/.exec(token) : null
-      const tokenState =
-        token === undefined
-          ? ('missing' as const)
-          : templ !== null
-            ? { unresolvedVar: templ[1]! }
-            : ('present' as const)
-      const isJumpCloud = (f.managerType ?? '').toLowerCase() === 'jumpcloud'
-      const api =
-        isJumpCloud && !f.embeddedEnabled && tokenState === 'present' && token !== undefined
-          ? await checkJumpCloudToken(f.apiUrl, token, {
-              timeoutMs: f.opts.timeoutMs,
-              allowInsecure: f.opts.allowInsecure,
-              ...(f.opts.fetch !== undefined ? { fetch: f.opts.fetch } : {}),
-            })
-          : undefined
-      return [
-        evaluateJumpcloudToken(src, {
-          managerType: f.managerType,
-          embeddedEnabled: f.embeddedEnabled,
-          tokenState,
-          apiUrl: jumpCloudApiBase(f.apiUrl),
-          api,
-        }),
-      ]
-    },
-  })
-}
-
 /** Every secret value the inputs hold, so that no result text can carry one (defence in depth). */
 function collectSecrets(
   rows: ConnectorRow[] | undefined,
@@ -564,8 +347,4 @@ function withDeadline<T>(p: Promise<T>, ms: number, onTimeout: () => T): Promise
       },
     )
   })
-}
-
-function nonEmpty(s: string | undefined): string | undefined {
-  return s !== undefined && s.trim() !== '' ? s : undefined
 }

@@ -25,8 +25,9 @@ import type { IdpStore } from '../store/port.js'
 import { confirmRecovery, viewTarget } from './confirm.js'
 import type { HealMetrics } from './metrics.js'
 import type { HealOutcome, OutcomeReporter } from './outcome.js'
-import { repairIssuers, rollbackRepair, type RepairResult } from './repair.js'
+import { repairIssuers, type RepairResult } from './repair.js'
 import { restartTarget } from './restart.js'
+import { rollBack } from './rollback.js'
 import { Target } from './target.js'
 
 /** OIDC discovery with go-oidc semantics: the raw `issuer` string of the document, never normalised. */
@@ -380,7 +381,19 @@ export class Healer {
         )
       case 'worse':
         t.pending = null
-        return await this.#rollback(t, repair, verdict.evidence, log)
+        return await rollBack({
+          store: this.#o.store,
+          docker: this.#o.docker,
+          target: t,
+          repair,
+          why: verdict.evidence,
+          backupDir: this.#o.backupDir,
+          version: this.#o.version,
+          stopTimeoutSeconds: this.#o.config.repair.stopTimeoutSeconds,
+          signal: this.#abort.signal,
+          logger: this.#o.logger,
+          log,
+        })
     }
   }
 
@@ -392,53 +405,6 @@ export class Healer {
     if (t.pending === null || t.inFlight !== null || this.#abort.signal.aborted) return
     this.#log.info({ container: t.name }, 'resuming the confirmation of the last repair')
     void this.#exclusive(t, () => this.#settle(t, this.#log.child({ container: t.name })))
-  }
-
-  async #rollback(t: Target, repair: RepairResult, why: string, log: Logger): Promise<HealOutcome> {
-    log.error(
-      { why, backup: repair.backup?.path ?? null },
-      'REPAIR DID NOT HOLD: undoing exactly what it changed',
-    )
-    t.trip('rolled_back')
-    try {
-      const rollback = await rollbackRepair(this.#o.store, repair, {
-        backupDir: this.#o.backupDir,
-        version: this.#o.version,
-        logger: this.#o.logger,
-      })
-      try {
-        await restartTarget({
-          docker: this.#o.docker,
-          target: t,
-          stopTimeoutSeconds: this.#o.config.repair.stopTimeoutSeconds,
-          signal: this.#abort.signal,
-          log,
-        })
-      } catch (err) {
-        log.error({ err }, 'restart after rollback failed')
-      }
-      const how =
-        rollback.how === 'restored'
-          ? `the store failed its check, so it was restored whole from ${repair.backup?.path ?? '?'}`
-          : `the previous issuer${rollback.reverted.length === 1 ? ' was' : 's were'} put back${rollback.stale.length > 0 ? ` (not on ${rollback.stale.map((s) => s.connectorId).join(', ')}, changed since)` : ''}`
-      return {
-        kind: 'repaired',
-        result: 'rolled_back',
-        detail: `ROLLED BACK: ${why}; ${how}, container restarted, circuit breaker OPEN (no more automatic repairs until POST /reset or a long quiet period)`,
-        repair,
-        rollback,
-        breakerOpened: true,
-      }
-    } catch (err) {
-      return {
-        kind: 'repaired',
-        result: 'failed',
-        detail: `ROLLBACK FAILED: ${why}; undoing the repair failed: ${errorMessage(err)}; circuit breaker OPEN — restore by hand: netbird-watchdog backups restore`,
-        repair,
-        error: err,
-        breakerOpened: true,
-      }
-    }
   }
 
   async #dryRun(t: Target, fixes: readonly IssuerFix[], log: Logger): Promise<void> {

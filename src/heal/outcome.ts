@@ -4,7 +4,8 @@ import { statSync } from 'node:fs'
 import type { SkipReason } from '../core/heal-decision.js'
 import type { Logger } from '../log.js'
 import type { HealMetrics, RepairResultLabel } from './metrics.js'
-import type { RepairResult, RollbackResult } from './repair.js'
+import type { RepairResult } from './repair.js'
+import type { RollbackResult } from './rollback.js'
 import type { Notifier } from './webhook.js'
 
 export type HealOutcome =

@@ -3,7 +3,8 @@
 // compare-and-set, verify) plus management.json's static connectors, which NetBird writes back into
 // the store on every start (netbird/static-connectors.ts). Order: refuse before anything is written if
 // a static connector would undo the fix; change the store; then management.json; if that fails, the
-// store's change is undone value by value, so the pair is never left half changed.
+// store's change is undone value by value, so the pair is never left half changed. Undoing a repair
+// that made things worse is rollback.ts.
 import { resolve } from 'node:path'
 import type { IssuerChange, RepairChange, StaleChange } from '../core/edit-plan.js'
 import { validateChanges } from '../core/edit-plan.js'
@@ -13,7 +14,6 @@ import type { Logger } from '../log.js'
 import {
   checkStaticConnectors,
   fixStaticConnectors,
-  revertStaticConnectors,
   type StaticIssuerEdit,
 } from '../netbird/static-connectors.js'
 import type { BackupInfo } from '../store/backup-files.js'
@@ -127,70 +127,6 @@ function staticChanges(changes: readonly IssuerChange[]): IssuerChange[] {
   return changes.map((c) => ({ connectorId: c.connectorId, to: c.to }))
 }
 
-function asChange(e: StaticIssuerEdit): RepairChange {
+export function asChange(e: StaticIssuerEdit): RepairChange {
   return { connectorId: e.connectorId, field: 'issuer', from: e.from, to: e.to }
-}
-
-export interface RollbackResult {
-  /** `values`: the repaired values were put back; `restored`: the store failed its check and the pre-repair backup was restored whole. */
-  readonly how: 'values' | 'restored'
-  readonly reverted: readonly RepairChange[]
-  /** Connectors left alone because they no longer held the repaired value. */
-  readonly stale: readonly StaleChange[]
-  /** The fresh verified backup taken before undoing (or before the whole restore). */
-  readonly backup: string | null
-  readonly managementJson?: StaticResult
-}
-
-/**
- * Undo a repair that made things worse, and only what it changed: in one transaction after a fresh
- * verified backup, put back each value the repair wrote where the connector still holds it — every
- * other row (refresh tokens, signing keys, users, connectors edited since) stays as Dex wrote it. Only
- * a store that fails its check gets the whole pre-repair backup back.
- */
-export async function rollbackRepair(
-  store: IdpStore,
-  repair: Pick<RepairResult, 'backup' | 'changes' | 'managementJson'>,
-  opts: { backupDir: string; version: string; logger?: Logger },
-): Promise<RollbackResult> {
-  const request = { dir: resolve(opts.backupDir), version: opts.version }
-  const health = await store.check().catch((err: unknown) => errorMessage(err))
-  let result: RollbackResult
-  if (health !== 'ok' && repair.backup !== null) {
-    const restored = await store.restore(repair.backup, { ...request, reason: 'pre-restore' })
-    result = {
-      how: 'restored',
-      reverted: repair.changes,
-      stale: [],
-      backup: restored.preRestoreBackup,
-    }
-  } else {
-    const undo = await editIssuers(
-      store,
-      repair.changes.map((c) => ({ connectorId: c.connectorId, to: c.from, expectFrom: c.to })),
-      {
-        backup: { ...request, reason: 'pre-rollback' },
-        ...(opts.logger !== undefined ? { logger: opts.logger } : {}),
-      },
-    )
-    result = {
-      how: 'values',
-      reverted: undo.changes,
-      stale: undo.stale,
-      backup: undo.backup?.path ?? null,
-    }
-  }
-  const mj = repair.managementJson
-  if (mj !== undefined && mj.changes.length > 0) {
-    const undone = revertStaticConnectors(
-      mj.path,
-      mj.changes.map((c) => ({ connectorId: c.connectorId, from: c.from, to: c.to })),
-      { backupDir: request.dir },
-    )
-    result = {
-      ...result,
-      managementJson: { path: mj.path, backup: undone.backup, changes: undone.edits.map(asChange) },
-    }
-  }
-  return result
 }

@@ -14,6 +14,9 @@
 // config; connector config is Go json.Marshal(map) — sorted keys, HTML characters escaped as \u0026 —
 // bound as []byte, so SQLite stores a BLOB.
 import { spawn } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
 
@@ -447,6 +450,21 @@ const afterV0244: string[][] = [
 
 export function migrationsFor(schema: FixtureSchema): string[][] {
   return schema === 'v0.244' ? v0244 : [...v0244, ...afterV0244]
+}
+
+/**
+ * A fresh temporary directory holding an idp.db created as Dex would (removed after the test): the
+ * set-up most store tests begin with.
+ */
+export async function tempIdpDb(
+  t: { after(fn: () => unknown): void },
+  opts: { schema?: FixtureSchema; connectors?: FixtureConnector[] } = {},
+): Promise<{ dir: string; db: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'nbw-idp-'))
+  t.after(() => rm(dir, { recursive: true, force: true }))
+  const db = join(dir, 'idp.db')
+  createIdpDb(db, opts)
+  return { dir, db }
 }
 
 /** Create (or complete) idp.db at `path` as Dex would, then insert NetBird's rows. */

@@ -5,8 +5,15 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
-import type { Registry } from 'prom-client'
-import { docker, nodeImage, removeContainers, testLabel } from './docker.js'
+import { join } from 'node:path'
+import { Registry } from 'prom-client'
+import { configSchema } from '../../src/config/schema.js'
+import { DockerEngine, type DockerPort } from '../../src/docker/engine.js'
+import { WatchdogEvents } from '../../src/docker/events.js'
+import { startSelfHealing, type SelfHealing } from '../../src/heal/self-heal.js'
+import { createLogger, type Logger } from '../../src/log.js'
+import { SqliteStore } from '../../src/store/sqlite/store.js'
+import { docker, engineSocket, nodeImage, removeContainers, testLabel } from './docker.js'
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '')
 
@@ -110,4 +117,42 @@ export async function metricValue(
   return metric?.values.find((v) =>
     Object.entries(labels).every(([k, want]) => String(v.labels[k]) === want),
   )?.value
+}
+
+/**
+ * Self-healing as the daemon wires it (src/heal/self-heal.ts), in-process, for a test: the real Docker
+ * engine (or `docker`), the SQLite store at `dbPath`, backups in `<dir>/backups`, the scheduled jobs
+ * off unless `config` says otherwise; stopped after the test.
+ */
+export function startTestSelfHealing(
+  t: { after(fn: () => unknown): void },
+  opts: {
+    dbPath: string
+    dir: string
+    /** Config keys on top of: no schedules, plain-http issuers allowed, a 3 s discovery timeout. */
+    config: Record<string, unknown>
+    logger?: Logger
+    docker?: DockerPort
+    registry?: Registry
+  },
+): SelfHealing {
+  const config = configSchema.parse({
+    oidc: { allowInsecure: true, timeoutMs: 3000 },
+    schedules: { doctor: '', backup: '', integrity: '' },
+    ...opts.config,
+    idp: { dbPath: opts.dbPath, ...(opts.config.idp as object | undefined) },
+  })
+  const heal = startSelfHealing({
+    logger: opts.logger ?? createLogger({ level: 'silent' }),
+    registry: opts.registry ?? new Registry(),
+    config,
+    secrets: {},
+    docker: opts.docker ?? new DockerEngine({ socketPath: engineSocket() }),
+    events: new WatchdogEvents(),
+    store: new SqliteStore(opts.dbPath),
+    backupDir: join(opts.dir, 'backups'),
+    version: 'test',
+  })
+  t.after(() => heal.stop())
+  return heal
 }

@@ -13,7 +13,6 @@ import {
   engineOf,
   hashFile,
   preparePrivateDir,
-  sweepStalePartials,
   uniqueBackupId,
   unlinkIfExists,
   writeManifest,
@@ -22,6 +21,7 @@ import {
   type BackupManifest,
   type VerifyResult,
 } from '../backup-files.js'
+import { sweepStalePartials } from '../retention.js'
 import type { BackupRequest } from '../port.js'
 import { sameRecords, type PgConnectorRecord } from './schema.js'
 

@@ -16,7 +16,6 @@ import {
   hashFile,
   keepEvidenceCopy,
   preparePrivateDir,
-  sweepStalePartials,
   uniqueBackupId,
   unlinkIfExists,
   writeManifest,
@@ -24,6 +23,7 @@ import {
   type BackupManifest,
   type VerifyResult,
 } from '../backup-files.js'
+import { sweepStalePartials } from '../retention.js'
 import type { BackupRequest, RestoreResult } from '../port.js'
 import {
   defaultBusyTimeoutMs,
