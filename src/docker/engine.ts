@@ -3,6 +3,8 @@
 // fields it relies on with zod, wraps library errors once (DOCKER_UNAVAILABLE when the engine cannot
 // be reached, DOCKER_ACTION_FAILED when it answered with an error) and never reads `process.env`:
 // the engine address comes from `dockerConnection()` (config, then DOCKER_HOST, then the socket).
+// Why ~480 lines: the port, the zod shapes of the engine's JSON and the adapter that parses them are
+// one boundary, kept in one file so that a change of the Engine API is a change here only.
 import { Readable } from 'node:stream'
 import Docker from 'dockerode'
 import { z } from 'zod'

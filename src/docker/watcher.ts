@@ -5,6 +5,8 @@
 // - The engine going away is a state: docker_up 0, reconnect with capped exponential backoff, replay
 //   missed events with `since` (deduplicated by time and identity), reconcile with list + inspect.
 // - Observe only: nothing here changes a container.
+// Why ~500 lines: one engine session's state (targets, restart ledgers, loops, the event dedupe
+// window, log followers) is one state machine; the pure parts already live in core/restart-loop.ts.
 import type { Config } from '../config/schema.js'
 import type { Finding } from '../core/detect.js'
 import {

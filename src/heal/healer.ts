@@ -4,6 +4,9 @@
 // The decisions are pure (core/heal-decision.ts, core/issuer-policy.ts, core/recovery.ts), the steps
 // are small modules (repair.ts, restart.ts, confirm.ts), and every outcome is reported in one place
 // (outcome.ts). No step throws out of the flow: an engine or store failure becomes an outcome.
+// Why ~500 lines: the order of the steps (`#run`, `#settle`), the events that start and resume the
+// flow, and the per-target bookkeeping stay together so that the flow reads in one place; every step
+// it takes is its own module.
 import type { BreakerPolicy } from '../core/breaker.js'
 import {
   decideGate,
