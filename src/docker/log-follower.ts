@@ -5,7 +5,7 @@
 // counted twice.
 import type { Readable } from 'node:stream'
 import type { Finding } from '../core/detect.js'
-import { errorMessage, isWatchdogError } from '../errors.js'
+import { isWatchdogError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { DockerPort } from './engine.js'
 import { LogLineGate, type ResumePoint } from './log-stream.js'
@@ -92,7 +92,7 @@ export class LogFollower {
         if (signal.aborted) return
         // The engine went away or refused: wait for the watcher's next poke (after reconnect).
         const level = isWatchdogError(err, 'DOCKER_ACTION_FAILED') ? 'warn' : 'debug'
-        if (!this.#detaching) this.#o.logger[level]({ err: errorMessage(err) }, 'log stream failed')
+        if (!this.#detaching) this.#o.logger[level]({ err }, 'log stream failed')
       }
       this.#detaching = false
       if (reattach) {

@@ -2,7 +2,6 @@
 // arrives while the previous run is still going is skipped and counted, never queued
 // (watchtower's 1-slot lock, containrrr/watchtower internal/actions). stop() stops the timers and waits for running jobs.
 import cron, { type ScheduledTask } from 'node-cron'
-import { errorMessage } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { HealMetrics, JobName } from './metrics.js'
 
@@ -43,7 +42,7 @@ export function startScheduler(opts: {
     const run = spec
       .run()
       .catch((err: unknown) => {
-        log.error({ job, err: errorMessage(err) }, 'scheduled job failed')
+        log.error({ job, err }, 'scheduled job failed')
       })
       .finally(() => running.delete(job))
     running.set(job, run)

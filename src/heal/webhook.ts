@@ -51,6 +51,8 @@ export function createNotifier(opts: {
           if (!res.ok) log.warn({ event: n.event, status: res.status }, 'webhook rejected')
         })
         .catch((err: unknown) => {
+          // The message only, never the error object: its cause chain can carry the URL, and the URL
+          // can carry a token.
           log.warn({ event: n.event, err: errorMessage(err) }, 'webhook failed')
         })
         .finally(() => pending.delete(sent))
