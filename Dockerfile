@@ -6,12 +6,19 @@
 #
 # The image runs as the non-root user node (1000:1000), works with a read-only root filesystem (it
 # writes only to /var/lib/netbird-watchdog and a tmpfs on /tmp), and its HEALTHCHECK uses node itself.
-ARG NODE_MAJOR=20
+#
+# Node 26, the Active LTS line since October 2026 (security fixes until April 2029): the whole test
+# suite passes on it (CI runs it on .node-version's exact 26.x), and better-sqlite3 12.x supports
+# Node 20 to 26. Node 20 reached end of life in April 2026; Node 24 (maintenance LTS until April 2028)
+# is the fallback should a 26.x release break the suite. Keep NODE_MAJOR equal to .node-version's
+# major (scripts/build-image.sh refuses to build otherwise). Debian 12 (bookworm) variants: the same
+# Debian as the offline stand-ins the image is tested on.
+ARG NODE_MAJOR=26
 
-# node:20-bookworm (not -slim) already carries python3, make and g++ (it is built on
+# node:26-bookworm (not -slim) already carries python3, make and g++ (it is built on
 # buildpack-deps:bookworm), which node-gyp needs when better-sqlite3 has no prebuilt binary to fetch.
 FROM node:${NODE_MAJOR}-bookworm AS build
-# A no-op on node:20-bookworm; installs the toolchain on a base without it (e.g. a -slim one).
+# A no-op on node:26-bookworm; installs the toolchain on a base without it (e.g. a -slim one).
 RUN missing=; for tool in python3 make g++; do command -v "$tool" >/dev/null || missing=1; done; \
     if [ -n "$missing" ]; then \
       apt-get update && apt-get install -y --no-install-recommends python3 make g++ \
