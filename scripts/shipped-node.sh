@@ -8,8 +8,8 @@
 #   scripts/shipped-node.sh version        # the pinned version (from .node-version)
 #   scripts/shipped-node.sh dir            # installs it if missing, prints its folder (bin/, include/)
 #   scripts/shipped-node.sh rebuild        # builds better-sqlite3's native module for it, from source
-#   scripts/shipped-node.sh exec CMD...    # runs CMD with it first on PATH (rebuilding the native
-#                                          # module first when node_modules holds another node's build)
+#   scripts/shipped-node.sh exec CMD...    # runs CMD with it first on PATH (and warns when
+#                                          # node_modules holds another node's native build)
 #
 # The package is cached outside the repository, in $NETBIRD_WATCHDOG_NODE_CACHE (default
 # ${XDG_CACHE_HOME:-$HOME/.cache}/netbird-watchdog/node/<version>), and installed once: idempotent,
@@ -92,7 +92,9 @@ case $cmd in
   exec)
     (($# > 0)) || die 'usage: scripts/shipped-node.sh exec CMD [ARGS...]'
     install
-    if [[ -d $repo/node_modules/better-sqlite3 ]] && ! native_ok; then rebuild; fi
+    if [[ -d $repo/node_modules/better-sqlite3 ]] && ! native_ok; then
+      log "warning: node_modules/better-sqlite3 is not built for node $version (run: scripts/shipped-node.sh rebuild)"
+    fi
     export PATH="$dir/bin:$PATH" npm_config_nodedir="$dir"
     exec "$@"
     ;;
