@@ -39,10 +39,8 @@ install() {
   exec 8>"$cache_root/.lock"
   flock -w 600 8 || die "timed out waiting for another install (lock $cache_root/.lock)"
   installed && return 0
-  local tmp
   tmp=$(mktemp -d "$cache_root/.install.XXXXXX")
-  # shellcheck disable=SC2064
-  trap "rm -rf '$tmp'" RETURN
+  trap 'rm -rf "$tmp"' EXIT
   log "installing $pkg@$version from the npm registry into $dir"
   # npm pack checks the tarball against the registry's integrity hash.
   (cd "$tmp" && timeout 600 npm pack --silent "$pkg@$version" >/dev/null) || die "npm pack $pkg@$version failed"
@@ -56,6 +54,8 @@ install() {
   [[ $("$tmp/package/bin/node" -p process.versions.node) == "$version" ]] || die "the unpacked node does not report $version"
   rm -rf "$dir"
   mv "$tmp/package" "$dir"
+  rm -rf "$tmp"
+  trap - EXIT
   log "installed node $version ($dir/bin/node)"
 }
 
