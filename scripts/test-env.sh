@@ -5,13 +5,25 @@
 # the tiny test images built by `docker import` (no registry is reachable), and no leftovers of
 # earlier runs (objects labelled netbird-watchdog.test=1).
 #
-#   bash scripts/test-env.sh          # as root
+# The node test image carries the node that is first on PATH, the one the suite will run on: tests
+# mount the repository with its node_modules into containers of that image, and better-sqlite3's
+# native module only loads under the node major it was built for. Its tag names that major
+# (netbird-watchdog-test/node:<major>, as test/helpers/docker.ts expects), and it is rebuilt when the
+# node on PATH is another version. CI runs this under the shipped node:
 #
-# Environment: TEST_ENV_DEADLINE (seconds to wait for the engine, default 60).
+#   bash scripts/test-env.sh                                  # as root; the machine's node
+#   scripts/shipped-node.sh exec bash scripts/test-env.sh     # the node the image ships (.ci/run)
+#
+# Environment: TEST_ENV_DEADLINE (seconds to wait for the engine, default 60);
+# TEST_ENV_KEEP_LEFTOVERS=1 skips removing labelled test containers and volumes (only for a machine
+# whose engine other test runs are using at that moment; CI always removes them).
 set -euo pipefail
 
+node_bin=$(readlink -f "$(command -v node)")
+node_version=$("$node_bin" -p process.versions.node)
 busybox_image=netbird-watchdog-test/busybox:1
-node_image=netbird-watchdog-test/node:20
+node_image=netbird-watchdog-test/node:${node_version%%.*}
+node_label=netbird-watchdog.test.node
 test_label=netbird-watchdog.test=1
 deadline_s=${TEST_ENV_DEADLINE:-60}
 
@@ -75,11 +87,10 @@ if ! image_exists "$busybox_image"; then
     --change 'LABEL netbird-watchdog.test.image=1' - "$busybox_image" >/dev/null
 fi
 
-if ! image_exists "$node_image"; then
-  log "building $node_image"
+if [[ $(docker image inspect -f "{{index .Config.Labels \"$node_label\"}}" "$node_image" 2>/dev/null) != "$node_version" ]]; then
+  log "building $node_image (node $node_version from $node_bin)"
   root="$work/node"
   make_busybox_root "$root"
-  node_bin=$(readlink -f "$(command -v node)")
   mkdir -p "$root/usr/bin"
   cp "$node_bin" "$root/usr/bin/node"
   # Every shared library node links (and the dynamic loader), at the same paths.
@@ -88,21 +99,25 @@ if ! image_exists "$node_image"; then
     cp -L "$lib" "$root$lib"
   done
   tar -C "$root" -c . | timeout 300 docker import \
-    --change 'LABEL netbird-watchdog.test.image=1' --change 'ENV PATH=/usr/bin:/bin' \
-    - "$node_image" >/dev/null
+    --change 'LABEL netbird-watchdog.test.image=1' --change "LABEL $node_label=$node_version" \
+    --change 'ENV PATH=/usr/bin:/bin' - "$node_image" >/dev/null
 fi
 
 # Leftovers of earlier runs (a killed test cannot clean up after itself).
-leftovers=$(docker ps -aq --filter "label=$test_label")
-if [ -n "$leftovers" ]; then
-  log "removing leftover test containers"
-  # shellcheck disable=SC2086
-  timeout 120 docker rm -f -v $leftovers >/dev/null
-fi
-volumes=$(docker volume ls -q --filter "label=$test_label")
-if [ -n "$volumes" ]; then
-  # shellcheck disable=SC2086
-  timeout 60 docker volume rm -f $volumes >/dev/null
+if [[ ${TEST_ENV_KEEP_LEFTOVERS:-} == 1 ]]; then
+  log "TEST_ENV_KEEP_LEFTOVERS=1: labelled test containers and volumes left in place"
+else
+  leftovers=$(timeout 60 docker ps -aq --filter "label=$test_label")
+  if [ -n "$leftovers" ]; then
+    log "removing leftover test containers"
+    # shellcheck disable=SC2086
+    timeout 120 docker rm -f -v $leftovers >/dev/null
+  fi
+  volumes=$(timeout 60 docker volume ls -q --filter "label=$test_label")
+  if [ -n "$volumes" ]; then
+    # shellcheck disable=SC2086
+    timeout 60 docker volume rm -f $volumes >/dev/null
+  fi
 fi
 log "ready: $busybox_image, $node_image"
 

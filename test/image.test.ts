@@ -3,7 +3,9 @@
 // run it: non-root, read-only root filesystem, a tmpfs on /tmp, no capabilities. The daemon inside
 // serves /healthz and /metrics while it watches a real target container, Docker's HEALTHCHECK turns
 // healthy, and the compose files' init step lets the non-root user write a root-owned idp.db.
-// Everything the test creates carries the label netbird-watchdog.test=1 and is removed at the end.
+// Everything the test creates carries the label netbird-watchdog.test=1 and one naming this run, and
+// is removed at the end by the run's label (the image tag is the run's too), so the test can run beside
+// other test runs on a shared engine; scripts/test-env.sh removes what killed runs left.
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
@@ -18,9 +20,13 @@ import { compose, run } from './helpers/compose.js'
 const repo = fileURLToPath(new URL('..', import.meta.url))
 const version = (JSON.parse(await readFile(`${repo}package.json`, 'utf8')) as { version: string })
   .version
-const image = 'netbird-watchdog:test'
-const label = 'netbird-watchdog.test=1'
 const runId = randomBytes(4).toString('hex')
+const image = `netbird-watchdog:test-${runId}`
+const runLabel = `netbird-watchdog.test.run=${runId}`
+const labelArgs = ['--label', 'netbird-watchdog.test=1', '--label', runLabel]
+const composeLabels = { 'netbird-watchdog.test': '1', 'netbird-watchdog.test.run': runId }
+// The Node major the image ships: the Dockerfile's NODE_MAJOR, which is .node-version's major.
+const shippedMajor = (await readFile(`${repo}.node-version`, 'utf8')).trim().split('.')[0]!
 const socketPath = '/var/run/docker.sock'
 // NetBird's fatal line for the trailing-slash case (docs/reference/netbird.md, "Log lines").
 const fatalLine =
@@ -33,11 +39,11 @@ async function docker(args: readonly string[], timeoutMs = 120_000): Promise<str
 }
 
 async function cleanup(): Promise<void> {
-  const ids = await docker(['ps', '-aq', '--filter', `label=${label}`])
+  const ids = await docker(['ps', '-aq', '--filter', `label=${runLabel}`])
   if (ids !== '') await docker(['rm', '-f', '-v', ...ids.split('\n')])
-  const volumes = await docker(['volume', 'ls', '-q', '--filter', `label=${label}`])
+  const volumes = await docker(['volume', 'ls', '-q', '--filter', `label=${runLabel}`])
   if (volumes !== '') await docker(['volume', 'rm', '-f', ...volumes.split('\n')])
-  const images = await docker(['image', 'ls', '-q', '--filter', `label=${label}`, image])
+  const images = await docker(['image', 'ls', '-q', image])
   if (images !== '') await docker(['rmi', '-f', image])
 }
 
@@ -87,8 +93,7 @@ function nodeIn(args: readonly string[], script: string): Promise<string> {
   return docker([
     'run',
     '--rm',
-    '--label',
-    label,
+    ...labelArgs,
     '--network',
     'none',
     ...args,
@@ -108,11 +113,9 @@ before(async () => {
     'no Docker engine: start one with `bash .ci/run` (or see CONTRIBUTING.md, "The test environment")',
   )
   await cleanup()
-  const built = await run(
-    'bash',
-    [`${repo}scripts/build-image.sh`, image, '--', '--label', label],
-    { timeoutMs: 30 * 60_000 },
-  )
+  const built = await run('bash', [`${repo}scripts/build-image.sh`, image, '--', ...labelArgs], {
+    timeoutMs: 30 * 60_000,
+  })
   assert.equal(built.code, 0, built.stderr)
 })
 
@@ -143,15 +146,32 @@ test('image metadata: non-root user, CLI entrypoint, node HEALTHCHECK, OCI label
   assert.match(c.Labels['org.opencontainers.image.revision']!, /^[0-9a-f]{40}$/)
   assert.match(c.Labels['org.opencontainers.image.created']!, /^\d{4}-\d\d-\d\dT/)
   assert.equal(c.Labels['org.opencontainers.image.licenses'], 'MIT')
+  assert.equal(
+    c.Labels['org.opencontainers.image.base.name'],
+    `docker.io/library/node:${shippedMajor}-bookworm-slim`,
+  )
   // What the project adds on top of the Node base image: dist/, production node_modules, config/.
   const base = Number(
-    await docker(['image', 'inspect', '-f', '{{.Size}}', 'node:20-bookworm-slim']),
+    await docker(['image', 'inspect', '-f', '{{.Size}}', `node:${shippedMajor}-bookworm-slim`]),
   )
   const added = inspected!.Size - base
   t.diagnostic(
     `image ${(inspected!.Size / 1e6).toFixed(1)} MB, ${(added / 1e6).toFixed(1)} MB above the base`,
   )
   assert.ok(added < 60e6, `the app adds ${added} bytes`)
+})
+
+test('the image runs the shipped Node.js major (.node-version), and the native module loads under it', async () => {
+  const versions = JSON.parse(
+    await nodeIn(
+      [],
+      `const Database = require('better-sqlite3');
+       console.log(JSON.stringify({ node: process.versions.node,
+         sqlite: new Database(':memory:').prepare('select sqlite_version() as v').get().v }))`,
+    ),
+  ) as { node: string; sqlite: string }
+  assert.equal(versions.node.split('.')[0], shippedMajor, `the image runs node ${versions.node}`)
+  assert.match(versions.sqlite, /^3\.\d+\.\d+$/)
 })
 
 test('image contents: only dist/, production dependencies, config/, package.json and two helpers', async () => {
@@ -188,7 +208,7 @@ test('image contents: only dist/, production dependencies, config/, package.json
 })
 
 test('runs as 1000:1000 on a read-only root filesystem; writes only its volume and /tmp', async () => {
-  await docker(['volume', 'create', '--label', label, `nbwd-test-state-${runId}`])
+  await docker(['volume', 'create', ...labelArgs, `nbwd-test-state-${runId}`])
   const out = await nodeIn(
     [
       '--read-only',
@@ -230,8 +250,7 @@ test('the CLI in the image: --version, and scan finds the issuer mismatch on std
     await docker([
       'run',
       '--rm',
-      '--label',
-      label,
+      ...labelArgs,
       '--network',
       'none',
       '--read-only',
@@ -247,8 +266,7 @@ test('the CLI in the image: --version, and scan finds the issuer mismatch on std
     const r = await run('docker', [
       'run',
       '--rm',
-      '--label',
-      label,
+      ...labelArgs,
       '--network',
       'none',
       '--read-only',
@@ -270,7 +288,7 @@ test('the CLI in the image: --version, and scan finds the issuer mismatch on std
 
 test("the compose files' init step lets the non-root watchdog write NetBird's root-owned idp.db", async () => {
   const volume = `nbwd-test-netbird-${runId}`
-  await docker(['volume', 'create', '--label', label, volume])
+  await docker(['volume', 'create', ...labelArgs, volume])
   const mount = ['-v', `${volume}:/var/lib/netbird`]
   // NetBird (root) creates idp.db in WAL mode, as Dex does.
   await nodeIn(
@@ -285,8 +303,7 @@ test("the compose files' init step lets the non-root watchdog write NetBird's ro
   const granted = await docker([
     'run',
     '--rm',
-    '--label',
-    label,
+    ...labelArgs,
     '--network',
     'none',
     '--user',
@@ -325,8 +342,7 @@ test('the daemon in the image: healthy, /healthz and /metrics, non-root, read-on
     '-d',
     '--name',
     target,
-    '--label',
-    label,
+    ...labelArgs,
     '--network',
     'none',
     '--entrypoint',
@@ -338,14 +354,13 @@ test('the daemon in the image: healthy, /healthz and /metrics, non-root, read-on
   const port = await freePort()
   const socketGid = (await stat(socketPath)).gid
   const name = `nbwd-test-watchdog-${runId}`
-  await docker(['volume', 'create', '--label', label, `nbwd-test-backups-${runId}`])
+  await docker(['volume', 'create', ...labelArgs, `nbwd-test-backups-${runId}`])
   await docker([
     'run',
     '-d',
     '--name',
     name,
-    '--label',
-    label,
+    ...labelArgs,
     '--network',
     'host',
     '--read-only',
@@ -434,7 +449,7 @@ test('the shipped quickstart compose file runs the image next to a NetBird-named
     const services = shipped.services
     for (const s of Object.values(services)) {
       s.image = image
-      s.labels = { 'netbird-watchdog.test': '1' }
+      s.labels = composeLabels
     }
     const watchdog = services['netbird-watchdog']!
     delete watchdog.networks
@@ -449,7 +464,7 @@ test('the shipped quickstart compose file runs the image next to a NetBird-named
       image,
       container_name: 'netbird-management',
       network_mode: 'none',
-      labels: { 'netbird-watchdog.test': '1' },
+      labels: composeLabels,
       user: '0:0',
       entrypoint: [
         'node',
@@ -464,8 +479,8 @@ test('the shipped quickstart compose file runs the image next to a NetBird-named
     const file = {
       services,
       volumes: {
-        netbird_management: { labels: { 'netbird-watchdog.test': '1' } },
-        netbird_watchdog: { labels: { 'netbird-watchdog.test': '1' } },
+        netbird_management: { labels: composeLabels },
+        netbird_watchdog: { labels: composeLabels },
       },
     }
     // YAML 1.1 quoting: docker-compose v1 reads `restart: no` as a boolean.

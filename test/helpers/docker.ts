@@ -13,7 +13,12 @@ const exec = promisify(execFile)
 
 export const testLabel = 'netbird-watchdog.test=1'
 export const busyboxImage = 'netbird-watchdog-test/busybox:1'
-export const nodeImage = 'netbird-watchdog-test/node:20'
+/**
+ * The node test image carrying the node major that runs this suite (scripts/test-env.sh builds it
+ * from the node first on PATH): tests mount the repository's node_modules into its containers, and
+ * better-sqlite3's native module loads only under the major it was built for.
+ */
+export const nodeImage = `netbird-watchdog-test/node:${process.versions.node.split('.')[0]}`
 
 export async function docker(
   args: readonly string[],
