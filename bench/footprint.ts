@@ -25,7 +25,8 @@ import {
 import { cpuPercent, mb, ProcSampler, sampleProcess } from './lib/proc.js'
 import { argNumber, argValue, figure, hasFlag, median, note, printMachine } from './lib/report.js'
 import { sumOf } from './lib/metrics-text.js'
-import { delay, freePort, observeConfig, repoRoot, Watchdog } from './lib/watchdog.js'
+import { delay, observeConfig, repoRoot, Watchdog } from './lib/watchdog.js'
+import { freePort } from '../test/helpers/net.js'
 import { floodWorkload, idleWorkload } from './lib/workloads.js'
 
 const quick = hasFlag('quick')

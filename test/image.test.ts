@@ -9,13 +9,13 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { parse, stringify } from 'yaml'
 import { compose, run } from './helpers/compose.js'
+import { freePort } from './helpers/net.js'
 
 const repo = fileURLToPath(new URL('..', import.meta.url))
 const version = (JSON.parse(await readFile(`${repo}package.json`, 'utf8')) as { version: string })
@@ -65,14 +65,6 @@ async function eventually<T>(
     if (Date.now() > deadline) assert.fail(`timed out waiting for ${what} ${last}`)
     await new Promise((resolve) => setTimeout(resolve, 250))
   }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise((resolve) => server.close(resolve))
-  return port
 }
 
 async function get(url: string): Promise<{ status: number; body: string } | undefined> {
