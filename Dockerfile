@@ -43,7 +43,8 @@ RUN npm run build \
       fi; \
     done \
  && node -e "new (require('better-sqlite3'))(':memory:').prepare('select 1').get()" \
- && mkdir -p /state/backups
+ && mkdir -p /state/backups \
+ && chmod 0700 /state/backups
 
 FROM node:${NODE_MAJOR}-bookworm-slim AS runtime
 ENV NODE_ENV=production
@@ -59,7 +60,8 @@ COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY config ./config
 COPY scripts/healthcheck.mjs scripts/grant-idp-access.mjs ./
-# The watchdog's own state (backups by default in the shipped compose files), owned by the runtime user.
+# The watchdog's own state (backups by default in the shipped compose files), owned by the runtime user;
+# the backups directory is 0700: backups hold client secrets.
 COPY --from=build --chown=1000:1000 /state /var/lib/netbird-watchdog
 VOLUME ["/var/lib/netbird-watchdog"]
 USER 1000:1000

@@ -221,6 +221,7 @@ test('runs as 1000:1000 on a read-only root filesystem; writes only its volume a
          uid: process.getuid(), gid: process.getgid(),
          app: tryWrite('/app/x'), root: tryWrite('/x'), etc: tryWrite('/etc/x'),
          tmp: tryWrite('/tmp/x'), backups: tryWrite('/var/lib/netbird-watchdog/backups/x'),
+         backupsMode: (fs.statSync('/var/lib/netbird-watchdog/backups').mode & 0o777).toString(8),
          backup: new Database('/var/lib/netbird-watchdog/backups/idp.db.bak', { readonly: true }).pragma('integrity_check', { simple: true }),
        }))
      })`,
@@ -233,6 +234,8 @@ test('runs as 1000:1000 on a read-only root filesystem; writes only its volume a
     etc: 'EROFS',
     tmp: 'ok',
     backups: 'ok',
+    // Backups hold client secrets: nobody but the watchdog's user may enter the directory.
+    backupsMode: '700',
     backup: 'ok',
   })
 })
