@@ -254,7 +254,7 @@ async function main(): Promise<void> {
   await cleanup()
   say(`   watchdog stopped, container and temporary files removed.`)
   say(
-    `\n${ok ? green(bold('Healed.')) : red(bold('Not healed.'))} In production: ${dim('docker compose -f config/compose/quickstart-v0.62.yml up -d')} and see README "Self-healing".`,
+    `\n${ok ? green(bold('Healed.')) : red(bold('Not healed.'))} In production: ${dim('docker compose -f config/compose/quickstart-v0.62.yml up -d')} and see docs/self-healing.md.`,
   )
   process.exitCode = ok ? 0 : 1
 }

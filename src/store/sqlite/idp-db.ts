@@ -16,7 +16,7 @@ import { WatchdogError, errorMessage } from '../../errors.js'
 
 /**
  * Dex's mattn/go-sqlite3 connection waits 5000 ms on a lock; we wait as long before giving up
- * (docs/reference/netbird.md, "How Dex opens idp.db").
+ * (docs/reference/netbird.md, "Where the IdP store lives").
  */
 export const defaultBusyTimeoutMs = 5000
 
