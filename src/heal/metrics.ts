@@ -53,7 +53,7 @@ export function createHealMetrics(registry: Registry, mode: Mode): HealMetrics {
     }),
     rollbacks: new Counter({
       name: `${p}rollbacks_total`,
-      help: 'Repairs undone by restoring the pre-repair backup because the container did not recover.',
+      help: 'Repairs undone because a run after the fix showed evidence that it made things worse (the repaired values put back; the whole backup only when the store failed its check).',
       labelNames: ['container'] as const,
       registers,
     }),
