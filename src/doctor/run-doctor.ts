@@ -84,8 +84,20 @@ export async function runDoctor(inputs: DoctorInputs, opts: DoctorOptions): Prom
     ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
   }
   // One request per URL, however many connectors share an issuer.
+  // Discovery runs before the checks that judge it (the issuer policy needs every answer), so it gets
+  // the same deadline a check has: a provider that never settles cannot hold up the report.
+  const graceMs = 1000
+  const deadlineMs = opts.timeoutMs + graceMs
   const discoverIssuer = (issuer: string): Promise<DiscoveryResult> =>
-    memo(discoveries, 'issuer:' + discoveryUrl(issuer), () => fetchDiscovery(issuer, discoveryOpts))
+    memo(discoveries, 'issuer:' + discoveryUrl(issuer), () =>
+      withDeadline(fetchDiscovery(issuer, discoveryOpts), deadlineMs, () => ({
+        ok: false,
+        url: discoveryUrl(issuer),
+        reason: 'timeout',
+        message: `the check did not finish within ${deadlineMs} ms`,
+        ms: deadlineMs,
+      })),
+    )
   const discoverUrl = (url: string): Promise<DiscoveryResult> =>
     memo(discoveries, 'url:' + url, () => fetchDiscoveryDocument(url, discoveryOpts))
 
@@ -122,7 +134,7 @@ export async function runDoctor(inputs: DoctorInputs, opts: DoctorOptions): Prom
           area: 'embedded-idp',
           target: 'idp.db',
           message: postgres
-            ? 'the embedded IdP keeps its connectors in PostgreSQL: give its DSN (--db postgres://…) to check them'
+            ? 'the embedded IdP keeps its connectors in Postgres: give its DSN (--db postgres://…) to check them'
             : 'the embedded IdP is enabled but idp.db was not given (--db): connectors not checked',
         },
       ],
@@ -164,16 +176,15 @@ export async function runDoctor(inputs: DoctorInputs, opts: DoctorOptions): Prom
   }
   if (setupEnv !== undefined) addSetupEnvTasks(tasks, setupEnv, opts, discoverUrl)
 
-  const graceMs = 1000
   const settled = await Promise.all(
     tasks.map((t) =>
-      withDeadline(Promise.resolve().then(t.run), opts.timeoutMs + graceMs, () => [
+      withDeadline(Promise.resolve().then(t.run), deadlineMs, () => [
         {
           id: t.id,
           status: 'fail' as const,
           area: t.area,
           target: t.target,
-          message: `the check did not finish within ${opts.timeoutMs + graceMs} ms`,
+          message: `the check did not finish within ${deadlineMs} ms`,
         },
       ]).catch((err: unknown): CheckResult[] => [
         {
