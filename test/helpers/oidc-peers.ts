@@ -256,3 +256,31 @@ export async function startJumpCloudApi(validToken: string): Promise<JumpCloudAp
   const port = await listen(server)
   return { apiUrl: `http://127.0.0.1:${port}`, requests, close: closer(server) }
 }
+
+/**
+ * A discovery endpoint that answers every request with a JSON document whose `issuer` is
+ * `issuerFor(origin)`, whatever it is (a hostile or broken provider: control characters, another
+ * origin, a query…). Counts the requests it served.
+ */
+export async function startIssuerAnswerPeer(
+  issuerFor: (origin: string) => string,
+): Promise<Peer & { requests: number }> {
+  const state = { requests: 0 }
+  let origin = ''
+  const server = http.createServer((_req, res) => {
+    state.requests++
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ issuer: issuerFor(origin), authorization_endpoint: `${origin}/auth` }))
+  })
+  const port = await listen(server)
+  origin = `http://127.0.0.1:${port}`
+  return {
+    origin,
+    issuer: origin,
+    close: closer(server),
+    get requests() {
+      return state.requests
+    },
+  }
+}
