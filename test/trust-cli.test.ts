@@ -34,12 +34,7 @@ import { listBackups } from '../src/store/backup-files.js'
 import { readConnectors } from '../src/store/sqlite/idp-db.js'
 import { runCli, spawnCli, type CliRun } from './helpers/cli.js'
 import { waitFor } from './helpers/docker.js'
-import {
-  createIdpDb,
-  jumpcloudId,
-  jumpcloudIssuerStored,
-  oidcConnectors,
-} from './helpers/idp-fixture.js'
+import { createIdpDb, jumpcloudId, oidcConnectors } from './helpers/idp-fixture.js'
 import {
   startFailurePeer,
   startIssuerAnswerPeer,
@@ -229,4 +224,339 @@ test('backups restore: another database is refused (exit 2, naming both) unless 
   ])
   assert.equal(forced.code, 0, forced.stderr)
   assert.equal(contentOf(b), contentA, 'restored with --force')
+})
+
+// ---- item 10: signals and exit codes ----
+
+/** A NetBird FATL line the catalogue classifies (the first rule's first example). */
+const fatalLine =
+  '2026-01-19T08:38:55Z FATL management/internals/server/modules.go:107: failed to create embedded IDP manager: failed to create embedded IdP provider: failed to create dex server: server: Failed to open connector d5k3c2ejl7ks73b0hq2g: failed to open connector: failed to create connector d5k3c2ejl7ks73b0hq2g: failed to get provider: oidc: issuer did not match the issuer returned by provider, expected "https://oauth.id.jumpcloud.com" got "https://oauth.id.jumpcloud.com/"'
+
+for (const [signal, status] of [
+  ['SIGTERM', 143],
+  ['SIGINT', 130],
+] as const) {
+  test(`scan of a FIFO that never ends: the first ${signal} stops it with exit ${status}`, async (t) => {
+    const dir = tempDir(t)
+    const fifo = join(dir, 'management.log')
+    execFileSync('mkfifo', [fifo])
+    // This test holds both ends (O_RDWR does not block on a FIFO), so the reader never sees an end.
+    const fd = openSync(fifo, constants.O_RDWR)
+    t.after(() => closeSync(fd))
+    // A hang is killed (SIGKILL) after the deadline, which fails the assertions below.
+    const cli = spawnCli(['scan', fifo], { timeoutMs: 20_000 })
+    writeSync(fd, `${fatalLine}\n`)
+    await waitFor('the finding on stdout (scan is reading)', () => cli.stdout().includes('line 1:'))
+    cli.child.kill(signal)
+    const res = await cli.done
+    assert.equal(res.signal, null, `ended by itself after one ${signal}, not killed`)
+    assert.equal(res.code, status, res.stderr)
+    assert.equal(res.stderr, 'netbird-watchdog: scan stopped by a signal\n')
+    assert.match(res.stdout, /^line 1: oidc-issuer-mismatch/)
+  })
+}
+
+async function freePort(): Promise<number> {
+  const srv = createServer()
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve))
+  const { port } = srv.address() as AddressInfo
+  await new Promise<void>((resolve) => srv.close(() => resolve()))
+  return port
+}
+
+/** Whether something accepts connections on 127.0.0.1:port. */
+function isListening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1')
+    s.once('connect', () => {
+      s.destroy()
+      resolve(true)
+    })
+    s.once('error', () => resolve(false))
+  })
+}
+
+/** The environment of the test run without NETBIRD_WATCHDOG_* (so only the given config counts). */
+function cleanEnv(): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(process.env).filter(
+      (e): e is [string, string] => !e[0].startsWith('NETBIRD_WATCHDOG_') && e[1] !== undefined,
+    ),
+  )
+}
+
+/**
+ * Exit 2 by itself, one line on stderr names the problem (after at most a header line and the
+ * "config loaded" log record), no stack, no "unexpected error", and nothing started.
+ */
+function assertRefusedAtStart(res: CliRun, problem: RegExp): void {
+  assert.equal(res.signal, null, `exited by itself: ${res.stderr}`)
+  assert.equal(res.code, 2, res.stderr)
+  const lines = res.stderr.split('\n').filter((l) => l !== '')
+  const records = lines.filter((l) => l.startsWith('{'))
+  const text = lines.filter((l) => !l.startsWith('{'))
+  assert.ok(text[0]?.startsWith('netbird-watchdog: '), res.stderr)
+  assert.equal(text.filter((l) => problem.test(l)).length, 1, `one line names it: ${res.stderr}`)
+  assert.ok(text.length <= 2, `a header and the problem at most: ${res.stderr}`)
+  assert.doesNotMatch(res.stderr, /unexpected error|^\s+at /m)
+  for (const r of records) {
+    assert.equal((JSON.parse(r) as { msg: string }).msg, 'config loaded', `nothing started: ${r}`)
+  }
+}
+
+async function runWithConfig(
+  t: { after: (fn: () => void) => void },
+  config: Record<string, unknown> | string,
+): Promise<{ res: CliRun; port: number }> {
+  const dir = tempDir(t)
+  const port = await freePort()
+  const file = join(dir, 'watchdog.yml')
+  writeFileSync(
+    file,
+    typeof config === 'string'
+      ? config
+      : stringify({
+          mode: 'observe',
+          docker: { host: `unix://${join(dir, 'no-engine.sock')}` },
+          targets: { autoDetect: false },
+          idp: { dbPath: join(dir, 'idp.db') },
+          metrics: { address: `127.0.0.1:${port}` },
+          ...config,
+        }),
+  )
+  const res = await runCli(['run', '--config', file], { env: cleanEnv(), timeoutMs: 20_000 })
+  return { res, port }
+}
+
+test('run: a cron time zone the runtime does not know exits 2 at load; the metrics port is never opened', async (t) => {
+  const { res, port } = await runWithConfig(t, { schedules: { timezone: 'Mars/Olympus_Mons' } })
+  assertRefusedAtStart(res, /schedules\.timezone: not a known IANA time zone/)
+  assert.equal(await isListening(port), false)
+})
+
+test('run: a metrics port above 65535 exits 2 at load', async (t) => {
+  const { res } = await runWithConfig(t, { metrics: { address: '127.0.0.1:70000' } })
+  assertRefusedAtStart(res, /metrics\.address: the port must be at most 65535/)
+})
+
+test('run: a YAML alias bomb (billion laughs) exits 2 at load', async (t) => {
+  const levels = 'abcdefghi'.split('')
+  const bomb = levels
+    .map((name, i) =>
+      i === 0
+        ? `${name}: &${name} [lol, lol, lol, lol, lol, lol, lol, lol, lol]`
+        : `${name}: &${name} [${Array(9)
+            .fill(`*${levels[i - 1]!}`)
+            .join(', ')}]`,
+    )
+    .join('\n')
+  const { res } = await runWithConfig(t, `${bomb}\n`)
+  assertRefusedAtStart(res, /invalid YAML in .*watchdog\.yml: .*alias/)
+})
+
+test('run: a file where the backup directory should be exits 2 before the metrics port opens', async (t) => {
+  const dir = tempDir(t)
+  const notADir = join(dir, 'backups')
+  writeFileSync(notADir, 'not a directory\n')
+  const { res, port } = await runWithConfig(t, { backups: { dir: notADir } })
+  assertRefusedAtStart(res, /backups\.dir: .*backups is not a directory/)
+  assert.equal(await isListening(port), false)
+  assert.equal(readFileSync(notADir, 'utf8'), 'not a directory\n')
+})
+
+test('scan of a file that opens but cannot be read (/proc/self/mem) exits 2 with one line', async () => {
+  const res = await runCli(['scan', '/proc/self/mem'])
+  assertRefusedAtStart(res, /^netbird-watchdog: cannot read \/proc\/self\/mem: /)
+  assert.equal(res.stdout, '')
+})
+
+for (const value of ['99999999999', '1e3', '0x10']) {
+  test(`--timeout-ms ${value} exits 2 before any request (doctor, repair --discover)`, async (t) => {
+    const dir = tempDir(t)
+    const db = join(dir, 'idp.db')
+    const provider = await peer(t, startFailurePeer('500'))
+    createIdpDb(db, { connectors: oidcConnectors([{ id: 'corp', issuer: provider.origin }]) })
+    for (const args of [
+      ['repair', '--db', db, '--discover', '--allow-insecure'],
+      ['doctor', '--db', db, '--allow-insecure'],
+    ]) {
+      const res = await runCli([...args, '--timeout-ms', value])
+      assertRefusedAtStart(res, /--timeout-ms must be a positive number from 1 to 600000/)
+    }
+    assert.equal(provider.requests, 0, 'no discovery request was made')
+  })
+}
+
+// ---- item 11: smaller ----
+
+test('no directory is created before the database is known to exist', async (t) => {
+  const dir = tempDir(t)
+  const missing = join(dir, 'missing', 'idp.db')
+  const created = await runCli(['backups', 'create', '--db', missing])
+  assert.equal(created.code, 2, created.stderr)
+  assert.match(created.stderr, /database not found: .*missing\/idp\.db/)
+  const explicit = join(dir, 'backups')
+  const withDir = await runCli(['backups', 'create', '--db', missing, '--backup-dir', explicit])
+  assert.equal(withDir.code, 2, withDir.stderr)
+  const repair = await runCli([
+    'repair',
+    '--db',
+    missing,
+    '--connector',
+    jumpcloudId,
+    '--issuer',
+    'https://oauth.id.jumpcloud.com/',
+    '--backup-dir',
+    explicit,
+  ])
+  assert.equal(repair.code, 2, repair.stderr)
+  assert.match(repair.stderr, /database not found/)
+  assert.deepEqual(readdirSync(dir), [], 'nothing created: neither missing/ nor backups/')
+})
+
+/** Make a directory immutable even for root (chattr +i; tests run as root in CI), chmod 0555 otherwise. */
+function freezeDir(path: string): () => void {
+  if (process.getuid?.() === 0) {
+    execFileSync('chattr', ['+i', path])
+    return () => execFileSync('chattr', ['-i', path])
+  }
+  chmodSync(path, 0o555)
+  return () => chmodSync(path, 0o755)
+}
+
+test('a database that cannot be read says "cannot read", not "cannot open … for writing"', async (t) => {
+  const dir = tempDir(t)
+  const data = join(dir, 'data')
+  mkdirSync(data)
+  const db = join(data, 'idp.db')
+  createIdpDb(db)
+  const h = new Database(db)
+  h.pragma('journal_mode = WAL') // a reader needs to create idp.db-shm next to it
+  h.close()
+  assert.equal(existsSync(`${db}-shm`), false)
+  const thaw = freezeDir(data)
+  try {
+    for (const args of [
+      ['doctor', '--db', db],
+      ['backups', 'create', '--db', db, '--backup-dir', join(dir, 'backups')],
+      ['repair', '--db', db, '--discover', '--dry-run'],
+    ]) {
+      const res = await runCli(args)
+      assert.equal(res.code, 2, `${args[0]}: ${res.stderr}`)
+      assert.match(res.stderr, /^netbird-watchdog: cannot read .*data\/idp\.db: /, args[0])
+      assert.doesNotMatch(res.stderr, /for writing/)
+    }
+  } finally {
+    thaw()
+  }
+  assert.equal(existsSync(join(dir, 'backups')), false)
+})
+
+/** A file-name stamp as the watchdog writes them (UTC, no separators). */
+function stamp(d: Date): string {
+  return d.toISOString().replace(/[-:]/g, '').replace('.', '')
+}
+
+test('backups prune applies retention to .unreadable copies and management.json backups too', async (t) => {
+  const dir = tempDir(t)
+  const db = join(dir, 'idp.db')
+  createIdpDb(db)
+  const backups = join(dir, 'netbird-watchdog-backups')
+  const ids: string[] = []
+  for (let i = 0; i < 3; i++) {
+    const res = await runCli(['backups', 'create', '--db', db, '--json'])
+    assert.equal(res.code, 0, res.stderr)
+    ids.push((JSON.parse(res.stdout) as { id: string }).id)
+  }
+  const now = Date.now()
+  const day = 24 * 3600 * 1000
+  const name = (base: string, ageDays: number, kind: string): string =>
+    `${base}.${stamp(new Date(now - ageDays * day))}.${kind}`
+  const extras = {
+    unreadableNew: name('idp.db', 0, 'unreadable'),
+    unreadableMid: name('idp.db', 1, 'unreadable'),
+    unreadableOld: name('idp.db', 400, 'unreadable'),
+    bakNew: name('management.json', 0, 'bak'),
+    bakOld: name('management.json', 30, 'bak'),
+    bakOlder: name('management.json', 31, 'bak'),
+    // The only one of its series, and old: the newest of a kind is never deleted.
+    lonelyOld: name('config.yaml', 400, 'bak'),
+  }
+  for (const f of Object.values(extras)) writeFileSync(join(backups, f), 'x', { mode: 0o600 })
+
+  // At most 2 of each kind, nothing older than 14 days, never the newest of a series.
+  const res = await runCli(['backups', 'prune', '--db', db, '--keep', '2', '--json'])
+  assert.equal(res.code, 0, res.stderr)
+  const out = JSON.parse(res.stdout) as {
+    kept: string[]
+    deleted: string[]
+    deletedFiles: string[]
+  }
+  assert.deepEqual(out.kept, [ids[2], ids[1]])
+  assert.deepEqual(out.deleted, [ids[0]])
+  assert.deepEqual(
+    [...out.deletedFiles].sort(),
+    [extras.unreadableOld, extras.bakOld, extras.bakOlder].sort(),
+  )
+  const left = readdirSync(backups)
+  for (const f of [extras.unreadableNew, extras.unreadableMid, extras.bakNew, extras.lonelyOld]) {
+    assert.ok(left.includes(f), `${f} kept`)
+  }
+  for (const f of out.deletedFiles) assert.ok(!left.includes(f), `${f} deleted`)
+
+  // --keep 1: only the newest of each kind is left.
+  const one = await runCli(['backups', 'prune', '--db', db, '--keep', '1', '--json'])
+  assert.equal(one.code, 0, one.stderr)
+  assert.deepEqual(
+    readdirSync(backups)
+      .filter((f) => !f.startsWith('idp-'))
+      .sort(),
+    [extras.unreadableNew, extras.bakNew, extras.lonelyOld].sort(),
+  )
+  assert.deepEqual(
+    listBackups(backups).map((b) => b.id),
+    [ids[2]],
+  )
+})
+
+test('an OIDC connector with no config is reported as skipped, with the reason (doctor, repair --discover)', async (t) => {
+  const dir = tempDir(t)
+  const db = join(dir, 'idp.db')
+  const provider = await peer(t, startOidcPeer())
+  createIdpDb(db, {
+    connectors: [
+      ...oidcConnectors([{ id: 'corp', issuer: provider.issuer }]),
+      { id: 'noconf', type: 'oidc', name: 'No config', config: null },
+    ],
+  })
+  const hash = sha256(db)
+
+  const doctor = await runCli(['doctor', '--db', db, '--allow-insecure', '--json'])
+  assert.ok(doctor.code === 0 || doctor.code === 1, doctor.stderr)
+  const report = JSON.parse(doctor.stdout) as {
+    checks: { id: string; status: string; target: string; message: string }[]
+  }
+  const skipped = report.checks.filter((c) => c.target.includes('noconf'))
+  assert.ok(skipped.length >= 1, JSON.stringify(report.checks))
+  for (const c of skipped) {
+    assert.equal(c.status, 'skip', JSON.stringify(c))
+    assert.match(c.message, /no config/)
+  }
+  const text = await runCli(['doctor', '--db', db, '--allow-insecure'])
+  assert.match(text.stdout, /- \S+: .*noconf.* no config/)
+
+  const repair = await runCli(['repair', '--db', db, '--discover', '--allow-insecure', '--json'])
+  assert.equal(repair.code, 1, repair.stderr)
+  const result = JSON.parse(repair.stdout) as {
+    skipped?: { connectorId: string; reason: string }[]
+  }
+  assert.deepEqual(
+    result.skipped?.map((s) => s.connectorId),
+    ['noconf'],
+  )
+  assert.match(result.skipped[0]!.reason, /no config/)
+  const plain = await runCli(['repair', '--db', db, '--discover', '--allow-insecure'])
+  assert.equal(plain.code, 1)
+  assert.match(plain.stderr, /^skipped connector noconf: .*no config/m)
+  assert.equal(sha256(db), hash)
 })
