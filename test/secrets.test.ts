@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { stringify } from 'yaml'
 import { cliPath, runCli, type CliRun } from './helpers/cli.js'
-import { docker, nodeImage, requireDocker, waitFor } from './helpers/docker.js'
+import { nodeImage, requireDocker, waitFor } from './helpers/docker.js'
 import {
   canarySecret,
   createIdpDb,
@@ -823,5 +823,151 @@ describe('every command on an idp.db whose client secrets are the canary', () =>
     await step(['backups', 'create', '--db', db, '--json'], 0, /"reason":"manual"/)
     await step(['backups', 'verify', '--db', db], 0, /^ok /m)
     assert.equal(assertManifestsClean(join(dir, 'netbird-watchdog-backups')), 2) // pre-repair (jc was fixed), manual
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// The daemon: `netbird-watchdog run` in repair mode heals a crash-looping simulated NetBird
+
+async function freePort(): Promise<number> {
+  const srv = createNetServer()
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve))
+  const { port } = srv.address() as AddressInfo
+  await new Promise<void>((resolve) => srv.close(() => resolve()))
+  return port
+}
+
+describe('the daemon (run, repair mode) on the real Docker engine', () => {
+  before(async () => {
+    await requireDocker([nodeImage])
+  })
+
+  test('its log lines, /metrics, backup manifests and webhook bodies never hold the canary', async (t) => {
+    const peer = await startIssuerPeer(t, { trailingSlash: true })
+    // The webhook receiver: a real HTTP server on 127.0.0.1; the URL's token is the canary.
+    const hooks: { url: string; body: string }[] = []
+    const receiver = createServer((req: IncomingMessage, res) => {
+      let body = ''
+      req.on('data', (b: Buffer) => (body += b.toString('utf8')))
+      req.on('end', () => {
+        hooks.push({ url: req.url ?? '', body })
+        res.writeHead(204).end()
+      })
+    })
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve))
+    t.after(() => new Promise<void>((resolve) => receiver.close(() => resolve())))
+    const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook/${canary}`
+    const resetToken = `reset-${canary}-0123`
+
+    const dir = tempDir(t)
+    const dbPath = join(dir, 'idp.db')
+    createIdpDb(dbPath, {
+      connectors: [
+        { id: 'local', type: 'local', name: 'Email', config: null },
+        {
+          id: 'jc',
+          type: 'oidc',
+          name: 'JumpCloud',
+          config: oidcConnectorConfig({
+            issuer: peer.origin, // the provider answers peer.origin + '/': NetBird crash-loops
+            clientID: 'client',
+            clientSecret: canarySecret,
+          }),
+        },
+        {
+          id: 'google',
+          type: 'google',
+          name: 'Google',
+          config: goJsonMarshal({ clientID: 'g', clientSecret: `GOCSPX-${canary}` }),
+        },
+      ],
+    })
+    // management.json for the scheduled doctor: its store key and relay secret are the canary.
+    const quickstart = JSON.parse(fixture('management-v0.64-quickstart.json')) as {
+      DataStoreEncryptionKey: string
+      Relay: { Secret: string }
+    }
+    quickstart.DataStoreEncryptionKey = canary
+    quickstart.Relay.Secret = canary
+    const managementJson = join(dir, 'management.json')
+    writeFileSync(managementJson, JSON.stringify(quickstart, null, 4))
+    const container = `nbw-secrets-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
+    t.after(() => removeTestContainers([container]))
+    const port = await freePort()
+    const backupDir = join(dir, 'backups')
+    const configPath = join(dir, 'watchdog.yml')
+    writeFileSync(
+      configPath,
+      stringify({
+        mode: 'repair',
+        targets: { names: [container], autoDetect: false },
+        idp: { dbPath, managementJson },
+        oidc: { allowInsecure: true, timeoutMs: 3000 },
+        repair: { confirmSeconds: 3, restartBackoffSeconds: 0, stopTimeoutSeconds: 2 },
+        backups: { dir: backupDir, keep: 3 },
+        // Every job often, so each one's logging is seen too.
+        schedules: { doctor: '*/2 * * * * *', backup: '*/3 * * * * *', integrity: '*/2 * * * * *' },
+        metrics: { address: `127.0.0.1:${port}` },
+        log: { level: 'debug' },
+      }),
+    )
+    let stderr = ''
+    const child = spawn(process.execPath, [cliPath, 'run', '--config', configPath], {
+      env: cleanEnv({
+        NETBIRD_WATCHDOG_WEBHOOK_URL: hookUrl,
+        NETBIRD_WATCHDOG_RESET_TOKEN: resetToken,
+      }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString('utf8')))
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString('utf8')))
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve))
+    t.after(() => {
+      if (child.exitCode === null) child.kill('SIGKILL')
+    })
+    const url = `http://127.0.0.1:${port}`
+    await waitFor('the watchdog /metrics', async () => (await fetch(`${url}/metrics`)).ok, 30_000)
+    await runFakeNetbird({ name: container, dataDir: dir, variant: 'fatal' })
+
+    await waitFor(
+      'the repair webhook',
+      () => hooks.some((h) => h.body.includes('"repair"')),
+      120_000,
+    )
+    await waitFor(
+      'a scheduled backup and a scheduled doctor run',
+      () => /scheduled backup taken and verified/.test(stderr) && /"job":"doctor"/.test(stderr),
+    )
+    // The reset endpoint: a wrong token (holding the canary) and the right one.
+    const wrong = await fetch(`${url}/reset`, {
+      method: 'POST',
+      headers: { authorization: `Bearer wrong-${canary}-0123` },
+    })
+    assert.equal(wrong.status, 401)
+    const right = await fetch(`${url}/reset`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${resetToken}` },
+    })
+    assert.equal(right.status, 200)
+    assertNoCanary(await right.text(), '/reset body')
+    const metrics = await (await fetch(`${url}/metrics`)).text()
+    assert.match(metrics, /netbird_watchdog_repairs_total\{[^}]*result="success"[^}]*\} 1/)
+    assertNoCanary(metrics, '/metrics')
+    for (const path of ['/healthz', '/readyz', '/']) {
+      assertNoCanary(await (await fetch(`${url}${path}`)).text(), path)
+    }
+
+    child.kill('SIGTERM')
+    assert.equal(await exited, 0)
+    assert.ok(stderr.split('\n').filter((l) => l.startsWith('{')).length > 20, 'the daemon logged')
+    assertNoCanary(stderr, 'the daemon log')
+    assertNoCanary(stdout, 'the daemon stdout')
+    assert.ok(hooks.length >= 2, `webhooks: ${hooks.map((h) => h.body).join('\n')}`)
+    for (const h of hooks) {
+      assert.equal(h.url, `/hook/${canary}`, 'posted to the URL with the canary token')
+      assertNoCanary(h.body, 'a webhook body')
+    }
+    assert.ok(assertManifestsClean(backupDir) >= 2, 'pre-repair and scheduled backups')
   })
 })
