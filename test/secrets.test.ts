@@ -440,7 +440,13 @@ describe('command-line flags', () => {
   ])
   const dsn = (command: string[], value: string): Case => ({
     name: `flag: ${command.join(' ')} --db with a PostgreSQL DSN whose password is the canary (${value.startsWith('postgres') ? 'URI' : 'key=value'})`,
-    args: () => [...command, '--db', value],
+    // Where backups would go is given, so that no build ever writes next to a "path" made of a DSN.
+    args: (dir) => [
+      ...command,
+      '--db',
+      value,
+      ...(command[0] === 'doctor' ? [] : ['--backup-dir', join(dir, 'backups')]),
+    ],
     // 2 while this build reads only SQLite files; 1 (cannot connect) once it opens PostgreSQL stores.
     code: [1, 2],
     proof: /postgres/i,
