@@ -751,6 +751,28 @@ describe('every command on an idp.db whose client secrets are the canary', () =>
     assert.equal(api.requests[beforeEnv]?.apiKey, canary, 'the API was asked with the canary')
   })
 
+  test('repair with a management.json whose static connector secret is the canary (broken, refused, fixed)', async (t) => {
+    const dir = tempDir(t)
+    const db = join(dir, 'idp.db')
+    const stored = provider.issuer.replace(/\/$/, '')
+    createIdpDb(db, { connectors: connectors(stored) })
+    const mj = join(dir, 'management.json')
+    const statics = (secret: string): string =>
+      `{"EmbeddedIdP": {"Enabled": true, "StaticConnectors": [{"id": "jc", "type": "oidc", "config": {"issuer": "${stored}", "clientSecret": ${secret}}}]}}`
+    const fix = ['repair', '--db', db, '--discover', '--allow-insecure', '--management-json', mj]
+    writeFileSync(mj, statics(canary)) // the secret unquoted: not JSON
+    await step(
+      [...fix, '--fix-management-json'],
+      2,
+      /management\.json is not valid JSON: unexpected character at offset \d+/,
+    )
+    writeFileSync(mj, statics(`"${canary}"`))
+    await step(fix, 1, /static connectors in .*management\.json/)
+    await step([...fix, '--fix-management-json', '--json'], 0, /"managementJson":/)
+    assert.equal(assertManifestsClean(join(dir, 'netbird-watchdog-backups')), 1)
+    assert.match(readFileSync(mj, 'utf8'), core, 'the secret itself is kept in management.json')
+  })
+
   test('a connector config that is not usable JSON, holding the canary: reported and refused, never shown', async (t) => {
     const dir = tempDir(t)
     const db = join(dir, 'idp.db')
