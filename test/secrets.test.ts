@@ -162,22 +162,54 @@ function yamlCases(
     proof,
   })
   return [
-    c('bad indentation', `a:\n  b: x\n    ${canary}: y\n`, /invalid YAML in .*file\.yml/),
-    c('a tab for indentation', `a:\n\t${canary}: y\n`, /a tab used for indentation/),
-    c('an unknown tag handle', `a: !x!${canary} y\n`, /an unknown tag/),
-    c('an unterminated verbatim tag', `a: !<tag:${canary} y\n`, /invalid YAML in .*file\.yml/),
+    c(
+      'bad indentation',
+      `a:\n  b: x\n    ${canary}: y\n`,
+      /invalid YAML in .*file\.yml:\n {2}.* at line \d+, column \d+/,
+    ),
+    c(
+      'a tab for indentation',
+      `a:\n\t${canary}: y\n`,
+      /a tab used for indentation at line \d+, column \d+/,
+    ),
+    c('an unknown tag handle', `a: !x!${canary} y\n`, /an unknown tag at line \d+, column \d+/),
+    c(
+      'an unterminated verbatim tag',
+      `a: !<tag:${canary} y\n`,
+      /invalid YAML in .*file\.yml:\n {2}.* at line \d+, column \d+/,
+    ),
     c('an undefined alias', `a: *${canary}\n`, /an alias \(\*name\) that is not defined/),
-    c('unexpected text after a flow', `a: [x, y] ${canary}\n`, /unexpected text/),
-    c('unexpected text after a mapping', `a: {b: c} ${canary}\n`, /unexpected text/),
-    c('a duplicate key', `${canary}: 1\n${canary}: 2\n`, /a duplicate key/),
-    c('a block scalar header', `a: |${canary}\n  x\n`, /invalid YAML in .*file\.yml/),
+    c(
+      'unexpected text after a flow',
+      `a: [x, y] ${canary}\n`,
+      /unexpected text at line \d+, column \d+/,
+    ),
+    c(
+      'unexpected text after a mapping',
+      `a: {b: c} ${canary}\n`,
+      /unexpected text at line \d+, column \d+/,
+    ),
+    c('a duplicate key', `${canary}: 1\n${canary}: 2\n`, /a duplicate key at line \d+, column \d+/),
+    c(
+      'a block scalar header',
+      `a: |${canary}\n  x\n`,
+      /invalid YAML in .*file\.yml:\n {2}.* at line \d+, column \d+/,
+    ),
     c(
       'an !!omap with duplicate keys',
       `a: !!omap\n  - ${canary}: 1\n  - ${canary}: 2\n`,
-      /invalid YAML/,
+      /invalid YAML in .*file\.yml:\n {2}.* at line \d+, column \d+/,
     ),
-    c('a bad escape', `a: "\\x${canary}"\n`, /a bad escape in a double-quoted string/),
-    c('an unterminated quote', `a: "${canary}\nb: c\n`, /a missing closing character/),
+    c(
+      'a bad escape',
+      `a: "\\x${canary}"\n`,
+      /a bad escape in a double-quoted string at line \d+, column \d+/,
+    ),
+    c(
+      'an unterminated quote',
+      `a: "${canary}\nb: c\n`,
+      /a missing closing character \(quote, bracket or brace\) at line \d+, column \d+/,
+    ),
     c(
       'an alias bomb with the canary as anchors',
       ['x', 'y', 'z', 'w']
@@ -194,7 +226,7 @@ function yamlCases(
     c(
       'an unsupported %YAML version',
       `%YAML 9.${canary}\n---\na: b\n`,
-      /a malformed directive|invalid YAML/,
+      /invalid YAML in .*file\.yml:\n {2}.* at line \d+, column \d+/,
     ),
   ]
 }
@@ -277,7 +309,7 @@ describe("YAML: NetBird's config.yaml (doctor --config-yaml)", () => {
     shape(
       'an unterminated DSN holding the canary',
       `server:\n  authStore:\n    engine: postgres\n    dsn: "postgres://netbird:${canary}@db:5432/idp\n`,
-      /a missing closing character/,
+      /a missing closing character \(quote, bracket or brace\) at line \d+/,
     ),
   ])
   runCases([
@@ -919,6 +951,12 @@ describe('the daemon (run, repair mode) on the real Docker engine', () => {
     quickstart.Relay.Secret = canary
     const managementJson = join(dir, 'management.json')
     writeFileSync(managementJson, JSON.stringify(quickstart, null, 4))
+    // NetBird's config.yaml, broken next to the canary: the scheduled doctor fails on it, and says so.
+    const configYaml = join(dir, 'config.yaml')
+    writeFileSync(
+      configYaml,
+      `server:\n  auth:\n    issuer: !x!${canary} https://netbird.example.com/oauth2\n`,
+    )
     const container = `nbw-secrets-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
     t.after(() => removeTestContainers([container]))
     const port = await freePort()
@@ -929,7 +967,7 @@ describe('the daemon (run, repair mode) on the real Docker engine', () => {
       stringify({
         mode: 'repair',
         targets: { names: [container], autoDetect: false },
-        idp: { dbPath, managementJson },
+        idp: { dbPath, managementJson, configYaml },
         oidc: { allowInsecure: true, timeoutMs: 3000 },
         repair: { confirmSeconds: 3, restartBackoffSeconds: 0, stopTimeoutSeconds: 2 },
         backups: { dir: backupDir, keep: 3 },
@@ -963,9 +1001,12 @@ describe('the daemon (run, repair mode) on the real Docker engine', () => {
       () => hooks.some((h) => h.body.includes('"repair"')),
       120_000,
     )
-    await waitFor(
-      'a scheduled backup and a scheduled doctor run',
-      () => /scheduled backup taken and verified/.test(stderr) && /"job":"doctor"/.test(stderr),
+    const doctorFailed = (): string | undefined =>
+      stderr
+        .split('\n')
+        .find((l) => l.includes('"msg":"check failed"') && l.includes('"check":"doctor"'))
+    await waitFor('a scheduled backup and a scheduled doctor run', () =>
+      /scheduled backup taken and verified/.test(stderr) ? doctorFailed() : undefined,
     )
     // The reset endpoint: a wrong token (holding the canary) and the right one.
     const wrong = await fetch(`${url}/reset`, {
@@ -990,6 +1031,10 @@ describe('the daemon (run, repair mode) on the real Docker engine', () => {
     assert.equal(await exited, 0)
     assert.ok(stderr.split('\n').filter((l) => l.startsWith('{')).length > 20, 'the daemon logged')
     assertNoCanary(stderr, 'the daemon log')
+    assert.match(
+      doctorFailed() ?? '',
+      /invalid YAML in .*config\.yaml:\\n {2}an unknown tag at line 3/,
+    )
     assertNoCanary(stdout, 'the daemon stdout')
     assert.ok(hooks.length >= 2, `webhooks: ${hooks.map((h) => h.body).join('\n')}`)
     for (const h of hooks) {
