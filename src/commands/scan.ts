@@ -1,6 +1,7 @@
 // `netbird-watchdog scan [FILE|-] [--json]`: classify a NetBird log with the rule catalogue.
-import { createReadStream } from 'node:fs'
+import { constants, createReadStream, openSync } from 'node:fs'
 import { stat } from 'node:fs/promises'
+import { Socket } from 'node:net'
 import type { Readable } from 'node:stream'
 import type { Command } from 'commander'
 import type { Finding } from '../core/detect.js'
@@ -67,6 +68,13 @@ async function openInput(file: string, io: CliIO): Promise<Readable> {
   try {
     const st = await stat(file)
     if (st.isDirectory()) throw new Error('is a directory')
+    if (st.isFIFO()) {
+      // Read through the event loop, as stdin is: a read waiting in the thread pool cannot be
+      // cancelled, so a signal could not stop the scan (nor the process exit) until the writer left.
+      // O_NONBLOCK only makes the open itself not wait; reading still waits for the first writer.
+      const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK)
+      return new Socket({ fd, readable: true, writable: false })
+    }
   } catch (err) {
     throw new WatchdogError('INPUT_UNREADABLE', `cannot read ${file}: ${errorMessage(err)}`, {
       cause: err,

@@ -2,18 +2,20 @@
 // reported by position and kind only: the yaml library's messages can quote the text around an error
 // (a token, a tag, an alias name), and that text can be a secret. Aliases are capped, so a YAML alias
 // bomb is an error, not an exhausted process.
-import { parseDocument, type YAMLError } from 'yaml'
+import { LineCounter, parseDocument, type YAMLError } from 'yaml'
 import { WatchdogError } from '../errors.js'
 
 /** More aliases than any real config uses; the library's guard against alias bombs fires above it. */
 const maxAliasCount = 50
 
 export function parseYaml(text: string, source: string): unknown {
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true })
+  // Without prettyErrors the library sets no line positions: a LineCounter gives them.
+  const lines = new LineCounter()
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter: lines })
   if (doc.errors.length > 0) {
     throw new WatchdogError(
       'CONFIG_INVALID',
-      `invalid YAML in ${source}:\n${doc.errors.map((e) => `  ${describe(e)}`).join('\n')}`,
+      `invalid YAML in ${source}:\n${doc.errors.map((e) => `  ${describe(e, lines)}`).join('\n')}`,
     )
   }
   try {
@@ -49,8 +51,8 @@ const kinds: Readonly<Record<string, string>> = {
   UNEXPECTED_TOKEN: 'unexpected text',
 }
 
-function describe(e: YAMLError): string {
-  const at = e.linePos?.[0]
+function describe(e: YAMLError, lines: LineCounter): string {
+  const at = e.linePos?.[0] ?? lines.linePos(e.pos[0])
   const where = at !== undefined ? ` at line ${at.line}, column ${at.col}` : ''
   return `${kinds[e.code] ?? e.code.toLowerCase().replace(/_/g, ' ')}${where}`
 }

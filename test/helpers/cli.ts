@@ -1,5 +1,5 @@
 // Spawns the built CLI (dist/cli.js) as a child process, as an operator would run it.
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
 export const cliPath = fileURLToPath(new URL('../../dist/cli.js', import.meta.url))
@@ -39,4 +39,54 @@ export function runCli(
     if (options.input !== undefined) child.stdin.end(options.input)
     else child.stdin.end()
   })
+}
+
+export interface RunningCli {
+  readonly child: ChildProcess
+  /** Everything written to stdout so far. */
+  stdout(): string
+  /** Everything written to stderr so far. */
+  stderr(): string
+  /** Resolves when the process has exited and its streams are closed. */
+  readonly done: Promise<CliRun>
+}
+
+/**
+ * Starts the CLI and returns at once, for tests that talk to the running process (signals, a FIFO):
+ * the caller waits on `done`. Nothing is written to its stdin unless `input` is given; it is then closed.
+ * A process still running after `timeoutMs` is killed (SIGKILL), so a hang fails the test, not the run.
+ */
+export function spawnCli(
+  args: readonly string[],
+  options: { input?: string | Buffer; env?: Record<string, string>; timeoutMs?: number } = {},
+): RunningCli {
+  const child = spawn(process.execPath, [cliPath, ...args], {
+    env: { ...process.env, ...options.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  })
+  const out: Buffer[] = []
+  const err: Buffer[] = []
+  child.stdout.on('data', (b: Buffer) => out.push(b))
+  child.stderr.on('data', (b: Buffer) => err.push(b))
+  child.stdin.on('error', () => undefined)
+  if (options.input !== undefined) child.stdin.end(options.input)
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000)
+  const done = new Promise<CliRun>((resolve, reject) => {
+    child.on('error', reject)
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      resolve({
+        code,
+        signal,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+      })
+    })
+  })
+  return {
+    child,
+    stdout: () => Buffer.concat(out).toString('utf8'),
+    stderr: () => Buffer.concat(err).toString('utf8'),
+    done,
+  }
 }

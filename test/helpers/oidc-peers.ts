@@ -282,4 +282,30 @@ export async function startOtherOriginPeer(opts: {
     void callback(req, res)
   })
   return { origin, issuer: origin + opts.servedPath, answer, close: closer(server) }
+
+ * A discovery endpoint that answers every request with a JSON document whose `issuer` is
+ * `issuerFor(origin)`, whatever it is (a hostile or broken provider: control characters, another
+ * origin, a query…). Counts the requests it served.
+ */
+export async function startIssuerAnswerPeer(
+  issuerFor: (origin: string) => string,
+): Promise<Peer & { requests: number }> {
+  const state = { requests: 0 }
+  let origin = ''
+  const server = http.createServer((_req, res) => {
+    state.requests++
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ issuer: issuerFor(origin), authorization_endpoint: `${origin}/auth` }))
+  })
+  const port = await listen(server)
+  origin = `http://127.0.0.1:${port}`
+  return {
+    origin,
+    issuer: origin,
+    close: closer(server),
+    get requests() {
+      return state.requests
+    },
+  }
 }

@@ -7,6 +7,7 @@ import type { ConnectorRow } from '../../core/connectors.js'
 import { WatchdogError } from '../../errors.js'
 import type { BackupInfo, VerifyResult } from '../backup-files.js'
 import type { BackupRequest, IdpStore, RestoreResult, StoreTransaction } from '../port.js'
+import { isDsn } from '../postgres/dsn.js'
 import { backupSqlite, restoreSqlite, verifySqliteBackup } from './backup.js'
 import {
   defaultBusyTimeoutMs,
@@ -23,6 +24,14 @@ export class SqliteStore implements IdpStore {
   readonly #busyTimeoutMs: number
 
   constructor(dbPath: string, opts: { busyTimeoutMs?: number } = {}) {
+    // A PostgreSQL DSN taken for a file name would be printed in every "not found" message and log
+    // line, password included: refuse it without quoting it.
+    if (isDsn(dbPath)) {
+      throw new WatchdogError(
+        'USAGE',
+        'a PostgreSQL connection string was given where the path of the SQLite idp.db is expected; PostgreSQL IdP stores are not supported here (the string is not shown: it may hold a password)',
+      )
+    }
     this.path = resolve(dbPath)
     this.#busyTimeoutMs = opts.busyTimeoutMs ?? defaultBusyTimeoutMs
   }

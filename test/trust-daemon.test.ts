@@ -1,0 +1,78 @@
+// Issue 12, the daemon at start (in-process, the real daemon with its HTTP server on 127.0.0.1):
+// - item 4: an existing backup directory others can enter is tightened to 0700 before anything is
+//   written, and the daemon says so in its log;
+// - item 11: an engine that does not answer at start is a warning (the daemon runs on and retries),
+//   not something only a debug log shows.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { waitFor } from './helpers/docker.js'
+import { createIdpDb } from './helpers/idp-fixture.js'
+import { startWatchdog } from './helpers/watchdog.js'
+
+process.umask(0o022)
+
+function tempDir(t: { after: (fn: () => void) => void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'nbw-daemon-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/** The daemon's config for these tests: no target, no scheduled job, the given paths. */
+function config(dir: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    targets: { autoDetect: false },
+    idp: { dbPath: join(dir, 'idp.db') },
+    schedules: { doctor: '', backup: '', integrity: '' },
+    ...extra,
+  }
+}
+
+/** An engine address where nothing answers: a Unix socket path that does not exist. */
+const deadEngine = (dir: string): string => `unix://${join(dir, 'no-engine.sock')}`
+
+test('at start an existing backup directory of mode 0755 is tightened to 0700 and logged; a missing one is left alone', async (t) => {
+  const dir = tempDir(t)
+  createIdpDb(join(dir, 'idp.db'))
+  const backups = join(dir, 'backups')
+  mkdirSync(backups)
+  chmodSync(backups, 0o755)
+  const wd = await startWatchdog(config(dir, { backups: { dir: backups } }), {
+    dockerHost: deadEngine(dir),
+  })
+  t.after(() => wd.stop())
+  assert.equal(lstatSync(backups).mode & 0o777, 0o700)
+  const tightened = wd.records.find((r) => r.msg.includes('tightened to 0700'))
+  assert.ok(tightened, JSON.stringify(wd.records.map((r) => r.msg)))
+  assert.equal(tightened.level, 'warn')
+  assert.equal(tightened.dir, backups)
+  assert.equal(tightened.was, '0755')
+  assert.deepEqual(readdirSync(backups), [], 'nothing written by the check')
+  assert.equal((await fetch(`${wd.url}/healthz`)).status, 200, 'and then the daemon runs')
+
+  // A backup directory that does not exist yet is left for the first backup to create (no directory
+  // before the database is known to exist).
+  const elsewhere = tempDir(t)
+  const later = await startWatchdog(config(elsewhere, { backups: { dir: join(elsewhere, 'b') } }), {
+    dockerHost: deadEngine(elsewhere),
+  })
+  t.after(() => later.stop())
+  assert.deepEqual(readdirSync(elsewhere), [])
+  assert.ok(!later.records.some((r) => r.msg.includes('tightened')))
+})
+
+test('an engine that does not answer at start is logged at warn; the daemon keeps running', async (t) => {
+  const dir = tempDir(t)
+  const wd = await startWatchdog(config(dir), { dockerHost: deadEngine(dir) })
+  t.after(() => wd.stop())
+  const warned = await waitFor('the engine warning', () =>
+    wd.records.find((r) => /docker engine unreachable at start/.test(r.msg)),
+  )
+  assert.equal(warned.level, 'warn')
+  assert.ok(!wd.records.some((r) => r.level === 'error' || r.level === 'fatal'))
+  const ready = await fetch(`${wd.url}/readyz`)
+  assert.equal(ready.status, 503, 'not ready without the engine')
+  assert.equal((await fetch(`${wd.url}/healthz`)).status, 200, 'but alive')
+})
