@@ -282,7 +282,9 @@ export async function startOtherOriginPeer(opts: {
     void callback(req, res)
   })
   return { origin, issuer: origin + opts.servedPath, answer, close: closer(server) }
+}
 
+/**
  * A discovery endpoint that answers every request with a JSON document whose `issuer` is
  * `issuerFor(origin)`, whatever it is (a hostile or broken provider: control characters, another
  * origin, a query…). Counts the requests it served.
