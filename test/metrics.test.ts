@@ -82,8 +82,20 @@ test('explicit series from the start: docker_up 0, build_info, every rule at 0 f
     samples.some((s) => s.name === 'nodejs_heap_size_used_bytes'),
     'node defaults',
   )
-  // Low cardinality: only these label names on the watchdog's own series.
-  const allowed = new Set(['container', 'rule', 'status', 'version'])
+  // Low cardinality: only these label names on the watchdog's own series (self-healing's are part of
+  // every daemon: its results, skip reasons, modes, checks, jobs and the IdP store's engine).
+  const allowed = new Set([
+    'container',
+    'rule',
+    'status',
+    'version',
+    'result',
+    'reason',
+    'mode',
+    'check',
+    'task',
+    'engine',
+  ])
   for (const s of samples.filter((x) => x.name.startsWith('netbird_watchdog_'))) {
     for (const l of Object.keys(s.labels)) assert.ok(allowed.has(l), `${s.name}{${l}}`)
   }
