@@ -146,6 +146,13 @@ test('errors: a malformed DSN (USAGE from --db, CONFIG_INVALID from a file), pos
     'USAGE',
     /--db is not a usable PostgreSQL DSN: the port/,
   )
+  // Nearly a DSN: never taken for a file path (whose "not found" would quote it).
+  for (const db of [
+    `postgress://u:${encodeURIComponent(password)}@h/x`,
+    `pasword=${password} hots=db`,
+  ]) {
+    fails(() => resolveStore({ db }), 'USAGE', /--db is neither a file path nor a PostgreSQL DSN/)
+  }
   fails(
     () =>
       resolveStore({

@@ -51,9 +51,15 @@ export interface StoreSources {
  */
 export function resolveStore(sources: StoreSources): StoreLocation | undefined {
   if (sources.db !== undefined) {
-    return isDsn(sources.db)
-      ? postgresAt(sources.db, '--db', 'USAGE')
-      : { engine: 'sqlite', path: sources.db, source: '--db' }
+    if (isDsn(sources.db)) return postgresAt(sources.db, '--db', 'USAGE')
+    if (nearlyDsn(sources.db)) {
+      // Taken for a file path, it would be quoted in "database not found" — password and all.
+      throw new WatchdogError(
+        'USAGE',
+        '--db is neither a file path nor a PostgreSQL DSN: it looks like a URL or key=value pairs, but a DSN starts with postgres:// or postgresql://, or sets libpq keywords such as host= and dbname= (the value is not shown: it may hold a password)',
+      )
+    }
+    return { engine: 'sqlite', path: sources.db, source: '--db' }
   }
   if (sources.dsn !== undefined) {
     return postgresAt(sources.dsn.value.reveal(), sources.dsn.source, 'CONFIG_INVALID')
@@ -123,6 +129,12 @@ function namedByNetbird(sources: StoreSources): {
     }
   }
   return { sqlite }
+}
+
+/** A URL of another scheme (a mistyped `postgres://`), or `key=value` text with no libpq keyword. */
+function nearlyDsn(text: string): boolean {
+  const t = text.trim()
+  return /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(t) || /^[A-Za-z_]+\s*=/.test(t)
 }
 
 function postgresAt(
