@@ -288,7 +288,7 @@ test('PostgreSQL store: a repair whose restart still fails is rolled back, the r
 // Stops the cluster: the last test of the file.
 test('PostgreSQL store: a server gone at the end of the confirm window is no evidence — no rollback', async (t) => {
   const peer = await startIssuerPeer(t, { trailingSlash: true })
-  const s = await scenario(t, { storedIssuer: peer.origin, confirmSeconds: 10 })
+  const s = await scenario(t, { storedIssuer: peer.origin, confirmSeconds: 15 })
   // The first healthy start of NetBird is the one after the repair (every earlier run was fatal).
   await waitFor(
     'NetBird to start on the repaired store',
