@@ -38,7 +38,7 @@ async function loadCommands(argv: readonly string[]): Promise<Register[]> {
 export function buildProgram(io: CliIO, registers: readonly Register[]): Command {
   const program = new Command('netbird-watchdog')
     .description(
-      'Keeps a self-hosted NetBird control plane alive: detects embedded-IdP (Dex) failures, repairs idp.db safely, and exports Prometheus metrics.',
+      'Keeps a self-hosted NetBird control plane alive: detects embedded-IdP (Dex) failures, repairs its store (idp.db or PostgreSQL) safely, and exports Prometheus metrics.',
     )
     .version(readVersion())
     .showHelpAfterError()

@@ -1,7 +1,8 @@
 // The composition root of `netbird-watchdog run`: builds the adapters from the Config (registry and
-// metrics, Docker engine port, typed events, the IdP store, watcher, HTTP server), wires self-healing
-// to them, starts everything, and releases it in reverse order on stop(). Nothing here exits the
-// process. Everything that can be wrong with the configuration is found before anything starts.
+// metrics, Docker engine port, typed events, the IdP store — SQLite idp.db or PostgreSQL, decided by
+// store/open.ts — watcher, HTTP server), wires self-healing to them, starts everything, and releases
+// it in reverse order on stop(). Nothing here exits the process. Everything that can be wrong with
+// the configuration is found before anything starts.
 import { resolve } from 'node:path'
 import { Registry } from 'prom-client'
 import type { Config, Secrets } from './config/schema.js'
@@ -14,8 +15,16 @@ import { HttpServer } from './http-server.js'
 import type { Logger } from './log.js'
 import { createWatchMetrics, type WatchMetrics } from './metrics.js'
 import { checkBackupDir } from './store/backup-files.js'
-import { openStore, storeBackupDir } from './store/open.js'
+import {
+  backupDirFor,
+  defaultPostgresBackupDir,
+  locationLabel,
+  openStore,
+  resolveStore,
+  type StoreLocation,
+} from './store/open.js'
 import type { IdpStore } from './store/port.js'
+import { dsnNotes, Secret } from './store/postgres/dsn.js'
 
 export interface DaemonOptions {
   readonly config: Config
@@ -60,10 +69,15 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       }
     }
   }
-  // Before anything starts: where backups go must be usable (a directory, private).
-  const store = openStore(config.idp)
+  // Before anything starts: which store (a malformed DSN is a configuration error), and where its
+  // backups go, which must be usable (a directory, private).
+  const location = locateStore(options)
+  const store = openStore(location, { busyTimeoutMs: config.idp.busyTimeoutMs })
   releasers.push({ name: 'store', release: () => store.close() })
-  const backupDir = resolve(storeBackupDir(config))
+  const backupDir = resolve(
+    backupDirFor(location, config.backups.dir, { postgresDefault: defaultPostgresBackupDir }),
+  )
+  logStore(logger, location, backupDir, config)
   try {
     const tightened = checkBackupDir(backupDir)
     if (tightened !== undefined) {
@@ -74,7 +88,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     }
   } catch (err) {
     await stopAll()
-    throw new WatchdogError('CONFIG_INVALID', `backups.dir: ${errorMessage(err)}`, { cause: err })
+    const key = config.backups.dir !== undefined ? 'backups.dir' : 'the default backup directory'
+    throw new WatchdogError('CONFIG_INVALID', `${key}: ${errorMessage(err)}`, { cause: err })
   }
   try {
     const registry = new Registry()
@@ -141,5 +156,52 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   } catch (err) {
     await stopAll()
     throw err
+  }
+}
+
+/**
+ * The daemon's store: NETBIRD_WATCHDOG_IDP_DSN[_FILE], else `idp.dsn`, else NetBird's config.yaml or
+ * management.json when they name a PostgreSQL store, else `idp.dbPath` (store/open.ts).
+ */
+function locateStore(options: DaemonOptions): StoreLocation {
+  const { idp } = options.config
+  const dsn =
+    options.secrets.idpDsn ??
+    (idp.dsn !== undefined ? { value: new Secret(idp.dsn), source: 'idp.dsn' } : undefined)
+  const location = resolveStore({
+    ...(dsn !== undefined ? { dsn } : {}),
+    ...(idp.configYaml !== undefined ? { configYaml: idp.configYaml } : {}),
+    ...(idp.managementJson !== undefined ? { managementJson: idp.managementJson } : {}),
+    env: options.env,
+    dbPath: { path: idp.dbPath, onlyIfExists: false },
+  })
+  // resolveStore always ends at idp.dbPath when told to use it unconditionally.
+  return location ?? { engine: 'sqlite', path: idp.dbPath, source: 'idp.dbPath' }
+}
+
+/** Say at start which store, from where, and anything about its DSN an operator should know. */
+function logStore(
+  logger: Logger,
+  location: StoreLocation,
+  backupDir: string,
+  config: Config,
+): void {
+  const log = logger.child({ component: 'store' })
+  log.info(
+    { engine: location.engine, store: locationLabel(location), from: location.source, backupDir },
+    'IdP store',
+  )
+  if (location.engine !== 'postgres') return
+  for (const note of dsnNotes(location.settings)) log.info({ from: location.source }, note)
+  if (location.source === 'idp.dsn' && location.settings.password !== undefined) {
+    log.warn(
+      'idp.dsn in the config file holds a password: move the DSN to a secret file named by NETBIRD_WATCHDOG_IDP_DSN_FILE',
+    )
+  }
+  if (config.backups.dir === undefined) {
+    log.info(
+      { dir: backupDir },
+      "backups of the PostgreSQL store go to the default directory (the image's state volume); set backups.dir to change it",
+    )
   }
 }

@@ -1,18 +1,20 @@
 // `netbird-watchdog backups create|list|verify|restore|prune`: the verified IdP store backups
-// (store/backup-files.ts and the engine adapters) from the command line.
+// (store/backup-files.ts and the engine adapters) from the command line, for idp.db and for a
+// PostgreSQL store alike. list, verify and prune need only the directory; create and restore the
+// store too (store/open.ts decides which).
 import type { Command } from 'commander'
 import { WatchdogError } from '../errors.js'
-import {
-  defaultBackupDir,
-  engineOf,
-  findBackup,
-  listBackups,
-  type BackupInfo,
-} from '../store/backup-files.js'
+import { engineOf, findBackup, listBackups, type BackupInfo } from '../store/backup-files.js'
 import { pruneBackups } from '../store/retention.js'
+import {
+  backupDirFor,
+  locationLabel,
+  openStore,
+  resolveStore,
+  type StoreLocation,
+} from '../store/open.js'
 import type { IdpStore } from '../store/port.js'
 import { assertSameStore } from '../store/restore-guard.js'
-import { SqliteStore } from '../store/sqlite/store.js'
 import { verifyBackupFile } from '../store/verify.js'
 import { readVersion } from '../version.js'
 import { intFlag } from './flags.js'
@@ -20,19 +22,51 @@ import { exitCodes, throwIfStopped, writeLine, type CliIO } from './io.js'
 
 interface Location {
   db?: string
+  configYaml?: string
+  managementJson?: string
   backupDir?: string
   json?: boolean
 }
 
-function backupDirOf(flags: Location): string {
-  if (flags.backupDir !== undefined) return flags.backupDir
-  if (flags.db !== undefined) return defaultBackupDir(flags.db)
-  throw new WatchdogError('USAGE', 'give --db PATH (backups live next to it) or --backup-dir DIR')
+/** The store the flags name (--db, else --config-yaml / --management-json), if any. */
+function locate(flags: Location, env: CliIO['env']): StoreLocation | undefined {
+  return resolveStore({
+    ...(flags.db !== undefined ? { db: flags.db } : {}),
+    ...(flags.configYaml !== undefined ? { configYaml: flags.configYaml } : {}),
+    ...(flags.managementJson !== undefined ? { managementJson: flags.managementJson } : {}),
+    env,
+  })
 }
 
-function storeOf(flags: Location, what: string): IdpStore {
-  if (flags.db === undefined) throw new WatchdogError('USAGE', `backups ${what} needs --db PATH`)
-  return new SqliteStore(flags.db)
+function backupDirOf(flags: Location, env: CliIO['env']): string {
+  if (flags.backupDir !== undefined) return flags.backupDir
+  const location = locate(flags, env)
+  if (location !== undefined) return backupDirFor(location, undefined)
+  throw new WatchdogError(
+    'USAGE',
+    'give --backup-dir DIR, or --db PATH (backups live next to idp.db by default)',
+  )
+}
+
+function storeOf(flags: Location, env: CliIO['env'], what: string): StoreLocation {
+  const location = locate(flags, env)
+  if (location === undefined) {
+    throw new WatchdogError(
+      'USAGE',
+      `backups ${what} needs --db PATH|DSN (or --config-yaml / --management-json naming the store)`,
+    )
+  }
+  return location
+}
+
+/** Run `fn` with the store open, and close it (a PostgreSQL pool) whatever happens. */
+async function withStore<T>(location: StoreLocation, fn: (s: IdpStore) => Promise<T>): Promise<T> {
+  const store = openStore(location)
+  try {
+    return await fn(store)
+  } finally {
+    await store.close()
+  }
 }
 
 function summary(b: BackupInfo): Record<string, unknown> {
@@ -51,10 +85,18 @@ function summary(b: BackupInfo): Record<string, unknown> {
 
 function withLocation(cmd: Command): Command {
   return cmd
-    .option('--db <path>', 'idp.db the backups belong to')
+    .option('--db <path|dsn>', 'the store the backups belong to: idp.db, or a PostgreSQL DSN')
+    .option(
+      '--config-yaml <path>',
+      "without --db: the store the combined server's config.yaml names (server.authStore)",
+    )
+    .option(
+      '--management-json <path>',
+      'without --db: the store management.json names (EmbeddedIdP.Storage)',
+    )
     .option(
       '--backup-dir <dir>',
-      'backup directory (default: netbird-watchdog-backups/ next to --db)',
+      'backup directory (default: netbird-watchdog-backups/ next to idp.db; required for PostgreSQL)',
     )
     .option('--json', 'print JSON only')
 }
@@ -62,15 +104,21 @@ function withLocation(cmd: Command): Command {
 export function registerBackups(program: Command, io: CliIO): void {
   const backups = program
     .command('backups')
-    .description('Create, list, verify, restore and prune verified idp.db backups.')
+    .description(
+      'Create, list, verify, restore and prune verified IdP store backups (idp.db or PostgreSQL).',
+    )
     .addHelpText(
       'after',
       `
-Backups are taken with SQLite's online backup API, checked (opens, integrity_check ok, connector rows equal
-the source) and described by a manifest (<id>.json: sha256, size, source, reason, version). The backup
-directory is 0700 and every file in it 0600 (they hold client secrets).
-restore refuses a backup whose manifest names another database (--force overrides; the same file seen
-from another mount path, e.g. the sidecar's /var/lib/netbird/idp.db, is recognised as the same).
+idp.db backups are taken with SQLite's online backup API and checked (opens, integrity_check ok,
+connector rows equal the source). PostgreSQL backups hold every column of every connector row (one
+consistent snapshot, read back and compared before the manifest is written). Each is described by a
+manifest (<id>.json: engine, sha256, size, source, reason, version). The backup directory is 0700 and
+every file in it 0600 (they hold client secrets); a PostgreSQL store has no idp.db to sit next to, so
+its backups need --backup-dir. list, verify and prune need only the directory.
+restore refuses a backup of another engine, and one whose manifest names another database (--force
+overrides; the same file seen from another mount path, e.g. the sidecar's /var/lib/netbird/idp.db, is
+recognised as the same, and so is the same host:port/dbname reached through another DSN).
 Exit status: 0 ok, 1 a backup failed verification or a restore failed, 2 usage or input error,
 130/143 stopped by SIGINT/SIGTERM.`,
     )
@@ -78,13 +126,12 @@ Exit status: 0 ok, 1 a backup failed verification or a restore failed, 2 usage o
   withLocation(backups.command('create').description('Take a verified backup now.'))
     .option('--reason <word>', 'recorded in the name and manifest', 'manual')
     .action(async (flags: Location & { reason: string }) => {
-      const store = storeOf(flags, 'create')
+      const location = storeOf(flags, io.env, 'create')
+      const dir = flags.backupDir ?? backupDirFor(location, undefined)
       throwIfStopped(io)
-      const info = await store.backup({
-        dir: backupDirOf(flags),
-        reason: flags.reason,
-        version: readVersion(),
-      })
+      const info = await withStore(location, (store) =>
+        store.backup({ dir, reason: flags.reason, version: readVersion() }),
+      )
       writeLine(
         io.stdout,
         flags.json === true ? JSON.stringify(summary(info)) : `created ${info.path}`,
@@ -94,7 +141,7 @@ Exit status: 0 ok, 1 a backup failed verification or a restore failed, 2 usage o
 
   withLocation(backups.command('list').description('List backups, newest first.')).action(
     (flags: Location) => {
-      const dir = backupDirOf(flags)
+      const dir = backupDirOf(flags, io.env)
       const all = listBackups(dir)
       if (flags.json === true) {
         writeLine(io.stdout, JSON.stringify(all.map(summary)))
@@ -118,7 +165,7 @@ Exit status: 0 ok, 1 a backup failed verification or a restore failed, 2 usage o
       .description('Check backups against their manifests (all, or the ids given).')
       .argument('[ids...]', 'backup ids (default: every backup)'),
   ).action(async (ids: string[], flags: Location) => {
-    const dir = backupDirOf(flags)
+    const dir = backupDirOf(flags, io.env)
     const targets = ids.length > 0 ? ids.map((id) => findBackup(dir, id)) : listBackups(dir)
     const results = []
     for (const b of targets) {
@@ -139,27 +186,33 @@ Exit status: 0 ok, 1 a backup failed verification or a restore failed, 2 usage o
   withLocation(
     backups
       .command('restore')
-      .description('Restore idp.db from a backup (the current database is backed up first).')
+      .description(
+        'Restore the store (idp.db, or the connector rows of a PostgreSQL store) from a backup; the current state is backed up first.',
+      )
       .argument('<id>', 'backup id (see `backups list`)')
       .option('--force', 'restore a backup whose manifest names another database'),
   ).action(async (id: string, flags: Location & { force?: boolean }) => {
-    const store = storeOf(flags, 'restore')
-    const dir = backupDirOf(flags)
+    const location = storeOf(flags, io.env, 'restore')
+    const dir = flags.backupDir ?? backupDirFor(location, undefined)
     const info = findBackup(dir, id)
-    assertSameStore(info, store, flags.force === true)
-    throwIfStopped(io)
-    const res = await store.restore(info, { dir, reason: 'pre-restore', version: readVersion() })
+    // The file path as given, or the DSN's label: never the DSN itself (its password).
+    const db = location.engine === 'sqlite' ? location.path : locationLabel(location)
+    const res = await withStore(location, async (store) => {
+      assertSameStore(info, store, flags.force === true)
+      throwIfStopped(io)
+      return await store.restore(info, { dir, reason: 'pre-restore', version: readVersion() })
+    })
     if (flags.json === true) {
       writeLine(
         io.stdout,
         JSON.stringify({
-          db: flags.db,
+          db,
           restored: res.restored.id,
           preRestoreBackup: res.preRestoreBackup,
         }),
       )
     } else {
-      writeLine(io.stdout, `restored ${flags.db} from ${res.restored.id}`)
+      writeLine(io.stdout, `restored ${db} from ${res.restored.id}`)
       if (res.preRestoreBackup !== null)
         writeLine(io.stdout, `  previous state kept in ${res.preRestoreBackup}`)
       writeLine(io.stdout, '  restart NetBird (management or netbird-server container) to load it')
@@ -178,7 +231,7 @@ Exit status: 0 ok, 1 a backup failed verification or a restore failed, 2 usage o
     .option('--max-age-days <d>', 'delete anything older than this (0: no age limit)', '14')
     .option('--dry-run', 'only list what would be deleted')
     .action((flags: Location & { keep: string; maxAgeDays: string; dryRun?: boolean }) => {
-      const dir = backupDirOf(flags)
+      const dir = backupDirOf(flags, io.env)
       const res = pruneBackups(dir, {
         keep: intFlag('--keep', flags.keep, { min: 1, max: 100_000 }),
         maxAgeDays: intFlag('--max-age-days', flags.maxAgeDays, { min: 0, max: 36_500 }),

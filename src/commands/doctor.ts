@@ -1,18 +1,21 @@
 // `netbird-watchdog doctor`: check NetBird's identity-provider setup against the live providers and print
-// what is wrong and how to fix it (human report grouped by area, or --json).
-import { existsSync } from 'node:fs'
+// what is wrong and how to fix it (human report grouped by area, or --json). The IdP store — idp.db or
+// PostgreSQL — is the one store/open.ts picks from the flags and the watchdog's config.
 import { Option, type Command } from 'commander'
 import { checkIds, type CheckArea, type CheckStatus } from '../core/checks/check.js'
 import { loadConfig } from '../config/load.js'
+import type { Config, Secrets } from '../config/schema.js'
 import { runDoctor, type DoctorReport } from '../doctor/run-doctor.js'
-import { readCombinedConfig } from '../netbird/config-files.js'
-import { SqliteStore } from '../store/sqlite/store.js'
+import { WatchdogError, isWatchdogError } from '../errors.js'
+import { isStoreUnreachable } from '../store/availability.js'
+import { locationLabel, openStore, resolveStore, type StoreLocation } from '../store/open.js'
+import { Secret } from '../store/postgres/dsn.js'
 import { intFlag, waitMs } from './flags.js'
 import { exitCodes, throwIfStopped, writeLine, type CliIO } from './io.js'
 
-/** The files doctor reads (the IdP store by its path or DSN). */
+/** What doctor reads: the IdP store (where, and which setting named it) and NetBird's files. */
 interface DoctorSources {
-  dbPath?: string
+  store?: StoreLocation
   managementJson?: string
   configYaml?: string
   setupEnv?: string
@@ -35,10 +38,16 @@ export function registerDoctor(program: Command, io: CliIO): void {
   program
     .command('doctor')
     .description(
-      'Check the identity-provider setup (idp.db connectors, management.json, config.yaml, setup.env) against the live providers, with the fix for each problem.',
+      "Check the identity-provider setup (the IdP store's connectors, management.json, config.yaml, setup.env) against the live providers, with the fix for each problem.",
     )
-    .option('--config <file>', 'watchdog config file (idp.dbPath, idp.managementJson, oidc.*)')
-    .option('--db <path>', 'idp.db of the embedded IdP')
+    .option(
+      '--config <file>',
+      'watchdog config file (idp.dbPath, idp.dsn, idp.managementJson, idp.configYaml, oidc.*)',
+    )
+    .option(
+      '--db <path|dsn>',
+      "the embedded IdP's store: idp.db, or a PostgreSQL DSN (postgres://user@host:5432/dbname or key=value)",
+    )
     .option('--management-json <path>', "NetBird's management.json")
     .option('--config-yaml <path>', "the combined netbird-server's config.yaml (v0.65+)")
     .option('--setup-env <path>', 'setup.env of a standalone (JumpCloud as primary IdP) setup')
@@ -53,35 +62,45 @@ Examples:
   netbird-watchdog doctor --db /var/lib/netbird/idp.db --management-json /etc/netbird/management.json
   netbird-watchdog doctor --db /var/lib/netbird/idp.db --config-yaml /etc/netbird/config.yaml --json
   netbird-watchdog doctor --management-json ./management.json --setup-env ./setup.env
+  PGPASSWORD=… netbird-watchdog doctor --db 'postgres://netbird@db:5432/netbird?sslmode=disable'
 
+The store: --db, else the watchdog's NETBIRD_WATCHDOG_IDP_DSN[_FILE] or idp.dsn, else a PostgreSQL
+store config.yaml (server.authStore) or management.json (EmbeddedIdP.Storage) names, else idp.dbPath
+when it exists here (or nothing else was given), else the idp.db those files name when it exists here.
 Checks: ${checkIds.join(', ')}
 Exit status: 0 every check passed (warnings allowed), 1 a check failed, 2 usage, config or input error,
 130/143 stopped by SIGINT/SIGTERM.`,
     )
     .action(async (flags: DoctorFlags) => {
-      const { config } = loadConfig(flags.config, io.env)
+      const { config, secrets } = loadConfig(flags.config, io.env)
       const timeoutFlag = flags.timeoutMs ?? flags.timeout
       const timeoutMs =
         timeoutFlag !== undefined
           ? intFlag('--timeout-ms', timeoutFlag, waitMs)
           : config.oidc.timeoutMs
-      const inputs = resolveInputs(flags, config.idp)
+      const inputs = resolveInputs(flags, config, secrets, io.env)
       throwIfStopped(io)
-      const { dbPath, ...files } = inputs
-      const report = await runDoctor(
-        {
-          ...files,
-          ...(dbPath !== undefined
-            ? { store: new SqliteStore(dbPath, { busyTimeoutMs: config.idp.busyTimeoutMs }) }
-            : {}),
-        },
-        {
-          timeoutMs,
-          allowInsecure: flags.allowInsecure === true || config.oidc.allowInsecure,
-          env: io.env,
-          signal: io.signal,
-        },
-      )
+      const { store: location, ...files } = inputs
+      const store =
+        location !== undefined
+          ? openStore(location, { busyTimeoutMs: config.idp.busyTimeoutMs })
+          : undefined
+      let report: DoctorReport
+      try {
+        report = await runDoctor(
+          { ...files, ...(store !== undefined ? { store } : {}) },
+          {
+            timeoutMs,
+            allowInsecure: flags.allowInsecure === true || config.oidc.allowInsecure,
+            env: io.env,
+            signal: io.signal,
+          },
+        )
+      } catch (err) {
+        throw withDsnHint(err, location)
+      } finally {
+        await store?.close()
+      }
       if (flags.json === true) writeLine(io.stdout, JSON.stringify(toJson(report)))
       else io.stdout.write(formatReport(report, inputs))
       io.setExitCode(report.ok ? exitCodes.ok : exitCodes.problems)
@@ -89,13 +108,17 @@ Exit status: 0 every check passed (warnings allowed), 1 a check failed, 2 usage,
 }
 
 /**
- * Which files to read. idp.db: --db, else the configured path when it exists (or when nothing else was
- * given, so that a missing default is reported), else the combined config's auth store when it exists here.
+ * Which files to read, and the store (store/open.ts): --db; the watchdog's DSN; a PostgreSQL store
+ * NetBird's files name; idp.dbPath when it exists (or when nothing else was given, so that a missing
+ * default is reported); the idp.db NetBird's files name when it exists here.
  */
 function resolveInputs(
   flags: DoctorFlags,
-  idp: { dbPath: string; managementJson?: string | undefined; configYaml?: string | undefined },
+  config: Config,
+  secrets: Secrets,
+  env: CliIO['env'],
 ): DoctorSources {
+  const idp = config.idp
   const managementJson = flags.managementJson ?? idp.managementJson
   const configYaml = flags.configYaml ?? idp.configYaml
   const setupEnv = flags.setupEnv
@@ -105,13 +128,39 @@ function resolveInputs(
   if (setupEnv !== undefined) inputs.setupEnv = setupEnv
   const nothingElse =
     managementJson === undefined && configYaml === undefined && setupEnv === undefined
-  if (flags.db !== undefined) inputs.dbPath = flags.db
-  else if (nothingElse || existsSync(idp.dbPath)) inputs.dbPath = idp.dbPath
-  else if (configYaml !== undefined) {
-    const fromYaml = readCombinedConfig(configYaml).idpDbPath
-    if (fromYaml !== undefined && existsSync(fromYaml)) inputs.dbPath = fromYaml
-  }
+  const dsn =
+    secrets.idpDsn ??
+    (idp.dsn !== undefined ? { value: new Secret(idp.dsn), source: 'idp.dsn' } : undefined)
+  const store = resolveStore({
+    ...(flags.db !== undefined ? { db: flags.db } : {}),
+    ...(dsn !== undefined ? { dsn } : {}),
+    ...(configYaml !== undefined ? { configYaml } : {}),
+    ...(managementJson !== undefined ? { managementJson } : {}),
+    env,
+    dbPath: { path: idp.dbPath, onlyIfExists: !nothingElse },
+  })
+  if (store !== undefined) inputs.store = store
   return inputs
+}
+
+/**
+ * A DSN taken from a NetBird config names the server as NetBird's container sees it (a compose
+ * service name, say): when it cannot be reached from here, say where it came from and what to do.
+ */
+function withDsnHint(err: unknown, location: StoreLocation | undefined): unknown {
+  if (
+    location?.engine !== 'postgres' ||
+    location.source === '--db' ||
+    !isWatchdogError(err) ||
+    !isStoreUnreachable(err)
+  ) {
+    return err
+  }
+  return new WatchdogError(
+    err.code,
+    `${err.message} (the DSN comes from ${location.source}; where its host cannot be reached from here, give --db with one that can)`,
+    { cause: err },
+  )
 }
 
 /** The `--json` shape is a public contract: exactly these keys; `remediation` only when there is one. */
@@ -145,8 +194,13 @@ const areaTitles: Record<CheckArea, string> = {
 
 export function formatReport(report: DoctorReport, inputs: DoctorSources): string {
   const lines: string[] = []
+  const store = inputs.store
   const sources = [
-    inputs.dbPath !== undefined ? `idp.db ${inputs.dbPath}` : undefined,
+    store === undefined
+      ? undefined
+      : store.engine === 'sqlite'
+        ? `idp.db ${store.path}`
+        : `IdP store ${locationLabel(store)} (${store.source})`,
     inputs.managementJson !== undefined ? `management.json ${inputs.managementJson}` : undefined,
     inputs.configYaml !== undefined ? `config.yaml ${inputs.configYaml}` : undefined,
     inputs.setupEnv !== undefined ? `setup.env ${inputs.setupEnv}` : undefined,

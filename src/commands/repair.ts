@@ -13,15 +13,15 @@ import { WatchdogError, errorMessage, isWatchdogError } from '../errors.js'
 import { repairIssuers, type RepairResult } from '../heal/repair.js'
 import { discoverConnectors } from '../oidc/connector-discovery.js'
 import { fetchDiscovery } from '../oidc/discovery.js'
-import { defaultBackupDir } from '../store/backup-files.js'
+import { backupDirFor, openStore, resolveStore } from '../store/open.js'
 import type { IdpStore } from '../store/port.js'
-import { SqliteStore } from '../store/sqlite/store.js'
 import { readVersion } from '../version.js'
 import { intFlag, waitMs } from './flags.js'
 import { exitCodes, throwIfStopped, writeLine, type CliIO } from './io.js'
 
 interface RepairFlags {
   db?: string
+  configYaml?: string
   connector: string[]
   issuer?: string
   discover?: boolean
@@ -56,11 +56,15 @@ export function registerRepair(program: Command, io: CliIO): void {
   program
     .command('repair')
     .description(
-      "Fix SSO connector issuers in NetBird's IdP store (idp.db), with a verified backup first.",
+      "Fix SSO connector issuers in NetBird's IdP store (idp.db or PostgreSQL), with a verified backup first.",
     )
     .option(
-      '--db <path>',
-      'idp.db (e.g. /var/lib/docker/volumes/<project>_netbird_data/_data/idp.db)',
+      '--db <path|dsn>',
+      "idp.db (e.g. /var/lib/docker/volumes/<project>_netbird_data/_data/idp.db), or the PostgreSQL store's DSN (postgres://user@host:5432/dbname, or host=… dbname=… key=value pairs)",
+    )
+    .option(
+      '--config-yaml <path>',
+      "without --db: the store the combined server's config.yaml names (server.authStore)",
     )
     .option(
       '--connector <id>',
@@ -73,11 +77,11 @@ export function registerRepair(program: Command, io: CliIO): void {
     .option('--dry-run', 'print the plan; change nothing (the file stays byte-identical)')
     .option(
       '--backup-dir <dir>',
-      'where backups go (default: netbird-watchdog-backups/ next to idp.db)',
+      'where backups go (default: netbird-watchdog-backups/ next to idp.db; required for PostgreSQL)',
     )
     .option(
       '--management-json <path>',
-      'management.json to check for EmbeddedIdP.StaticConnectors (NetBird v0.67.2+)',
+      'management.json to check for EmbeddedIdP.StaticConnectors (NetBird v0.67.2+); without --db, also the store its EmbeddedIdP.Storage names',
     )
     .option(
       '--fix-management-json',
@@ -87,7 +91,11 @@ export function registerRepair(program: Command, io: CliIO): void {
     .option('--stop-timeout <s>', 'seconds the engine waits for --restart before killing it', '10')
     .option('--allow-insecure', 'allow plain-http issuers (labs and tests only)')
     .option('--timeout-ms <ms>', 'discovery request timeout', '5000')
-    .option('--busy-timeout-ms <ms>', 'how long to wait for a lock held by Dex', '5000')
+    .option(
+      '--busy-timeout-ms <ms>',
+      'how long to wait for a lock held by Dex (SQLite busy timeout, PostgreSQL lock_timeout)',
+      '5000',
+    )
     .option('--json', 'print one JSON object and nothing else on stdout')
     .addHelpText(
       'after',
@@ -96,6 +104,13 @@ Examples:
   netbird-watchdog repair --db ./idp.db --discover --dry-run
   netbird-watchdog repair --db ./idp.db --discover --restart netbird-server
   netbird-watchdog repair --db ./idp.db --connector d1c9q2ll0fgs73cunqsg --issuer https://oauth.id.jumpcloud.com/
+  PGPASSWORD=… netbird-watchdog repair --db 'postgres://netbird@db:5432/netbird' --backup-dir ./backups --discover
+  netbird-watchdog repair --config-yaml /etc/netbird/config.yaml --backup-dir ./backups --discover
+
+The store: --db (a file path, or a PostgreSQL DSN), else what --config-yaml or --management-json name
+(server.authStore / EmbeddedIdP.Storage: a PostgreSQL DSN, or idp.db when that path exists here).
+A PostgreSQL store's backups need --backup-dir. The DSN's password is never printed; keep it off the
+command line with PGPASSWORD or a NetBird config file.
 
 Only the "issuer" value inside each chosen connector's stored JSON changes. A verified backup is taken
 first, the change is one transaction, and it is checked after commit.
@@ -115,7 +130,16 @@ was not changed, or a connector was skipped, 2 usage or input error, 130/143 sto
 }
 
 async function runRepair(flags: RepairFlags, io: CliIO): Promise<void> {
-  if (flags.db === undefined) throw new WatchdogError('USAGE', 'repair needs --db PATH')
+  if (
+    flags.db === undefined &&
+    flags.configYaml === undefined &&
+    flags.managementJson === undefined
+  ) {
+    throw new WatchdogError(
+      'USAGE',
+      'repair needs --db PATH|DSN (or --config-yaml / --management-json naming the store)',
+    )
+  }
   if ((flags.issuer !== undefined) === (flags.discover === true)) {
     throw new WatchdogError('USAGE', 'repair needs exactly one of --issuer URL or --discover')
   }
@@ -129,7 +153,40 @@ async function runRepair(flags: RepairFlags, io: CliIO): Promise<void> {
   const busyTimeoutMs = intFlag('--busy-timeout-ms', flags.busyTimeoutMs, waitMs)
   const stopTimeoutSeconds = intFlag('--stop-timeout', flags.stopTimeout, { min: 0, max: 3600 })
   const allowInsecure = flags.allowInsecure === true
-  const store: IdpStore = new SqliteStore(flags.db, { busyTimeoutMs })
+  const location = resolveStore({
+    ...(flags.db !== undefined ? { db: flags.db } : {}),
+    ...(flags.configYaml !== undefined ? { configYaml: flags.configYaml } : {}),
+    ...(flags.managementJson !== undefined ? { managementJson: flags.managementJson } : {}),
+    env: io.env,
+  })
+  if (location === undefined) {
+    throw new WatchdogError(
+      'USAGE',
+      "the NetBird config given names no PostgreSQL store and no idp.db that exists here (NetBird's paths are inside its container): give --db PATH|DSN",
+    )
+  }
+  // Checked before anything is read: a real run needs a place for its verified backup; a dry run
+  // writes nothing, so a PostgreSQL store needs no backup directory for it.
+  const backupDir =
+    flags.dryRun === true && location.engine === 'postgres' && flags.backupDir === undefined
+      ? undefined
+      : backupDirFor(location, flags.backupDir)
+  const store: IdpStore = openStore(location, { busyTimeoutMs })
+  try {
+    await repairWith(store, backupDir, flags, io, { timeoutMs, stopTimeoutSeconds, allowInsecure })
+  } finally {
+    await store.close()
+  }
+}
+
+async function repairWith(
+  store: IdpStore,
+  backupDir: string | undefined,
+  flags: RepairFlags,
+  io: CliIO,
+  opts: { timeoutMs: number; stopTimeoutSeconds: number; allowInsecure: boolean },
+): Promise<void> {
+  const { timeoutMs, stopTimeoutSeconds, allowInsecure } = opts
   const rows = await readForRepair(store, flags.dryRun === true)
   // Defence in depth: whatever we print passes through a filter of every secret the store holds.
   const secrets = collectSecrets(rows)
@@ -188,7 +245,8 @@ async function runRepair(flags: RepairFlags, io: CliIO): Promise<void> {
       store,
       changes,
       dryRun: flags.dryRun === true,
-      backupDir: flags.backupDir ?? defaultBackupDir(flags.db),
+      // Only a dry run has none, and it never backs up.
+      backupDir: backupDir ?? '.',
       allowInsecure,
       ...(flags.managementJson !== undefined ? { managementJsonPath: flags.managementJson } : {}),
       fixStaticConnectors: flags.fixManagementJson === true,

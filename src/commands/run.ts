@@ -24,6 +24,10 @@ export function registerRun(program: Command, io: CliIO, shutdown?: AbortSignal)
 Without a config file it runs on defaults: auto-detected target (netbird-management, netbird-server,
 *-management-1, *_management_1, or label netbird-watchdog.enable=true), the local Docker socket or
 DOCKER_HOST, metrics on :9464. Logs are JSON lines on stderr. SIGTERM or SIGINT stops it cleanly.
+The IdP store: NETBIRD_WATCHDOG_IDP_DSN_FILE / NETBIRD_WATCHDOG_IDP_DSN (a PostgreSQL DSN), else
+idp.dsn, else a PostgreSQL store idp.configYaml or idp.managementJson names, else idp.dbPath
+(/var/lib/netbird/idp.db). A PostgreSQL store's backups go to backups.dir, by default
+/var/lib/netbird-watchdog/backups.
 Example config: config/watchdog.example.yml.
 Exit status: 0 stopped by a signal, 2 invalid configuration or address in use.`,
     )

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs'
 import type { z } from 'zod'
 import { WatchdogError, errorMessage } from '../errors.js'
+import { parseDsn, Secret } from '../store/postgres/dsn.js'
 import { configSchema, type Config, type Secrets } from './schema.js'
 import { parseYaml } from './yaml.js'
 
@@ -99,30 +100,41 @@ function parseScalar(value: string): unknown {
 }
 
 function readSecrets(env: Env, problems: string[]): Secrets {
-  const secret = (name: string): string | undefined => {
+  /** A secret's value and the variable it came from: `NAME_FILE` (a file, trimmed) wins over `NAME`. */
+  const secret = (name: string): { value: string; source: string } | undefined => {
     const file = env[`${name}_FILE`]
     if (file !== undefined && file !== '') {
       try {
-        return readFileSync(file, 'utf8').trim()
+        return { value: readFileSync(file, 'utf8').trim(), source: `${name}_FILE` }
       } catch (err) {
         problems.push(`${name}_FILE: cannot read ${file}: ${errorMessage(err)}`)
         return undefined
       }
     }
     const value = env[name]
-    return value !== undefined && value !== '' ? value : undefined
+    return value !== undefined && value !== '' ? { value, source: name } : undefined
   }
-  const resetToken = secret('NETBIRD_WATCHDOG_RESET_TOKEN')
-  const webhookUrl = secret('NETBIRD_WATCHDOG_WEBHOOK_URL')
+  const resetToken = secret('NETBIRD_WATCHDOG_RESET_TOKEN')?.value
+  const webhookUrl = secret('NETBIRD_WATCHDOG_WEBHOOK_URL')?.value
   if (webhookUrl !== undefined && !/^https?:\/\//.test(webhookUrl)) {
     problems.push('NETBIRD_WATCHDOG_WEBHOOK_URL: must be an http(s) URL')
   }
   if (resetToken !== undefined && resetToken.length < 16) {
     problems.push('NETBIRD_WATCHDOG_RESET_TOKEN: must be at least 16 characters')
   }
+  // The PostgreSQL store's DSN: checked now, never quoted (store/postgres/dsn.ts).
+  const dsn = secret('NETBIRD_WATCHDOG_IDP_DSN')
+  if (dsn !== undefined) {
+    try {
+      parseDsn(dsn.value, { source: 'the DSN' })
+    } catch (err) {
+      problems.push(`${dsn.source}: ${errorMessage(err)}`)
+    }
+  }
   return {
     ...(resetToken !== undefined ? { resetToken } : {}),
     ...(webhookUrl !== undefined ? { webhookUrl } : {}),
+    ...(dsn !== undefined ? { idpDsn: { value: new Secret(dsn.value), source: dsn.source } } : {}),
   }
 }
 

@@ -3,6 +3,8 @@
 // *_FILE paths (see load.ts). `Config` is the validated, deep-frozen result.
 import { validate as isValidCron } from 'node-cron'
 import { z } from 'zod'
+import { errorMessage } from '../errors.js'
+import { isDsn, parseDsn, type Secret } from '../store/postgres/dsn.js'
 
 export const modes = ['observe', 'dry-run', 'repair'] as const
 export type Mode = (typeof modes)[number]
@@ -83,6 +85,11 @@ export const configSchema = z
       .strictObject({
         /** idp.db as mounted into the watchdog (the NetBird data volume at the same path). */
         dbPath: z.string().min(1).default('/var/lib/netbird/idp.db'),
+        /**
+         * The PostgreSQL store's DSN (NetBird v0.66.1+ `authStore.engine: postgres`), without its
+         * password: that goes in NETBIRD_WATCHDOG_IDP_DSN_FILE instead (see load.ts).
+         */
+        dsn: z.string().min(1).optional(),
         /** management.json as mounted into the watchdog (for static connectors and doctor). */
         managementJson: z.string().min(1).optional(),
         /** Combined server config.yaml (v0.65+), for doctor. */
@@ -163,6 +170,14 @@ export const configSchema = z
         message: 'must be at least repair.restartBackoffSeconds',
       })
     }
+    if (cfg.idp.dsn !== undefined) {
+      // The message never quotes the value (it may hold a password).
+      const problem = !isDsn(cfg.idp.dsn)
+        ? 'not a PostgreSQL DSN (postgres://user@host:port/dbname or host=… dbname=… key=value pairs); the value is not shown'
+        : dsnProblem(cfg.idp.dsn)
+      if (problem !== undefined)
+        ctx.addIssue({ code: 'custom', path: ['idp', 'dsn'], message: problem })
+    }
     const label = cfg.targets.label
     if (!/^[^=\s]+(?:=[^\s]*)?$/.test(label)) {
       ctx.addIssue({
@@ -175,12 +190,24 @@ export const configSchema = z
 
 export type Config = z.infer<typeof configSchema>
 
+/** Why `dsn` cannot be used, without quoting it; undefined when it parses. */
+function dsnProblem(dsn: string): string | undefined {
+  try {
+    parseDsn(dsn, { source: 'the DSN' })
+    return undefined
+  } catch (err) {
+    return errorMessage(err)
+  }
+}
+
 /** Secrets, read from the environment or *_FILE paths only; never from the config file. */
 export interface Secrets {
   /** Bearer token for POST /reset; without it the endpoint is disabled. */
   readonly resetToken?: string
   /** Webhook URL (may embed a token); without it no notification is sent. */
   readonly webhookUrl?: string
+  /** The PostgreSQL store's DSN, and the variable it came from (it wins over `idp.dsn`). */
+  readonly idpDsn?: { readonly value: Secret; readonly source: string }
 }
 
 export function modeFor(config: Config, containerName: string): Mode {

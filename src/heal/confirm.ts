@@ -5,6 +5,7 @@
 import { judgeRecovery, type TargetView } from '../core/recovery.js'
 import type { ContainerDetails, DockerPort } from '../docker/engine.js'
 import { errorMessage } from '../errors.js'
+import { isStoreUnreachable } from '../store/availability.js'
 import type { IdpStore } from '../store/port.js'
 import type { Evidence } from './target.js'
 
@@ -48,7 +49,20 @@ export async function confirmRecovery(o: ConfirmOptions): Promise<ConfirmVerdict
       case 'interrupted':
         return verdict
       case 'stayed-up': {
-        const health = await o.store.check().catch((err: unknown) => errorMessage(err))
+        let health: string
+        try {
+          health = await o.store.check()
+        } catch (err) {
+          // A store that cannot be reached now (a PostgreSQL server restarting) says nothing about
+          // the repair: the confirmation resumes when the target starts again.
+          if (isStoreUnreachable(err)) {
+            return {
+              kind: 'interrupted',
+              why: `the container stayed up, but the IdP store cannot be reached to check it (${errorMessage(err)})`,
+            }
+          }
+          health = errorMessage(err)
+        }
         return health === 'ok'
           ? { kind: 'recovered' }
           : { kind: 'worse', evidence: `the IdP store fails its check: ${health}` }

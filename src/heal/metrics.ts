@@ -4,6 +4,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client'
 import { modes, type Mode } from '../config/schema.js'
 import { skipReasons } from '../core/heal-decision.js'
+import type { StoreEngine } from '../store/port.js'
 
 export const repairResults = ['success', 'rolled_back', 'failed', 'unconfirmed'] as const
 export type RepairResultLabel = (typeof repairResults)[number]
@@ -32,16 +33,23 @@ export interface HealMetrics {
   readonly mode: Gauge<'mode'>
   readonly scheduledRuns: Counter<'task'>
   readonly scheduledRunsSkipped: Counter<'task'>
+  readonly storeInfo: Gauge<'engine'>
+  readonly storeUp: Gauge
   /** Initialise every series of a target, so alerts see 0 rather than nothing. */
   addTarget(container: string): void
 }
 
-export function createHealMetrics(registry: Registry, mode: Mode): HealMetrics {
+/** `engine`: the IdP store's engine, exported as idp_store_info (the daemon always knows it). */
+export function createHealMetrics(
+  registry: Registry,
+  mode: Mode,
+  engine?: StoreEngine,
+): HealMetrics {
   const registers = [registry]
   const m = {
     repairs: new Counter({
       name: `${p}repairs_total`,
-      help: 'Self-healing repairs of idp.db finished, by container and result (success, rolled_back, failed, unconfirmed).',
+      help: 'Self-healing repairs of the IdP store (idp.db or PostgreSQL) finished, by container and result (success, rolled_back, failed, unconfirmed).',
       labelNames: ['container', 'result'] as const,
       registers,
     }),
@@ -76,22 +84,22 @@ export function createHealMetrics(registry: Registry, mode: Mode): HealMetrics {
     }),
     backups: new Counter({
       name: `${p}backups_total`,
-      help: 'Verified idp.db backups taken by the watchdog (scheduled and pre-repair).',
+      help: 'Verified IdP store backups taken by the watchdog (scheduled and pre-repair).',
       registers,
     }),
     backupFailures: new Counter({
       name: `${p}backup_failures_total`,
-      help: 'idp.db backups that failed or did not verify.',
+      help: 'IdP store backups that failed or did not verify.',
       registers,
     }),
     lastBackup: new Gauge({
       name: `${p}last_backup_timestamp_seconds`,
-      help: 'Unix time of the last verified idp.db backup (0: none yet).',
+      help: 'Unix time of the last verified IdP store backup (0: none yet).',
       registers,
     }),
     lastBackupSize: new Gauge({
       name: `${p}last_backup_size_bytes`,
-      help: 'Size in bytes of the last verified idp.db backup.',
+      help: 'Size in bytes of the last verified IdP store backup.',
       registers,
     }),
     checkSuccess: new Gauge({
@@ -124,7 +132,20 @@ export function createHealMetrics(registry: Registry, mode: Mode): HealMetrics {
       labelNames: ['task'] as const,
       registers,
     }),
+    storeInfo: new Gauge({
+      name: `${p}idp_store_info`,
+      help: 'Always 1; the engine label is the kind of IdP store the watchdog works on: sqlite (idp.db) or postgres.',
+      labelNames: ['engine'] as const,
+      registers,
+    }),
+    storeUp: new Gauge({
+      name: `${p}idp_store_up`,
+      help: 'Whether the IdP store answered the last time the watchdog used it (1), or could not be reached at all (0: server down or refusing the credentials, idp.db missing); 0 until the first use.',
+      registers,
+    }),
   }
+  if (engine !== undefined) m.storeInfo.set({ engine }, 1)
+  m.storeUp.set(0)
   for (const value of modes) m.mode.set({ mode: value }, value === mode ? 1 : 0)
   m.lastRepair.set(0)
   m.lastBackup.set(0)

@@ -1,7 +1,10 @@
 // Self-healing, as the composition root (daemon.ts) wires it: the heal metrics, the webhook notifier,
 // the outcome reporter, the healer, and the cron jobs — the doctor with the issuer-drift check, verified
-// backups with retention, the store's own check — plus the POST /reset handler. stop() (SIGTERM) stops
-// the jobs, then lets an in-flight repair finish or roll back.
+// backups with retention, the store's own check (SQLite integrity_check; PostgreSQL reachable, Dex's
+// schema, not a standby) — plus the POST /reset handler. Everything here uses the store through
+// heal/store-health.ts, so any use of it keeps netbird_watchdog_idp_store_up current; the store is
+// also checked once at start. stop() (SIGTERM) stops the jobs, then lets an in-flight repair finish
+// or roll back.
 import { performance } from 'node:perf_hooks'
 import type { Registry } from 'prom-client'
 import type { Config, Secrets } from '../config/schema.js'
@@ -17,6 +20,7 @@ import { createHealMetrics, type CheckName, type HealMetrics } from './metrics.j
 import { createOutcomeReporter } from './outcome.js'
 import { createResetHandler, type RequestHandler } from './reset.js'
 import { startScheduler, type Scheduler } from './scheduler.js'
+import { observeStore } from './store-health.js'
 import { createNotifier } from './webhook.js'
 
 export interface SelfHealContext {
@@ -45,9 +49,10 @@ export interface SelfHealing {
 }
 
 export function startSelfHealing(ctx: SelfHealContext): SelfHealing {
-  const { config, logger, store, backupDir } = ctx
+  const { config, logger, backupDir } = ctx
   const log = logger.child({ component: 'self-heal' })
-  const metrics = createHealMetrics(ctx.registry, config.mode)
+  const metrics = createHealMetrics(ctx.registry, config.mode, ctx.store.engine)
+  const store = observeStore(ctx.store, (up) => metrics.storeUp.set(up ? 1 : 0))
   const notifier = createNotifier({
     url: ctx.secrets.webhookUrl,
     events: config.webhook.events,
@@ -184,6 +189,15 @@ export function startSelfHealing(ctx: SelfHealContext): SelfHealing {
     ],
   })
 
+  // Whether the store answers, from the start (a mistyped DSN or an unmounted idp.db shows at once).
+  const probe = store.check().then(
+    (result) => {
+      if (result === 'ok') log.info({ store: store.label }, 'the IdP store answers and checks out')
+      else log.warn({ store: store.label, result }, 'the IdP store answers but fails its check')
+    },
+    (err: unknown) => log.warn({ store: store.label, err }, 'the IdP store cannot be used now'),
+  )
+
   return {
     healer,
     scheduler,
@@ -194,6 +208,7 @@ export function startSelfHealing(ctx: SelfHealContext): SelfHealing {
       const healerStopped = healer.stop()
       await scheduler.stop()
       await healerStopped
+      await probe
       await notifier.flush()
     },
   }

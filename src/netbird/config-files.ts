@@ -12,6 +12,7 @@ import { isAbsolute, join } from 'node:path'
 import { parseYaml } from '../config/yaml.js'
 import { z } from 'zod'
 import { WatchdogError, errorMessage } from '../errors.js'
+import { Secret } from '../store/postgres/dsn.js'
 
 type Env = Readonly<Record<string, string | undefined>>
 
@@ -130,6 +131,8 @@ export interface ManagementJson {
     issuer?: string
     storageType?: string
     storageFile?: string
+    /** EmbeddedIdP.Storage.Config.DSN (Storage.Type postgres): may hold a password, so kept as a Secret. */
+    storageDsn?: Secret
     staticConnectors: StaticConnectorEntry[]
     /** EmbeddedIdP.DashboardRedirectURIs (undefined when the key is absent or null). */
     dashboardRedirectUris?: string[]
@@ -234,6 +237,7 @@ export function parseManagementJson(path: string, text: string, env: Env = {}): 
         storageType: e.Storage?.Type,
         storageFile: e.Storage?.Config?.File,
       }),
+      ...(nonEmpty(e.Storage?.Config?.DSN) ? { storageDsn: new Secret(e.Storage.Config.DSN) } : {}),
       staticConnectors: (e.StaticConnectors ?? []).map((c) => ({
         id: c.id,
         ...defined({ type: c.type, name: c.name }),
@@ -286,6 +290,8 @@ export interface CombinedConfig {
   /** idp.db inside the container (undefined when the auth store is postgres). */
   idpDbPath?: string
   authStoreEngine: string
+  /** server.authStore.dsn (engine postgres): may hold a password, so kept as a Secret. */
+  authStoreDsn?: Secret
 }
 
 /** NetBird's default data directory (management/cmd/defaults.go, combined/cmd/config.go). */
@@ -321,6 +327,7 @@ export function parseCombinedConfig(path: string, text: string): CombinedConfig 
       : {}),
     dataDir,
     authStoreEngine: engine,
+    ...(nonEmpty(s.authStore?.dsn) ? { authStoreDsn: new Secret(s.authStore.dsn) } : {}),
   }
 }
 
@@ -417,6 +424,10 @@ export function readText(path: string): string {
       cause: err,
     })
   }
+}
+
+function nonEmpty(value: string | undefined): value is string {
+  return value !== undefined && value.trim() !== ''
 }
 
 /** Drop undefined values (the project compiles with exact optional property semantics in mind). */

@@ -1,14 +1,190 @@
-// Which IdP store the configuration names, opened as the port (store/port.ts): NetBird's SQLite
-// idp.db by default. Where its backups go: `backups.dir`, else next to idp.db.
-import type { Config } from '../config/schema.js'
+// Which IdP store to work on, decided in one place for every command and the daemon, and opened as
+// the port (store/port.ts): NetBird's SQLite idp.db or, since NetBird v0.66.1, Dex's tables in a
+// PostgreSQL database. Also where that store's backups go.
+//
+// The order, first match wins:
+//  1. `--db`: a file path, or a PostgreSQL URI / key=value DSN (store/postgres/dsn.ts `isDsn`);
+//  2. the watchdog's own DSN (daemon and doctor): NETBIRD_WATCHDOG_IDP_DSN_FILE, NETBIRD_WATCHDOG_IDP_DSN,
+//     then `idp.dsn` in its config file;
+//  3. NetBird's own configuration naming a PostgreSQL store: config.yaml `server.authStore.engine:
+//     postgres` + `dsn` (combined server, combined/cmd/config.go buildEmbeddedIdPConfig), or
+//     management.json `EmbeddedIdP.Storage.Type: "postgres"` + `Storage.Config.DSN`;
+//  4. `idp.dbPath` (the daemon always; doctor when it exists here, or when nothing else was given);
+//  5. the SQLite file NetBird's configuration names (`server.authStore.file`, `Storage.Config.File`, or
+//     idp.db in the data directory). That is a path inside NetBird's container, so it is used only
+//     when it exists here.
+// A DSN is parsed at once, so a malformed one fails before anything runs, and no message quotes it.
+import { existsSync } from 'node:fs'
+import { isAbsolute, join } from 'node:path'
+import { WatchdogError } from '../errors.js'
+import { defaultDataDir, readCombinedConfig, readManagementJson } from '../netbird/config-files.js'
 import { defaultBackupDir } from './backup-files.js'
 import type { IdpStore } from './port.js'
+import { dsnLabel, isDsn, parseDsn, type PgSettings, type Secret } from './postgres/dsn.js'
+import { PostgresStore } from './postgres/store.js'
 import { SqliteStore } from './sqlite/store.js'
 
-export function openStore(idp: Config['idp']): IdpStore {
-  return new SqliteStore(idp.dbPath, { busyTimeoutMs: idp.busyTimeoutMs })
+/** Where the store is, and which setting said so (for messages: never the DSN itself). */
+export type StoreLocation =
+  | { readonly engine: 'sqlite'; readonly path: string; readonly source: string }
+  | { readonly engine: 'postgres'; readonly settings: PgSettings; readonly source: string }
+
+/** Everything that can name the store; `resolveStore` picks one (see the header for the order). */
+export interface StoreSources {
+  /** `--db`: a path or a DSN. */
+  readonly db?: string
+  /** The watchdog's own DSN, and where it came from (`NETBIRD_WATCHDOG_IDP_DSN_FILE`, `idp.dsn`…). */
+  readonly dsn?: { readonly value: Secret; readonly source: string }
+  /** NetBird's combined-server config.yaml. */
+  readonly configYaml?: string
+  /** NetBird's management.json. */
+  readonly managementJson?: string
+  /** Environment for management.json's `{{ .NAME }}` substitution (NetBird's ReadJsonWithEnvSub). */
+  readonly env?: Readonly<Record<string, string | undefined>>
+  /** `idp.dbPath`, and whether to use it only when the file exists here. */
+  readonly dbPath?: { readonly path: string; readonly onlyIfExists: boolean }
 }
 
-export function storeBackupDir(config: Pick<Config, 'idp' | 'backups'>): string {
-  return config.backups.dir ?? defaultBackupDir(config.idp.dbPath)
+/**
+ * The store the sources name (undefined when none does). A malformed DSN, or a NetBird config naming
+ * PostgreSQL without a DSN, throws: USAGE when it came from `--db`, CONFIG_INVALID otherwise.
+ */
+export function resolveStore(sources: StoreSources): StoreLocation | undefined {
+  if (sources.db !== undefined) {
+    if (isDsn(sources.db)) return postgresAt(sources.db, '--db', 'USAGE')
+    if (nearlyDsn(sources.db)) {
+      // Taken for a file path, it would be quoted in "database not found" — password and all.
+      throw new WatchdogError(
+        'USAGE',
+        '--db is neither a file path nor a PostgreSQL DSN: it looks like a URL or key=value pairs, but a DSN starts with postgres:// or postgresql://, or sets libpq keywords such as host= and dbname= (the value is not shown: it may hold a password)',
+      )
+    }
+    return { engine: 'sqlite', path: sources.db, source: '--db' }
+  }
+  if (sources.dsn !== undefined) {
+    return postgresAt(sources.dsn.value.reveal(), sources.dsn.source, 'CONFIG_INVALID')
+  }
+  const named = namedByNetbird(sources)
+  if (named.postgres !== undefined) return named.postgres
+  const dbPath = sources.dbPath
+  if (dbPath !== undefined && (!dbPath.onlyIfExists || existsSync(dbPath.path))) {
+    return { engine: 'sqlite', path: dbPath.path, source: 'idp.dbPath' }
+  }
+  return named.sqlite.find((s) => existsSync(s.path))
+}
+
+/** What NetBird's own files say: a PostgreSQL store, and SQLite files (paths in its container). */
+function namedByNetbird(sources: StoreSources): {
+  postgres?: StoreLocation
+  sqlite: Array<StoreLocation & { engine: 'sqlite' }>
+} {
+  const sqlite: Array<StoreLocation & { engine: 'sqlite' }> = []
+  if (sources.configYaml !== undefined) {
+    const c = readCombinedConfig(sources.configYaml)
+    if (c.authStoreEngine === 'postgres') {
+      const source = `server.authStore.dsn in ${c.path}`
+      if (c.authStoreDsn === undefined) {
+        throw new WatchdogError(
+          'CONFIG_INVALID',
+          `${c.path}: server.authStore.engine is postgres but server.authStore.dsn is not set (NetBird refuses to start like this too: "authStore.dsn is required when authStore.engine is postgres")`,
+        )
+      }
+      return { postgres: postgresAt(c.authStoreDsn.reveal(), source, 'CONFIG_INVALID'), sqlite }
+    }
+    if (c.idpDbPath !== undefined) {
+      sqlite.push({ engine: 'sqlite', path: c.idpDbPath, source: `server.authStore in ${c.path}` })
+    }
+  }
+  if (sources.managementJson !== undefined) {
+    const m = readManagementJson(sources.managementJson, sources.env ?? {})
+    const e = m.embedded
+    if (e !== undefined && e.storageType?.toLowerCase() === 'postgres') {
+      const source = `EmbeddedIdP.Storage.Config.DSN in ${m.path}`
+      if (e.storageDsn === undefined) {
+        throw new WatchdogError(
+          'CONFIG_INVALID',
+          `${m.path}: EmbeddedIdP.Storage.Type is postgres but EmbeddedIdP.Storage.Config.DSN is not set (Dex refuses this too: "postgres storage requires 'dsn' config")`,
+        )
+      }
+      const dsn = e.storageDsn.reveal()
+      if (/\{\{-?\s*\.[A-Za-z_]/.test(dsn)) {
+        throw new WatchdogError(
+          'CONFIG_INVALID',
+          `${source} uses a {{ .NAME }} variable that is not set in this environment (${m.unresolvedVars.join(', ')}): set it here as NetBird's container has it, or give the DSN directly`,
+        )
+      }
+      return { postgres: postgresAt(dsn, source, 'CONFIG_INVALID'), sqlite }
+    }
+    if (e?.enabled === true) {
+      // management/cmd/management.go ApplyEmbeddedIdPConfig: Storage.Config.File, else Datadir/idp.db.
+      const dataDir = m.datadir !== undefined && m.datadir !== '' ? m.datadir : defaultDataDir
+      const file = e.storageFile
+      const path =
+        file !== undefined && file !== ''
+          ? isAbsolute(file)
+            ? file
+            : join(dataDir, file)
+          : join(dataDir, 'idp.db')
+      sqlite.push({ engine: 'sqlite', path, source: `EmbeddedIdP.Storage in ${m.path}` })
+    }
+  }
+  return { sqlite }
+}
+
+/** A URL of another scheme (a mistyped `postgres://`), or `key=value` text with no libpq keyword. */
+function nearlyDsn(text: string): boolean {
+  const t = text.trim()
+  return /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(t) || /^[A-Za-z_]+\s*=/.test(t)
+}
+
+function postgresAt(
+  dsn: string,
+  source: string,
+  code: 'USAGE' | 'CONFIG_INVALID',
+): StoreLocation & { engine: 'postgres' } {
+  return { engine: 'postgres', settings: parseDsn(dsn, { code, source }), source }
+}
+
+/** For messages and logs: the file path, or `postgres://user@host:port/dbname` (never a password). */
+export function locationLabel(location: StoreLocation): string {
+  return location.engine === 'sqlite' ? location.path : dsnLabel(location.settings)
+}
+
+export interface OpenOptions {
+  /** How long to wait for a lock Dex holds: SQLite's busy timeout, PostgreSQL's lock_timeout. */
+  readonly busyTimeoutMs?: number
+}
+
+/** The store at `location`, as the port. Nothing is opened or connected until it is used. */
+export function openStore(location: StoreLocation, opts: OpenOptions = {}): IdpStore {
+  const busyTimeoutMs = opts.busyTimeoutMs
+  if (location.engine === 'sqlite') {
+    return new SqliteStore(location.path, busyTimeoutMs !== undefined ? { busyTimeoutMs } : {})
+  }
+  return new PostgresStore(
+    location.settings,
+    busyTimeoutMs !== undefined ? { lockTimeoutMs: busyTimeoutMs } : {},
+  )
+}
+
+/** Where the daemon keeps backups of a PostgreSQL store when `backups.dir` is unset: the image's state volume. */
+export const defaultPostgresBackupDir = '/var/lib/netbird-watchdog/backups'
+
+/**
+ * Where backups of the store go: `explicit` (`--backup-dir`, `backups.dir`), else next to idp.db, else
+ * (PostgreSQL, which has no file to sit next to) `postgresDefault` — or, without one (the CLI), a
+ * USAGE error naming `flag`.
+ */
+export function backupDirFor(
+  location: StoreLocation,
+  explicit: string | undefined,
+  opts: { postgresDefault?: string; flag?: string } = {},
+): string {
+  if (explicit !== undefined) return explicit
+  if (location.engine === 'sqlite') return defaultBackupDir(location.path)
+  if (opts.postgresDefault !== undefined) return opts.postgresDefault
+  throw new WatchdogError(
+    'USAGE',
+    `${locationLabel(location)} is a PostgreSQL store: there is no idp.db for its backups to sit next to, so give ${opts.flag ?? '--backup-dir'} DIR (a private directory on this machine)`,
+  )
 }

@@ -1,0 +1,31 @@
+// The IdP store as self-healing uses it, watched: every call that reaches the store (whatever it
+// answers) reports "up", every call that cannot reach it (store/availability.ts) reports "down". The
+// composition root turns that into netbird_watchdog_idp_store_up; nothing else changes — results and
+// errors pass through untouched.
+import type { IdpStore } from '../store/port.js'
+import { isStoreUnreachable } from '../store/availability.js'
+
+export function observeStore(store: IdpStore, report: (up: boolean) => void): IdpStore {
+  const watch = async <T>(call: () => Promise<T>): Promise<T> => {
+    try {
+      const result = await call()
+      report(true)
+      return result
+    } catch (err) {
+      report(!isStoreUnreachable(err))
+      throw err
+    }
+  }
+  return {
+    engine: store.engine,
+    label: store.label,
+    identity: store.identity,
+    readConnectors: () => watch(() => store.readConnectors()),
+    check: () => watch(() => store.check()),
+    backup: (request) => watch(() => store.backup(request)),
+    verifyBackup: (info) => store.verifyBackup(info),
+    restore: (info, request) => watch(() => store.restore(info, request)),
+    transaction: (fn) => watch(() => store.transaction(fn)),
+    close: () => store.close(),
+  }
+}

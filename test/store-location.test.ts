@@ -1,0 +1,205 @@
+// Which IdP store a command or the daemon works on (src/store/open.ts `resolveStore`), from real files in
+// a temporary directory: --db (path or DSN) first, then the watchdog's own DSN, then a PostgreSQL store
+// NetBird's config.yaml or management.json names, then idp.dbPath, then the idp.db those files name
+// when it exists here; where its backups go; and no DSN, or part of one, in any error.
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { test, type TestContext } from 'node:test'
+import { stringify } from 'yaml'
+import { isWatchdogError } from '../src/errors.js'
+import {
+  backupDirFor,
+  defaultPostgresBackupDir,
+  locationLabel,
+  resolveStore,
+  type StoreLocation,
+} from '../src/store/open.js'
+import { Secret } from '../src/store/postgres/dsn.js'
+
+const password = `s3cret-'q' \\ 7e1d`
+const uri = `postgres://netbird:${encodeURIComponent(password)}@db.internal:5433/idp?sslmode=disable`
+const kv = `host=pg.internal dbname=netbird user=nb password='${password.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`
+
+function tmp(t: TestContext): string {
+  const dir = mkdtempSync(join(tmpdir(), 'nbw-store-location-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+function configYaml(dir: string, authStore: Record<string, string> | undefined): string {
+  const path = join(dir, 'config.yaml')
+  writeFileSync(
+    path,
+    stringify({ server: { dataDir: dir, ...(authStore !== undefined ? { authStore } : {}) } }),
+  )
+  return path
+}
+
+function managementJson(dir: string, storage: Record<string, unknown>): string {
+  const path = join(dir, 'management.json')
+  writeFileSync(
+    path,
+    JSON.stringify({ Datadir: dir, EmbeddedIdP: { Enabled: true, Storage: storage } }),
+  )
+  return path
+}
+
+/** engine, what it names (path or label) and which setting named it. */
+function summary(location: StoreLocation | undefined): [string, string, string] | undefined {
+  return location && [location.engine, locationLabel(location), location.source]
+}
+
+test('--db: a path is idp.db, a URI or key=value DSN is PostgreSQL, and it wins over everything', (t) => {
+  const dir = tmp(t)
+  const yaml = configYaml(dir, { engine: 'postgres', dsn: kv })
+  assert.deepEqual(summary(resolveStore({ db: './idp.db', configYaml: yaml })), [
+    'sqlite',
+    './idp.db',
+    '--db',
+  ])
+  assert.deepEqual(summary(resolveStore({ db: uri })), [
+    'postgres',
+    'postgres://netbird@db.internal:5433/idp',
+    '--db',
+  ])
+  const dsn = { value: new Secret(uri), source: 'NETBIRD_WATCHDOG_IDP_DSN_FILE' }
+  assert.deepEqual(summary(resolveStore({ db: kv, dsn, configYaml: yaml })), [
+    'postgres',
+    'postgres://nb@pg.internal:5432/netbird',
+    '--db',
+  ])
+})
+
+test("the watchdog's DSN wins over NetBird's files, which win over idp.dbPath", (t) => {
+  const dir = tmp(t)
+  const dbPath = join(dir, 'idp.db')
+  writeFileSync(dbPath, '') // exists: still not used while a PostgreSQL store is named
+  const yaml = configYaml(dir, { engine: 'postgres', dsn: kv })
+  const dsn = { value: new Secret(uri), source: 'idp.dsn' }
+  const always = { path: dbPath, onlyIfExists: false }
+  assert.deepEqual(summary(resolveStore({ dsn, configYaml: yaml, dbPath: always })), [
+    'postgres',
+    'postgres://netbird@db.internal:5433/idp',
+    'idp.dsn',
+  ])
+  assert.deepEqual(summary(resolveStore({ configYaml: yaml, dbPath: always })), [
+    'postgres',
+    'postgres://nb@pg.internal:5432/netbird',
+    `server.authStore.dsn in ${yaml}`,
+  ])
+  const mj = managementJson(dir, { Type: 'postgres', Config: { DSN: '{{ .IDP_DSN }}' } })
+  assert.deepEqual(
+    summary(resolveStore({ managementJson: mj, env: { IDP_DSN: uri }, dbPath: always })),
+    [
+      'postgres',
+      'postgres://netbird@db.internal:5433/idp',
+      `EmbeddedIdP.Storage.Config.DSN in ${mj}`,
+    ],
+  )
+  // Neither names PostgreSQL: idp.dbPath (the daemon uses it whether or not it exists).
+  const sqliteYaml = configYaml(dir, undefined)
+  const missing = join(dir, 'elsewhere.db')
+  assert.deepEqual(
+    summary(
+      resolveStore({ configYaml: sqliteYaml, dbPath: { path: missing, onlyIfExists: false } }),
+    ),
+    ['sqlite', missing, 'idp.dbPath'],
+  )
+})
+
+test("NetBird's idp.db path is used only when it exists here (doctor's and the CLI's rule)", (t) => {
+  const dir = tmp(t)
+  const yaml = configYaml(dir, { file: 'auth/idp.db' })
+  const missingDefault = { path: join(dir, 'nope.db'), onlyIfExists: true }
+  assert.equal(resolveStore({ configYaml: yaml, dbPath: missingDefault }), undefined)
+  const mj = managementJson(dir, { Type: 'sqlite3' })
+  assert.equal(resolveStore({ managementJson: mj }), undefined)
+  writeFileSync(join(dir, 'idp.db'), '')
+  assert.deepEqual(summary(resolveStore({ managementJson: mj })), [
+    'sqlite',
+    join(dir, 'idp.db'),
+    `EmbeddedIdP.Storage in ${mj}`,
+  ])
+  // An existing idp.dbPath comes before the files' own path.
+  const dbPath = join(dir, 'mine.db')
+  writeFileSync(dbPath, '')
+  assert.deepEqual(
+    summary(resolveStore({ managementJson: mj, dbPath: { path: dbPath, onlyIfExists: true } })),
+    ['sqlite', dbPath, 'idp.dbPath'],
+  )
+})
+
+test('errors: a malformed DSN (USAGE from --db, CONFIG_INVALID from a file), postgres without a DSN', (t) => {
+  const dir = tmp(t)
+  const fails = (fn: () => unknown, code: 'USAGE' | 'CONFIG_INVALID', why: RegExp): void => {
+    assert.throws(fn, (err: unknown) => {
+      assert.ok(isWatchdogError(err, code), String(err))
+      assert.match(err.message, why)
+      assert.ok(!err.message.includes(password) && !err.message.includes('7e1d'), err.message)
+      return true
+    })
+  }
+  fails(
+    () => resolveStore({ db: `postgres://u:${encodeURIComponent(password)}@h:70000/x` }),
+    'USAGE',
+    /--db is not a usable PostgreSQL DSN: the port/,
+  )
+  // Nearly a DSN: never taken for a file path (whose "not found" would quote it).
+  for (const db of [
+    `postgress://u:${encodeURIComponent(password)}@h/x`,
+    `pasword=${password} hots=db`,
+  ]) {
+    fails(() => resolveStore({ db }), 'USAGE', /--db is neither a file path nor a PostgreSQL DSN/)
+  }
+  fails(
+    () =>
+      resolveStore({
+        configYaml: configYaml(dir, { engine: 'postgres', dsn: `password=${password}` }),
+      }),
+    'CONFIG_INVALID',
+    /server\.authStore\.dsn in .* is not a usable PostgreSQL DSN/,
+  )
+  fails(
+    () => resolveStore({ configYaml: configYaml(dir, { engine: 'postgres' }) }),
+    'CONFIG_INVALID',
+    /authStore\.dsn is required when authStore\.engine is postgres/,
+  )
+  fails(
+    () => resolveStore({ managementJson: managementJson(dir, { Type: 'postgres' }) }),
+    'CONFIG_INVALID',
+    /EmbeddedIdP\.Storage\.Type is postgres but EmbeddedIdP\.Storage\.Config\.DSN is not set/,
+  )
+  fails(
+    () =>
+      resolveStore({
+        managementJson: managementJson(dir, {
+          Type: 'postgres',
+          Config: { DSN: `host=x password=${password} dbname={{ .NB_IDP_DB }}` },
+        }),
+      }),
+    'CONFIG_INVALID',
+    /uses a \{\{ \.NAME \}\} variable that is not set in this environment \(NB_IDP_DB\)/,
+  )
+})
+
+test('backups: next to idp.db, else the given directory; a PostgreSQL store needs one (CLI) or the state volume (daemon)', () => {
+  const sqlite = resolveStore({ db: '/data/idp.db' })!
+  const pg = resolveStore({ db: uri })!
+  assert.equal(backupDirFor(sqlite, undefined), '/data/netbird-watchdog-backups')
+  assert.equal(backupDirFor(pg, '/b'), '/b')
+  assert.equal(
+    backupDirFor(pg, undefined, { postgresDefault: defaultPostgresBackupDir }),
+    defaultPostgresBackupDir,
+  )
+  assert.equal(defaultPostgresBackupDir, '/var/lib/netbird-watchdog/backups')
+  assert.throws(
+    () => backupDirFor(pg, undefined),
+    (err: unknown) =>
+      isWatchdogError(err, 'USAGE') &&
+      /postgres:\/\/netbird@db\.internal:5433\/idp is a PostgreSQL store: .*--backup-dir DIR/.test(
+        err.message,
+      ),
+  )
+})
