@@ -324,8 +324,9 @@ describe("YAML: NetBird's config.yaml (doctor --config-yaml)", () => {
           ),
       },
       args: (dir) => ['doctor', '--config-yaml', join(dir, 'config.yaml')],
-      code: 0,
-      proof: /keeps its connectors in PostgreSQL/,
+      // doctor opens the PostgreSQL store config.yaml names; nothing answers on port 1.
+      code: 1,
+      proof: /cannot read the connectors of postgres:\/\/netbird@127\.0\.0\.1:1\/idp/,
     },
   ])
 })
