@@ -2,6 +2,8 @@
 // backup, one transaction, verify), with the new issuer either given (--issuer) or judged from each
 // provider's discovery document by the one issuer policy (--discover, core/issuer-policy.ts) — the
 // same policy the self-healing daemon and `doctor` apply, so they never disagree.
+// Why ~430 lines: a third of it is the `--help` text and the text and `--json` output, which an
+// operator reads and which stay next to the flags they describe.
 import type { Command } from 'commander'
 import { connectorIssuer, isOidcConnector, type ConnectorRow } from '../core/connectors.js'
 import type { IssuerChange } from '../core/edit-plan.js'
