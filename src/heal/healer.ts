@@ -297,13 +297,14 @@ export class Healer {
     try {
       repair = await repairIssuers(this.#repairRequest(fixes, false))
     } catch (err) {
-      // repairIssuers left the store as it was (or undid its own change).
+      // The error says what the store holds now: rolled back before the commit, undone after it, or
+      // (a PostgreSQL commit whose answer was lost) applied whole or not at all.
       t.noteRepair(startedAt)
       t.trip('repair_failed')
       return {
         kind: 'repaired',
         result: 'failed',
-        detail: `repair failed, the IdP store is unchanged, breaker opened: ${errorMessage(err)}`,
+        detail: `repair failed, breaker opened: ${errorMessage(err)}`,
         error: err,
         breakerOpened: true,
       }

@@ -6,7 +6,7 @@
 import { resolve } from 'node:path'
 import type { RepairChange, StaleChange } from '../core/edit-plan.js'
 import type { DockerPort } from '../docker/engine.js'
-import { errorMessage } from '../errors.js'
+import { errorMessage, isWatchdogError, type ErrorCode } from '../errors.js'
 import type { Logger } from '../log.js'
 import { revertStaticConnectors } from '../netbird/static-connectors.js'
 import { editIssuers } from '../store/issuer-edits.js'
@@ -15,6 +15,13 @@ import type { HealOutcome } from './outcome.js'
 import { asChange, type RepairResult, type StaticResult } from './repair.js'
 import { restartTarget } from './restart.js'
 import type { Target } from './target.js'
+
+/** Errors from `check()` that mean the store itself is damaged (what `integrity_check` would say). */
+const damagedStore: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'DB_CORRUPT',
+  'DB_NOT_SQLITE',
+  'DB_NO_CONNECTOR_TABLE',
+])
 
 export interface RollbackResult {
   /** `values`: the repaired values were put back; `restored`: the store failed its check and the pre-repair backup was restored whole. */
@@ -39,7 +46,26 @@ export async function rollbackRepair(
   opts: { backupDir: string; version: string; logger?: Logger },
 ): Promise<RollbackResult> {
   const request = { dir: resolve(opts.backupDir), version: opts.version }
-  const health = await store.check().catch((err: unknown) => errorMessage(err))
+  // management.json first: NetBird copies its static connectors into the store on every start, so a
+  // store put back under a management.json that still holds the repair would be overwritten again. If
+  // this fails, neither was touched; if the store's step fails after it, NetBird's next start writes
+  // management.json's (previous) value into the store.
+  const mj = repair.managementJson
+  let managementJson: StaticResult | undefined
+  if (mj !== undefined && mj.changes.length > 0) {
+    const undone = revertStaticConnectors(
+      mj.path,
+      mj.changes.map((c) => ({ connectorId: c.connectorId, from: c.from, to: c.to })),
+      { backupDir: request.dir },
+    )
+    managementJson = { path: mj.path, backup: undone.backup, changes: undone.edits.map(asChange) }
+  }
+  // Only a damaged store is restored whole. A store that cannot be asked right now (unreachable,
+  // locked, an I/O error) is no evidence of damage: that error ends the rollback, nothing restored.
+  const health = await store.check().catch((err: unknown) => {
+    if (isWatchdogError(err) && damagedStore.has(err.code)) return errorMessage(err)
+    throw err
+  })
   let result: RollbackResult
   if (health !== 'ok' && repair.backup !== null) {
     const restored = await store.restore(repair.backup, { ...request, reason: 'pre-restore' })
@@ -55,6 +81,7 @@ export async function rollbackRepair(
       repair.changes.map((c) => ({ connectorId: c.connectorId, to: c.from, expectFrom: c.to })),
       {
         backup: { ...request, reason: 'pre-rollback' },
+        isUndo: true,
         ...(opts.logger !== undefined ? { logger: opts.logger } : {}),
       },
     )
@@ -65,19 +92,7 @@ export async function rollbackRepair(
       backup: undo.backup?.path ?? null,
     }
   }
-  const mj = repair.managementJson
-  if (mj !== undefined && mj.changes.length > 0) {
-    const undone = revertStaticConnectors(
-      mj.path,
-      mj.changes.map((c) => ({ connectorId: c.connectorId, from: c.from, to: c.to })),
-      { backupDir: request.dir },
-    )
-    result = {
-      ...result,
-      managementJson: { path: mj.path, backup: undone.backup, changes: undone.edits.map(asChange) },
-    }
-  }
-  return result
+  return managementJson !== undefined ? { ...result, managementJson } : result
 }
 
 /** The healer's rollback step: undo, restart, latch the breaker; the outcome to report. */

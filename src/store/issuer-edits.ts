@@ -33,6 +33,12 @@ export interface EditOptions {
   /** Where the pre-write backup goes, why it is taken (`pre-repair`, `pre-rollback`), by which version. */
   readonly backup: BackupRequest
   readonly logger?: Logger
+  /**
+   * This edit is itself an undo (a rollback, or undoing a change that failed after its commit): when it
+   * fails after its commit it reports that and stops, instead of undoing the undo (which would put back
+   * the very change being taken away).
+   */
+  readonly isUndo?: boolean
 }
 
 /** The plan against the current rows, writing nothing (dry runs). */
@@ -70,8 +76,14 @@ export async function editIssuers(
       }
     })
   } catch (err) {
-    // Rolled back by the transaction: nothing changed.
-    if (isWatchdogError(err) && err.code !== 'REPAIR_FAILED') throw err
+    // Rolled back by the transaction: nothing changed. Typed errors keep their code (the CLI's exit
+    // status depends on it) and say so.
+    if (isWatchdogError(err) && err.code !== 'REPAIR_FAILED') {
+      if (/nothing (was )?changed/.test(err.message)) throw err
+      throw new WatchdogError(err.code, `${err.message} (rolled back: nothing was changed)`, {
+        cause: err,
+      })
+    }
     throw new WatchdogError(
       'REPAIR_FAILED',
       `the change failed and was rolled back, nothing changed: ${errorMessage(err)}`,
@@ -94,6 +106,12 @@ export async function editIssuers(
     return result
   }
   if (problem === undefined) return result
+  if (opts.isUndo === true) {
+    throw new WatchdogError(
+      'REPAIR_FAILED',
+      `the undo committed but does not check out (${problem.text}); it was left as it is (backup taken before it: ${result.backup?.path ?? 'none'})`,
+    )
+  }
   return await undoAfterFailure(store, result, problem, opts)
 }
 
@@ -147,6 +165,7 @@ export async function undoAfterFailure(
     const undone = await editIssuers(store, revertChanges(result.changes), {
       ...opts,
       backup: { ...opts.backup, reason: 'pre-rollback' },
+      isUndo: true,
     })
     const left = undone.stale.map((s) => s.connectorId)
     throw new WatchdogError(

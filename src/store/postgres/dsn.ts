@@ -250,6 +250,14 @@ function parseUri(s: string, fail: Fail): Params {
     if (user !== '') params.set('user', decode(user, 'the user name', fail))
     if (colon >= 0) params.set('password', decode(userinfo.slice(colon + 1), 'the password', fail))
   }
+  // An '@' after the host means the user info ended early: a password holding an unencoded '/' or '?'
+  // (postgres://u:12/34@h/db would name host "u", port 12, database "34@h/db" and put the rest of the
+  // password into every label). Refuse it rather than guess.
+  if (after.includes('@')) {
+    fail(
+      'it contains "@" after the host: percent-encode "/", "?" and "@" in the user and password (%2F, %3F, %40)',
+    )
+  }
   const hostport = authority.slice(at + 1)
   if (hostport.includes(',')) fail('it names several hosts; the watchdog connects to one')
   let host = hostport

@@ -71,6 +71,7 @@ export async function backupSqlite(
   const file = join(dir, `${id}.db`)
   // The pid keeps two processes that picked the same id in the same millisecond apart.
   const partial = `${file}.${process.pid}.partial`
+  let renamed = false
   try {
     let rows: ConnectorRow[] = []
     // Without a caller-held lock another connection may change connectors between our backup and our
@@ -99,6 +100,7 @@ export async function backupSqlite(
     fsyncFile(partial)
     const { sha256, size } = await hashFile(partial)
     renameSync(partial, file)
+    renamed = true
     const identity = fileIdentity(source)
     const manifest: BackupManifest = {
       format: 1,
@@ -120,6 +122,8 @@ export async function backupSqlite(
   } catch (err) {
     unlinkIfExists(partial)
     unlinkIfExists(`${partial}-journal`)
+    // A copy without its manifest would never be listed, verified or pruned: it goes too.
+    if (renamed) unlinkIfExists(file)
     // Typed already (missing file, not a database, locked, verify failed, disk space): keep the code.
     if (err instanceof WatchdogError) throw err
     throw new WatchdogError('BACKUP_FAILED', `backup of ${source} failed: ${errorMessage(err)}`, {
@@ -127,6 +131,13 @@ export async function backupSqlite(
     })
   }
 }
+
+const sourceProblems: ReadonlySet<string> = new Set([
+  'DB_NOT_SQLITE',
+  'DB_CORRUPT',
+  'DB_LOCKED',
+  'DB_HOT_JOURNAL',
+])
 
 /** Copy an open database into `dest` with the online backup API (many pages per step). */
 async function copyPages(src: Database.Database, dest: string, source: string): Promise<void> {
@@ -136,7 +147,17 @@ async function copyPages(src: Database.Database, dest: string, source: string): 
     src.pragma('cache_size = 0')
     await src.backup(dest, { progress: () => pagesPerStep })
   } catch (err) {
-    throw mapSqliteError(err, source)
+    // A damaged or busy source keeps its code; any other failure (a full disk, an I/O error on
+    // either side) is a failed copy, not evidence that the source is unreadable.
+    const mapped = mapSqliteError(err, source)
+    if (sourceProblems.has(mapped.code)) throw mapped
+    throw new WatchdogError(
+      'BACKUP_FAILED',
+      `copying ${source} to ${dest} failed: ${errorMessage(err)}`,
+      {
+        cause: err,
+      },
+    )
   }
 }
 

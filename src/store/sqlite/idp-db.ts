@@ -106,14 +106,18 @@ export function mapSqliteError(
       { cause: err },
     )
   }
-  if (code?.startsWith('SQLITE_CANTOPEN') === true || code === 'SQLITE_IOERR') {
+  if (code?.startsWith('SQLITE_CANTOPEN') === true || code?.startsWith('SQLITE_IOERR') === true) {
     return intent === 'write'
       ? new WatchdogError('DB_READ_ONLY', `cannot open ${dbPath} for writing: ${msg}`, {
           cause: err,
         })
       : new WatchdogError('DB_UNREADABLE', `cannot read ${dbPath}: ${msg}`, { cause: err })
   }
-  return new WatchdogError('DB_CORRUPT', `cannot read ${dbPath}: ${msg}`, { cause: err })
+  // Anything else (a full disk, out of memory, an unexpected library error) says nothing about the
+  // file's health: never DB_CORRUPT, which would let a restore treat a healthy database as unreadable.
+  return intent === 'write'
+    ? new WatchdogError('REPAIR_FAILED', `cannot write ${dbPath}: ${msg}`, { cause: err })
+    : new WatchdogError('DB_UNREADABLE', `cannot read ${dbPath}: ${msg}`, { cause: err })
 }
 
 function sqliteCode(err: unknown): string | undefined {

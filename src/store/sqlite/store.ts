@@ -29,7 +29,7 @@ export class SqliteStore implements IdpStore {
     if (isDsn(dbPath)) {
       throw new WatchdogError(
         'USAGE',
-        'a PostgreSQL connection string was given where the path of the SQLite idp.db is expected; PostgreSQL IdP stores are not supported here (the string is not shown: it may hold a password)',
+        'a PostgreSQL connection string was given where the path of the SQLite idp.db is expected (it is not shown: it may hold a password); name a PostgreSQL store with --db, idp.dsn or NETBIRD_WATCHDOG_IDP_DSN instead',
       )
     }
     this.path = resolve(dbPath)
@@ -44,20 +44,25 @@ export class SqliteStore implements IdpStore {
     return this.path
   }
 
+  // Through a promise executor: whatever these throw reaches the caller as a rejection, never
+  // synchronously (callers chain .catch()).
   readConnectors(): Promise<ConnectorRow[]> {
-    return Promise.resolve(readConnectors(this.path, { busyTimeoutMs: this.#busyTimeoutMs }))
+    return new Promise((done) => {
+      done(readConnectors(this.path, { busyTimeoutMs: this.#busyTimeoutMs }))
+    })
   }
 
   check(): Promise<string> {
-    const db = openIdpDb(this.path, { readonly: true, busyTimeoutMs: this.#busyTimeoutMs })
-    try {
-      const result = integrityCheck(db)
-      if (result !== 'ok') return Promise.resolve(`integrity_check: ${result}`)
-      readConnectorsFrom(db, this.path) // the connector table parses
-      return Promise.resolve('ok')
-    } finally {
-      db.close()
-    }
+    return new Promise((done) => {
+      const db = openIdpDb(this.path, { readonly: true, busyTimeoutMs: this.#busyTimeoutMs })
+      try {
+        const result = checkIntegrity(db, this.path)
+        if (result === 'ok') readConnectorsFrom(db, this.path) // the connector table parses
+        done(result)
+      } finally {
+        db.close()
+      }
+    })
   }
 
   backup(request: BackupRequest): Promise<BackupInfo> {
@@ -88,10 +93,7 @@ export class SqliteStore implements IdpStore {
             busyTimeoutMs: this.#busyTimeoutMs,
             ...(locked !== undefined ? { expected: locked } : {}),
           }),
-        check: () => {
-          const result = integrityCheck(db)
-          return Promise.resolve(result === 'ok' ? 'ok' : `integrity_check: ${result}`)
-        },
+        check: () => Promise.resolve(checkIntegrity(db, this.path)),
         writeConfig: (row, text) => {
           // Keep the storage class: Dex writes []byte (BLOB); a TEXT row stays TEXT.
           const value = row.storage === 'text' ? text : Buffer.from(text, 'utf8')
@@ -111,10 +113,20 @@ export class SqliteStore implements IdpStore {
         },
       }
       const result = await fn(tx)
-      db.exec('commit')
+      try {
+        db.exec('commit')
+      } catch (err) {
+        throw mapSqliteError(err, this.path, 'write')
+      }
       return result
     } catch (err) {
-      if (db.open && db.inTransaction) db.exec('rollback')
+      if (db.open && db.inTransaction) {
+        try {
+          db.exec('rollback')
+        } catch {
+          // Closing the connection below rolls the transaction back; the first error is the one to report.
+        }
+      }
       throw err
     } finally {
       if (db.open) db.close()
@@ -140,4 +152,15 @@ function beginImmediate(db: Database.Database, dbPath: string): void {
     }
     throw mapped
   }
+}
+
+/** `'ok'`, or `integrity_check: <problems>`; an error running the check is mapped like any other. */
+function checkIntegrity(db: Database.Database, dbPath: string): string {
+  let result: string
+  try {
+    result = integrityCheck(db)
+  } catch (err) {
+    throw mapSqliteError(err, dbPath)
+  }
+  return result === 'ok' ? 'ok' : `integrity_check: ${result}`
 }
