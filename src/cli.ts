@@ -3,8 +3,8 @@
 // The only module that touches process.exit / process.exitCode.
 import { Command, CommanderError } from 'commander'
 import { exitCodes, writeLine, type CliIO } from './commands/io.js'
-import { installCrashHandlers } from './crash.js'
-import { WatchdogError, inputErrorCodes, errorMessage, isWatchdogError } from './errors.js'
+import { crashExitCode, installCrashHandlers } from './crash.js'
+import { WatchdogError, inputErrorCodes, isWatchdogError } from './errors.js'
 import { readVersion } from './version.js'
 
 // The first SIGTERM/SIGINT asks the command to stop (`run` stops cleanly and exits 0; a one-shot
@@ -31,7 +31,8 @@ const commands: Record<string, () => Promise<Register>> = {
 
 async function loadCommands(argv: readonly string[]): Promise<Register[]> {
   const name = argv[2]
-  const wanted = name !== undefined && name in commands ? [name] : Object.keys(commands)
+  const wanted =
+    name !== undefined && Object.hasOwn(commands, name) ? [name] : Object.keys(commands)
   return Promise.all(wanted.map((n) => (commands[n] as () => Promise<Register>)()))
 }
 
@@ -46,6 +47,9 @@ export function buildProgram(io: CliIO, registers: readonly Register[]): Command
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),
       writeErr: (s) => io.stderr.write(s),
+      // Commander quotes what it did not understand; a mistyped `--dsn=postgres://u:pw@…` must not
+      // print the password it carries.
+      outputError: (s, write) => write(redactArguments(s)),
     })
     .addHelpText(
       'after',
@@ -56,6 +60,18 @@ error, 130/143 stopped by SIGINT/SIGTERM (a one-shot command), 70 an internal er
   for (const register of registers) register(program, io)
   for (const cmd of program.commands) cmd.exitOverride()
   return program
+}
+
+/**
+ * Commander's error text with every quoted value it echoes from the command line cut: `--opt=value`
+ * keeps its name, an argument or unknown command keeps nothing unless it is a plain word.
+ */
+export function redactArguments(text: string): string {
+  return text
+    .replace(/'(--?[A-Za-z0-9-]+)=[^']*'/g, "'$1=…'")
+    .replace(/(argument|command) '([^']*)'/g, (all: string, what: string, value: string) =>
+      /^[A-Za-z][A-Za-z0-9-]{0,30}$/.test(value) ? all : `${what} '…'`,
+    )
 }
 
 async function main(): Promise<void> {
@@ -98,8 +114,9 @@ async function main(): Promise<void> {
 
 function reportError(err: unknown, io: CliIO): number {
   if (err instanceof CommanderError) {
-    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0
-    if (err.code === 'commander.help') return 0
+    // Help or the version asked for: 0. Help shown because no command was given: a usage error.
+    const shown = ['commander.helpDisplayed', 'commander.help', 'commander.version']
+    if (shown.includes(err.code)) return err.exitCode === 0 ? exitCodes.ok : exitCodes.usage
     return exitCodes.usage
   }
   if (isWatchdogError(err, 'INTERRUPTED')) {
@@ -110,8 +127,12 @@ function reportError(err: unknown, io: CliIO): number {
     writeLine(io.stderr, `netbird-watchdog: ${err.message}`)
     return inputErrorCodes.has(err.code) ? exitCodes.usage : exitCodes.problems
   }
-  writeLine(io.stderr, `netbird-watchdog: unexpected error: ${errorMessage(err)}`)
-  return exitCodes.problems
+  // Not a failure the code knows: a bug. Its stack, and the status the help promises for one.
+  writeLine(
+    io.stderr,
+    `netbird-watchdog: internal error (a bug): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+  )
+  return crashExitCode
 }
 
 await main()

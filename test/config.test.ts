@@ -73,3 +73,47 @@ test('an empty NETBIRD_WATCHDOG_CONFIG means "no file", not a file named ""', ()
   assert.equal(source, undefined)
   assert.equal(config.metrics.address, ':9464')
 })
+
+test('checks on one field or section run whatever else is wrong: every problem at once, each once', () => {
+  const problems = configSchema.safeParse({
+    mode: 'bogus',
+    targets: { label: 'has space=x' },
+    idp: { dsn: 'not a dsn' },
+    repair: { restartBackoffSeconds: 60, restartBackoffMaxSeconds: 30 },
+    metrics: { address: 'x' },
+  })
+  assert.equal(problems.success, false)
+  const byPath = problems.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`)
+  assert.deepEqual(
+    byPath.map((p) => p.slice(0, p.indexOf(':'))).sort(),
+    ['idp.dsn', 'metrics.address', 'mode', 'repair.restartBackoffMaxSeconds', 'targets.label'],
+    byPath.join('\n'),
+  )
+  assert.ok(
+    !byPath.some((p) => p.includes('65535')),
+    'no port complaint about text that is not host:port',
+  )
+})
+
+test('waits and periods are bounded: Node fires a timer over 2^31-1 ms at once', () => {
+  const over = configSchema.safeParse({
+    oidc: { timeoutMs: 3_000_000_000 },
+    webhook: { timeoutMs: 600_001 },
+    idp: { busyTimeoutMs: 2 ** 31 },
+    repair: { cooldownSeconds: 30 * 24 * 3600 },
+    docker: { reconnectMaxSeconds: 2 ** 31 },
+  })
+  assert.equal(over.success, false)
+  assert.deepEqual(over.error.issues.map((i) => i.path.join('.')).sort(), [
+    'docker.reconnectMaxSeconds',
+    'idp.busyTimeoutMs',
+    'oidc.timeoutMs',
+    'repair.cooldownSeconds',
+    'webhook.timeoutMs',
+  ])
+  const atLimit = configSchema.safeParse({
+    oidc: { timeoutMs: 600_000 },
+    repair: { cooldownSeconds: 20 * 24 * 3600 },
+  })
+  assert.equal(atLimit.success, true)
+})

@@ -469,9 +469,21 @@ describe('command-line flags', () => {
       notValid,
     ),
     flag('--issuer opaque', issuer(`https:${canary}`), notValid),
+    // What commander does not understand it quotes back: an unknown --opt=value, an unknown command.
+    flag(
+      'an unknown option with a DSN as its value',
+      () => ['doctor', `--dsn=postgres://netbird:${canary}@127.0.0.1:1/idp`],
+      /unknown option '--dsn=…'/,
+    ),
+    flag(
+      'a DSN where the command belongs',
+      () => [`postgres://netbird:${canary}@127.0.0.1:1/idp`],
+      /unknown command '…'/,
+    ),
+    flag('a stray argument', () => ['doctor', canary], /too many arguments|unknown command/),
     flag('--issuer of 5 KB', issuer(`https://x.example/${canary.repeat(300)}`), notValid),
   ])
-  const dsn = (command: string[], value: string): Case => ({
+  const dsn = (command: string[], value: string, proof = /postgres/i, code = 1): Case => ({
     name: `flag: ${command.join(' ')} --db with a PostgreSQL DSN whose password is the canary (${value.startsWith('postgres') ? 'URI' : 'key=value'})`,
     // Where backups would go is given, so that no build ever writes next to a "path" made of a DSN.
     args: (dir) => [
@@ -480,9 +492,9 @@ describe('command-line flags', () => {
       value,
       ...(command[0] === 'doctor' ? [] : ['--backup-dir', join(dir, 'backups')]),
     ],
-    // 2 while this build reads only SQLite files; 1 (cannot connect) once it opens PostgreSQL stores.
-    code: [1, 2],
-    proof: /postgres/i,
+    // Nothing listens on port 1: the store cannot be reached (1).
+    code,
+    proof,
   })
   const uri = `postgres://netbird:${canary}@127.0.0.1:1/idp?sslmode=disable`
   const kv = `host=127.0.0.1 port=1 dbname=idp user=netbird password=${canary}`
@@ -491,7 +503,8 @@ describe('command-line flags', () => {
     dsn(['doctor'], kv),
     dsn(['repair', '--discover'], uri),
     dsn(['backups', 'create'], uri),
-    dsn(['backups', 'restore', 'some-id'], kv),
+    // The backup is looked up first: there is none (2), and the DSN is still not shown.
+    dsn(['backups', 'restore', 'some-id'], kv, /no backup "some-id"/, 2),
   ])
 })
 
@@ -558,6 +571,19 @@ describe('environment variables', () => {
         command,
         { token: `${shortCanary}\n` },
       ),
+      // The secret itself pasted where the path of a file holding it belongs.
+      env(
+        'NETBIRD_WATCHDOG_RESET_TOKEN_FILE holding the token instead of a path',
+        () => ({ NETBIRD_WATCHDOG_RESET_TOKEN_FILE: canary }),
+        /NETBIRD_WATCHDOG_RESET_TOKEN_FILE: the file it names cannot be read \(ENOENT\)/,
+        command,
+      ),
+      env(
+        'NETBIRD_WATCHDOG_IDP_DSN_FILE holding the DSN instead of a path',
+        () => ({ NETBIRD_WATCHDOG_IDP_DSN_FILE: `postgres://netbird:${canary}@127.0.0.1:1/idp` }),
+        /NETBIRD_WATCHDOG_IDP_DSN_FILE: the file it names cannot be read \(ENOENT\)/,
+        command,
+      ),
       env(
         'NETBIRD_WATCHDOG_WEBHOOK_URL not http(s)',
         () => ({ NETBIRD_WATCHDOG_WEBHOOK_URL: `ftp://hooks.example/${canary}` }),
@@ -568,11 +594,11 @@ describe('environment variables', () => {
         ...env(
           'NETBIRD_WATCHDOG_IDP_DB as a DSN',
           () => ({ NETBIRD_WATCHDOG_IDP_DB: `postgres://netbird:${canary}@127.0.0.1:1/idp` }),
-          /postgres/i,
+          /NETBIRD_WATCHDOG_IDP_DSN instead/,
           command,
         ),
-        // 2 while this build reads only SQLite files; 1 (cannot connect) once it opens PostgreSQL stores.
-        code: [1, 2],
+        // idp.db is a file path; a DSN there is refused (2), pointing at where a DSN belongs.
+        code: 2,
       },
     ])
   }

@@ -41,6 +41,8 @@ by SIGINT/SIGTERM.`,
       try {
         stats = await scanStream(input, (f) => {
           seenRules.set(f.rule, (seenRules.get(f.rule) ?? 0) + 1)
+          // Now, not at the end: a reader that closes the pipe early (`| head`) ends the process here.
+          io.setExitCode(exitCodes.problems)
           writeLine(io.stdout, json ? JSON.stringify(toJson(f)) : formatFinding(f))
         })
       } catch (err) {

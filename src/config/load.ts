@@ -107,7 +107,12 @@ function readSecrets(env: Env, problems: string[]): Secrets {
       try {
         return { value: readFileSync(file, 'utf8').trim(), source: `${name}_FILE` }
       } catch (err) {
-        problems.push(`${name}_FILE: cannot read ${file}: ${errorMessage(err)}`)
+        // Neither the value nor Node's message (which repeats it): the variable may hold the secret
+        // itself by mistake instead of a file's path.
+        const code = (err as { code?: unknown }).code
+        problems.push(
+          `${name}_FILE: the file it names cannot be read (${typeof code === 'string' ? code : 'error'})`,
+        )
         return undefined
       }
     }
