@@ -20,6 +20,6 @@ test('SIGKILL during automated repairs (3 cycles): idp.db intact, next start com
     assert.ok(c.afterKill === 'old' || c.afterKill === 'repaired', JSON.stringify(c))
     assert.ok(['repaired', 'nothing-to-do', 'rolled-back'].includes(c.nextStart))
   }
-  // A kill during the backup copy leaves its `<file>.<pid>.partial` behind (nothing sweeps them
-  // yet); they are never listed as backups. Counted by the soak, not asserted here.
+  // A kill during the backup copy leaves a `<file>.<pid>.partial` behind, never listed as a backup;
+  // the next backup sweeps those at least an hour old. Counted by the soak, not asserted here.
 })
