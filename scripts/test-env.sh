@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up what the tests need on a fresh machine (CONTRIBUTING.md, "The test environment"), idempotently and bounded in
-# time: Debian packages (docker.io, busybox-static, prometheus for promtool, sqlite3), a running Docker
+# time: Debian packages (docker.io, busybox-static, prometheus for promtool, sqlite3, strace), a running Docker
 # engine (started here with no bridge, no iptables, vfs storage, if `docker info` does not answer),
 # the tiny test images built by `docker import` (no registry is reachable), and no leftovers of
 # earlier runs (objects labelled netbird-watchdog.test=1).
@@ -35,6 +35,8 @@ command -v docker >/dev/null 2>&1 || need_packages+=(docker.io)
 [ -x /bin/busybox ] || need_packages+=(busybox-static)
 command -v promtool >/dev/null 2>&1 || need_packages+=(prometheus)
 command -v sqlite3 >/dev/null 2>&1 || need_packages+=(sqlite3)
+# test/durability.test.ts watches the CLI's fsync calls with strace.
+command -v strace >/dev/null 2>&1 || need_packages+=(strace)
 # The compose tests validate and bring up the shipped compose files.
 { docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1; } || need_packages+=(docker-compose)
 if [ ${#need_packages[@]} -gt 0 ]; then

@@ -1,4 +1,4 @@
-// Issue 12 item 4: idp.db holds client secrets, so every file the watchdog writes next to its backups
+// idp.db holds client secrets, so every file the watchdog writes next to its backups
 // is private from the moment it exists (0600: never created with the umask and chmod-ed later), and
 // the backup directory is 0700 — an existing one others can enter is tightened, a file in its place is
 // refused. Run in-process under the common default umask 022, where "created with the umask" would

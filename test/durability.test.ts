@@ -5,12 +5,14 @@
 //   with strace: an fsync/fdatasync of idp.db-wal by the watchdog;
 // - the read-only commands (doctor, repair --dry-run, backups list/verify) leave no -wal/-shm files
 //   next to a WAL-mode database or in the backup directory.
+// strace comes from `bash scripts/test-env.sh`; without it the sync test fails, naming that script.
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
+import { promisify } from 'node:util'
 import Database from 'better-sqlite3'
 import { cliPath, runCli } from './helpers/cli.js'
 import {
@@ -18,7 +20,10 @@ import {
   jumpcloudId,
   jumpcloudIssuerDiscovered,
   jumpcloudIssuerStored,
+  oidcConnectors,
+  type FixtureConnector,
 } from './helpers/idp-fixture.js'
+import { startOidcPeer } from './helpers/oidc-peers.js'
 
 function tmp(t: TestContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'nbw-durable-'))
@@ -27,13 +32,25 @@ function tmp(t: TestContext): string {
 }
 
 /** An idp.db in WAL mode (as an operator's tooling or a future Dex could leave it), closed cleanly. */
-function walDb(dir: string): string {
+function walDb(dir: string, connectors?: FixtureConnector[]): string {
   const db = join(dir, 'idp.db')
-  createIdpDb(db)
+  createIdpDb(db, connectors !== undefined ? { connectors } : {})
   const h = new Database(db)
   h.pragma('journal_mode = WAL')
   h.close()
   return db
+}
+
+/** Throws (never skips) when strace is missing, naming the script that installs it. */
+async function requireStrace(): Promise<void> {
+  try {
+    await promisify(execFile)('strace', ['-V'], { timeout: 15_000 })
+  } catch (err) {
+    throw new Error(
+      'NO STRACE: this test observes fsync calls with strace. Install it with `bash scripts/test-env.sh` (as root).',
+      { cause: err },
+    )
+  }
 }
 
 /** Runs the CLI under strace; resolves with its exit code and the fsync-family calls it made, by file. */
@@ -56,6 +73,7 @@ async function straced(args: string[]): Promise<{ code: number | null; synced: s
 }
 
 test('a repair and a restore of a WAL database that Dex holds open sync the WAL at commit', async (t) => {
+  await requireStrace()
   const dir = tmp(t)
   const db = walDb(dir)
   // Dex's connection stays open: no checkpoint-on-close will sync the WAL for us.
@@ -102,7 +120,11 @@ test('a repair and a restore of a WAL database that Dex holds open sync the WAL 
 
 test('read-only commands leave no -wal/-shm files behind', async (t) => {
   const dir = tmp(t)
-  const db = walDb(dir)
+  // doctor asks each connector's provider for its discovery document: a real OpenID provider on
+  // 127.0.0.1 that answers with a trailing slash, stored without it (doctor finds the mismatch).
+  const peer = await startOidcPeer({ path: '/', deviceFlow: false })
+  t.after(() => peer.close())
+  const db = walDb(dir, oidcConnectors([{ id: jumpcloudId, issuer: peer.origin }]))
   const backups = join(dir, 'backups')
   const made = await runCli(['backups', 'create', '--db', db, '--backup-dir', backups])
   assert.equal(made.code, 0, made.stderr)
@@ -110,8 +132,21 @@ test('read-only commands leave no -wal/-shm files behind', async (t) => {
     [...readdirSync(dir), ...readdirSync(backups)].filter((n) => /-(wal|shm)$/.test(n))
   assert.deepEqual(leftovers(), [], 'a backup leaves none either')
 
+  // doctor: exit 1, because the issuer check against the peer failed (the peer was reached).
+  const doctor = await runCli(['doctor', '--db', db, '--json', '--allow-insecure'])
+  assert.equal(doctor.code, 1, doctor.stdout + doctor.stderr)
+  const failed = (
+    JSON.parse(doctor.stdout) as { checks: Array<{ id: string; status: string }> }
+  ).checks.filter((c) => c.status === 'fail')
+  assert.deepEqual(
+    failed.map((c) => c.id),
+    ['issuer-matches-discovery'],
+    doctor.stdout,
+  )
+  assert.deepEqual(leftovers(), [], 'doctor')
+
+  // The others end with exit 0.
   const runs = [
-    ['doctor', '--db', db, '--json'],
     [
       'repair',
       '--db',
@@ -119,7 +154,8 @@ test('read-only commands leave no -wal/-shm files behind', async (t) => {
       '--connector',
       jumpcloudId,
       '--issuer',
-      jumpcloudIssuerDiscovered,
+      `${peer.origin}/`,
+      '--allow-insecure',
       '--dry-run',
     ],
     ['backups', 'list', '--backup-dir', backups],
@@ -127,7 +163,7 @@ test('read-only commands leave no -wal/-shm files behind', async (t) => {
   ]
   for (const args of runs) {
     const r = await runCli(args)
-    assert.ok(r.code === 0 || r.code === 1, `${args.join(' ')}: ${r.stderr}`)
+    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stdout}${r.stderr}`)
     assert.deepEqual(leftovers(), [], args.join(' '))
   }
 })

@@ -15,6 +15,7 @@ import { after, before, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { parse, stringify } from 'yaml'
 import { compose, run } from './helpers/compose.js'
+import { requireDocker } from './helpers/docker.js'
 import { freePort } from './helpers/net.js'
 
 const repo = fileURLToPath(new URL('..', import.meta.url))
@@ -98,12 +99,8 @@ function nodeIn(args: readonly string[], script: string): Promise<string> {
 }
 
 before(async () => {
-  const info = await run('docker', ['info'])
-  assert.equal(
-    info.code,
-    0,
-    'no Docker engine: start one with `bash .ci/run` (or see CONTRIBUTING.md, "The test environment")',
-  )
+  // The engine only: the image and its base images are built below (scripts/build-image.sh).
+  await requireDocker([])
   await cleanup()
   const built = await run('bash', [`${repo}scripts/build-image.sh`, image, '--', ...labelArgs], {
     timeoutMs: 30 * 60_000,
@@ -429,11 +426,13 @@ test('the daemon in the image: healthy, /healthz and /metrics, non-root, read-on
   assert.equal(await docker(['inspect', '-f', '{{.State.ExitCode}}', name]), '0')
 })
 
-test('the shipped quickstart compose file runs the image next to a NetBird-named target', async () => {
+test('the shipped quickstart compose file runs the image next to a stand-in for netbird-management', async () => {
   // config/compose/quickstart-v0.62.yml merged with NetBird's own compose, changed only where a
   // test machine must differ: host/none networking (no bridge networks), a loopback metrics port,
-  // the test image, labels on everything, and a stand-in for netbird-management.
+  // the test image, labels on everything, and a stand-in for netbird-management under a name of
+  // this run's (the engine may be shared: a fixed name could be another run's or an operator's).
   const project = `nbwd-test-${runId}`
+  const management = `nbwd-test-management-${runId}`
   const dir = await mkdtemp(join(tmpdir(), 'nbwd-compose-'))
   await chmod(dir, 0o755) // management.json is bind-mounted into the non-root watchdog
   const port = await freePort()
@@ -450,14 +449,18 @@ test('the shipped quickstart compose file runs the image next to a NetBird-named
     delete watchdog.networks
     delete watchdog.container_name
     watchdog.network_mode = 'host'
+    const shippedEnv = watchdog.environment as Record<string, string>
+    // The shipped file watches NetBird's container name; here it watches the stand-in.
+    assert.equal(shippedEnv.NETBIRD_WATCHDOG_TARGETS, 'netbird-management')
     watchdog.environment = {
-      ...(watchdog.environment as Record<string, string>),
+      ...shippedEnv,
+      NETBIRD_WATCHDOG_TARGETS: management,
       NETBIRD_WATCHDOG_METRICS_ADDRESS: `127.0.0.1:${port}`,
       NETBIRD_WATCHDOG_MODE: 'observe',
     }
     services.management = {
       image,
-      container_name: 'netbird-management',
+      container_name: management,
       network_mode: 'none',
       labels: composeLabels,
       user: '0:0',
@@ -484,16 +487,18 @@ test('the shipped quickstart compose file runs the image next to a NetBird-named
       join(dir, 'management.json'),
       '{"EmbeddedIdP":{"Enabled":true,"Issuer":"https://netbird.example.com/oauth2"}}\n',
     )
-    await run('docker', ['rm', '-f', 'netbird-management'])
     const env = { DOCKER_GID: String((await stat(socketPath)).gid) }
     const up = await compose(['-p', project, 'up', '-d'], { cwd: dir, env, timeoutMs: 300_000 })
     assert.equal(up.code, 0, up.stderr)
     try {
       const metrics = await eventually('the finding on /metrics', async () => {
         const r = await get(`http://127.0.0.1:${port}/metrics`)
-        return r !== undefined && findingIn(r.body, 'netbird-management') ? r.body : undefined
+        return r !== undefined && findingIn(r.body, management) ? r.body : undefined
       })
-      assert.match(metrics, /netbird_watchdog_container_up\{container="netbird-management"\} 1/)
+      assert.match(
+        metrics,
+        new RegExp(`netbird_watchdog_container_up\\{container="${management}"\\} 1`),
+      )
       assert.equal((await get(`http://127.0.0.1:${port}/healthz`))?.status, 200)
       const init = await compose(['-p', project, 'ps', '-q', 'netbird-watchdog-init'], {
         cwd: dir,

@@ -100,7 +100,7 @@ test('explicit series from the start: docker_up 0, build_info, every rule at 0 f
     for (const l of Object.keys(s.labels)) assert.ok(allowed.has(l), `${s.name}{${l}}`)
   }
   // The lint accepts the exposition, except: prom-client's own nodejs_active_*_total gauges, and
-  // container_restart_count, a gauge whose name issue #5 fixes (it mirrors Docker's RestartCount).
+  // container_restart_count, a gauge named after Docker's RestartCount on purpose (docs/metrics.md).
   const problems = (await promtoolCheckMetrics(text)).filter(
     (p) =>
       !/^nodejs_active_\w+_total non-counter/.test(p) &&

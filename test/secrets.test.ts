@@ -1,4 +1,4 @@
-// Issue 12 item 1: no secret in any message. One canary secret is fed through every command and every
+// No secret in any message. One canary secret is fed through every command and every
 // kind of malformed input — setup.env lines, YAML (the watchdog's config and NetBird's config.yaml),
 // management.json, idp.db connector configs, command-line flags, environment variables — and then
 // through the running daemon (logs, /metrics, backup manifests, webhook bodies to a real receiver on

@@ -1,9 +1,9 @@
-// Issue 12 ("Trust"), the command-line side, each against real peers (real idp.db files, real HTTP
-// servers on 127.0.0.1, real signals to the real CLI process):
-// - item 3: no invalid issuer is ever written, from --issuer or from a discovery answer;
-// - item 9: `backups restore` refuses a backup of another database unless --force;
-// - item 10: one-shot commands stop on the first SIGTERM/SIGINT; bad input exits 2 before anything starts;
-// - item 11: no directory before the database is known; "cannot read"; retention of every kind of file;
+// What the command line guarantees, each against real peers (real idp.db files, real HTTP servers on
+// 127.0.0.1, real signals to the real CLI process):
+// - no invalid issuer is ever written, from --issuer or from a discovery answer;
+// - `backups restore` refuses a backup of another database unless --force;
+// - one-shot commands stop on the first SIGTERM/SIGINT; bad input exits 2 before anything starts;
+// - no directory before the database is known; "cannot read"; retention of every kind of file;
 //   an OIDC connector without a config is reported as skipped.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -70,7 +70,7 @@ async function peer<P extends Peer>(
 // eslint-disable-next-line no-control-regex
 const rawControl = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/
 
-// ---- item 3: invalid issuers are never written ----
+// ---- invalid issuers are never written ----
 
 const host = 'https://oauth.id.jumpcloud.com'
 const invalidIssuers: ReadonlyArray<[string, string]> = [
@@ -153,7 +153,7 @@ for (const [what, answer] of badAnswers) {
   })
 }
 
-// ---- item 9: restore of another database ----
+// ---- restore of another database ----
 
 /** Every row of every table: what a restore must (or must not) have put in place. */
 function contentOf(path: string): string {
@@ -226,7 +226,7 @@ test('backups restore: another database is refused (exit 2, naming both) unless 
   assert.equal(contentOf(b), contentA, 'restored with --force')
 })
 
-// ---- item 10: signals and exit codes ----
+// ---- signals and exit codes ----
 
 /** A NetBird FATL line the catalogue classifies (the first rule's first example). */
 const fatalLine =
@@ -387,7 +387,7 @@ for (const value of ['99999999999', '1e3', '0x10']) {
   })
 }
 
-// ---- item 11: smaller ----
+// ---- directories, unreadable files, retention, skipped connectors ----
 
 test('no directory is created before the database is known to exist', async (t) => {
   const dir = tempDir(t)

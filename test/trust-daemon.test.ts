@@ -1,8 +1,8 @@
-// Issue 12, the daemon at start (in-process, the real daemon with its HTTP server on 127.0.0.1):
-// - item 4: an existing backup directory others can enter is tightened to 0700 before anything is
-//   written, and the daemon says so in its log;
-// - item 11: an engine that does not answer at start is a warning (the daemon runs on and retries),
-//   not something only a debug log shows.
+// What the daemon guarantees at start (in-process: the real daemon, its HTTP server on 127.0.0.1):
+// - an existing backup directory others can enter is tightened to 0700 before anything is written,
+//   and the daemon says so in its log;
+// - an engine that does not answer at start is a warning (the daemon runs on and retries), not
+//   something only a debug log shows.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
