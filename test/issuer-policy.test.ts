@@ -52,6 +52,9 @@ test('validateIssuer: what Go parses and an issuer may be', () => {
     ['https://x.example:0/', /port/],
     ['https://x.example/%zz', /%-escape/],
     ['https://x{y}.example/', /host name/],
+    // Go refuses an escaped ASCII byte in a host; WHATWG URL would decode it into another spelling.
+    ['https://ex%61mple.com/', /%-escape/],
+    ['https://b%C3%BCcher.example/', /%-escape/],
     [`https://x.example/${'a'.repeat(5000)}`, /characters long/],
   ]
   for (const [v, why] of bad) {
@@ -96,6 +99,11 @@ test('judgeIssuer: a fix only on the same origin, for a valid issuer the provide
   assert.equal(refusal(seen(jc, 'https://evil.example/')), 'other_origin')
   assert.equal(refusal(seen(jc, 'http://oauth.id.jumpcloud.com/')), 'invalid_issuer')
   assert.equal(refusal(seen(jc, jc + ':8443/')), 'other_origin')
+  // The origin is compared as written (letter case aside), not after a URL parser normalised it.
+  assert.equal(refusal(seen(jc, 'https://oauth.id.jumpcloud.com:443/')), 'other_origin')
+  assert.equal(refusal(seen(jc, 'https://oauth.id.jumpcl%6Fud.com/')), 'invalid_issuer')
+  assert.equal(refusal(seen('https://ex%61mple.com', 'https://ex%61mple.com/')), 'invalid_issuer')
+  assert.equal(judgeIssuer(seen(jc, 'HTTPS://OAUTH.id.jumpcloud.com/'), strict).kind, 'fix')
   assert.equal(refusal(seen(jc, jc + '/x', jc + '/y')), 'not_self_consistent')
   assert.equal(refusal(seen(jc, jc + '/\u001b')), 'invalid_issuer')
   assert.equal(refusal(seen(jc, jc + '/#x')), 'invalid_issuer')

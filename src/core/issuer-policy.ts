@@ -191,10 +191,13 @@ export function describeVerdict(v: IssuerVerdict): string {
 }
 
 /** Same scheme, host and port. */
+/**
+ * The same scheme and authority, as text (letter case aside): no URL parser's normalisation (escapes
+ * decoded, default ports dropped, IDNA) may make two different spellings count as one origin.
+ */
 function sameOrigin(a: string, b: string): boolean {
-  try {
-    return new URL(a).origin === new URL(b).origin
-  } catch {
-    return false
-  }
+  const origin = (u: string): string | undefined =>
+    /^([A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*)/.exec(u)?.[1]?.toLowerCase()
+  const oa = origin(a)
+  return oa !== undefined && oa === origin(b)
 }

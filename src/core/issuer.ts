@@ -77,11 +77,14 @@ export function validateIssuer(value: string, opts: { allowInsecure: boolean }):
   const host = hostPort[1]!
   const port = hostPort[2]
   if (host === '') return fail('it has no host (expected https://host/…)')
-  // Go (net/url, encodeHost mode) accepts unreserved and sub-delimiter characters, %-escapes, and
-  // non-ASCII; anything else in a host name is "invalid character … in host name".
+  // Go (net/url) refuses %-escapes of ASCII bytes in a host, and a URL parser elsewhere would decode
+  // any escape into another spelling of the name: no escape at all (write the name itself).
+  if (host.includes('%')) return fail('its host name has a %-escape (write the name itself)')
+  // Go (net/url, encodeHost mode) accepts unreserved and sub-delimiter characters and non-ASCII;
+  // anything else in a host name is "invalid character … in host name".
   if (
     !host.startsWith('[') &&
-    !/^(?:[A-Za-z0-9._~!$&'()*+,;=-]|%[0-9A-Fa-f]{2}|[\u0080-\u{10ffff}])+$/u.test(host)
+    !/^(?:[A-Za-z0-9._~!$&'()*+,;=-]|[\u0080-\u{10ffff}])+$/u.test(host)
   ) {
     return fail('its host name contains a character Go does not accept in a host name')
   }
