@@ -10,6 +10,7 @@ import {
   evaluateScopes,
   expectedRedirectUri,
   requestedScopes,
+  suggestedStore,
   type ConnectorRef,
 } from '../src/core/checks/connector-checks.js'
 import { evaluateDiscoveryReachable } from '../src/core/checks/discovery.js'
@@ -70,7 +71,7 @@ const failed: DiscoveryOutcome = {
 const conn = {
   id: 'd1c9q2ll0fgs73cunqsg',
   name: 'JumpCloud',
-  dbPath: '/var/lib/netbird/idp.db',
+  store: suggestedStore({ engine: 'sqlite', label: '/var/lib/netbird/idp.db' }),
   isStatic: false,
 }
 const mj: StandaloneSource = { label: '/etc/netbird/management.json', kind: 'management-json' }
@@ -112,6 +113,23 @@ test("issuer-matches-discovery: the guide's trailing-slash case fails with the e
   assert.equal(evaluateIssuerMatch(conn, undefined, undefined).status, 'fail')
   const s = evaluateIssuerMatch({ ...conn, isStatic: true }, jc, doc(jc + '/'))
   assert.match(s.remediation ?? '', /--fix-management-json/)
+})
+
+test('a PostgreSQL store: the suggested repair is one that runs (a DSN and a backup directory), no password', () => {
+  const store = suggestedStore({ engine: 'postgres', label: 'postgres://netbird@db:5432/idp' })
+  const r = evaluateIssuerMatch({ ...conn, store }, jc, doc(jc + '/'))
+  assert.equal(r.status, 'fail')
+  assert.ok(
+    r.remediation?.includes(
+      'netbird-watchdog repair --db "$IDP_DSN" --backup-dir BACKUP_DIR --connector d1c9q2ll0fgs73cunqsg --issuer https://oauth.id.jumpcloud.com/',
+    ),
+    r.remediation,
+  )
+  assert.match(
+    r.remediation ?? '',
+    /IDP_DSN: the DSN of postgres:\/\/netbird@db:5432\/idp, password and sslmode included/,
+  )
+  assert.ok(!(r.remediation ?? '').includes('--db postgres://'))
 })
 
 test('discovery-reachable: pass with timing, fail with the reason and a remedy per reason', () => {

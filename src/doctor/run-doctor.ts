@@ -12,6 +12,8 @@ import {
   evaluateIssuerMatch,
   evaluateRedirectUri,
   evaluateScopes,
+  suggestedStore,
+  type SuggestedStore,
 } from '../core/checks/connector-checks.js'
 import { evaluateDiscoveryReachable } from '../core/checks/discovery.js'
 import { evaluateStaticDrift } from '../core/checks/static-checks.js'
@@ -113,7 +115,7 @@ export async function runDoctor(inputs: DoctorInputs, opts: DoctorOptions): Prom
     addConnectorTasks(
       tasks,
       rows,
-      inputs.store.label,
+      suggestedStore(inputs.store),
       embeddedIssuer,
       management,
       found,
@@ -208,7 +210,7 @@ export async function runDoctor(inputs: DoctorInputs, opts: DoctorOptions): Prom
 function addConnectorTasks(
   tasks: TaskSpec[],
   rows: ConnectorRow[],
-  dbPath: string,
+  store: SuggestedStore,
   embeddedIssuer: string | undefined,
   management: ManagementJson | undefined,
   found: ConnectorsDiscovered<DiscoveryResult>,
@@ -218,7 +220,7 @@ function addConnectorTasks(
   const staticIds = new Set(statics.map((s) => s.id))
   for (const row of rows) {
     const type = row.type.toLowerCase()
-    const c = { id: row.id, name: row.name, dbPath, isStatic: staticIds.has(row.id) }
+    const c = { id: row.id, name: row.name, store, isStatic: staticIds.has(row.id) }
     const target = connectorTarget(c)
     const configError = row.configError
     if (type === 'local' && configError === undefined) continue

@@ -25,10 +25,29 @@ export function expectedRedirectUri(netbirdIssuer: string): string {
 export interface ConnectorRef {
   id: string
   name: string
-  /** idp.db path, for the suggested repair command. */
-  dbPath: string
+  /** The store for a suggested command: its `--db …` arguments, shell-quoted, and what they stand for. */
+  store: SuggestedStore
   /** The connector is also declared in management.json EmbeddedIdP.StaticConnectors. */
   isStatic: boolean
+}
+
+export interface SuggestedStore {
+  /** `--db '/var/lib/netbird/idp.db'`, or for PostgreSQL placeholders (the DSN holds a password). */
+  readonly args: string
+  /** '' or a sentence saying what the placeholders stand for. */
+  readonly note: string
+}
+
+/** How a suggested command names the store doctor read: never with a password. */
+export function suggestedStore(store: {
+  engine: 'sqlite' | 'postgres'
+  label: string
+}): SuggestedStore {
+  if (store.engine === 'sqlite') return { args: `--db ${shellQuote(store.label)}`, note: '' }
+  return {
+    args: '--db "$IDP_DSN" --backup-dir BACKUP_DIR',
+    note: ` (IDP_DSN: the DSN of ${store.label}, password and sslmode included; BACKUP_DIR: a private directory for the backup)`,
+  }
 }
 
 export function connectorTarget(c: { id: string; name: string }): string {
@@ -41,13 +60,13 @@ export function connectorTarget(c: { id: string; name: string }): string {
  * config (it may hold a client secret).
  */
 export function evaluateConnectorConfig(
-  c: { id: string; name: string; dbPath: string },
+  c: { id: string; name: string; store: SuggestedStore },
   problem: string,
 ): CheckResult {
   return fail(
     subject('connector-config', 'embedded-idp', connectorTarget(c)),
     problem,
-    `Dex skips this connector. Restore a backup taken before the edit (netbird-watchdog backups list --db ${shellQuote(c.dbPath)}, then netbird-watchdog backups restore <id> --db ${shellQuote(c.dbPath)}) or delete and re-create the connector in the NetBird dashboard (Settings → Identity Providers), then restart NetBird.`,
+    `Dex skips this connector. Restore a backup taken before the edit (netbird-watchdog backups list ${c.store.args}, then netbird-watchdog backups restore <id> ${c.store.args}) or delete and re-create the connector in the NetBird dashboard (Settings → Identity Providers), then restart NetBird.${c.store.note}`,
   )
 }
 
@@ -91,13 +110,13 @@ export function evaluateIssuerMatch(c: ConnectorRef, verdict: IssuerVerdict): Ch
       return fail(
         s,
         `stored issuer ${q(verdict.from)} but the provider returns ${q(verdict.to)} (${verdict.why}); ${consequence}`,
-        `Set the issuer to exactly ${q(verdict.to)}: netbird-watchdog repair --db ${shellQuote(c.dbPath)} --connector ${shellQuote(c.id)} --issuer ${shellQuote(verdict.to)}${lab(verdict.to)} (or, if the dashboard still works, Settings → Identity Providers → edit → Issuer ${q(verdict.to)}), ${restart}.${staticNote}`,
+        `Set the issuer to exactly ${q(verdict.to)}: netbird-watchdog repair ${c.store.args} --connector ${shellQuote(c.id)} --issuer ${shellQuote(verdict.to)}${lab(verdict.to)} (or, if the dashboard still works, Settings → Identity Providers → edit → Issuer ${q(verdict.to)}), ${restart}.${staticNote}${c.store.note}`,
       )
     case 'refuse':
       return fail(
         s,
         `stored issuer ${q(verdict.stored)} but the provider returns ${q(verdict.returned)} (${describeIssuerDifference(verdict.stored, verdict.returned)}); ${consequence}. Not repaired automatically: ${verdict.detail}`,
-        `Check the provider's issuer setting and the URL stored for this connector: the watchdog does not follow a provider to another origin or to a value it does not stand by. If ${q(verdict.returned)} is right, set it yourself: netbird-watchdog repair --db ${shellQuote(c.dbPath)} --connector ${shellQuote(c.id)} --issuer ${shellQuote(verdict.returned)}${lab(verdict.returned)}, ${restart}.${staticNote}`,
+        `Check the provider's issuer setting and the URL stored for this connector: the watchdog does not follow a provider to another origin or to a value it does not stand by. If ${q(verdict.returned)} is right, set it yourself: netbird-watchdog repair ${c.store.args} --connector ${shellQuote(c.id)} --issuer ${shellQuote(verdict.returned)}${lab(verdict.returned)}, ${restart}.${staticNote}${c.store.note}`,
       )
   }
 }
