@@ -302,6 +302,15 @@ test('auth-issuer-matches-discovery: fail without OIDCConfigEndpoint, warn with 
   assert.equal(evaluateAuthIssuer(env, jc, false, doc(jc + '/')).status, 'fail')
   assert.equal(evaluateAuthIssuer(mj, jc, false, failed).status, 'skip')
   assert.equal(evaluateAuthIssuer(mj, undefined, false, undefined).status, 'skip')
+  // The provider's issuer is untrusted text going into a line bash sources: quoted for the shell.
+  const hostile = 'https://x.example/$(touch /tmp/pwned)'
+  const r = evaluateAuthIssuer(env, jc, false, doc(hostile))
+  assert.ok(r.remediation?.includes(`Set NETBIRD_AUTH_AUTHORITY='${hostile}'`), r.remediation)
+  assert.ok(
+    evaluateAuthIssuer(env, jc + 'x', false, doc(jc + '/')).remediation?.includes(
+      `Set NETBIRD_AUTH_AUTHORITY=${jc}/ `,
+    ),
+  )
 })
 
 test('audience-client-id: NETBIRD_AUTH_AUDIENCE = NETBIRD_AUTH_CLIENT_ID', () => {

@@ -5,6 +5,7 @@ import {
   fail,
   pass,
   q,
+  shellQuote,
   skip,
   subject,
   warn,
@@ -59,7 +60,7 @@ export function evaluateAuthIssuer(
   const how = describeIssuerDifference(authIssuer, d.issuer)
   const fix =
     src.kind === 'setup-env'
-      ? `Set NETBIRD_AUTH_AUTHORITY="${d.issuer}" (or remove it so configure.sh takes it from discovery), re-run configure.sh and restart NetBird.`
+      ? `Set NETBIRD_AUTH_AUTHORITY=${shellQuote(d.issuer)} (or remove it so configure.sh takes it from discovery), re-run configure.sh and restart NetBird.`
       : `Set HttpConfig.AuthIssuer to exactly ${q(d.issuer)} in ${src.label} (and AUTH_AUTHORITY in dashboard.env), then restart management.`
   return (endpointSet ? warn : fail)(
     subject(id, 'standalone', target),
@@ -123,18 +124,18 @@ export function evaluateDeviceAuth(
   if (d === undefined || !d.ok) {
     return skip(
       subject(id, 'standalone', target),
-      `device authorization is on (${provider}) but the provider's discovery is unavailable`,
+      `device authorization is on (${q(provider ?? '')}) but the provider's discovery is unavailable`,
     )
   }
   if (offered) {
     return pass(
       subject(id, 'standalone', target),
-      `device authorization is on (${provider}) and the provider offers a device_authorization_endpoint`,
+      `device authorization is on (${q(provider ?? '')}) and the provider offers a device_authorization_endpoint`,
     )
   }
   return fail(
     subject(id, 'standalone', target),
-    `device authorization is on (${provider}) but the provider's discovery has no device_authorization_endpoint: \`netbird up\` device logins fail`,
+    `device authorization is on (${q(provider ?? '')}) but the provider's discovery has no device_authorization_endpoint: \`netbird up\` device logins fail`,
     src.kind === 'setup-env'
       ? 'Set NETBIRD_AUTH_DEVICE_AUTH_PROVIDER="none" and leave NETBIRD_AUTH_DEVICE_AUTH_CLIENT_ID empty (configure.sh switches to "hosted" when it is set), re-run configure.sh and restart NetBird (JumpCloud has no device authorization; clients use the browser login).'
       : `Set DeviceAuthorizationFlow.Provider to "none" in ${src.label} and restart management (JumpCloud has no device authorization; clients use the browser login).`,
