@@ -43,6 +43,27 @@ const probes: Probe[] = [
     rule: 'no-restricted-imports',
   },
   {
+    what: 'core imports an I/O module without the node: prefix',
+    files: {
+      [`src/core/${tag}-c2.ts`]: `import { lookup } from 'dns'\nexport const f = lookup\n`,
+    },
+    rule: 'no-restricted-imports',
+  },
+  {
+    what: 'core imports a module at run time (dynamic import)',
+    files: {
+      [`src/core/${tag}-c3.ts`]: `export const f = (): Promise<unknown> => import('node:fs')\n`,
+    },
+    rule: 'no-restricted-syntax',
+  },
+  {
+    what: 'core reaches a global through globalThis',
+    files: {
+      [`src/core/${tag}-c4.ts`]: `export const f = (): unknown => globalThis.process\n`,
+    },
+    rule: 'no-restricted-globals',
+  },
+  {
     what: 'core reads the clock (Date)',
     files: { [`src/core/${tag}-d.ts`]: `export const now = (): number => Date.now()\n` },
     rule: 'no-restricted-globals',
