@@ -5,7 +5,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
-import { runCli, type CliRun } from './helpers/cli.js'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { runCli, spawnCli, type CliRun } from './helpers/cli.js'
 import {
   canarySecret,
   createIdpDb,
@@ -191,6 +193,43 @@ test('standalone JumpCloud: a rejected API token fails (exit 1), the token never
   assert.equal(good.code, 0, good.stdout)
   assert.match(good.stdout, /✓ jumpcloud-api-token/)
   assertClean(good, apiToken)
+})
+
+test('standalone JumpCloud: an API that never answers does not hold up a SIGTERM (exit 143)', async (t) => {
+  const dir = tmp(t)
+  const jc = await jumpCloudLike(t)
+  // Takes the token check's request and never answers it.
+  let asked = false
+  const silent = createServer(() => {
+    asked = true
+  })
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+  t.after(() => {
+    silent.closeAllConnections()
+    silent.close()
+  })
+  const m = JSON.parse(
+    fixture('management-standalone-jumpcloud.json')
+      .replaceAll('https://oauth.id.jumpcloud.com', jc.origin)
+      .replace('__API_TOKEN__', apiToken),
+  ) as { IdpManagerConfig: { ExtraConfig: Record<string, string> } }
+  m.IdpManagerConfig.ExtraConfig.ApiUrl = `http://127.0.0.1:${(silent.address() as AddressInfo).port}/api`
+  const mj = join(dir, 'management.json')
+  writeFileSync(mj, JSON.stringify(m))
+  // Ten minutes to answer; a hang past the helper's deadline is SIGKILLed, failing the assertions.
+  const cli = spawnCli(
+    ['doctor', '--management-json', mj, '--allow-insecure', '--timeout-ms', '600000'],
+    { timeoutMs: 30_000 },
+  )
+  for (let i = 0; !asked; i++) {
+    assert.ok(i < 300, 'the token check never reached the API')
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  cli.child.kill('SIGTERM')
+  const res = await cli.done
+  assert.equal(res.signal, null, 'ended by itself after one SIGTERM, not killed')
+  assert.equal(res.code, 143, res.stdout + res.stderr)
+  assertClean(res, apiToken)
 })
 
 test('usage and input errors exit 2', async (t) => {

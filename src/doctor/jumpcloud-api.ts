@@ -20,7 +20,7 @@ export function jumpCloudApiBase(apiUrl: string | undefined): string {
 export async function checkJumpCloudToken(
   apiUrl: string | undefined,
   token: string,
-  opts: { timeoutMs: number; allowInsecure: boolean; fetch?: typeof fetch },
+  opts: { timeoutMs: number; allowInsecure: boolean; fetch?: typeof fetch; signal?: AbortSignal },
 ): Promise<ApiTokenOutcome> {
   const started = performance.now()
   const ms = (): number => Math.round(performance.now() - started)
@@ -44,7 +44,8 @@ export async function checkJumpCloudToken(
       ms: ms(),
     }
   }
-  const deadline = AbortSignal.timeout(opts.timeoutMs)
+  const timeout = AbortSignal.timeout(opts.timeoutMs)
+  const deadline = opts.signal !== undefined ? AbortSignal.any([timeout, opts.signal]) : timeout
   try {
     const res = await (opts.fetch ?? fetch)(url.href, {
       method: 'POST',
@@ -76,7 +77,7 @@ export async function checkJumpCloudToken(
       ms: ms(),
     }
   } catch (err) {
-    const c = classifyNetworkError(err, url, deadline.aborted, opts.timeoutMs)
+    const c = classifyNetworkError(err, url, timeout.aborted, opts.timeoutMs)
     return { ok: false, rejected: false, message: `${c.message} [${c.reason}]`, ms: ms() }
   }
 }

@@ -211,6 +211,7 @@ function addTokenTask(
               timeoutMs: f.opts.timeoutMs,
               allowInsecure: f.opts.allowInsecure,
               ...(f.opts.fetch !== undefined ? { fetch: f.opts.fetch } : {}),
+              ...(f.opts.signal !== undefined ? { signal: f.opts.signal } : {}),
             })
           : undefined
       return [

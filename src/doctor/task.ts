@@ -15,6 +15,8 @@ export interface NetworkOptions {
   readonly timeoutMs: number
   readonly allowInsecure: boolean
   readonly fetch?: typeof fetch
+  /** Stops the request at once (a CLI stopped by a signal). */
+  readonly signal?: AbortSignal
 }
 
 export function nonEmpty(s: string | undefined): string | undefined {
