@@ -82,3 +82,20 @@ test('run --help documents the defaults', async () => {
   assert.match(r.stdout, /:9464/)
   assert.match(r.stdout, /SIGTERM/)
 })
+
+test('no command, an incomplete one, or a name that is not a command: usage (2); asked-for help: 0', async () => {
+  for (const args of [[], ['backups'], ['toString'], ['constructor']]) {
+    const r = await runCli(args)
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stdout}${r.stderr}`)
+    assert.match(r.stderr, /Usage: netbird-watchdog|unknown command/, args.join(' '))
+    assert.doesNotMatch(
+      r.stderr,
+      /netbird-watchdog: internal error|is not a function/,
+      args.join(' '),
+    )
+  }
+  for (const args of [['--help'], ['backups', '--help'], ['help'], ['--version']]) {
+    const r = await runCli(args)
+    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`)
+  }
+})

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { getRule, ruleIds, rules } from '../src/core/rules.js'
-import { runCli } from './helpers/cli.js'
+import { runCli, spawnCli } from './helpers/cli.js'
 
 const fatalLine = rules[0]!.examples[0]!
 const benign =
@@ -23,6 +23,18 @@ describe('netbird-watchdog scan', () => {
     const r = await runCli(['scan'], { input: `${benign}\n${benign}\n` })
     assert.equal(r.code, 0)
     assert.match(r.stdout, /scanned 2 line\(s\): no known failure/)
+  })
+
+  test('a reader that closes the pipe early (`scan | head -1`): still exit 1 once a finding was seen', async () => {
+    const log = join(dir, 'many.log')
+    // Megabytes of findings: scan is still writing when the reader goes away.
+    await writeFile(log, `${fatalLine}\n`.repeat(20_000))
+    const cli = spawnCli(['scan', log], { timeoutMs: 30_000 })
+    await new Promise<void>((resolve) => cli.child.stdout!.once('data', () => resolve()))
+    cli.child.stdout!.destroy()
+    const res = await cli.done
+    assert.equal(res.signal, null, res.stderr)
+    assert.equal(res.code, 1, res.stderr)
   })
 
   test('a finding on stdin: exit 1, row with line, rule, values and the fix', async () => {
