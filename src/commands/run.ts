@@ -29,7 +29,7 @@ idp.dsn, else a PostgreSQL store idp.configYaml or idp.managementJson names, els
 (/var/lib/netbird/idp.db). A PostgreSQL store's backups go to backups.dir, by default
 /var/lib/netbird-watchdog/backups.
 Example config: config/watchdog.example.yml.
-Exit status: 0 stopped by a signal, 2 invalid configuration or address in use.`,
+Exit status: 0 stopped by a signal, 2 invalid configuration or address in use, 70 a bug.`,
     )
     .action(async (opts: { config?: string }) => {
       const { config, secrets, source } = loadConfig(opts.config, io.env)
