@@ -57,7 +57,7 @@ function dashboardExprs(): Array<{ where: string; expr: string }> {
   return out
 }
 
-/** Every alert expression in config/alerts.yml (written with the run issue). */
+/** Every alert expression in config/alerts.yml. */
 async function alertExprs(): Promise<Array<{ where: string; expr: string }>> {
   const doc = parse(await readFile(alertsPath, 'utf8')) as {
     groups: Array<{ rules: Array<{ alert?: string; record?: string; expr: string }> }>

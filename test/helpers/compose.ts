@@ -43,7 +43,7 @@ export function composeCommand(): Promise<readonly string[]> {
     const standalone = await run('docker-compose', ['version']).catch(() => undefined)
     if (standalone?.code === 0) return ['docker-compose']
     throw new Error(
-      'Docker Compose is missing: install it with `apt-get install -y docker-compose` (bash .ci/run does)',
+      'Docker Compose is missing: install it with `bash scripts/test-env.sh` (as root; it installs docker-compose)',
     )
   })()
   return resolved
