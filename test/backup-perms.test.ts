@@ -180,6 +180,22 @@ test('the .unreadable copy a restore keeps of a broken database is 0600, though 
   assert.equal(readFileSync(res.preRestoreBackup!).length, 6 * 1024 * 1024)
 })
 
+test('a restore over a broken database keeps its WAL as evidence too (overwriting discards it)', async (t) => {
+  const dir = tempDir(t)
+  const db = join(dir, 'idp.db')
+  createIdpDb(db)
+  const backups = join(dir, 'backups')
+  const good = await backupDb(db, { reason: 'test', version: '1', backupDir: backups })
+  writeFileSync(db, Buffer.alloc(64 * 1024, 'garbage '))
+  writeFileSync(`${db}-wal`, 'wal bytes of the broken database')
+  const res = await restoreDb(good, { dbPath: db, backupDir: backups, version: '1' })
+  assert.match(res.preRestoreBackup ?? '', /idp\.db\.\d{8}T\d{9}Z\.unreadable$/)
+  const stamp = /\.(\d{8}T\d{9}Z)\.unreadable$/.exec(res.preRestoreBackup!)![1]!
+  const copy = join(backups, `idp.db-wal.${stamp}.unreadable`)
+  assert.equal(readFileSync(copy, 'utf8'), 'wal bytes of the broken database')
+  assert.equal(modeOf(copy), 0o600)
+})
+
 test('the management.json backup a repair takes is 0600 (management.json is 0644), in a directory tightened to 0700', async (t) => {
   const dir = tempDir(t)
   const db = join(dir, 'idp.db')

@@ -345,6 +345,7 @@ export function findBackup(dir: string, idOrPath: string): BackupInfo {
 export async function keepEvidenceCopy(source: string, dir: string, now: Date): Promise<string> {
   const dest = join(dir, `${basename(source)}.${stampOf(now)}.unreadable`)
   const fd = openSync(dest, 'wx', 0o600)
+  let complete = false
   try {
     for await (const chunk of createReadStream(source, { highWaterMark: 1 << 20 })) {
       const b = chunk as Buffer
@@ -352,8 +353,11 @@ export async function keepEvidenceCopy(source: string, dir: string, now: Date): 
       while (off < b.length) off += writeSync(fd, b, off, b.length - off)
     }
     fsyncSync(fd)
+    complete = true
   } finally {
     closeSync(fd)
+    // A cut-off copy is no evidence, and retention would count it as the newest one.
+    if (!complete) unlinkIfExists(dest)
   }
   return dest
 }

@@ -266,7 +266,12 @@ export async function restoreSqlite(
       if (!isUnreadableDb(err)) throw err
       // Not a usable database any more: keep its bytes (privately) as evidence, then overwrite it.
       preparePrivateDir(dir)
-      preRestoreBackup = await keepEvidenceCopy(target, dir, new Date())
+      const now = new Date()
+      preRestoreBackup = await keepEvidenceCopy(target, dir, now)
+      // Its journal or WAL too: overwriting the file makes SQLite discard them.
+      for (const side of [`${target}-wal`, `${target}-journal`]) {
+        if (fileIdentity(side) !== undefined) await keepEvidenceCopy(side, dir, now)
+      }
       truncateFirst = true
     }
   }
