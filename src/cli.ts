@@ -3,7 +3,7 @@
 // The only module that touches process.exit / process.exitCode.
 import { Command, CommanderError } from 'commander'
 import { exitCodes, writeLine, type CliIO } from './commands/io.js'
-import { crashExitCode, installCrashHandlers } from './crash.js'
+import { crashExitCode, installCrashHandlers, reportBug } from './crash.js'
 import { WatchdogError, inputErrorCodes, isWatchdogError } from './errors.js'
 import { readVersion } from './version.js'
 
@@ -127,11 +127,8 @@ function reportError(err: unknown, io: CliIO): number {
     writeLine(io.stderr, `netbird-watchdog: ${err.message}`)
     return inputErrorCodes.has(err.code) ? exitCodes.usage : exitCodes.problems
   }
-  // Not a failure the code knows: a bug. Its stack, and the status the help promises for one.
-  writeLine(
-    io.stderr,
-    `netbird-watchdog: internal error (a bug): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
-  )
+  // Not a failure the code knows: a bug, reported as the crash handler reports one, with its status.
+  reportBug('unexpected error', err, (line) => io.stderr.write(line))
   return crashExitCode
 }
 

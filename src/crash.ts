@@ -7,21 +7,34 @@ import { writeSync } from 'node:fs'
 
 export const crashExitCode = 70
 
+const toStderr = (line: string): void => {
+  writeSync(2, line)
+}
+
+/** The one `fatal` JSON line a bug is reported with (also by the CLI for an error no code knows). */
+export function reportBug(
+  kind: string,
+  err: unknown,
+  write: (line: string) => void = toStderr,
+): void {
+  const e = err instanceof Error ? err : new Error(String(err))
+  write(
+    JSON.stringify({
+      level: 'fatal',
+      time: new Date().toISOString(),
+      service: 'netbird-watchdog',
+      msg: `${kind}: a bug in netbird-watchdog; exiting so the container restarts`,
+      err: { type: e.name, message: e.message, stack: e.stack },
+    }) + '\n',
+  )
+}
+
 export function installCrashHandlers(
   exit: (code: number) => void,
-  write: (line: string) => void = (line) => writeSync(2, line),
+  write: (line: string) => void = toStderr,
 ): void {
   const die = (kind: string) => (err: unknown) => {
-    const e = err instanceof Error ? err : new Error(String(err))
-    write(
-      JSON.stringify({
-        level: 'fatal',
-        time: new Date().toISOString(),
-        service: 'netbird-watchdog',
-        msg: `${kind}: a bug in netbird-watchdog; exiting so the container restarts`,
-        err: { type: e.name, message: e.message, stack: e.stack },
-      }) + '\n',
-    )
+    reportBug(kind, err, write)
     exit(crashExitCode)
   }
   process.on('unhandledRejection', die('unhandled promise rejection'))
