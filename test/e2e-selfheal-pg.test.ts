@@ -12,7 +12,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { after, before, test, type TestContext } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import { stringify } from 'yaml'
 import { listBackups } from '../src/store/backup-files.js'
 import { cliPath } from './helpers/cli.js'
@@ -32,7 +32,7 @@ import {
   createDexDatabase,
   rawConnectors,
   rolePassword,
-  startCluster,
+  clusterForFile,
   type PgCluster,
 } from './helpers/postgres.js'
 import { repoRoot, startIssuerPeer } from './helpers/selfheal.js'
@@ -41,14 +41,10 @@ const jc = 'd1c9q2ll0fgs73cunqsg'
 const okta = 'okta-d1c9q4dl0fgs73cunqt0'
 
 let cluster: PgCluster
-const cleanups: Array<() => Promise<void>> = []
-before(async () => {
-  await requireDocker([nodeImage])
-  cluster = await startCluster({ after: (fn) => cleanups.push(fn) })
-})
-after(async () => {
-  for (const fn of cleanups.reverse()) await fn()
-})
+clusterForFile(
+  (c) => (cluster = c),
+  () => requireDocker([nodeImage]),
+)
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

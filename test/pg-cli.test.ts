@@ -9,7 +9,7 @@ import assert from 'node:assert/strict'
 import { appendFile, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { after, before, test, type TestContext } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import { stringify } from 'yaml'
 import { listBackups } from '../src/store/backup-files.js'
 import { runCli, type CliRun } from './helpers/cli.js'
@@ -25,18 +25,12 @@ import {
   createDexDatabase,
   rawConnectors,
   rolePassword,
-  startCluster,
+  clusterForFile,
   type PgCluster,
 } from './helpers/postgres.js'
 
 let cluster: PgCluster
-const cleanups: Array<() => Promise<void>> = []
-before(async () => {
-  cluster = await startCluster({ after: (fn) => cleanups.push(fn) })
-})
-after(async () => {
-  for (const fn of cleanups.reverse()) await fn()
-})
+clusterForFile((c) => (cluster = c))
 
 const fixtures = new URL('./fixtures/netbird/', import.meta.url)
 

@@ -10,7 +10,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
-import { after, before, test, type TestContext } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import { stringify } from 'yaml'
 import { loadConfig } from '../src/config/load.js'
 import { startDaemon } from '../src/daemon.js'
@@ -22,18 +22,12 @@ import { parseMetrics, valueOf } from './helpers/metrics-text.js'
 import {
   createDexDatabase,
   rolePassword,
-  startCluster,
+  clusterForFile,
   type PgCluster,
 } from './helpers/postgres.js'
 
 let cluster: PgCluster
-const cleanups: Array<() => Promise<void>> = []
-before(async () => {
-  cluster = await startCluster({ after: (fn) => cleanups.push(fn) })
-})
-after(async () => {
-  for (const fn of cleanups.reverse()) await fn()
-})
+clusterForFile((c) => (cluster = c))
 
 interface Record_ {
   level: string

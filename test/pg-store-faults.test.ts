@@ -3,7 +3,7 @@
 // else), its connection terminated before the commit, down between operations and back, a port with
 // nothing behind it, a server that accepts and never answers. Every failure is a typed error with no
 // secret in it, and no process crashes on an unheard connection error.
-import { after, before, test } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync, readdirSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -11,7 +11,7 @@ import { createServer, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { inspect } from 'node:util'
-import { isWatchdogError, type ErrorCode } from '../src/errors.js'
+import { isWatchdogError } from '../src/errors.js'
 import { editIssuers } from '../src/store/issuer-edits.js'
 import { PostgresStore, type PostgresStoreOptions } from '../src/store/postgres/store.js'
 import {
@@ -23,19 +23,14 @@ import {
 import {
   createDexDatabase,
   rawConnectors,
-  rolePassword,
-  startCluster,
+  clusterForFile,
+  rejectsWith,
+  assertNoDsnPassword,
   type PgCluster,
 } from './helpers/postgres.js'
 
 let cluster: PgCluster
-const cleanups: Array<() => Promise<void>> = []
-before(async () => {
-  cluster = await startCluster({ after: (fn) => cleanups.push(fn) })
-})
-after(async () => {
-  for (const fn of cleanups.reverse()) await fn()
-})
+clusterForFile((c) => (cluster = c))
 
 const version = '0.0.0-test'
 
@@ -53,30 +48,6 @@ function openStore(
   const store = PostgresStore.fromDsn(dsn, opts)
   t.after(() => store.close())
   return store
-}
-
-function assertNoSecret(value: unknown): void {
-  const text = [
-    String(value),
-    JSON.stringify(value) ?? '',
-    inspect(value, { depth: 10, showHidden: true }),
-    value instanceof Error ? (value.stack ?? '') : '',
-  ].join('\n')
-  assert.ok(!text.includes(rolePassword), `the DSN password leaked: ${text}`)
-  assert.ok(!text.includes('9d2f7b1c'), `part of the DSN password leaked: ${text}`)
-}
-
-async function rejectsWith(p: Promise<unknown>, code: ErrorCode, why?: RegExp): Promise<Error> {
-  let caught: unknown
-  try {
-    await p
-  } catch (err) {
-    caught = err
-  }
-  assert.ok(isWatchdogError(caught, code), `expected ${code}, got ${inspect(caught)}`)
-  if (why !== undefined) assert.match(caught.message, why)
-  assertNoSecret(caught)
-  return caught
 }
 
 const jumpcloudConfig = defaultConnectors().find((c) => c.id === jumpcloudId)!.config!
@@ -187,7 +158,7 @@ test('server killed at an arbitrary point of a repair: the value is the old one 
     const outcome = await repairing
     if (outcome !== undefined) {
       assert.ok(isWatchdogError(outcome), `untyped failure: ${inspect(outcome)}`)
-      assertNoSecret(outcome)
+      assertNoDsnPassword(outcome)
     }
     await cluster.start()
     const now = await stateOf(database)

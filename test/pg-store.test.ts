@@ -2,7 +2,7 @@
 // shared repair path (store/issuer-edits.ts) byte for byte, verified backups and restores, concurrent
 // Dex-like writers, held locks, statement timeouts, wrong credentials, TLS modes, a foreign schema —
 // and the test role's canary password in no message, log line or backup file.
-import { after, before, test } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto'
 import { inspect } from 'node:util'
 import type pg from 'pg'
 import { connectorIssuer } from '../src/core/connectors.js'
-import { isWatchdogError, type ErrorCode } from '../src/errors.js'
+import { isWatchdogError } from '../src/errors.js'
 import { createLogger } from '../src/log.js'
 import { listBackups, type BackupInfo } from '../src/store/backup-files.js'
 import { pruneBackups } from '../src/store/retention.js'
@@ -40,18 +40,13 @@ import {
   insertConnector,
   rawConnectors,
   rolePassword,
-  startCluster,
+  clusterForFile,
+  rejectsWith,
   type PgCluster,
 } from './helpers/postgres.js'
 
 let cluster: PgCluster
-const cleanups: Array<() => Promise<void>> = []
-before(async () => {
-  cluster = await startCluster({ after: (fn) => cleanups.push(fn) })
-})
-after(async () => {
-  for (const fn of cleanups.reverse()) await fn()
-})
+clusterForFile((c) => (cluster = c))
 
 const version = '0.0.0-test'
 
@@ -69,31 +64,6 @@ function openStore(
   const store = PostgresStore.fromDsn(dsn, opts)
   t.after(() => store.close())
   return store
-}
-
-/** The canary must not show in any rendering of `value` (message, stack, JSON, inspect with causes). */
-function assertNoSecret(value: unknown): void {
-  const text = [
-    String(value),
-    JSON.stringify(value) ?? '',
-    inspect(value, { depth: 10, showHidden: true }),
-    value instanceof Error ? (value.stack ?? '') : '',
-  ].join('\n')
-  assert.ok(!text.includes(rolePassword), `the DSN password leaked: ${text}`)
-  assert.ok(!text.includes('9d2f7b1c'), `part of the DSN password leaked: ${text}`)
-}
-
-async function rejectsWith(p: Promise<unknown>, code: ErrorCode, why?: RegExp): Promise<Error> {
-  let caught: unknown
-  try {
-    await p
-  } catch (err) {
-    caught = err
-  }
-  assert.ok(isWatchdogError(caught, code), `expected ${code}, got ${inspect(caught)}`)
-  if (why !== undefined) assert.match(caught.message, why)
-  assertNoSecret(caught)
-  return caught
 }
 
 function bytesOf(row: Record<string, unknown> | undefined, column: string): Buffer | null {

@@ -30,8 +30,11 @@ import {
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import { promisify } from 'node:util'
+import assert from 'node:assert/strict'
+import { after, before } from 'node:test'
+import { inspect, promisify } from 'node:util'
 import pg from 'pg'
+import { isWatchdogError, type ErrorCode } from '../../src/errors.js'
 import {
   defaultConnectors,
   goJsonMarshal,
@@ -138,6 +141,51 @@ function execFileSyncText(file: string, args: string[]): string {
 
 function quoteKv(value: string): string {
   return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`
+}
+
+/**
+ * One cluster for a whole test file: started before its first test (after `first`, e.g. an engine
+ * check), handed to `use`, stopped and removed after its last test.
+ */
+export function clusterForFile(use: (c: PgCluster) => void, first?: () => Promise<void>): void {
+  const cleanups: Array<() => Promise<void>> = []
+  before(async () => {
+    await first?.()
+    use(await startCluster({ after: (fn) => cleanups.push(fn) }))
+  })
+  after(async () => {
+    for (const fn of cleanups.reverse()) await fn()
+  })
+}
+
+/** The role's password must not show in any rendering of `value` (message, stack, JSON, inspect with causes). */
+export function assertNoDsnPassword(value: unknown): void {
+  const text = [
+    String(value),
+    JSON.stringify(value) ?? '',
+    inspect(value, { depth: 10, showHidden: true }),
+    value instanceof Error ? (value.stack ?? '') : '',
+  ].join('\n')
+  assert.ok(!text.includes(rolePassword), `the DSN password leaked: ${text}`)
+  assert.ok(!text.includes('9d2f7b1c'), `part of the DSN password leaked: ${text}`)
+}
+
+/** `p` rejects with a WatchdogError of `code` (its message matching `why`) that carries no password. */
+export async function rejectsWith(
+  p: Promise<unknown>,
+  code: ErrorCode,
+  why?: RegExp,
+): Promise<Error> {
+  let caught: unknown
+  try {
+    await p
+  } catch (err) {
+    caught = err
+  }
+  assert.ok(isWatchdogError(caught, code), `expected ${code}, got ${inspect(caught)}`)
+  if (why !== undefined) assert.match(caught.message, why)
+  assertNoDsnPassword(caught)
+  return caught
 }
 
 /**
