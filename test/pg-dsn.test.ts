@@ -196,7 +196,11 @@ const malformed: ReadonlyArray<readonly [string, string, RegExp]> = [
   ],
   ['raw # in URI', `postgres://u:${canary}@h/d`, /"#"/],
   // An unencoded '/' in the password ends the authority early: the rest would become the database.
-  ['raw / in the password', `postgres://u:12/${canary.slice(0, 8)}@h/d`, /"@" after the host/],
+  [
+    'raw / in the password',
+    `postgres://u:12/${encodeURIComponent(canary)}@h/d`,
+    /"@" after the host/,
+  ],
   ['IPv6 unclosed', `postgres://u:${encodeURIComponent(canary)}@[::1/d`, /IPv6/],
   ['several hosts', `postgres://u:${encodeURIComponent(canary)}@a:1,b:2/d`, /several hosts/],
   ['several hosts kv', `host=a,b dbname=d password=${kvQuote(canary)}`, /several hosts/],
