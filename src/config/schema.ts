@@ -157,7 +157,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
   backups: z
     .strictObject({
-      /** Where backups go; default: netbird-watchdog-backups/ next to idp.db. */
+      /** Where backups go; default: netbird-watchdog-backups/ next to idp.db, /var/lib/netbird-watchdog/backups for PostgreSQL. */
       dir: z.string().min(1).optional(),
       keep: z.number().int().positive().default(10),
       maxAgeDays: z.number().int().nonnegative().default(14),

@@ -190,7 +190,6 @@ export function describeVerdict(v: IssuerVerdict): string {
   }
 }
 
-/** Same scheme, host and port. */
 /**
  * The same scheme and authority, as text (letter case aside): no URL parser's normalisation (escapes
  * decoded, default ports dropped, IDNA) may make two different spellings count as one origin.
