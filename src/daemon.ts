@@ -71,13 +71,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   }
   // Before anything starts: which store (a malformed DSN is a configuration error), and where its
   // backups go, which must be usable (a directory, private).
-  const location = locateStore(options)
+  const location = locateStore(options, logger)
   const store = openStore(location, { busyTimeoutMs: config.idp.busyTimeoutMs })
   releasers.push({ name: 'store', release: () => store.close() })
   const backupDir = resolve(
     backupDirFor(location, config.backups.dir, { postgresDefault: defaultPostgresBackupDir }),
   )
-  logStore(logger, location, backupDir, config)
   try {
     const tightened = checkBackupDir(backupDir)
     if (tightened !== undefined) {
@@ -91,6 +90,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const key = config.backups.dir !== undefined ? 'backups.dir' : 'the default backup directory'
     throw new WatchdogError('CONFIG_INVALID', `${key}: ${errorMessage(err)}`, { cause: err })
   }
+  logStore(logger, location, backupDir, config)
   try {
     const registry = new Registry()
     const metrics = createWatchMetrics(registry, { version: options.version })
@@ -163,7 +163,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
  * The daemon's store: NETBIRD_WATCHDOG_IDP_DSN[_FILE], else `idp.dsn`, else NetBird's config.yaml or
  * management.json when they name a PostgreSQL store, else `idp.dbPath` (store/open.ts).
  */
-function locateStore(options: DaemonOptions): StoreLocation {
+function locateStore(options: DaemonOptions, logger: Logger): StoreLocation {
   const { idp } = options.config
   const dsn =
     options.secrets.idpDsn ??
@@ -174,6 +174,13 @@ function locateStore(options: DaemonOptions): StoreLocation {
     ...(idp.managementJson !== undefined ? { managementJson: idp.managementJson } : {}),
     env: options.env,
     dbPath: { path: idp.dbPath, onlyIfExists: false },
+    // A broken NetBird file is what the daemon is there to watch through (NetBird fails on it too,
+    // and the rules and the scheduled doctor say so): it does not keep the daemon from starting.
+    onUnusableNetbirdFile: (err) =>
+      logger.warn(
+        { component: 'store', err },
+        'a NetBird config file cannot tell where the IdP store is; it is left out of the choice',
+      ),
   })
   // resolveStore always ends at idp.dbPath when told to use it unconditionally.
   return location ?? { engine: 'sqlite', path: idp.dbPath, source: 'idp.dbPath' }

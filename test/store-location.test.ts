@@ -203,3 +203,58 @@ test('backups: next to idp.db, else the given directory; a PostgreSQL store need
       ),
   )
 })
+
+test("the daemon's choice: a NetBird file it cannot use is reported and left out, its own DSN never", (t) => {
+  const dir = tmp(t)
+  const db = { path: join(dir, 'idp.db'), onlyIfExists: false }
+  const brokenYaml = join(dir, 'broken.yaml')
+  writeFileSync(
+    brokenYaml,
+    `server:\n  auth:\n    issuer: !x!${password} https://nb.example/oauth2\n`,
+  )
+  const noDsnYaml = configYaml(dir, { engine: 'postgres' })
+  const brokenJson = join(dir, 'broken.json')
+  writeFileSync(brokenJson, `{"EmbeddedIdP": {"Storage": ${password}`)
+  for (const sources of [
+    { configYaml: brokenYaml },
+    { configYaml: noDsnYaml },
+    { managementJson: brokenJson },
+    { configYaml: brokenYaml, managementJson: brokenJson },
+  ]) {
+    const reported: string[] = []
+    const location = resolveStore({
+      ...sources,
+      dbPath: db,
+      onUnusableNetbirdFile: (err) => reported.push(`${err.code}: ${err.message}`),
+    })
+    assert.deepEqual(summary(location), ['sqlite', db.path, 'idp.dbPath'], JSON.stringify(sources))
+    assert.equal(reported.length, Object.keys(sources).length, reported.join('\n'))
+    for (const r of reported) assert.ok(!r.includes(password) && !r.includes('7e1d'), r)
+    // Without the callback (the one-shot commands) the same files are errors.
+    assert.throws(
+      () => resolveStore({ ...sources, dbPath: db }),
+      (err) => isWatchdogError(err),
+    )
+  }
+  // A config.yaml it cannot read does not hide a PostgreSQL store management.json names.
+  const pg = managementJson(dir, { Type: 'postgres', Config: { DSN: uri } })
+  const reported: string[] = []
+  const location = resolveStore({
+    configYaml: brokenYaml,
+    managementJson: pg,
+    dbPath: db,
+    onUnusableNetbirdFile: (err) => reported.push(err.message),
+  })
+  assert.equal(location?.engine, 'postgres')
+  assert.equal(reported.length, 1)
+  // The watchdog's own DSN is its own configuration: malformed, it still throws.
+  assert.throws(
+    () =>
+      resolveStore({
+        dsn: { value: new Secret(`password=${password}`), source: 'idp.dsn' },
+        dbPath: db,
+        onUnusableNetbirdFile: () => undefined,
+      }),
+    (err) => isWatchdogError(err, 'CONFIG_INVALID'),
+  )
+})

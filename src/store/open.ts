@@ -43,6 +43,12 @@ export interface StoreSources {
   readonly env?: Readonly<Record<string, string | undefined>>
   /** `idp.dbPath`, and whether to use it only when the file exists here. */
   readonly dbPath?: { readonly path: string; readonly onlyIfExists: boolean }
+  /**
+   * Given: a NetBird file that cannot be read or says something unusable (invalid YAML or JSON,
+   * PostgreSQL without a DSN, a malformed DSN) is reported here and left out of the choice, instead of
+   * throwing (the daemon). The watchdog's own `--db` and DSN are never let off.
+   */
+  readonly onUnusableNetbirdFile?: (err: WatchdogError) => void
 }
 
 /**
@@ -76,59 +82,92 @@ export function resolveStore(sources: StoreSources): StoreLocation | undefined {
 /** What NetBird's own files say: a PostgreSQL store, and SQLite files (paths in its container). */
 function namedByNetbird(sources: StoreSources): {
   postgres?: StoreLocation
-  sqlite: Array<StoreLocation & { engine: 'sqlite' }>
+  sqlite: SqliteLocation[]
 } {
-  const sqlite: Array<StoreLocation & { engine: 'sqlite' }> = []
-  if (sources.configYaml !== undefined) {
-    const c = readCombinedConfig(sources.configYaml)
-    if (c.authStoreEngine === 'postgres') {
-      const source = `server.authStore.dsn in ${c.path}`
-      if (c.authStoreDsn === undefined) {
-        throw new WatchdogError(
-          'CONFIG_INVALID',
-          `${c.path}: server.authStore.engine is postgres but server.authStore.dsn is not set (NetBird refuses to start like this too: "authStore.dsn is required when authStore.engine is postgres")`,
-        )
-      }
-      return { postgres: postgresAt(c.authStoreDsn.reveal(), source, 'CONFIG_INVALID'), sqlite }
-    }
-    if (c.idpDbPath !== undefined) {
-      sqlite.push({ engine: 'sqlite', path: c.idpDbPath, source: `server.authStore in ${c.path}` })
+  const sqlite: SqliteLocation[] = []
+  const lenient = <T>(read: () => T): T | undefined => {
+    const report = sources.onUnusableNetbirdFile
+    if (report === undefined) return read()
+    try {
+      return read()
+    } catch (err) {
+      if (!(err instanceof WatchdogError)) throw err
+      report(err)
+      return undefined
     }
   }
-  if (sources.managementJson !== undefined) {
-    const m = readManagementJson(sources.managementJson, sources.env ?? {})
-    const e = m.embedded
-    if (e !== undefined && e.storageType?.toLowerCase() === 'postgres') {
-      const source = `EmbeddedIdP.Storage.Config.DSN in ${m.path}`
-      if (e.storageDsn === undefined) {
-        throw new WatchdogError(
-          'CONFIG_INVALID',
-          `${m.path}: EmbeddedIdP.Storage.Type is postgres but EmbeddedIdP.Storage.Config.DSN is not set (Dex refuses this too: "postgres storage requires 'dsn' config")`,
-        )
-      }
-      const dsn = e.storageDsn.reveal()
-      if (/\{\{-?\s*\.[A-Za-z_]/.test(dsn)) {
-        throw new WatchdogError(
-          'CONFIG_INVALID',
-          `${source} uses a {{ .NAME }} variable that is not set in this environment (${m.unresolvedVars.join(', ')}): set it here as NetBird's container has it, or give the DSN directly`,
-        )
-      }
-      return { postgres: postgresAt(dsn, source, 'CONFIG_INVALID'), sqlite }
-    }
-    if (e?.enabled === true) {
-      // management/cmd/management.go ApplyEmbeddedIdPConfig: Storage.Config.File, else Datadir/idp.db.
-      const dataDir = m.datadir !== undefined && m.datadir !== '' ? m.datadir : defaultDataDir
-      const file = e.storageFile
-      const path =
-        file !== undefined && file !== ''
-          ? isAbsolute(file)
-            ? file
-            : join(dataDir, file)
-          : join(dataDir, 'idp.db')
-      sqlite.push({ engine: 'sqlite', path, source: `EmbeddedIdP.Storage in ${m.path}` })
-    }
-  }
+  const { configYaml, managementJson } = sources
+  const fromYaml =
+    configYaml !== undefined ? lenient(() => fromCombinedConfig(configYaml, sqlite)) : undefined
+  if (fromYaml !== undefined) return { postgres: fromYaml, sqlite }
+  const fromJson =
+    managementJson !== undefined
+      ? lenient(() => fromManagementJson(managementJson, sources.env ?? {}, sqlite))
+      : undefined
+  if (fromJson !== undefined) return { postgres: fromJson, sqlite }
   return { sqlite }
+}
+
+type SqliteLocation = StoreLocation & { engine: 'sqlite' }
+type PostgresLocation = StoreLocation & { engine: 'postgres' }
+
+/** The PostgreSQL store config.yaml names (undefined: none; an idp.db it names goes to `sqlite`). */
+function fromCombinedConfig(path: string, sqlite: SqliteLocation[]): PostgresLocation | undefined {
+  const c = readCombinedConfig(path)
+  if (c.authStoreEngine === 'postgres') {
+    const source = `server.authStore.dsn in ${c.path}`
+    if (c.authStoreDsn === undefined) {
+      throw new WatchdogError(
+        'CONFIG_INVALID',
+        `${c.path}: server.authStore.engine is postgres but server.authStore.dsn is not set (NetBird refuses to start like this too: "authStore.dsn is required when authStore.engine is postgres")`,
+      )
+    }
+    return postgresAt(c.authStoreDsn.reveal(), source, 'CONFIG_INVALID')
+  }
+  if (c.idpDbPath !== undefined) {
+    sqlite.push({ engine: 'sqlite', path: c.idpDbPath, source: `server.authStore in ${c.path}` })
+  }
+  return undefined
+}
+
+/** The PostgreSQL store management.json names (undefined: none; an idp.db it names goes to `sqlite`). */
+function fromManagementJson(
+  path: string,
+  env: Readonly<Record<string, string | undefined>>,
+  sqlite: SqliteLocation[],
+): PostgresLocation | undefined {
+  const m = readManagementJson(path, env)
+  const e = m.embedded
+  if (e !== undefined && e.storageType?.toLowerCase() === 'postgres') {
+    const source = `EmbeddedIdP.Storage.Config.DSN in ${m.path}`
+    if (e.storageDsn === undefined) {
+      throw new WatchdogError(
+        'CONFIG_INVALID',
+        `${m.path}: EmbeddedIdP.Storage.Type is postgres but EmbeddedIdP.Storage.Config.DSN is not set (Dex refuses this too: "postgres storage requires 'dsn' config")`,
+      )
+    }
+    const dsn = e.storageDsn.reveal()
+    if (/\{\{-?\s*\.[A-Za-z_]/.test(dsn)) {
+      throw new WatchdogError(
+        'CONFIG_INVALID',
+        `${source} uses a {{ .NAME }} variable that is not set in this environment (${m.unresolvedVars.join(', ')}): set it here as NetBird's container has it, or give the DSN directly`,
+      )
+    }
+    return postgresAt(dsn, source, 'CONFIG_INVALID')
+  }
+  if (e?.enabled === true) {
+    // management/cmd/management.go ApplyEmbeddedIdPConfig: Storage.Config.File, else Datadir/idp.db.
+    const dataDir = m.datadir !== undefined && m.datadir !== '' ? m.datadir : defaultDataDir
+    const file = e.storageFile
+    const idpDb =
+      file !== undefined && file !== ''
+        ? isAbsolute(file)
+          ? file
+          : join(dataDir, file)
+        : join(dataDir, 'idp.db')
+    sqlite.push({ engine: 'sqlite', path: idpDb, source: `EmbeddedIdP.Storage in ${m.path}` })
+  }
+  return undefined
 }
 
 /** A URL of another scheme (a mistyped `postgres://`), or `key=value` text with no libpq keyword. */
@@ -141,7 +180,7 @@ function postgresAt(
   dsn: string,
   source: string,
   code: 'USAGE' | 'CONFIG_INVALID',
-): StoreLocation & { engine: 'postgres' } {
+): PostgresLocation {
   return { engine: 'postgres', settings: parseDsn(dsn, { code, source }), source }
 }
 
