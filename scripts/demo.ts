@@ -152,7 +152,7 @@ async function main(): Promise<void> {
   step(4, 'NetBird management starts… and crashes')
   cleanups.push(() => removeTestContainers([container]))
   const started = Date.now()
-  await runFakeNetbird({ name: container, dataDir: dir, variant: 'fatal' })
+  await runFakeNetbird({ name: container, store: { dataDir: dir }, variant: 'fatal' })
   say(dim(`   docker run --restart unless-stopped … (container ${container})`))
   await until(
     async () => (await containerLogs(container)).toString('utf8').includes('FATL'),

@@ -14,7 +14,7 @@ import {
   jumpcloudId,
   oidcConnectorConfig,
 } from './helpers/idp-fixture.js'
-import { startJumpCloudApi, startOidcPeer, type Peer } from './helpers/oidc-peers.js'
+import { startJumpCloudApi, startJumpCloudLike } from './helpers/oidc-peers.js'
 
 const fixtures = new URL('./fixtures/netbird/', import.meta.url)
 const fixture = (name: string): string => readFileSync(new URL(name, fixtures), 'utf8')
@@ -24,13 +24,6 @@ function tmp(t: TestContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'nbw-doctor-cli-'))
   t.after(() => rmSync(dir, { recursive: true, force: true }))
   return dir
-}
-
-async function jumpCloudLike(t: TestContext): Promise<Peer> {
-  // Returns its issuer with the trailing slash, like https://oauth.id.jumpcloud.com/.
-  const p = await startOidcPeer({ path: '/', deviceFlow: false })
-  t.after(() => p.close())
-  return p
 }
 
 /** The guide's broken state: a Generic-OIDC JumpCloud connector stored without the trailing slash. */
@@ -65,7 +58,7 @@ function assertClean(run: CliRun, ...secrets: string[]): void {
 
 test("the guide's trailing-slash case: exit 1, the printed fix, and the fix works", async (t) => {
   const dir = tmp(t)
-  const jc = await jumpCloudLike(t)
+  const jc = await startJumpCloudLike(t)
   const { db, mj } = guideCase(dir, jc.origin)
   const run = await runCli(['doctor', '--db', db, '--management-json', mj, '--allow-insecure'])
   assert.equal(run.code, 1, run.stderr)
@@ -102,7 +95,7 @@ test("the guide's trailing-slash case: exit 1, the printed fix, and the fix work
 
 test('--json: one object, exactly the contract keys, exit 1 on a failure', async (t) => {
   const dir = tmp(t)
-  const jc = await jumpCloudLike(t)
+  const jc = await startJumpCloudLike(t)
   const { db, mj } = guideCase(dir, jc.origin)
   const run = await runCli([
     'doctor',
@@ -134,7 +127,7 @@ test('--json: one object, exactly the contract keys, exit 1 on a failure', async
 
 test('plain http is refused unless the config flag allows it', async (t) => {
   const dir = tmp(t)
-  const jc = await jumpCloudLike(t)
+  const jc = await startJumpCloudLike(t)
   const { db, mj } = guideCase(dir, jc.origin + '/')
   const refused = await runCli(['doctor', '--db', db, '--management-json', mj, '--json'])
   assert.equal(refused.code, 1)
@@ -161,7 +154,7 @@ test('plain http is refused unless the config flag allows it', async (t) => {
 
 test('standalone JumpCloud: a rejected API token fails (exit 1), the token never printed', async (t) => {
   const dir = tmp(t)
-  const jc = await jumpCloudLike(t)
+  const jc = await startJumpCloudLike(t)
   const api = await startJumpCloudApi(apiToken)
   t.after(() => api.close())
   const write = (token: string): string => {
@@ -197,7 +190,7 @@ test('standalone JumpCloud: a rejected API token fails (exit 1), the token never
 
 test('standalone JumpCloud: an API that never answers does not hold up a SIGTERM (exit 143)', async (t) => {
   const dir = tmp(t)
-  const jc = await jumpCloudLike(t)
+  const jc = await startJumpCloudLike(t)
   // Takes the token check's request and never answers it.
   let asked = false
   const silent = createServer(() => {

@@ -18,12 +18,10 @@ import { listBackups } from '../src/store/backup-files.js'
 import { cliPath } from './helpers/cli.js'
 import {
   containerLogs,
-  docker,
   inspectState,
   nodeImage,
   removeContainers,
   requireDocker,
-  testLabel,
   waitFor,
 } from './helpers/docker.js'
 import { oidcConnectors } from './helpers/idp-fixture.js'
@@ -35,7 +33,7 @@ import {
   clusterForFile,
   type PgCluster,
 } from './helpers/postgres.js'
-import { repoRoot, startIssuerPeer } from './helpers/selfheal.js'
+import { runFakeNetbird, startIssuerPeer } from './helpers/selfheal.js'
 
 const jc = 'd1c9q2ll0fgs73cunqsg'
 const okta = 'okta-d1c9q4dl0fgs73cunqt0'
@@ -141,27 +139,7 @@ async function scenario(
   await waitFor('the watchdog /metrics', async () => (await fetch(`${url}/metrics`)).ok, 30_000)
 
   // The simulated NetBird, reading its connectors from PostgreSQL on the host's 127.0.0.1.
-  await docker([
-    'run',
-    '-d',
-    '--name',
-    container,
-    '--label',
-    testLabel,
-    '--network',
-    'host',
-    '--restart',
-    'unless-stopped',
-    '-v',
-    `${repoRoot}:${repoRoot}:ro`,
-    nodeImage,
-    'node',
-    `${repoRoot}/test/fixtures/fake-netbird/main.mjs`,
-    '--variant',
-    'fatal',
-    '--dsn',
-    dsn,
-  ])
+  await runFakeNetbird({ name: container, store: { dsn }, variant: 'fatal' })
   const scrape = async (): Promise<string> => (await fetch(`${url}/metrics`)).text()
   return {
     database,

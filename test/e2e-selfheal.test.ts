@@ -215,7 +215,7 @@ async function scenario(
   t.after(() => stop().catch(() => null))
   const url = `http://127.0.0.1:${port}`
   await waitFor('the watchdog /metrics', async () => (await fetch(`${url}/metrics`)).ok, 30_000)
-  await runFakeNetbird({ name: container, dataDir: dir, variant: opts.variant })
+  await runFakeNetbird({ name: container, store: { dataDir: dir }, variant: opts.variant })
   return {
     dir,
     dbPath,

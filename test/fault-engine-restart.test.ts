@@ -169,7 +169,12 @@ test("the engine restarts during a repair's confirm window: no rollback, the rep
   })
   t.after(() => wd.stop())
   // NetBird ≤ v0.65.1: crash-loops on the JumpCloud trailing slash until the watchdog fixes it.
-  await runFakeNetbird({ name: container, dataDir: dir, variant: 'fatal', host: engine.host })
+  await runFakeNetbird({
+    name: container,
+    store: { dataDir: dir },
+    variant: 'fatal',
+    host: engine.host,
+  })
   const committed = await wd.waitRecord(
     (r) => r.msg === 'IdP store repaired and verified; restarting the container',
     60_000,

@@ -65,7 +65,7 @@ test('the engine goes away between the commit and the restart: an outcome, not a
   createIdpDb(dbPath, { connectors: oidcConnectors([{ id: jc, issuer: peer.origin }]) })
   const container = `nbw-heal-err-${process.pid}`
   t.after(() => removeTestContainers([container]))
-  await runFakeNetbird({ name: container, dataDir: dir, variant: 'erro' })
+  await runFakeNetbird({ name: container, store: { dataDir: dir }, variant: 'erro' })
   await waitFor(
     'the ERRO line',
     async () => (await containerLogs(container)).toString('utf8').includes('ERRO'),

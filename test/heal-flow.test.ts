@@ -79,7 +79,7 @@ async function rig(
       },
     },
   })
-  await runFakeNetbird({ name: container, dataDir: dir, variant: opts.variant })
+  await runFakeNetbird({ name: container, store: { dataDir: dir }, variant: opts.variant })
   return { dir, dbPath, container, heal, registry, originalSha: sha(dbPath) }
 }
 

@@ -20,7 +20,7 @@ import {
   oidcConnectorConfig,
   type FixtureConnector,
 } from './helpers/idp-fixture.js'
-import { closedPort, startOidcPeer, type Peer } from './helpers/oidc-peers.js'
+import { closedPort, startOidcPeer, type Peer, startJumpCloudLike } from './helpers/oidc-peers.js'
 import {
   createDexDatabase,
   rawConnectors,
@@ -38,13 +38,6 @@ async function tempDir(t: TestContext): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'nbw-pg-cli-'))
   t.after(() => rm(dir, { recursive: true, force: true }))
   return dir
-}
-
-/** A JumpCloud-like provider: its issuer is the origin with a trailing slash. */
-async function jumpCloudLike(t: TestContext): Promise<Peer> {
-  const p = await startOidcPeer({ path: '/', deviceFlow: false })
-  t.after(() => p.close())
-  return p
 }
 
 /** NetBird's local connector and a Generic-OIDC JumpCloud connector stored with `issuer`. */
@@ -121,7 +114,7 @@ async function configYaml(dir: string, authStore: Record<string, string>): Promi
 // ---- doctor ----
 
 test('doctor --db DSN (URI and key=value): the trailing-slash case, exit 1, the fix, --json', async (t) => {
-  const jc = await jumpCloudLike(t)
+  const jc = await startJumpCloudLike(t)
   const { database } = await brokenDatabase(jc)
   for (const form of ['uri', 'kv'] as const) {
     const dsn = cluster.dsn({ database }, form)
@@ -151,7 +144,7 @@ test('doctor --db DSN (URI and key=value): the trailing-slash case, exit 1, the 
 })
 
 test("doctor finds the store from NetBird's config.yaml, management.json, or the watchdog's DSN file", async (t) => {
-  const jc = await jumpCloudLike(t)
+  const jc = await startJumpCloudLike(t)
   const { database } = await brokenDatabase(jc)
   const dir = await tempDir(t)
   const failed = (run: CliRun): void => {
@@ -249,7 +242,7 @@ test('doctor: a malformed DSN, a postgres auth store without one, and a server t
 // ---- repair ----
 
 test('repair --discover on PostgreSQL: --dry-run plan, backup dir required, exactly one value changed', async (t) => {
-  const jc = await jumpCloudLike(t)
+  const jc = await startJumpCloudLike(t)
   const { database, dsn } = await brokenDatabase(jc)
   const dir = await tempDir(t)
   const backupDir = join(dir, 'backups')

@@ -9,7 +9,6 @@ import assert from 'node:assert/strict'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Writable } from 'node:stream'
 import { test, type TestContext } from 'node:test'
 import { stringify } from 'yaml'
 import { loadConfig } from '../src/config/load.js'
@@ -19,6 +18,7 @@ import { createLogger } from '../src/log.js'
 import { defaultPostgresBackupDir } from '../src/store/open.js'
 import { waitFor } from './helpers/docker.js'
 import { parseMetrics, valueOf } from './helpers/metrics-text.js'
+import { recordSink, type LogRecord } from './helpers/watchdog.js'
 import {
   createDexDatabase,
   rolePassword,
@@ -29,14 +29,8 @@ import {
 let cluster: PgCluster
 clusterForFile((c) => (cluster = c))
 
-interface Record_ {
-  level: string
-  msg: string
-  [key: string]: unknown
-}
-
 interface Running {
-  readonly records: Record_[]
+  readonly records: LogRecord[]
   /** The /metrics text as scraped. */
   scrape(): Promise<string>
   metric(name: string, labels?: Record<string, string>): Promise<number | undefined>
@@ -69,17 +63,8 @@ async function startRun(
     }),
   )
   const loaded = loadConfig(file, env)
-  const records: Record_[] = []
-  let carry = ''
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      carry += chunk.toString('utf8')
-      const lines = carry.split('\n')
-      carry = lines.pop() ?? ''
-      for (const l of lines) if (l) records.push(JSON.parse(l) as Record_)
-      cb()
-    },
-  })
+  const records: LogRecord[] = []
+  const sink = recordSink(records)
   const daemon = await startDaemon({
     config: loaded.config,
     secrets: loaded.secrets,

@@ -1021,7 +1021,7 @@ describe('the daemon (run, repair mode) on the real Docker engine', () => {
     })
     const url = `http://127.0.0.1:${port}`
     await waitFor('the watchdog /metrics', async () => (await fetch(`${url}/metrics`)).ok, 30_000)
-    await runFakeNetbird({ name: container, dataDir: dir, variant: 'fatal' })
+    await runFakeNetbird({ name: container, store: { dataDir: dir }, variant: 'fatal' })
 
     await waitFor(
       'the repair webhook',

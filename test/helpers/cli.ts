@@ -11,34 +11,12 @@ export interface CliRun {
   stderr: string
 }
 
+/** Runs the CLI to its end: `input` (or nothing) on its stdin, which is then closed. */
 export function runCli(
   args: readonly string[],
   options: { input?: string | Buffer; env?: Record<string, string>; timeoutMs?: number } = {},
 ): Promise<CliRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cliPath, ...args], {
-      env: { ...process.env, ...options.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    })
-    const out: Buffer[] = []
-    const err: Buffer[] = []
-    child.stdout.on('data', (b: Buffer) => out.push(b))
-    child.stderr.on('data', (b: Buffer) => err.push(b))
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000)
-    child.on('error', reject)
-    child.on('close', (code, signal) => {
-      clearTimeout(timer)
-      resolve({
-        code,
-        signal,
-        stdout: Buffer.concat(out).toString('utf8'),
-        stderr: Buffer.concat(err).toString('utf8'),
-      })
-    })
-    child.stdin.on('error', () => undefined) // the CLI may exit before reading everything
-    if (options.input !== undefined) child.stdin.end(options.input)
-    else child.stdin.end()
-  })
+  return spawnCli(args, { ...options, input: options.input ?? '' }).done
 }
 
 export interface RunningCli {

@@ -311,3 +311,13 @@ export async function startIssuerAnswerPeer(
     },
   }
 }
+
+/**
+ * A JumpCloud-like provider for one test: its issuer is the origin with a trailing slash, like
+ * https://oauth.id.jumpcloud.com/; no device authorization. Closed after the test.
+ */
+export async function startJumpCloudLike(t: { after(fn: () => unknown): void }): Promise<Peer> {
+  const p = await startOidcPeer({ path: '/', deviceFlow: false })
+  t.after(() => p.close())
+  return p
+}

@@ -20,10 +20,13 @@ export const repoRoot = fileURLToPath(new URL('../../', import.meta.url)).replac
 /** Removes the given containers (missing ones are fine). */
 export const removeTestContainers = removeContainers
 
-/** Start the simulated NetBird management container (host network, restart unless-stopped). */
+/**
+ * Start the simulated NetBird management container (host network, restart unless-stopped), its IdP
+ * store either idp.db in `dataDir` (mounted as its data volume) or the PostgreSQL database `dsn` names.
+ */
 export async function runFakeNetbird(opts: {
   name: string
-  dataDir: string
+  store: { dataDir: string } | { dsn: string }
   variant: 'fatal' | 'erro'
   /** Another engine (a private one), by address. */
   host?: string
@@ -41,8 +44,7 @@ export async function runFakeNetbird(opts: {
       'host',
       '--restart',
       'unless-stopped',
-      '-v',
-      `${opts.dataDir}:/var/lib/netbird`,
+      ...('dataDir' in opts.store ? ['-v', `${opts.store.dataDir}:/var/lib/netbird`] : []),
       '-v',
       `${repoRoot}:${repoRoot}:ro`,
       nodeImage,
@@ -50,6 +52,7 @@ export async function runFakeNetbird(opts: {
       `${repoRoot}/test/fixtures/fake-netbird/main.mjs`,
       '--variant',
       opts.variant,
+      ...('dsn' in opts.store ? ['--dsn', opts.store.dsn] : []),
     ],
     opts.host !== undefined ? { host: opts.host } : {},
   )

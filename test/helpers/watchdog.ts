@@ -22,6 +22,20 @@ export interface TestWatchdog {
   stop(): Promise<void>
 }
 
+/** A stream for pino that parses each JSON line it is given into `records`. */
+export function recordSink(records: LogRecord[]): Writable {
+  let carry = ''
+  return new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      carry += chunk.toString('utf8')
+      const lines = carry.split('\n')
+      carry = lines.pop() ?? ''
+      for (const l of lines) if (l) records.push(JSON.parse(l) as LogRecord)
+      cb()
+    },
+  })
+}
+
 export async function startWatchdog(
   input: Record<string, unknown>,
   options: {
@@ -35,16 +49,7 @@ export async function startWatchdog(
     metrics: { address: '127.0.0.1:0' },
   })
   const records: LogRecord[] = []
-  let carry = ''
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      carry += chunk.toString('utf8')
-      const lines = carry.split('\n')
-      carry = lines.pop() ?? ''
-      for (const l of lines) if (l) records.push(JSON.parse(l) as LogRecord)
-      cb()
-    },
-  })
+  const sink = recordSink(records)
   const logger = createLogger({ level: 'debug' }, sink)
   const env: Record<string, string | undefined> = {
     DOCKER_HOST: options.dockerHost ?? process.env.DOCKER_HOST,
