@@ -30,13 +30,13 @@ for (const file of watchdogConfigs) {
 
 test('the example sets every key of the schema to its default (it documents them all)', () => {
   const example: unknown = parse(readFileSync(`${configDir}watchdog.example.yml`, 'utf8'))
-  const defaults = configSchema.parse({})
+  const defaults = configSchema().parse({})
   const paths = (value: unknown, prefix = ''): string[] =>
     value !== null && typeof value === 'object' && !Array.isArray(value)
       ? Object.entries(value).flatMap(([k, v]) => paths(v, prefix ? `${prefix}.${k}` : k))
       : [prefix]
   assert.deepEqual(paths(example).sort(), paths(defaults).sort())
-  assert.deepEqual(configSchema.parse(example), defaults)
+  assert.deepEqual(configSchema().parse(example), defaults)
   // Optional keys without a default are shown commented out.
   const text = readFileSync(`${configDir}watchdog.example.yml`, 'utf8')
   for (const key of ['host:', 'managementJson:', 'configYaml:', 'dir:']) {
@@ -75,7 +75,7 @@ test('an empty NETBIRD_WATCHDOG_CONFIG means "no file", not a file named ""', ()
 })
 
 test('checks on one field or section run whatever else is wrong: every problem at once, each once', () => {
-  const problems = configSchema.safeParse({
+  const problems = configSchema().safeParse({
     mode: 'bogus',
     targets: { label: 'has space=x' },
     idp: { dsn: 'not a dsn' },
@@ -96,7 +96,7 @@ test('checks on one field or section run whatever else is wrong: every problem a
 })
 
 test('waits and periods are bounded: Node fires a timer over 2^31-1 ms at once', () => {
-  const over = configSchema.safeParse({
+  const over = configSchema().safeParse({
     oidc: { timeoutMs: 3_000_000_000 },
     webhook: { timeoutMs: 600_001 },
     idp: { busyTimeoutMs: 2 ** 31 },
@@ -111,7 +111,7 @@ test('waits and periods are bounded: Node fires a timer over 2^31-1 ms at once',
     'repair.cooldownSeconds',
     'webhook.timeoutMs',
   ])
-  const atLimit = configSchema.safeParse({
+  const atLimit = configSchema().safeParse({
     oidc: { timeoutMs: 600_000 },
     repair: { cooldownSeconds: 20 * 24 * 3600 },
   })

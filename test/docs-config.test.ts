@@ -57,13 +57,13 @@ function schemaKeys(): Map<string, KeyKind> {
       }
     }
   }
-  walk(z.toJSONSchema(configSchema, { io: 'input' }) as JsonSchema, '')
+  walk(z.toJSONSchema(configSchema(), { io: 'input' }) as JsonSchema, '')
   return keys
 }
 
-/** The value `configSchema.parse({})` gives a key (undefined for optional keys and list fields). */
+/** The value `configSchema().parse({})` gives a key (undefined for optional keys and list fields). */
 function defaultOf(path: string): unknown {
-  let node: unknown = configSchema.parse({})
+  let node: unknown = configSchema().parse({})
   for (const part of path.split('.')) {
     node =
       node !== null && typeof node === 'object'

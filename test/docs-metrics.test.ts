@@ -111,7 +111,7 @@ test('the daemon registers exactly these metrics (nothing else on its registry)'
   const dir = mkdtempSync(join(tmpdir(), 'nbw-docs-metrics-'))
   const sink = new Writable({ write: (_chunk, _enc, cb) => cb() })
   const daemon = await startDaemon({
-    config: configSchema.parse({
+    config: configSchema().parse({
       mode: 'observe',
       targets: { autoDetect: false, names: ['netbird-management'] },
       idp: { dbPath: join(dir, 'idp.db') },

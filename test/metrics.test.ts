@@ -142,7 +142,7 @@ test('self-healing is wired by the composition root: POST /reset is mounted, oth
 test('an address in use is a configuration error, and nothing is left running', async () => {
   const first = await startWatchdog({}, { dockerHost: noEngine })
   started.push(first)
-  const config = configSchema.parse({
+  const config = configSchema().parse({
     metrics: { address: `127.0.0.1:${first.daemon.address.port}` },
   })
   await assert.rejects(

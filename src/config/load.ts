@@ -58,7 +58,7 @@ export function loadConfig(file: string | undefined, env: Env): LoadedConfig {
     }
   }
   const merged = applyEnv(structuredClone(raw) as Record<string, unknown>, env)
-  const result = configSchema.safeParse(merged)
+  const result = configSchema().safeParse(merged)
   if (!result.success) problems.push(...formatIssues(result.error.issues))
   const secrets = readSecrets(env, problems)
   if (problems.length > 0 || !result.success) {

@@ -3,7 +3,7 @@
 // openid-client v6 drives the request (given the full .well-known URL it fetches that URL as is and does
 // no issuer comparison of its own, so its `https://host` == `https://host/` normalisation never hides the
 // JumpCloud case, docs/reference/netbird.md, "The issuer check"). Every failure is a value with a distinct, readable reason.
-import * as client from 'openid-client'
+import type { CustomFetch } from 'openid-client'
 import { discoveryUrl } from '../core/issuer.js'
 import { errorMessage } from '../errors.js'
 
@@ -76,6 +76,8 @@ export async function fetchDiscoveryDocument(
   opts: DiscoveryOptions,
   issuer: string = url,
 ): Promise<DiscoveryResult> {
+  // Loaded on the first discovery, not at start: a daemon whose checks never run does not carry it.
+  const client = await import('openid-client')
   const started = performance.now()
   const elapsed = (): number => Math.round(performance.now() - started)
   const fail = (reason: Failure['reason'], message: string, status?: number): Failure => ({
@@ -112,7 +114,7 @@ export async function fetchDiscoveryDocument(
   const doFetch = opts.fetch ?? fetch
   // Always the URL go-oidc fetches, whatever openid-client derives (it appends .well-known only to a URL
   // without one, and the document's URL is what we must judge).
-  const capturingFetch: client.CustomFetch = async (_input, init) => {
+  const capturingFetch: CustomFetch = async (_input, init) => {
     captured = await fetchFollowingSameHost(
       doFetch,
       target.href,

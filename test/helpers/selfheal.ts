@@ -139,7 +139,7 @@ export function startTestSelfHealing(
     registry?: Registry
   },
 ): SelfHealing {
-  const config = configSchema.parse({
+  const config = configSchema().parse({
     oidc: { allowInsecure: true, timeoutMs: 3000 },
     schedules: { doctor: '', backup: '', integrity: '' },
     ...opts.config,

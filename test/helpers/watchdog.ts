@@ -43,7 +43,7 @@ export async function startWatchdog(
     watcherTuning?: { pingMs?: number; pingTimeoutMs?: number }
   } = {},
 ): Promise<TestWatchdog> {
-  const config = configSchema.parse({
+  const config = configSchema().parse({
     mode: 'observe',
     ...input,
     metrics: { address: '127.0.0.1:0' },

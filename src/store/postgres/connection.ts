@@ -6,7 +6,7 @@
 // password, and no server error's detail (which can quote a whole row, client secret included).
 import { readFileSync } from 'node:fs'
 import type { ConnectionOptions } from 'node:tls'
-import pg from 'pg'
+import type { PoolConfig } from 'pg'
 import { WatchdogError, errorMessage, type ErrorCode } from '../../errors.js'
 import { isSocketHost, type PgSettings, type Secret } from './dsn.js'
 
@@ -81,7 +81,7 @@ export function poolConfig(
   s: PgSettings,
   timeouts: PgTimeouts,
   ssl: false | ConnectionOptions,
-): pg.PoolConfig {
+): PoolConfig {
   const connectMs =
     s.connectTimeoutS !== undefined && s.connectTimeoutS > 0
       ? Math.min(s.connectTimeoutS * 1000, timeouts.connectTimeoutMs)

@@ -13,7 +13,7 @@
 // (no commit on a failed connection, the server asked whether a commit landed); split, each part
 // would have to restate it.
 import type { ConnectionOptions } from 'node:tls'
-import pg from 'pg'
+import type { Pool, PoolClient, QueryResult } from 'pg'
 import type { ConnectorRow } from '../../core/connectors.js'
 import { WatchdogError, errorMessage, type ErrorCode } from '../../errors.js'
 import type { BackupInfo, VerifyResult } from '../backup-files.js'
@@ -49,14 +49,14 @@ type Rows = Record<string, unknown>[]
 
 /** One pooled connection, checked out: its errors are caught (an unheard 'error' would end the process). */
 class Session {
-  readonly #client: pg.PoolClient
+  readonly #client: PoolClient
   #broken = false
   #released = false
   readonly #onError = (): void => {
     this.#broken = true
   }
 
-  constructor(client: pg.PoolClient) {
+  constructor(client: PoolClient) {
     this.#client = client
     client.on('error', this.#onError)
   }
@@ -70,7 +70,7 @@ class Session {
     return (await this.#run(text, values)).rowCount ?? 0
   }
 
-  async #run(text: string, values?: unknown[]): Promise<pg.QueryResult<Record<string, unknown>>> {
+  async #run(text: string, values?: unknown[]): Promise<QueryResult<Record<string, unknown>>> {
     try {
       return await this.#client.query<Record<string, unknown>>(text, values)
     } catch (err) {
@@ -112,7 +112,7 @@ export class PostgresStore implements IdpStore {
   readonly #timeouts: PgTimeouts
   #tls: TlsChoice | undefined
   #ssl: false | ConnectionOptions | undefined
-  #pool: pg.Pool | undefined
+  #pool: Pool | undefined
 
   constructor(settings: PgSettings, opts: PostgresStoreOptions = {}) {
     this.#settings = settings
@@ -325,7 +325,10 @@ export class PostgresStore implements IdpStore {
     }
   }
 
-  #getPool(): pg.Pool {
+  async #getPool(): Promise<Pool> {
+    // node-postgres is loaded on first use, so a daemon on a SQLite store never loads it (about
+    // 1.5 MB of resident memory, BENCHMARKS.md). Nothing awaits between the check and the set below.
+    const pg = (await import('pg')).default
     if (this.#pool !== undefined) return this.#pool
     this.#tls ??= tlsChoice(this.#settings)
     this.#ssl ??= this.#tls.first
@@ -340,7 +343,7 @@ export class PostgresStore implements IdpStore {
   async #connect(action: string): Promise<Session> {
     const ctx = this.#ctx(action, 'DB_UNREADABLE')
     try {
-      return new Session(await this.#getPool().connect())
+      return new Session(await (await this.#getPool()).connect())
     } catch (err) {
       const tls = this.#tls
       if (
@@ -354,7 +357,7 @@ export class PostgresStore implements IdpStore {
       await this.close()
       this.#ssl = tls.fallback
       try {
-        return new Session(await this.#getPool().connect())
+        return new Session(await (await this.#getPool()).connect())
       } catch (again) {
         throw mapPgError(again, ctx)
       }
