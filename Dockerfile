@@ -49,11 +49,13 @@ RUN npm run build \
 FROM node:${NODE_MAJOR}-bookworm-slim AS runtime
 ENV NODE_ENV=production
 # V8 grows its young generation with the allocation rate (to 64 MB on Node 26, seen with
-# v8.getHeapSpaceStatistics(); 32 MB on Node 20), and an idle process keeps what it grew to resident.
-# Semi-spaces of at most 4 MB fit a sidecar: measured on Node 26
-# (bench/footprint.ts, BENCHMARKS.md) the idle daemon's RSS drops from 104 MB to 95 MB and the flood's
-# peak from 128 MB to 103 MB, with no more CPU under 1,000 lines/s. Override with -e NODE_OPTIONS=.
-ENV NODE_OPTIONS=--max-semi-space-size=4
+# v8.getHeapSpaceStatistics(); 32 MB on Node 20), and an idle process keeps what it grew to resident
+# until V8's memory reducer runs (about 100 s after start in our runs). Semi-spaces of at
+# most 1 MB fit a sidecar; measured on Node 26 (bench/footprint.ts, BENCHMARKS.md, "Memory"): 4 MB
+# already took the idle daemon from 104 to 95 MB; 1 MB keeps it near its settled size from the start,
+# lowers the flood's peak again (106-111 to 104 MB), with no more CPU under 1,000 lines/s and the same
+# `scan` throughput. Override with -e NODE_OPTIONS=.
+ENV NODE_OPTIONS=--max-semi-space-size=1
 WORKDIR /app
 COPY --from=build /src/package.json ./package.json
 COPY --from=build /src/node_modules ./node_modules

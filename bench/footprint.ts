@@ -1,15 +1,21 @@
-// Benchmark (not a test): the daemon's memory and CPU footprint, against a bare `node -e` process
-// idling in the same run. Two more idle references show where the floor is: a process that only
-// imports dockerode, and one that only imports exactly the runtime dependencies (package.json's
+// Benchmark (not a test): the daemon's memory and CPU footprint, against a bare node process idling in
+// the same run. Two more idle references show where the floor is: a process that only imports
+// dockerode, and one that only imports exactly the runtime dependencies (package.json's
 // `dependencies`), nothing of ours: the stack floor, the headline's denominator.
-// Every node process here runs with the node options the image sets (its ENV NODE_OPTIONS), so the
-// daemon and its floor differ only by the daemon's own code and state. Beside them, the image itself
-// (scripts/build-image.sh, cached) runs the same config on the same target: its idle memory as
-// `docker stats` reports it, and its node process's RSS.
+// Every node process here runs with the node options the image sets (its ENV NODE_OPTIONS) and is
+// started from a module file, as the daemon is, so the daemon and its floor differ only by the
+// daemon's own code and state. Beside them, the image itself (scripts/build-image.sh, cached) runs
+// the same config on the same target: its idle memory as `docker stats` reports it, and its node
+// process's RSS.
+//   warm-up: 150 s, so that every process is measured settled. V8 keeps the heap it grew to while
+//     starting until its memory reducer runs, about 104 s after start for a process started from a
+//     file (seen with --trace-gc on Node 26, for the daemon and the floor alike; BENCHMARKS.md).
 //   idle: one healthy target, /metrics scraped every 15 s (as Prometheus would), 60 s window.
 //   busy: a second target floods 1,000 lines/s and restart-loops (fatal line, exit 1), 60 s window.
-// Usage: npm run bench:footprint [-- --seconds 60] [-- --quick] [-- --node-options '<options>']
-// (--node-options replaces the image's NODE_OPTIONS for the host processes: to measure a V8 flag.)
+// Usage: npm run bench:footprint [-- --seconds 60] [-- --warmup 150] [-- --quick]
+//   [-- --node-options '<options>']
+// (--quick: 3 s warm-up, 10 s windows, not settled; --node-options replaces the image's NODE_OPTIONS
+// for the host processes: to measure a V8 flag.)
 import { execFileSync, spawn } from 'node:child_process'
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -31,7 +37,7 @@ import { floodWorkload, idleWorkload } from './lib/workloads.js'
 
 const quick = hasFlag('quick')
 const windowS = argNumber('seconds', quick ? 10 : 60)
-const warmupS = quick ? 3 : 10
+const warmupS = argNumber('warmup', quick ? 3 : 150)
 const image = process.env.NBW_BENCH_BUSYBOX ?? busyboxImage
 const run = Date.now().toString(36)
 const idleName = `nbw-bench-fp-idle-${run}`
@@ -52,6 +58,7 @@ await requireEngine([image])
 await removeStaleBenchContainers()
 printMachine()
 note(`node options of every measured node process: NODE_OPTIONS=${JSON.stringify(nodeOptions)}`)
+note(`warm-up before the idle window: ${warmupS} s`)
 
 // The image, built (or taken from Docker's cache) before anything is measured.
 const built = Date.now()
@@ -63,17 +70,12 @@ note(
   `image ${appImage} built or taken from the cache in ${((Date.now() - built) / 1000).toFixed(0)} s`,
 )
 
-const idleForever = 'setInterval(() => {}, 1 << 30)'
-/** A node process that imports `modules` and then idles (resolved from the repository). */
+/** A node process that imports `modules` and then idles (bench/lib/idle-node.mjs). */
 const importing = (modules: readonly string[]): ReturnType<typeof spawn> =>
-  spawn(
-    process.execPath,
-    [
-      '-e',
-      `Promise.all(${JSON.stringify(modules)}.map((m) => import(m))).then(() => ${idleForever})`,
-    ],
-    { stdio: 'ignore', cwd: repoRoot, env: nodeEnv },
-  )
+  spawn(process.execPath, [join(repoRoot, 'bench/lib/idle-node.mjs'), ...modules], {
+    stdio: 'ignore',
+    env: nodeEnv,
+  })
 /** Exactly the runtime dependencies: package.json's `dependencies`. */
 const stackModules = Object.keys(
   (
@@ -148,7 +150,7 @@ async function startImage(configDir: string): Promise<{ port: number; pid: numbe
   return { port, pid }
 }
 
-const bare = spawn(process.execPath, ['-e', idleForever], { stdio: 'ignore', env: nodeEnv })
+const bare = importing([])
 const dockerodeOnly = importing(['dockerode'])
 const stackOnly = importing(stackModules)
 const configDir = mkdtempSync(join(tmpdir(), 'nbw-bench-fp-'))
@@ -232,6 +234,7 @@ try {
   figure('fds_idle', idleSamples.at(-1)!.fds)
   figure('fds_busy_max', Math.max(...busySamples.map((s) => s.fds)))
   figure('footprint_window_s', windowS)
+  figure('footprint_warmup_s', warmupS)
   note(
     'rss: median of 1 s samples (idle), maximum (busy); cpu: user+system time / wall time, % of one core; ' +
       `stack floor (package.json dependencies): ${stackModules.join(', ')}; ` +
