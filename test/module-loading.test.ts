@@ -6,9 +6,10 @@ import assert from 'node:assert/strict'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { test, type TestContext } from 'node:test'
-import { spawnCli, runCli, type CliRun } from './helpers/cli.js'
+import { pathToFileURL } from 'node:url'
+import { cliPath, spawnCli, runCli, type CliRun } from './helpers/cli.js'
 import { jumpcloudId, oidcConnectors, tempIdpDb } from './helpers/idp-fixture.js'
 import { freePort } from './helpers/net.js'
 import { closedPort } from './helpers/oidc-peers.js'
@@ -32,6 +33,9 @@ if (typeof mod.registerHooks === 'function') {
 }
 `
 
+/** file: URL of dist/, with its trailing slash. */
+const distUrl = `${pathToFileURL(dirname(cliPath)).href}/`
+
 interface Recorded {
   /** Package names (as in node_modules/<name>/) of every module loaded, in load order, deduplicated. */
   packages: string[]
@@ -50,7 +54,7 @@ async function recording(
   writeFileSync(log, '')
   return {
     dir,
-    env: { NODE_OPTIONS: `--import=${hook}`, NBW_TEST_MODULE_LOG: log },
+    env: { NODE_OPTIONS: `--import="${hook}"`, NBW_TEST_MODULE_LOG: log },
     read(): Recorded {
       const urls = readFileSync(log, 'utf8').split('\n').filter(Boolean)
       const packages = new Set<string>()
@@ -58,8 +62,7 @@ async function recording(
       for (const url of urls) {
         const pkg = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url)
         if (pkg) packages.add(pkg[1]!)
-        const mine = /\/dist\/(.+\.js)$/.exec(url)
-        if (mine && !url.includes('/node_modules/')) own.add(mine[1]!)
+        if (url.startsWith(distUrl)) own.add(url.slice(distUrl.length))
       }
       return { packages: [...packages], own: [...own] }
     },
@@ -81,17 +84,24 @@ test('the daemon on a SQLite store loads neither node-postgres nor openid-client
       // No engine here: the daemon starts anyway and retries (the modules it loads are the point).
       docker: { socketPath: join(rec.dir, 'no-engine.sock') },
       idp: { dbPath: db },
+      // No scheduled job may start within the test (a doctor run at a 10-minute mark would load
+      // openid-client, as it should).
+      schedules: { doctor: '', backup: '', integrity: '' },
       metrics: { address: `127.0.0.1:${port}` },
     }),
   )
   const daemon = spawnCli(['run', '--config', config], { env: rec.env, timeoutMs: 60_000 })
+  // Up, its store checked, /metrics served once: what it does at start is done.
   const deadline = Date.now() + 30_000
   for (;;) {
-    const ok = await fetch(`http://127.0.0.1:${port}/healthz`)
+    const ok = await fetch(`http://127.0.0.1:${port}/metrics`)
       .then(async (r) => (await r.arrayBuffer(), r.ok))
       .catch(() => false)
-    if (ok) break
-    assert.ok(Date.now() < deadline, `the daemon did not answer /healthz: ${daemon.stderr()}`)
+    if (ok && daemon.stderr().includes('the IdP store answers and checks out')) break
+    assert.ok(
+      Date.now() < deadline,
+      `the daemon did not start: ${daemon.stdout()}${daemon.stderr()}`,
+    )
     await new Promise((r) => setTimeout(r, 100))
   }
   daemon.child.kill('SIGTERM')

@@ -201,6 +201,21 @@ for (const schema of ['v0.244', 'grant-types'] as const) {
   })
 }
 
+test('a store closed while its first connection is being made connects nowhere', async (t) => {
+  const { dsn } = await createDexDatabase(cluster)
+  const store = openStore(t, dsn)
+  // The first use loads node-postgres (an await) before it makes the pool; close() comes meanwhile.
+  const read = store.readConnectors()
+  await store.close()
+  await assert.rejects(read, (err: unknown) => {
+    assert.ok(isWatchdogError(err, 'DB_UNREADABLE'), String(err))
+    assert.match(err.message, /closed while connecting/)
+    return true
+  })
+  // A later use makes a pool again: close() ends what exists, it is not a shutdown latch.
+  assert.ok((await store.readConnectors()).length > 0)
+})
+
 test('a transaction whose function throws leaves nothing behind', async (t) => {
   const { database, dsn } = await createDexDatabase(cluster)
   const store = openStore(t, dsn)

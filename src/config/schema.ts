@@ -12,8 +12,8 @@ export type Mode = (typeof modes)[number]
 
 /**
  * The configuration's schema, built afresh on each call. It is needed only while a config is loaded,
- * and zod keeps a schema this size in about 0.4 MB of heap (BENCHMARKS.md, "Memory"): a module-level
- * constant would stay in the daemon's memory for as long as it runs.
+ * and zod keeps a schema this size in a few hundred KB of heap (BENCHMARKS.md, "Memory"): a
+ * module-level constant would stay in the daemon's memory for as long as it runs.
  */
 export function configSchema() {
   // Upper bounds: Node.js fires any timer longer than 2^31-1 ms (about 24.8 days) after 1 ms, so a

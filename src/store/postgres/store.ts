@@ -113,6 +113,8 @@ export class PostgresStore implements IdpStore {
   #tls: TlsChoice | undefined
   #ssl: false | ConnectionOptions | undefined
   #pool: Pool | undefined
+  /** How many times close() ran: a pool is never made after a close that came during its making. */
+  #closes = 0
 
   constructor(settings: PgSettings, opts: PostgresStoreOptions = {}) {
     this.#settings = settings
@@ -310,6 +312,7 @@ export class PostgresStore implements IdpStore {
   }
 
   async close(): Promise<void> {
+    this.#closes++
     const pool = this.#pool
     this.#pool = undefined
     if (pool !== undefined) await pool.end()
@@ -328,7 +331,9 @@ export class PostgresStore implements IdpStore {
   async #getPool(): Promise<Pool> {
     // node-postgres is loaded on first use, so a daemon on a SQLite store never loads it (about
     // 1.5 MB of resident memory, BENCHMARKS.md). Nothing awaits between the check and the set below.
+    const closes = this.#closes
     const pg = (await import('pg')).default
+    if (this.#closes !== closes) throw new Error('the store was closed while connecting')
     if (this.#pool !== undefined) return this.#pool
     this.#tls ??= tlsChoice(this.#settings)
     this.#ssl ??= this.#tls.first
