@@ -263,10 +263,26 @@ test('PostgreSQL store: a repair whose restart still fails is rolled back, the r
 test('PostgreSQL store: a server gone at the end of the confirm window is no evidence — no rollback', async (t) => {
   const peer = await startIssuerPeer(t, { trailingSlash: true })
   const s = await scenario(t, { storedIssuer: peer.origin, confirmSeconds: 15 })
-  // The first healthy start of NetBird is the one after the repair (every earlier run was fatal).
+  // NetBird up on the repaired store, in the run that follows the watchdog's restart decision (its
+  // own restart, or Docker's restart policy): a run Docker started between the commit and that
+  // decision reads the repaired store too, and stopping the server under it would leave the next run
+  // to fail on the missing server inside the confirm window.
+  const restarting = (): LogRecord | undefined =>
+    s.records.find(
+      (r) =>
+        r.msg === 'restarting the container' ||
+        r.msg === "container is in Docker's restart loop; its restart policy will start it",
+    )
+  await waitFor('the watchdog to restart NetBird', async () => restarting() !== undefined, 120_000)
+  const restartedAt = Date.parse(String(restarting()!.time))
   await waitFor(
     'NetBird to start on the repaired store',
-    async () => (await containerLogs(s.container)).includes('embedded Dex IDP initialized'),
+    async () => {
+      const st = await inspectState(s.container)
+      if (!st.Running || Date.parse(st.StartedAt) < restartedAt) return false
+      const run = await containerLogs(s.container, undefined, st.StartedAt)
+      return run.includes('embedded Dex IDP initialized')
+    },
     120_000,
     100,
   )

@@ -157,9 +157,10 @@ export async function firstDieEventMs(
 }
 
 /** Every log byte of a container (stdout and stderr), as `docker logs` gives it. */
-export async function containerLogs(name: string, host?: string): Promise<Buffer> {
+export async function containerLogs(name: string, host?: string, since?: string): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const child = spawn('docker', [...(host ? ['-H', host] : []), 'logs', name], {
+    const args = [...(host ? ['-H', host] : []), 'logs', ...(since ? ['--since', since] : []), name]
+    const child = spawn('docker', args, {
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     const chunks: Buffer[] = []
