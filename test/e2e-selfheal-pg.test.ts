@@ -273,7 +273,7 @@ test('PostgreSQL store: a server gone at the end of the confirm window is no evi
         r.msg === 'restarting the container' ||
         r.msg === "container is in Docker's restart loop; its restart policy will start it",
     )
-  await waitFor('the watchdog to restart NetBird', async () => restarting() !== undefined, 120_000)
+  await waitFor('the watchdog to restart NetBird', () => restarting() !== undefined, 120_000)
   const restartedAt = Date.parse(String(restarting()!.time))
   await waitFor(
     'NetBird to start on the repaired store',
