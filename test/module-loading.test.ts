@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path'
 import { test, type TestContext } from 'node:test'
 import { pathToFileURL } from 'node:url'
 import { cliPath, spawnCli, runCli, type CliRun } from './helpers/cli.js'
+import { waitFor } from './helpers/docker.js'
 import { jumpcloudId, oidcConnectors, tempIdpDb } from './helpers/idp-fixture.js'
 import { freePort } from './helpers/net.js'
 import { closedPort } from './helpers/oidc-peers.js'
@@ -92,18 +93,16 @@ test('the daemon on a SQLite store loads neither node-postgres nor openid-client
   )
   const daemon = spawnCli(['run', '--config', config], { env: rec.env, timeoutMs: 60_000 })
   // Up, its store checked, /metrics served once: what it does at start is done.
-  const deadline = Date.now() + 30_000
-  for (;;) {
-    const ok = await fetch(`http://127.0.0.1:${port}/metrics`)
-      .then(async (r) => (await r.arrayBuffer(), r.ok))
-      .catch(() => false)
-    if (ok && daemon.stderr().includes('the IdP store answers and checks out')) break
-    assert.ok(
-      Date.now() < deadline,
-      `the daemon did not start: ${daemon.stdout()}${daemon.stderr()}`,
-    )
-    await new Promise((r) => setTimeout(r, 100))
-  }
+  await waitFor(
+    'the daemon to start',
+    async () =>
+      daemon.stderr().includes('the IdP store answers and checks out') &&
+      (await fetch(`http://127.0.0.1:${port}/metrics`).then(
+        async (r) => (await r.arrayBuffer(), r.ok),
+      )),
+    30_000,
+    100,
+  )
   daemon.child.kill('SIGTERM')
   const done = await daemon.done
   assert.equal(done.code, 0, done.stderr)
@@ -143,6 +142,7 @@ test('the commands that need them still load them: doctor on a PostgreSQL DSN, O
   })
   assert.equal(doctor.code, 1, doctor.stderr)
   assert.match(doctor.stdout, /tcp|refused|unreachable/i)
-  expectLoaded(doctor, oidcRec.read(), 'openid-client')
-  assert.ok(!oidcRec.read().packages.includes('pg'), 'doctor on idp.db loaded pg')
+  const oidcLoaded = oidcRec.read()
+  expectLoaded(doctor, oidcLoaded, 'openid-client')
+  assert.ok(!oidcLoaded.packages.includes('pg'), 'doctor on idp.db loaded pg')
 })

@@ -104,6 +104,9 @@ class Session {
   }
 }
 
+/** node-postgres, once something first connects (see #getPool). */
+let nodePostgres: Promise<typeof import('pg')> | undefined
+
 export class PostgresStore implements IdpStore {
   readonly engine = 'postgres' as const
   readonly label: string
@@ -332,7 +335,7 @@ export class PostgresStore implements IdpStore {
     // node-postgres is loaded on first use, so a daemon on a SQLite store never loads it (about
     // 1.5 MB of resident memory, BENCHMARKS.md). Nothing awaits between the check and the set below.
     const closes = this.#closes
-    const pg = (await import('pg')).default
+    const pg = (await (nodePostgres ??= import('pg'))).default
     if (this.#closes !== closes) throw new Error('the store was closed while connecting')
     if (this.#pool !== undefined) return this.#pool
     this.#tls ??= tlsChoice(this.#settings)
