@@ -37,7 +37,7 @@ async function loadCommands(argv: readonly string[]): Promise<Register[]> {
 }
 
 export function buildProgram(io: CliIO, registers: readonly Register[]): Command {
-  const program = new Command('netbird-watchdog')
+  const program = new SafeCommand('netbird-watchdog')
     .description(
       'Keeps a self-hosted NetBird control plane alive: detects embedded-IdP (Dex) failures, repairs its store (idp.db or PostgreSQL) safely, and exports Prometheus metrics.',
     )
@@ -47,9 +47,6 @@ export function buildProgram(io: CliIO, registers: readonly Register[]): Command
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),
       writeErr: (s) => io.stderr.write(s),
-      // Commander quotes what it did not understand; a mistyped `--dsn=postgres://u:pw@…` must not
-      // print the password it carries.
-      outputError: (s, write) => write(redactArguments(s)),
     })
     .addHelpText(
       'after',
@@ -63,15 +60,62 @@ error, 130/143 stopped by SIGINT/SIGTERM (a one-shot command), 70 an internal er
 }
 
 /**
- * Commander's error text with every quoted value it echoes from the command line cut: `--opt=value`
- * keeps its name, an argument or unknown command keeps nothing unless it is a plain word.
+ * A Command whose usage errors never quote the command line: commander builds some messages from what
+ * it did not understand (`unknown option '--dsn=postgres://u:pw@…'`), and a value can hold anything,
+ * quotes included, so its text is never filtered — each error is worded anew from its code. Every
+ * subcommand is one too (`createCommand`).
  */
-export function redactArguments(text: string): string {
-  return text
-    .replace(/'(--?[A-Za-z0-9-]+)=[^']*'/g, "'$1=…'")
-    .replace(/(argument|command) '([^']*)'/g, (all: string, what: string, value: string) =>
-      /^[A-Za-z][A-Za-z0-9-]{0,30}$/.test(value) ? all : `${what} '…'`,
-    )
+class SafeCommand extends Command {
+  override createCommand(name?: string): Command {
+    return new SafeCommand(name)
+  }
+
+  override error(message: string, errorOptions?: { code?: string; exitCode?: number }): never {
+    return super.error(usageMessage(errorOptions?.code, message), errorOptions)
+  }
+}
+
+/** Commander error codes whose message is made of the program's own names and counts only. */
+const ownWordsOnly: ReadonlySet<string> = new Set([
+  'commander.missingArgument',
+  'commander.optionMissingArgument',
+  'commander.missingMandatoryOptionValue',
+  'commander.conflictingOption',
+  'commander.excessArguments',
+])
+
+/**
+ * A name shown back: lowercase words joined by `-`, at most 32 characters. No digits, capitals or
+ * anything else, which a pasted token or password would have.
+ */
+const plainName = /^(?=.{1,32}$)[a-z]+(?:-[a-z]+)*$/
+
+/**
+ * The usage error to show for commander's `message` with `code`: an unknown option or command is named
+ * only when it is a plain name (and an option's `=value` never), with commander's suggestion, which is
+ * one of the program's own names; any other message that could carry a value becomes a generic one.
+ */
+export function usageMessage(code: string | undefined, message: string): string {
+  if (code !== undefined && ownWordsOnly.has(code)) return message
+  const suggestion =
+    /\n\(Did you mean (?:one of )?[A-Za-z0-9, -]{1,200}\?\)$/.exec(message)?.[0] ?? ''
+  if (code === 'commander.unknownOption') {
+    const given = /^error: unknown option '(.*)'/s.exec(message)?.[1] ?? ''
+    const eq = given.indexOf('=')
+    const name = eq === -1 ? given : given.slice(0, eq)
+    if (!plainName.test(name.replace(/^--?/, '')) || /^-[^-]./.test(name)) {
+      return 'error: unknown option (not shown: it is not an option name)'
+    }
+    return `error: unknown option '${name}'${eq === -1 ? '' : ' (its value is not shown)'}${suggestion}`
+  }
+  if (code === 'commander.unknownCommand') {
+    const given = /^error: unknown command '(.*)'/s.exec(message)?.[1] ?? ''
+    if (!plainName.test(given)) {
+      return 'error: unknown command (not shown: it is not a command name)'
+    }
+    return `error: unknown command '${given}'${suggestion}`
+  }
+  return 'error: the command line is not valid (what was given is not shown; see --help)'
 }
 
 async function main(): Promise<void> {

@@ -151,7 +151,7 @@ test('errors: a malformed DSN (USAGE from --db, CONFIG_INVALID from a file), pos
     `postgress://u:${encodeURIComponent(password)}@h/x`,
     `pasword=${password} hots=db`,
   ]) {
-    fails(() => resolveStore({ db }), 'USAGE', /--db is neither a file path nor a PostgreSQL DSN/)
+    fails(() => resolveStore({ db }), 'USAGE', /--db is not a valid DSN/)
   }
   fails(
     () =>

@@ -121,8 +121,17 @@ function readSecrets(env: Env, problems: string[]): Secrets {
   }
   const resetToken = secret('NETBIRD_WATCHDOG_RESET_TOKEN')?.value
   const webhookUrl = secret('NETBIRD_WATCHDOG_WEBHOOK_URL')?.value
-  if (webhookUrl !== undefined && !/^https?:\/\//.test(webhookUrl)) {
+  if (webhookUrl !== undefined && !/^https?:\/\//i.test(webhookUrl)) {
     problems.push('NETBIRD_WATCHDOG_WEBHOOK_URL: must be an http(s) URL')
+  } else if (webhookUrl !== undefined) {
+    try {
+      webhookTarget(webhookUrl)
+    } catch {
+      // Neither the value nor the parser's message, which quotes it.
+      problems.push(
+        'NETBIRD_WATCHDOG_WEBHOOK_URL: not a valid http(s) URL (a host, a port up to 65535, well-formed %-escapes; the value is not shown)',
+      )
+    }
   }
   if (resetToken !== undefined && resetToken.length < 16) {
     problems.push('NETBIRD_WATCHDOG_RESET_TOKEN: must be at least 16 characters')
@@ -159,4 +168,34 @@ function deepFreeze<T>(value: T): T {
     Object.freeze(value)
   }
   return value
+}
+
+/**
+ * Where a webhook goes: the URL without its user information, that as an HTTP Basic `authorization`
+ * header (what curl does with `https://user:token@host/…`; fetch refuses such a URL and its error
+ * quotes it), and every part that may be secret, for filtering error text. Throws on a URL that does
+ * not parse (the caller words the error: the parser's own message quotes the URL).
+ */
+export function webhookTarget(raw: string): {
+  url: URL
+  headers: Record<string, string>
+  secrets: string[]
+} {
+  const url = new URL(raw)
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') {
+    throw new TypeError('not an http(s) URL with a host')
+  }
+  const secrets = [raw, url.pathname, url.search, url.username, url.password]
+  const headers: Record<string, string> = {}
+  if (url.username !== '' || url.password !== '') {
+    // RFC 7617: user-id ":" password, base64 of the UTF-8 bytes; percent-escapes decoded once, as curl does.
+    const user = decodeURIComponent(url.username)
+    const password = decodeURIComponent(url.password)
+    headers.authorization = `Basic ${Buffer.from(`${user}:${password}`, 'utf8').toString('base64')}`
+    secrets.push(user, password, headers.authorization)
+    url.username = ''
+    url.password = ''
+  }
+  secrets.push(url.href)
+  return { url, headers, secrets: secrets.filter((s) => s.length >= 4) }
 }

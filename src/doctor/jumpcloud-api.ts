@@ -17,6 +17,16 @@ export function jumpCloudApiBase(apiUrl: string | undefined): string {
   return base.endsWith('/api') ? base : base + '/api'
 }
 
+/**
+ * Whether a token can go into an HTTP header as it is: no whitespace and no control character. fetch
+ * trims surrounding whitespace (so it would test another token than NetBird sends) and refuses inner
+ * line breaks with an error that quotes the whole value.
+ */
+export function isHeaderSafeToken(token: string): boolean {
+  // eslint-disable-next-line no-control-regex
+  return !/[\s\u0000-\u001f\u007f-\u009f]/u.test(token)
+}
+
 export async function checkJumpCloudToken(
   apiUrl: string | undefined,
   token: string,
@@ -41,6 +51,14 @@ export async function checkJumpCloudToken(
       ok: false,
       rejected: false,
       message: `refusing to send the API token over ${url.protocol.replace(':', '')} to ${url.origin} (labs only: oidc.allowInsecure or --allow-insecure)`,
+      ms: ms(),
+    }
+  }
+  if (!isHeaderSafeToken(token)) {
+    return {
+      ok: false,
+      rejected: false,
+      message: 'the token holds whitespace or a control character: not sent',
       ms: ms(),
     }
   }
@@ -77,7 +95,7 @@ export async function checkJumpCloudToken(
       ms: ms(),
     }
   } catch (err) {
-    const c = classifyNetworkError(err, url, timeout.aborted, opts.timeoutMs)
+    const c = classifyNetworkError(err, url, timeout.aborted, opts.timeoutMs, [token])
     return { ok: false, rejected: false, message: `${c.message} [${c.reason}]`, ms: ms() }
   }
 }

@@ -14,7 +14,7 @@ import { evaluateDiscoveryReachable } from '../core/checks/discovery.js'
 import { discoveryUrl } from '../core/issuer.js'
 import type { ManagementJson, SetupEnv } from '../netbird/config-files.js'
 import type { DiscoveryResult } from '../oidc/discovery.js'
-import { checkJumpCloudToken, jumpCloudApiBase } from './jumpcloud-api.js'
+import { checkJumpCloudToken, isHeaderSafeToken, jumpCloudApiBase } from './jumpcloud-api.js'
 import { nonEmpty, type NetworkOptions, type TaskSpec } from './task.js'
 
 export function addManagementStandaloneTasks(
@@ -203,7 +203,9 @@ function addTokenTask(
           ? ('missing' as const)
           : templ !== null
             ? { unresolvedVar: templ[1]! }
-            : ('present' as const)
+            : isHeaderSafeToken(token)
+              ? ('present' as const)
+              : ('malformed' as const)
       const isJumpCloud = (f.managerType ?? '').toLowerCase() === 'jumpcloud'
       const api =
         isJumpCloud && !f.embeddedEnabled && tokenState === 'present' && token !== undefined

@@ -1,8 +1,12 @@
 // Optional webhook notifications: one JSON POST per detection, repair, rollback or breaker event to the
-// URL from NETBIRD_WATCHDOG_WEBHOOK_URL[_FILE]. Best effort: a failing webhook is logged (never its URL,
-// which may carry a token) and never blocks or fails the healing itself.
+// URL from NETBIRD_WATCHDOG_WEBHOOK_URL[_FILE]. Best effort: a failing webhook is logged by reason
+// (never its URL, whose path, query or user information may carry a token, and never the fetch
+// library's own text unfiltered) and never blocks or fails the healing itself.
+// User information in the URL (`https://user:token@host/…`) is sent as HTTP Basic credentials, as curl
+// sends it: fetch refuses a URL that holds credentials, and its error quotes the whole URL.
 import type { Logger } from '../log.js'
-import { errorMessage } from '../errors.js'
+import { webhookTarget } from '../config/load.js'
+import { classifyNetworkError } from '../oidc/discovery.js'
 
 export type WebhookEvent = 'detection' | 'repair' | 'rollback' | 'breaker'
 
@@ -31,29 +35,38 @@ export function createNotifier(opts: {
   const pending = new Set<Promise<void>>()
   const doFetch = opts.fetch ?? fetch
   const log = opts.logger.child({ component: 'webhook' })
+  const target = opts.url !== undefined ? webhookTarget(opts.url) : undefined
   return {
     notify(n) {
-      if (opts.url === undefined || !opts.events.includes(n.event)) return
+      if (target === undefined || !opts.events.includes(n.event)) return
       const body = JSON.stringify({
         source: 'netbird-watchdog',
         version: opts.version,
         time: new Date().toISOString(),
         ...n,
       })
-      const sent = doFetch(opts.url, {
+      const timeout = AbortSignal.timeout(opts.timeoutMs)
+      const sent = doFetch(target.url.href, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...target.headers },
         body,
-        signal: AbortSignal.timeout(opts.timeoutMs),
+        signal: timeout,
       })
         .then(async (res) => {
           await res.body?.cancel()
           if (!res.ok) log.warn({ event: n.event, status: res.status }, 'webhook rejected')
         })
         .catch((err: unknown) => {
-          // The message only, never the error object: its cause chain can carry the URL, and the URL
-          // can carry a token.
-          log.warn({ event: n.event, err: errorMessage(err) }, 'webhook failed')
+          // A reason and the host, never the error object or its text as such: its cause chain and
+          // message can quote the URL, and the URL can carry a token.
+          const c = classifyNetworkError(
+            err,
+            target.url,
+            timeout.aborted,
+            opts.timeoutMs,
+            target.secrets,
+          )
+          log.warn({ event: n.event, reason: c.reason, err: c.message }, 'webhook failed')
         })
         .finally(() => pending.delete(sent))
       pending.add(sent)

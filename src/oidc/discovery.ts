@@ -5,6 +5,7 @@
 // JumpCloud case, docs/reference/netbird.md, "The issuer check"). Every failure is a value with a distinct, readable reason.
 import type { CustomFetch } from 'openid-client'
 import { discoveryUrl } from '../core/issuer.js'
+import { redactValues } from '../core/redact.js'
 import { errorMessage } from '../errors.js'
 
 export type DiscoveryFailureReason =
@@ -278,12 +279,18 @@ const timeoutCodes = new Set([
   'UND_ERR_BODY_TIMEOUT',
 ])
 
-/** Map a fetch failure (undici wraps the socket error as `cause`) to a reason and a readable message. */
+/**
+ * Map a fetch failure (undici wraps the socket error as `cause`) to a reason and a readable message.
+ * The library's own text is quoted only for a failure it does not classify, and only after every
+ * value in `secrets` (a token sent, a URL with one in it) was cut out of it — before anything else
+ * rewrites that text, so a secret holding whitespace is still found.
+ */
 export function classifyNetworkError(
   err: unknown,
   url: URL,
   deadlineHit: boolean,
   timeoutMs: number,
+  secrets: readonly string[] = [],
 ): Extract<Captured, { kind: 'failure' }> {
   const where = url.host
   if (err instanceof BodyTooLarge) {
@@ -301,7 +308,7 @@ export function classifyNetworkError(
     }
   }
   const code = errorCode(err)
-  const detail = rootMessage(err)
+  const detail = rootMessage(err, secrets)
   if (code !== undefined && dnsCodes.has(code)) {
     return {
       kind: 'failure',
@@ -361,10 +368,10 @@ function errorCode(err: unknown): string | undefined {
   return code
 }
 
-function rootMessage(err: unknown): string {
+function rootMessage(err: unknown, secrets: readonly string[]): string {
   let e: unknown = err
   while (e instanceof Error && e.cause instanceof Error) e = e.cause
-  const text = errorMessage(e)
+  const text = redactValues(errorMessage(e), secrets)
   // OpenSSL: "…:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:…/ssl3_record.c:350:"
   const openssl = /SSL routines:[^:]*:([^:]+):/.exec(text)
   return (openssl?.[1] ?? text).replace(/\s+/g, ' ').trim()

@@ -20,7 +20,15 @@ import { WatchdogError } from '../errors.js'
 import { defaultDataDir, readCombinedConfig, readManagementJson } from '../netbird/config-files.js'
 import { defaultBackupDir } from './backup-files.js'
 import type { IdpStore } from './port.js'
-import { dsnLabel, isDsn, parseDsn, type PgSettings, type Secret } from './postgres/dsn.js'
+import {
+  dsnLabel,
+  isDsn,
+  looksLikeDsn,
+  notADsn,
+  parseDsn,
+  type PgSettings,
+  type Secret,
+} from './postgres/dsn.js'
 import { PostgresStore } from './postgres/store.js'
 import { SqliteStore } from './sqlite/store.js'
 
@@ -58,12 +66,9 @@ export interface StoreSources {
 export function resolveStore(sources: StoreSources): StoreLocation | undefined {
   if (sources.db !== undefined) {
     if (isDsn(sources.db)) return postgresAt(sources.db, '--db', 'USAGE')
-    if (nearlyDsn(sources.db)) {
+    if (looksLikeDsn(sources.db)) {
       // Taken for a file path, it would be quoted in "database not found" — password and all.
-      throw new WatchdogError(
-        'USAGE',
-        '--db is neither a file path nor a PostgreSQL DSN: it looks like a URL or key=value pairs, but a DSN starts with postgres:// or postgresql://, or sets libpq keywords such as host= and dbname= (the value is not shown: it may hold a password)',
-      )
+      throw new WatchdogError('USAGE', `--db is not a valid DSN: ${notADsn}`)
     }
     return { engine: 'sqlite', path: sources.db, source: '--db' }
   }
@@ -168,12 +173,6 @@ function fromManagementJson(
     sqlite.push({ engine: 'sqlite', path: idpDb, source: `EmbeddedIdP.Storage in ${m.path}` })
   }
   return undefined
-}
-
-/** A URL of another scheme (a mistyped `postgres://`), or `key=value` text with no libpq keyword. */
-function nearlyDsn(text: string): boolean {
-  const t = text.trim()
-  return /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(t) || /^[A-Za-z_]+\s*=/.test(t)
 }
 
 function postgresAt(

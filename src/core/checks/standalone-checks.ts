@@ -149,8 +149,12 @@ export type ApiTokenOutcome =
 export interface JumpcloudTokenFacts {
   managerType: string | undefined
   embeddedEnabled: boolean
-  /** The token, by presence only; its value never reaches a check. */
-  tokenState: 'present' | 'missing' | { unresolvedVar: string }
+  /**
+   * The token, by presence only; its value never reaches a check. `malformed`: it holds whitespace or
+   * a control character, which no API token has and no HTTP header value may (a line break pasted
+   * with it): it is not sent.
+   */
+  tokenState: 'present' | 'missing' | 'malformed' | { unresolvedVar: string }
   apiUrl: string
   api: ApiTokenOutcome | undefined
 }
@@ -185,6 +189,13 @@ export function evaluateJumpcloudToken(src: StandaloneSource, f: JumpcloudTokenF
       subject(id, 'standalone', target),
       'no API token: management fails to start ("jumpCloud IdP configuration is incomplete, ApiToken is missing")',
       tokenRemedy,
+    )
+  }
+  if (f.tokenState === 'malformed') {
+    return fail(
+      subject(id, 'standalone', target),
+      `the API token holds whitespace or a control character (a line break or space pasted with it?): it was not sent (the value is not shown); NetBird's requests with it fail too`,
+      `Set ${field} to the token alone, without spaces or line breaks, then restart ${src.kind === 'setup-env' ? 'NetBird (after configure.sh)' : 'management'}.`,
     )
   }
   if (typeof f.tokenState === 'object') {

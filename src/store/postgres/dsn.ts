@@ -157,6 +157,27 @@ export function isDsn(text: string): boolean {
   return false
 }
 
+/** Why text that `looksLikeDsn` is refused, never quoting it. */
+export const notADsn =
+  'it looks like a URL or a connection string (a scheme, user:password@host, or key=value pairs), but a PostgreSQL DSN is postgres://user@host:port/dbname (or postgresql://…) or libpq key=value pairs such as host=… dbname=… (the value is not shown: it may hold a password)'
+
+/**
+ * Whether text that is not a DSN still looks like one, mistyped: a URL of any scheme (`pgsql://…`),
+ * `postgres` or `postgresql` followed by `:` or `//` (`postgres:/…`, `postgres:`, `postgres//…`),
+ * `user:password@host` without a scheme, or `key=value` text with no libpq keyword. Taken for a file
+ * path, such text would be quoted in "database not found" — password and all — so it is refused as
+ * "not a valid DSN", unquoted. A file path of idp.db never looks like any of these.
+ */
+export function looksLikeDsn(text: string): boolean {
+  const t = text.trim()
+  return (
+    /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(t) ||
+    /^postgres(?:ql)?(?::|\/\/)/i.test(t) ||
+    /^[^/\s:@]+:[^/\s@]*@/.test(t) ||
+    /^[A-Za-z_]+\s*=/.test(t)
+  )
+}
+
 /** Parse a DSN (see the header). Throws a WatchdogError (CONFIG_INVALID or USAGE) that quotes nothing of it. */
 export function parseDsn(text: string, opts: ParseOptions = {}): PgSettings {
   const fail = (problem: string): never => {

@@ -7,7 +7,7 @@ import type { ConnectorRow } from '../../core/connectors.js'
 import { WatchdogError } from '../../errors.js'
 import type { BackupInfo, VerifyResult } from '../backup-files.js'
 import type { BackupRequest, IdpStore, RestoreResult, StoreTransaction } from '../port.js'
-import { isDsn } from '../postgres/dsn.js'
+import { isDsn, looksLikeDsn, notADsn } from '../postgres/dsn.js'
 import { backupSqlite, restoreSqlite, verifySqliteBackup } from './backup.js'
 import {
   defaultBusyTimeoutMs,
@@ -30,6 +30,12 @@ export class SqliteStore implements IdpStore {
       throw new WatchdogError(
         'USAGE',
         'a PostgreSQL connection string was given where the path of the SQLite idp.db is expected (it is not shown: it may hold a password); name a PostgreSQL store with --db, idp.dsn or NETBIRD_WATCHDOG_IDP_DSN instead',
+      )
+    }
+    if (looksLikeDsn(dbPath)) {
+      throw new WatchdogError(
+        'USAGE',
+        `the path of the SQLite idp.db is not a valid DSN and not a file path: ${notADsn}; name a PostgreSQL store with --db, idp.dsn or NETBIRD_WATCHDOG_IDP_DSN`,
       )
     }
     this.path = resolve(dbPath)
