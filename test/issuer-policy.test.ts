@@ -55,7 +55,7 @@ test('validateIssuer: what Go parses and an issuer may be', () => {
     // Go refuses an escaped ASCII byte in a host; WHATWG URL would decode it into another spelling.
     ['https://ex%61mple.com/', /%-escape/],
     ['https://b%C3%BCcher.example/', /%-escape/],
-    [`https://x.example/${'a'.repeat(5000)}`, /characters long/],
+    [`https://x.example/${'a'.repeat(5000)}`, /bytes long/],
   ]
   for (const [v, why] of bad) {
     const r = validateIssuer(v, strict)

@@ -119,8 +119,9 @@ first, the change is one transaction, and it is checked after commit.
 --discover writes a provider's answer only when it is a valid issuer on the same origin (scheme, host,
 port) as the stored one and discovery at the new value returns it again — the rule the self-healing
 daemon applies too. Anything else is reported and left alone; set it with --issuer if it is right.
---issuer is validated the same way (https, a host, no query, fragment or user info, no control
-characters, at most 2048 characters).
+--issuer is validated the same way (https, a host that is a DNS name, an IPv4 address or a bracketed
+IPv6 address, no query, fragment or user info, no control, invisible or bidirectional-control
+characters, at most 2048 bytes).
 A connector whose stored config is not valid JSON is never changed: naming it fails (exit 2); --discover
 without --connector skips it, says so, and repairs the others (exit 1).
 Exit status: 0 repaired or nothing to do, 1 repair failed (undone), an issuer could not be checked or

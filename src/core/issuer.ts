@@ -8,6 +8,7 @@
 //   value Go rejects (a control character), or one that is not an issuer at all by OpenID Connect
 //   Discovery 1.0 §3 / Core §2 ("https scheme … host … no query or fragment components"), would break
 //   the connector it was meant to fix. See `validateIssuer` for the exact rules.
+import { domainToASCII } from 'node:url'
 
 export function discoveryUrl(issuer: string): string {
   return issuer.replace(/\/$/, '') + '/.well-known/openid-configuration'
@@ -28,31 +29,49 @@ export function describeIssuerDifference(configured: string, returned: string): 
   return 'they are different URLs'
 }
 
-/** Longest issuer accepted. Real ones are well under 200 characters; 2048 is the common URL limit. */
+/**
+ * Longest issuer accepted, in bytes of its UTF-8 encoding (what Go's string length and every byte
+ * limit count). Real ones are well under 200; 2048 is the common URL limit.
+ */
 export const maxIssuerLength = 2048
 
 export type IssuerCheck = { ok: true } | { ok: false; problem: string }
 
+const utf8 = new TextEncoder()
+
 /**
  * Whether `value` may be written as a connector's issuer. The rules, each with its source:
  * - Go's url.Parse refuses any byte below 0x20 and 0x7F ("invalid control character in URL"); we also
- *   refuse C1 controls and any whitespace, which no issuer contains and which hide in logs;
+ *   refuse C1 controls, any whitespace, and invisible (Unicode Default_Ignorable_Code_Point: U+200B,
+ *   U+00AD, U+FEFF…) and bidirectional-control characters (U+202E…), which no issuer contains and which
+ *   hide or reorder text in logs and terminals;
  * - `https://` (`http://` only with allowInsecure, for labs), an authority (`https:host` parses as an
- *   opaque URL with no host in Go), a non-empty host of the characters Go accepts in a host name (or a
- *   bracketed IPv6 literal), an optional port 1–65535;
+ *   opaque URL with no host in Go), an optional port 1–65535;
+ * - a host that is a host: a DNS name (labels of letters, digits, `-` and `_`, 1–63 bytes, no label
+ *   starting or ending with `-`, at most 253 bytes; an internationalised name must map to one through
+ *   UTS #46, Node's `domainToASCII`), an IPv4 address in dotted-decimal, or a bracketed IPv6 address.
+ *   Go's url.Parse, since the fix for CVE-2025-47912 (Go 1.24.8 / 1.25.2, golang/go
+ *   src/net/url/url.go `parseHost`), accepts inside brackets only what netip.ParseAddr reads as an
+ *   IPv6 address ("invalid IP-literal" for `[1.2.3.4]`, "invalid host" for `[:::::]`, `[12345::]`);
+ *   names such as `-`, `..` or `a..b`, which Go does not check, are no host at all;
  * - no userinfo (`user@`), no query (`?`), no fragment (`#`): OpenID Connect Core §2 / Discovery §3;
- * - percent escapes well-formed (Go: "invalid URL escape"); at most `maxIssuerLength` characters.
+ * - percent escapes well-formed (Go: "invalid URL escape"), none in the host; at most
+ *   `maxIssuerLength` bytes.
  * The problem text never quotes the value (callers decide how to show it).
  */
 export function validateIssuer(value: string, opts: { allowInsecure: boolean }): IssuerCheck {
   const fail = (problem: string): IssuerCheck => ({ ok: false, problem })
   if (value.length === 0) return fail('it is empty')
-  if (value.length > maxIssuerLength) {
-    return fail(`it is ${value.length} characters long (at most ${maxIssuerLength})`)
+  const bytes = utf8.encode(value).length
+  if (bytes > maxIssuerLength) {
+    return fail(`it is ${bytes} bytes long (at most ${maxIssuerLength})`)
   }
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f-\u009f]/.test(value)) return fail('it contains a control character')
   if (/\s/u.test(value)) return fail('it contains whitespace')
+  if (/[\p{Default_Ignorable_Code_Point}\p{Bidi_Control}]/u.test(value)) {
+    return fail('it contains an invisible or bidirectional-control character')
+  }
   const m = /^([A-Za-z][A-Za-z0-9+.-]*):(.*)$/s.exec(value)
   if (m === null) return fail('it has no scheme (expected https://host/…)')
   const scheme = m[1]!.toLowerCase()
@@ -71,7 +90,7 @@ export function validateIssuer(value: string, opts: { allowInsecure: boolean }):
   const path = slash === -1 ? '' : rest.slice(slash)
   if (authority.includes('@'))
     return fail('it has user information (user@host), which an issuer must not have')
-  const hostPort = /^(\[[0-9A-Fa-f:.]+\]|[^:[\]]*)(?::(\d*))?$/.exec(authority)
+  const hostPort = /^(\[[^\]]*\]|[^:[\]]*)(?::(\d*))?$/.exec(authority)
   if (hostPort === null)
     return fail('its host is not a host name, an IPv4 address or a bracketed IPv6 address')
   const host = hostPort[1]!
@@ -80,14 +99,12 @@ export function validateIssuer(value: string, opts: { allowInsecure: boolean }):
   // Go (net/url) refuses %-escapes of ASCII bytes in a host, and a URL parser elsewhere would decode
   // any escape into another spelling of the name: no escape at all (write the name itself).
   if (host.includes('%')) return fail('its host name has a %-escape (write the name itself)')
-  // Go (net/url, encodeHost mode) accepts unreserved and sub-delimiter characters and non-ASCII;
-  // anything else in a host name is "invalid character … in host name".
-  if (
-    !host.startsWith('[') &&
-    !/^(?:[A-Za-z0-9._~!$&'()*+,;=-]|[\u0080-\u{10ffff}])+$/u.test(host)
-  ) {
-    return fail('its host name contains a character Go does not accept in a host name')
-  }
+  const hostProblem = host.startsWith('[')
+    ? isIPv6(host.slice(1, -1))
+      ? undefined
+      : 'its bracketed host is not an IPv6 address (Go: "invalid IP-literal")'
+    : checkHostName(host)
+  if (hostProblem !== undefined) return fail(hostProblem)
   if (port !== undefined) {
     const n = Number(port)
     if (port === '' || !Number.isInteger(n) || n < 1 || n > 65535) {
@@ -96,6 +113,70 @@ export function validateIssuer(value: string, opts: { allowInsecure: boolean }):
   }
   if (/%(?![0-9A-Fa-f]{2})/.test(path)) return fail('its path has a malformed %-escape')
   return { ok: true }
+}
+
+/** Why `host` (not bracketed) is not a DNS name or an IPv4 address; undefined when it is one. */
+function checkHostName(host: string): string | undefined {
+  if (/^[0-9.]+$/.test(host) && /[0-9]/.test(host)) {
+    return isIPv4(host) ? undefined : 'its host is not an IPv4 address (four numbers 0–255)'
+  }
+  // An internationalised name: what a resolver looks up is its UTS #46 mapping (Go's idna.Lookup,
+  // WHATWG URL); a name that does not map is no name.
+  const ascii = /^[\x21-\x7e]*$/.test(host) ? host : domainToASCII(host)
+  if (ascii === '') return 'its host name is not a valid internationalised domain name'
+  const name = ascii.endsWith('.') ? ascii.slice(0, -1) : ascii
+  if (name.length > 253) return 'its host name is longer than 253 bytes'
+  const labels = name.split('.')
+  for (const label of labels) {
+    if (label === '')
+      return 'its host name has an empty label (a leading dot, or two dots in a row)'
+    if (label.length > 63) return 'its host name has a label longer than 63 bytes'
+    if (!/^[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?$/.test(label)) {
+      return 'its host name is not a DNS name (letters, digits, "-" and "_" in dot-separated labels, none starting or ending with "-")'
+    }
+  }
+  // A numeric last label makes a URL parser read the name as an IPv4 address in another notation
+  // (`1.2.3` is 1.2.0.3 to WHATWG URL, a name to Go).
+  if (/^[0-9]+$/.test(labels.at(-1)!)) {
+    return 'its host name ends in a numeric label (neither a DNS name nor an IPv4 address)'
+  }
+  return undefined
+}
+
+/** Dotted-decimal IPv4: four numbers 0–255, no leading zeros (netip.ParseAddr's rules). */
+function isIPv4(text: string): boolean {
+  const parts = text.split('.')
+  return (
+    parts.length === 4 && parts.every((p) => /^(?:0|[1-9][0-9]{0,2})$/.test(p) && Number(p) <= 255)
+  )
+}
+
+/**
+ * An IPv6 address as netip.ParseAddr reads one, without a zone: groups of 1–4 hex digits, at most one
+ * `::` standing for at least one zero group, an optional dotted IPv4 address as the last 32 bits.
+ */
+export function isIPv6(text: string): boolean {
+  const halves = text.split('::')
+  if (halves.length > 2) return false
+  const groupsOf = (half: string): number | undefined => {
+    if (half === '') return 0
+    const parts = half.split(':')
+    let n = 0
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i]!
+      if (/^[0-9A-Fa-f]{1,4}$/.test(p)) n += 1
+      else if (i === parts.length - 1 && isIPv4(p)) n += 2
+      else return undefined
+    }
+    return n
+  }
+  const head = groupsOf(halves[0]!)
+  if (head === undefined) return false
+  if (halves.length === 1) return head === 8
+  // An IPv4 tail belongs at the very end only.
+  if (halves[0]!.includes('.')) return false
+  const tail = groupsOf(halves[1]!)
+  return tail !== undefined && head + tail <= 7
 }
 
 /**
