@@ -87,10 +87,16 @@ test('setConnectorIssuer refuses what it cannot edit exactly', () => {
     ok: false,
     reason: 'not-string',
   })
+  // Go's decoder reads every key that folds to "issuer" in turn and keeps the last ("c"): editing the
+  // exact-case one would change nothing Dex uses. Several such keys are refused.
   assert.deepEqual(setConnectorIssuer('{"issuer":"a","Issuer":"b","ISSUER":"c"}', 'https://x'), {
+    ok: false,
+    reason: 'ambiguous',
+  })
+  assert.deepEqual(setConnectorIssuer('{"ISSUER":"c"}', 'https://x'), {
     ok: true,
-    text: '{"issuer":"https://x","Issuer":"b","ISSUER":"c"}',
-    from: 'a',
+    text: '{"ISSUER":"https://x"}',
+    from: 'c',
     changed: true,
   })
   assert.deepEqual(setConnectorIssuer('{"Issuer":"b","ISSUER":"c"}', 'https://x'), {

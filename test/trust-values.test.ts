@@ -5,13 +5,17 @@
 // 127.0.0.1, the real CLI.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { validateIssuer } from '../src/core/issuer.js'
-import { runCli } from './helpers/cli.js'
-import { createIdpDb, jumpcloudId } from './helpers/idp-fixture.js'
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { createHash } from 'node:crypto'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import { connectorIssuer } from '../src/core/connectors.js'
+import { validateIssuer } from '../src/core/issuer.js'
+import { readConnectors } from '../src/store/sqlite/idp-db.js'
+import { runCli } from './helpers/cli.js'
+import { createIdpDb, jumpcloudId, oidcConnectors } from './helpers/idp-fixture.js'
+import { startOidcPeer, type Peer } from './helpers/oidc-peers.js'
 
 function tempDir(t: { after: (fn: () => void) => void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'nbw-trust-values-'))
@@ -138,3 +142,260 @@ for (const [what, issuer] of [
     assert.doesNotMatch(res.stdout + res.stderr, /[\u200b\u202e]/)
   })
 }
+
+// ---- connector configs from the store: raw rows ----
+
+/** The `config` column's exact bytes and storage class of every row. */
+function rawConfigs(db: string): Map<string, { bytes: Buffer | null; type: string }> {
+  const h = new Database(db, { readonly: true })
+  try {
+    const rows = h
+      .prepare('select id, cast(config as blob) as bytes, typeof(config) as type from connector')
+      .all() as { id: string; bytes: Buffer | null; type: string }[]
+    return new Map(rows.map((r) => [r.id, { bytes: r.bytes, type: r.type }]))
+  } finally {
+    h.close()
+  }
+}
+
+/** Put exactly `bytes` into a row's config, as BLOB (Dex) or TEXT (a manual sqlite3 edit). */
+function setRawConfig(db: string, id: string, bytes: Buffer, storage: 'blob' | 'text'): void {
+  const h = new Database(db)
+  try {
+    h.prepare(
+      storage === 'blob'
+        ? 'update connector set config = ? where id = ?'
+        : 'update connector set config = cast(? as text) where id = ?',
+    ).run(bytes, id)
+  } finally {
+    h.close()
+  }
+}
+
+async function provider(t: { after: (fn: () => Promise<void>) => void }): Promise<Peer> {
+  // Its issuer has the trailing slash the stored ones lack: what a repair fixes.
+  const p = await startOidcPeer({ path: '/' })
+  t.after(() => p.close())
+  return p
+}
+
+// ---- 7. a deeply nested connector config ----
+
+function deepConfig(issuer: string, depth: number): string {
+  return `{"clientID":"c","clientSecret":"s","extra":${'{"a":'.repeat(depth)}1${'}'.repeat(depth)},"issuer":${JSON.stringify(issuer)}}`
+}
+
+test('a connector config nested 9000 levels deep (Dex reads it) is handled: doctor reports, repair fixes the others and it too', async (t) => {
+  const dir = tempDir(t)
+  const db = join(dir, 'idp.db')
+  const p = await provider(t)
+  const stored = p.origin // without the trailing slash the provider answers
+  createIdpDb(db, {
+    connectors: [
+      ...oidcConnectors([{ id: 'corp', issuer: stored }]),
+      { id: 'deep', type: 'oidc', name: 'Deep', config: deepConfig(p.issuer, 9000) },
+    ],
+  })
+  const deepBefore = rawConfigs(db).get('deep')!.bytes!
+
+  const doctor = await runCli(['doctor', '--db', db, '--allow-insecure'])
+  assert.equal(doctor.code, 1, doctor.stdout + doctor.stderr)
+  assert.doesNotMatch(doctor.stderr, /Maximum call stack|unexpected error/)
+  assert.match(doctor.stdout, /✗ issuer-matches-discovery: .*trailing slash/)
+  assert.match(doctor.stdout, /connector deep[^\n]*\n(?:\s+.*\n)*?\s+✓ issuer-matches-discovery/)
+
+  const named = await runCli([
+    'repair',
+    '--db',
+    db,
+    '--connector',
+    'corp',
+    '--issuer',
+    p.issuer,
+    '--allow-insecure',
+  ])
+  assert.equal(named.code, 0, named.stderr)
+  const rows = readConnectors(db)
+  assert.equal(connectorIssuer(rows.find((r) => r.id === 'corp')!), p.issuer)
+  assert.ok(rawConfigs(db).get('deep')!.bytes!.equals(deepBefore), 'the deep config is untouched')
+
+  // The deep one itself can be repaired: one value changes, every other byte stays.
+  const h = new Database(db)
+  h.prepare('update connector set config = ? where id = ?').run(
+    Buffer.from(deepConfig(stored, 9000)),
+    'deep',
+  )
+  h.close()
+  const discover = await runCli(['repair', '--db', db, '--discover', '--allow-insecure'])
+  assert.equal(discover.code, 0, discover.stdout + discover.stderr)
+  assert.match(discover.stdout, /connector deep: issuer/)
+  assert.ok(
+    rawConfigs(db)
+      .get('deep')!
+      .bytes!.equals(Buffer.from(deepConfig(p.issuer, 9000))),
+  )
+})
+
+test('a connector config nested deeper than Go accepts (10001) is reported and skipped; the others still repair', async (t) => {
+  const dir = tempDir(t)
+  const db = join(dir, 'idp.db')
+  const p = await provider(t)
+  createIdpDb(db, {
+    connectors: [
+      ...oidcConnectors([{ id: 'corp', issuer: p.origin }]),
+      { id: 'deeper', type: 'oidc', name: 'Deeper', config: deepConfig(p.origin, 10_001) },
+    ],
+  })
+  const doctor = await runCli(['doctor', '--db', db, '--allow-insecure'])
+  assert.equal(doctor.code, 1, doctor.stdout + doctor.stderr)
+  assert.match(
+    doctor.stdout,
+    /✗ connector-config: connector "deeper": config is nested more than 10000 levels deep/,
+  )
+  const repair = await runCli(['repair', '--db', db, '--discover', '--allow-insecure'])
+  assert.equal(repair.code, 1, repair.stdout + repair.stderr)
+  assert.match(repair.stdout, /connector corp: issuer/)
+  assert.match(repair.stderr, /^skipped connector deeper: .*nested more than 10000 levels deep/m)
+  const named = await runCli(['repair', '--db', db, '--connector', 'deeper', '--issuer', p.issuer])
+  assert.equal(named.code, 2, named.stderr)
+  assert.match(named.stderr, /nested more than 10000 levels deep .*; not changing it/)
+})
+
+// ---- 8. bytes that are not UTF-8 ----
+
+for (const storage of ['blob', 'text'] as const) {
+  test(`an issuer-only repair keeps every other byte, also bytes that are not UTF-8 (${storage})`, async (t) => {
+    const dir = tempDir(t)
+    const db = join(dir, 'idp.db')
+    const p = await provider(t)
+    createIdpDb(db, { connectors: oidcConnectors([{ id: 'corp', issuer: p.origin }]) })
+    // 0xE9 alone (Latin-1 é) in the client secret, 0xFF and a lone continuation byte in another
+    // value: none is UTF-8, all are kept by Go's []byte.
+    const part = (s: string): Buffer => Buffer.from(s, 'utf8')
+    const before = Buffer.concat([
+      part('{"clientID":"c","clientSecret":"s'),
+      Buffer.from([0xe9]),
+      part('cret","issuer":'),
+      part(JSON.stringify(p.origin)),
+      part(',"name":"x'),
+      Buffer.from([0xff, 0x80]),
+      part('","redirectURI":"https://nb.example/oauth2/callback"}'),
+    ])
+    setRawConfig(db, 'corp', before, storage)
+    const res = await runCli([
+      'repair',
+      '--db',
+      db,
+      '--connector',
+      'corp',
+      '--issuer',
+      p.issuer,
+      '--allow-insecure',
+      '--json',
+    ])
+    assert.equal(res.code, 0, res.stderr)
+    const after = rawConfigs(db).get('corp')!
+    assert.equal(after.type, storage)
+    const want = Buffer.from(
+      before.toString('latin1').replace(JSON.stringify(p.origin), JSON.stringify(p.issuer)),
+      'latin1',
+    )
+    assert.equal(after.bytes!.toString('hex'), want.toString('hex'))
+    assert.ok(after.bytes!.includes(Buffer.from([0x73, 0xe9, 0x63])), '0xE9 is still 0xE9')
+    // The backup holds the old bytes exactly.
+    const backup = (JSON.parse(res.stdout) as { backup: string }).backup
+    assert.ok(rawConfigs(backup).get('corp')!.bytes!.equals(before))
+  })
+}
+
+// ---- 9. an issuer that is not a string ----
+
+for (const [what, config, found] of [
+  [
+    'a number',
+    '{"clientID":"c","clientSecret":"s","issuer":123}',
+    /"issuer" in its config is a number, not a string/,
+  ],
+  [
+    'null',
+    '{"clientID":"c","clientSecret":"s","issuer":null}',
+    /"issuer" in its config is null, not a string/,
+  ],
+  [
+    'an object',
+    '{"clientID":"c","clientSecret":"s","issuer":{"u":"x"}}',
+    /"issuer" in its config is an object, not a string/,
+  ],
+  [
+    'missing',
+    '{"clientID":"c","clientSecret":"s"}',
+    /connector "corp" has no "issuer" in its config/,
+  ],
+  [
+    'two keys Go reads as issuer',
+    '{"clientID":"c","clientSecret":"s","issuer":"https://a.example","ISSUER":"https://b.example"}',
+    /its config has 2 keys that Go's JSON decoder reads as "issuer" \("issuer", "ISSUER"; Dex uses the last\)/,
+  ],
+  [
+    'ISSUER spelt with a long s, and issuer',
+    '{"iſſuer":"https://a.example","clientID":"c","clientSecret":"s","issuer":"https://b.example"}',
+    /its config has 2 keys that Go's JSON decoder reads as "issuer"/,
+  ],
+] as const) {
+  test(`an issuer that is ${what}: repair --issuer exits 2 with one message saying so, nothing written`, async (t) => {
+    const dir = tempDir(t)
+    const db = join(dir, 'idp.db')
+    createIdpDb(db, {
+      connectors: [
+        { id: 'local', type: 'local', name: 'Email', config: null },
+        { id: 'corp', type: 'oidc', name: 'Corp', config },
+      ],
+    })
+    const hash = sha256(db)
+    const res = await runCli([
+      'repair',
+      '--db',
+      db,
+      '--connector',
+      'corp',
+      '--issuer',
+      'https://fixed.example/',
+    ])
+    assert.equal(res.code, 2, res.stdout + res.stderr)
+    assert.match(res.stderr, found)
+    assert.doesNotMatch(res.stderr, /rolled back/)
+    assert.equal(res.stderr.trim().split('\n').length, 1, res.stderr)
+    assert.equal(sha256(db), hash)
+    assert.deepEqual(readdirSync(dir), ['idp.db'], 'no backup: nothing was begun')
+
+    // --discover skips it, saying the same, and exits 1; doctor fails it.
+    const discover = await runCli(['repair', '--db', db, '--discover'])
+    assert.equal(discover.code, 1, discover.stdout + discover.stderr)
+    assert.match(discover.stderr, /^skipped connector corp: /m)
+    assert.match(discover.stderr, found)
+    // doctor fails a connector Dex cannot open; one with two issuer keys opens (with the last), so
+    // it is reported without a failure.
+    const doctor = await runCli(['doctor', '--db', db])
+    assert.equal(doctor.code, /keys|long s/.test(what) ? 0 : 1, doctor.stdout)
+    assert.match(doctor.stdout, found)
+  })
+}
+
+test('an issuer under a key Go also reads as issuer (ISSUER) is the issuer: read and repaired in place', async (t) => {
+  const dir = tempDir(t)
+  const db = join(dir, 'idp.db')
+  const p = await provider(t)
+  const config = `{"ISSUER":${JSON.stringify(p.origin)},"clientID":"c","clientSecret":"s"}`
+  createIdpDb(db, {
+    connectors: [
+      { id: 'local', type: 'local', name: 'Email', config: null },
+      { id: 'corp', type: 'oidc', name: 'Corp', config },
+    ],
+  })
+  const res = await runCli(['repair', '--db', db, '--discover', '--allow-insecure'])
+  assert.equal(res.code, 0, res.stdout + res.stderr)
+  assert.equal(
+    rawConfigs(db).get('corp')!.bytes!.toString('utf8'),
+    config.replace(JSON.stringify(p.origin), JSON.stringify(p.issuer)),
+  )
+})

@@ -5,7 +5,12 @@
 // Why ~430 lines: a third of it is the `--help` text and the text and `--json` output, which an
 // operator reads and which stay next to the flags they describe.
 import type { Command } from 'commander'
-import { connectorIssuer, isOidcConnector, type ConnectorRow } from '../core/connectors.js'
+import {
+  connectorIssuer,
+  isOidcConnector,
+  issuerProblem,
+  type ConnectorRow,
+} from '../core/connectors.js'
 import type { IssuerChange } from '../core/edit-plan.js'
 import type { IssuerVerdict } from '../core/issuer-policy.js'
 import { quoteText } from '../core/issuer.js'
@@ -208,6 +213,15 @@ async function repairWith(
       throw new WatchdogError(
         'CONNECTOR_CONFIG_INVALID',
         `${row.configError}; not changing it (restore a backup with \`netbird-watchdog backups restore\` or re-create the connector in the dashboard)`,
+      )
+    }
+    // An issuer that is a number, null, missing or named by several keys: bad input, before anything
+    // is opened for writing.
+    const problem = isOidcConnector(row) ? issuerProblem(row) : undefined
+    if (problem !== undefined) {
+      throw new WatchdogError(
+        'CONNECTOR_CONFIG_INVALID',
+        `${problem}; not changing it (set it in the dashboard, Settings → Identity Providers)`,
       )
     }
   }

@@ -5,8 +5,8 @@
 // A change may name the value it expects to replace (`expectFrom`): a repair planned from discovery,
 // and every rollback, only write where the row still holds that value — a connector someone edited in
 // the dashboard meanwhile is left alone (compare-and-set). An operator's explicit `--issuer` has none.
-import { connectorIssuer, type ConnectorRow } from './connectors.js'
-import { setConnectorIssuer } from './connector-json.js'
+import { connectorIssuer, isOidcConnector, issuerProblem, type ConnectorRow } from './connectors.js'
+import { setConnectorIssuerBytes } from './connector-json.js'
 import { WatchdogError } from '../errors.js'
 import { quoteText, validateIssuer } from './issuer.js'
 
@@ -29,6 +29,8 @@ export interface PlannedEdit {
   readonly row: ConnectorRow
   readonly from: string
   readonly to: string
+  /** The config after the edit: its exact bytes (only the issuer's value differs) and as text. */
+  readonly newBytes: Uint8Array
   readonly newText: string
 }
 
@@ -104,23 +106,43 @@ export function planEdits(
       stale.push({ connectorId: c.connectorId, expected: c.expectFrom, found: from })
       continue
     }
-    if (from === undefined || row.rawConfig === null) {
+    if (!isOidcConnector(row) || row.rawConfig === null) {
       throw new WatchdogError(
         'REPAIR_REFUSED',
         `connector ${quoteText(row.id)} (type ${row.type}) has no issuer to repair`,
       )
     }
-    const edit = setConnectorIssuer(row.rawConfig, c.to)
+    // A number, null, no issuer at all, or several keys Go reads as one: bad input, said as such.
+    const problem = issuerProblem(row)
+    if (problem !== undefined || from === undefined) {
+      throw new WatchdogError(
+        'CONNECTOR_CONFIG_INVALID',
+        `${problem ?? `connector ${quoteText(row.id)} has no usable issuer`}; not changing it`,
+      )
+    }
+    const bytes = row.configBytes ?? utf8Encoder.encode(row.rawConfig)
+    const edit = setConnectorIssuerBytes(bytes, c.to)
     if (!edit.ok) {
       throw new WatchdogError(
         'CONNECTOR_CONFIG_INVALID',
         `connector ${quoteText(row.id)}: cannot locate its issuer (${edit.reason})`,
       )
     }
-    if (edit.changed) edits.push({ row, from: edit.from, to: c.to, newText: edit.text })
+    if (edit.changed) {
+      edits.push({
+        row,
+        from: edit.from,
+        to: c.to,
+        newBytes: edit.bytes,
+        newText: utf8Decoder.decode(edit.bytes),
+      })
+    }
   }
   return { edits, stale }
 }
+
+const utf8Encoder = new TextEncoder()
+const utf8Decoder = new TextDecoder()
 
 export function toChange(e: PlannedEdit): RepairChange {
   return { connectorId: e.row.id, field: 'issuer', from: e.from, to: e.to }
@@ -134,7 +156,13 @@ export function expectedAfter(
   return before.map((r) => {
     const e = edits.find((p) => p.row.id === r.id)
     if (e === undefined) return r
-    return { ...r, rawConfig: e.newText, config: JSON.parse(e.newText) as Record<string, unknown> }
+    return {
+      ...r,
+      rawConfig: e.newText,
+      configBytes: e.newBytes,
+      config: JSON.parse(e.newText) as Record<string, unknown>,
+      issuer: undefined,
+    }
   })
 }
 

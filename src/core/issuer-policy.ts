@@ -10,7 +10,13 @@
 //    spelling (the JumpCloud trailing slash, a realm path's slash) — a provider answering with another
 //    origin is never followed, whoever asks;
 // 3. discovery at the new value answers the new value exactly (what go-oidc will demand after the fix).
-import { connectorIssuer, isOidcConnector, type ConnectorRow } from './connectors.js'
+import {
+  connectorIssuer,
+  connectorIssuerField,
+  isOidcConnector,
+  issuerProblem,
+  type ConnectorRow,
+} from './connectors.js'
 import { describeIssuerDifference, quoteText, validateIssuer } from './issuer.js'
 
 /** One discovery request's outcome, reduced to what the policy needs. */
@@ -88,11 +94,16 @@ export function discoveryTargets(rows: readonly ConnectorRow[]): DiscoveryTarget
         `connector ${JSON.stringify(row.id)} is of type oidc but has no config`,
       )
     }
+    // Several keys Go's decoder reads as `issuer`: Dex uses the last, but which one a fix should
+    // change is ambiguous.
+    if (connectorIssuerField(row)?.kind === 'duplicate') {
+      return skipped('stored_invalid', issuerProblem(row)!)
+    }
     const stored = connectorIssuer(row)
     if (stored === undefined || stored === '') {
       return skipped(
         'no_issuer',
-        `connector ${JSON.stringify(row.id)} has no "issuer" in its config`,
+        issuerProblem(row) ?? `connector ${JSON.stringify(row.id)} has no "issuer" in its config`,
       )
     }
     // Plain http is left to discovery, which refuses it unless allowed (and says so); anything else

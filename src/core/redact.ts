@@ -42,14 +42,3 @@ export function redactValues(text: string, secrets: Iterable<string | undefined>
   }
   return out
 }
-
-/** Deep copy of a JSON-like value with every secret-keyed value replaced. */
-export function redactObject(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(redactObject)
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.entries(value).map(([k, v]) => [k, isSecretKey(k) ? redacted : redactObject(v)]),
-    )
-  }
-  return value
-}

@@ -309,12 +309,18 @@ function collectSecrets(
   setupEnv: SetupEnv | undefined,
 ): string[] {
   const out: string[] = []
-  const walk = (value: unknown): void => {
-    if (Array.isArray(value)) value.forEach(walk)
-    else if (value !== null && typeof value === 'object') {
-      for (const [k, v] of Object.entries(value)) {
-        if (typeof v === 'string' && isSecretKey(k)) out.push(v)
-        else walk(v)
+  // With an explicit stack: a config nested thousands of levels deep (Dex accepts up to 10000) must
+  // not exhaust the call stack.
+  const walk = (root: unknown): void => {
+    const pending: unknown[] = [root]
+    while (pending.length > 0) {
+      const value = pending.pop()
+      if (Array.isArray(value)) for (const v of value as unknown[]) pending.push(v)
+      else if (value !== null && typeof value === 'object') {
+        for (const [k, v] of Object.entries(value)) {
+          if (typeof v === 'string' && isSecretKey(k)) out.push(v)
+          else pending.push(v)
+        }
       }
     }
   }

@@ -67,7 +67,7 @@ export async function editIssuers(
       if (plan.edits.length === 0) return
       backup = await tx.backup(opts.backup)
       log?.info({ backup: backup.path }, 'verified backup taken')
-      for (const e of plan.edits) await tx.writeConfig(e.row, e.newText)
+      for (const e of plan.edits) await tx.writeConfig(e.row, e.newBytes)
       expected = expectedAfter(before, plan.edits)
       const now = await tx.readConnectors()
       const problem = compare(now, expected) ?? notOk(await tx.check())

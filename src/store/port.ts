@@ -70,6 +70,9 @@ export interface StoreTransaction {
   backup(request: BackupRequest): Promise<BackupInfo>
   /** The store's check (`IdpStore.check`) as this transaction sees it, uncommitted writes included. */
   check(): Promise<string>
-  /** Replace one connector's stored config with `text`, keeping its storage class (BLOB stays BLOB). */
-  writeConfig(row: ConnectorRow, text: string): Promise<void>
+  /**
+   * Replace one connector's stored config with `config` — exactly these bytes (a string: its UTF-8
+   * bytes) — keeping its storage class (BLOB stays BLOB, TEXT stays TEXT).
+   */
+  writeConfig(row: ConnectorRow, config: string | Uint8Array): Promise<void>
 }

@@ -94,7 +94,7 @@ export function evaluateIssuerMatch(c: ConnectorRef, verdict: IssuerVerdict): Ch
       if (verdict.reason === 'no_issuer') {
         return fail(
           s,
-          'the OIDC connector has no "issuer" in its config: Dex cannot open it',
+          `the OIDC connector has no usable issuer (${verdict.detail}): Dex cannot open it`,
           'Edit the provider in Dashboard → Settings → Identity Providers and set its Issuer, then restart NetBird.',
         )
       }

@@ -205,12 +205,12 @@ export class PostgresStore implements IdpStore {
           )
           return await this.#writeBackup(snapshot, request)
         },
-        writeConfig: (row, text) =>
+        writeConfig: (row, config) =>
           this.#guard(writeCtx, async () => {
             xid ??= await this.#xid(s)
-            // bytea holds exactly the UTF-8 bytes of the text, as Dex's []byte does.
+            // bytea holds exactly these bytes (a string: its UTF-8), as Dex's []byte does.
             const n = await s.change('update connector set config = $1 where id = $2', [
-              Buffer.from(text, 'utf8'),
+              typeof config === 'string' ? Buffer.from(config, 'utf8') : Buffer.from(config),
               row.id,
             ])
             if (n !== 1) {

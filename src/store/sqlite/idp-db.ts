@@ -142,8 +142,11 @@ export function readConnectorsFrom(db: Database.Database, dbPath: string): Conne
         `${dbPath} has no connector table: not a Dex/NetBird idp.db (or Dex never started on it)`,
       )
     }
+    // A TEXT config's exact bytes too: better-sqlite3 decodes TEXT, replacing what is not UTF-8.
     raw = db
-      .prepare('select id, type, name, resource_version, config from connector order by rowid')
+      .prepare(
+        "select id, type, name, resource_version, config, case when typeof(config) = 'text' then cast(config as blob) end as config_bytes from connector order by rowid",
+      )
       .all() as RawConnector[]
   } catch (err) {
     throw mapSqliteError(err, dbPath)

@@ -100,12 +100,18 @@ export class SqliteStore implements IdpStore {
             ...(locked !== undefined ? { expected: locked } : {}),
           }),
         check: () => Promise.resolve(checkIntegrity(db, this.path)),
-        writeConfig: (row, text) => {
-          // Keep the storage class: Dex writes []byte (BLOB); a TEXT row stays TEXT.
-          const value = row.storage === 'text' ? text : Buffer.from(text, 'utf8')
+        writeConfig: (row, config) => {
+          // Exactly these bytes, keeping the storage class: Dex writes []byte (BLOB); a TEXT row stays
+          // TEXT, cast from the bytes (a string parameter would be re-encoded).
+          const value =
+            typeof config === 'string' ? Buffer.from(config, 'utf8') : Buffer.from(config)
+          const sql =
+            row.storage === 'text'
+              ? 'update connector set config = cast(? as text) where id = ?'
+              : 'update connector set config = ? where id = ?'
           let info: Database.RunResult
           try {
-            info = db.prepare('update connector set config = ? where id = ?').run(value, row.id)
+            info = db.prepare(sql).run(value, row.id)
           } catch (err) {
             throw mapSqliteError(err, this.path, 'write')
           }
