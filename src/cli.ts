@@ -2,7 +2,7 @@
 // The command-line entry point: parses argv, runs one command, maps errors to exit statuses.
 // The only module that touches process.exit / process.exitCode.
 import { Command, CommanderError } from 'commander'
-import { exitCodes, writeLine, type CliIO } from './commands/io.js'
+import { exitCodes, terminalSafe, writeLine, type CliIO } from './commands/io.js'
 import { crashExitCode, installCrashHandlers, reportBug } from './crash.js'
 import { WatchdogError, inputErrorCodes, isWatchdogError } from './errors.js'
 import { readVersion } from './version.js'
@@ -124,10 +124,12 @@ async function main(): Promise<void> {
   process.umask(0o077)
   installCrashHandlers((code) => process.exit(code))
   let exitCode: number = exitCodes.ok
+  // Everything a command prints reaches the terminal as text: a control, invisible or bidi character
+  // from the store, a config file or the network is written escaped.
   const io: CliIO = {
     stdin: process.stdin,
-    stdout: process.stdout,
-    stderr: process.stderr,
+    stdout: terminalSafe(process.stdout),
+    stderr: terminalSafe(process.stderr),
     env: process.env,
     signal: shutdown.signal,
     setExitCode: (code) => {

@@ -6,7 +6,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
@@ -398,4 +398,117 @@ test('an issuer under a key Go also reads as issuer (ISSUER) is the issuer: read
     rawConfigs(db).get('corp')!.bytes!.toString('utf8'),
     config.replace(JSON.stringify(p.origin), JSON.stringify(p.issuer)),
   )
+})
+
+// ---- 5. terminal escapes in what came from the store, a file or the network ----
+
+/** Raw characters a terminal would interpret or hide (line feeds end lines and are allowed). */
+const rawUnsafe =
+  // eslint-disable-next-line no-control-regex
+  /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/
+
+function assertNoRawUnsafe(text: string, where: string): void {
+  const m = rawUnsafe.exec(text)
+  if (m === null) return
+  assert.fail(
+    `a raw U+${m[0].charCodeAt(0).toString(16).padStart(4, '0')} in ${where}: ${JSON.stringify(text.slice(Math.max(0, m.index - 60), m.index + 20))}`,
+  )
+}
+
+test('a connector id and name holding terminal escapes and a bidi override are escaped in every human output, exact in --json', async (t) => {
+  const dir = tempDir(t)
+  const db = join(dir, 'idp.db')
+  const p = await provider(t)
+  const id = 'corp\u001b[31mRED\u001b]0;owned\u0007\u0085'
+  const name = 'Corp \u202egnp.exe\u200b'
+  createIdpDb(db, {
+    connectors: [
+      { id: 'local', type: 'local', name: 'Email', config: null },
+      {
+        id,
+        type: 'oidc',
+        name,
+        config: `{"clientID":"c","clientSecret":"s","issuer":${JSON.stringify(p.origin)}}`,
+      },
+    ],
+  })
+  const backups = join(dir, 'netbird-watchdog-backups')
+  const shown = 'corp\\u001b[31mRED\\u001b]0;owned\\u0007\\u0085'
+  // [what, argv, exit status, the hostile value as it must appear, escaped]
+  const runs: Array<[string, string[], number, string | undefined]> = [
+    ['doctor', ['doctor', '--db', db, '--allow-insecure'], 1, shown],
+    [
+      'repair --discover --dry-run',
+      ['repair', '--db', db, '--discover', '--dry-run', '--allow-insecure'],
+      0,
+      shown,
+    ],
+    [
+      'repair --connector (unknown: the known ids are listed)',
+      ['repair', '--db', db, '--connector', 'nope', '--issuer', p.issuer],
+      2,
+      shown,
+    ],
+    [
+      'backups create --reason',
+      ['backups', 'create', '--db', db, '--reason', 'x\u001b[2Jy'],
+      0,
+      undefined,
+    ],
+    ['backups list', ['backups', 'list', '--db', db], 0, 'x\\u001b[2Jy'],
+  ]
+  for (const [what, args, code, proof] of runs) {
+    const res = await runCli(args)
+    assert.equal(res.code, code, `${what}: ${res.stdout}${res.stderr}`)
+    assertNoRawUnsafe(res.stdout, `${what} stdout`)
+    assertNoRawUnsafe(res.stderr, `${what} stderr`)
+    if (proof !== undefined) {
+      assert.ok((res.stdout + res.stderr).includes(proof), `${what} shows it, escaped`)
+    }
+  }
+  assert.ok(
+    (await runCli(['doctor', '--db', db, '--allow-insecure'])).stdout.includes(
+      'Corp \\u202egnp.exe\\u200b',
+    ),
+  )
+  assert.ok(readdirSync(backups).length > 0)
+
+  // --json: the exact values, JSON-escaped, still one valid document.
+  const doctor = await runCli(['doctor', '--db', db, '--allow-insecure', '--json'])
+  assertNoRawUnsafe(doctor.stdout, 'doctor --json')
+  const report = JSON.parse(doctor.stdout) as { checks: { target: string }[] }
+  assert.ok(report.checks.some((c) => c.target === `connector ${id} (${name})`))
+  const repair = await runCli(['repair', '--db', db, '--discover', '--allow-insecure', '--json'])
+  assert.equal(repair.code, 0, repair.stderr)
+  assertNoRawUnsafe(repair.stdout, 'repair --json')
+  const result = JSON.parse(repair.stdout) as { changes: { connectorId: string }[] }
+  assert.deepEqual(
+    result.changes.map((c) => c.connectorId),
+    [id],
+  )
+  const list = await runCli(['backups', 'list', '--db', db, '--json'])
+  assertNoRawUnsafe(list.stdout, 'backups list --json')
+  const listed = JSON.parse(list.stdout) as { reason: string }[]
+  assert.ok(listed.some((b) => b.reason === 'x\u001b[2Jy'))
+})
+
+test('scan: issuers from a log line holding C1 controls and a bidi override are escaped', async (t) => {
+  const dir = tempDir(t)
+  const log = join(dir, 'management.log')
+  const got = 'https://oauth.id.jumpcloud.com/\u202e\u0085\u009b31m'
+  writeFileSync(
+    log,
+    `2026-01-19T08:38:55Z FATL management/internals/server/modules.go:107: failed to create embedded IDP manager: failed to create embedded IdP provider: failed to create dex server: server: Failed to open connector d5k3c2ejl7ks73b0hq2g: failed to open connector: failed to create connector d5k3c2ejl7ks73b0hq2g: failed to get provider: oidc: issuer did not match the issuer returned by provider, expected "https://oauth.id.jumpcloud.com" got "${got}"\n`,
+  )
+  const text = await runCli(['scan', log])
+  assert.equal(text.code, 1, text.stderr)
+  assertNoRawUnsafe(text.stdout, 'scan stdout')
+  assert.match(
+    text.stdout,
+    /provider-returns="https:\/\/oauth\.id\.jumpcloud\.com\/\\u202e\\u0085\\u009b31m"/,
+  )
+  const json = await runCli(['scan', log, '--json'])
+  assertNoRawUnsafe(json.stdout, 'scan --json')
+  const finding = JSON.parse(json.stdout.split('\n')[0]!) as { returnedIssuer: string }
+  assert.equal(finding.returnedIssuer, got)
 })

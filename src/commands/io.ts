@@ -1,6 +1,7 @@
 // What a CLI command may touch of the process: its streams and environment. cli.ts builds the real
 // one; commands never reach for `process` themselves, so they stay testable and never exit.
-import type { Readable, Writable } from 'node:stream'
+import { Writable, type Readable } from 'node:stream'
+import { escapeUnsafeText } from '../core/issuer.js'
 import { WatchdogError } from '../errors.js'
 
 export interface CliIO {
@@ -38,4 +39,23 @@ export function throwIfStopped(io: CliIO): void {
   if (io.signal.aborted) {
     throw new WatchdogError('INTERRUPTED', 'stopped by a signal before anything was changed')
   }
+}
+
+/**
+ * `target`, with every character a terminal would interpret or hide written as `\uXXXX`
+ * (core/issuer.ts `escapeUnsafeText`): whatever a command prints — a connector id from the store, a
+ * manifest's reason, an issuer from a provider or a log line — reaches the terminal as text. JSON
+ * output stays valid and exact (inside a JSON string such an escape decodes to the same character;
+ * outside strings JSON has none of them). Line feeds pass; backpressure is the target's.
+ */
+export function terminalSafe(target: Writable): Writable {
+  return new Writable({
+    decodeStrings: false,
+    write(chunk: string | Buffer, _encoding, done) {
+      const text = typeof chunk === 'string' ? chunk : chunk.toString('utf8')
+      // A failed write is the target's own 'error' event (cli.ts ends quietly on EPIPE, as before):
+      // not raised a second time here.
+      target.write(escapeUnsafeText(text), () => done())
+    },
+  })
 }

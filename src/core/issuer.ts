@@ -180,13 +180,34 @@ export function isIPv6(text: string): boolean {
 }
 
 /**
- * A value for human-readable output: JSON string quoting, plus escapes for what JSON.stringify leaves
- * raw but a terminal or log viewer would interpret or hide (DEL, C1 controls, line and paragraph
- * separators, bidirectional overrides). Issuers from a provider or a log line are untrusted text.
+ * What a terminal or log viewer would interpret or hide: C0 controls (newline aside), DEL, C1
+ * controls, the line and paragraph separators, invisible characters (Unicode
+ * Default_Ignorable_Code_Point: U+200B, U+00AD, U+FEFF, tags…) and bidirectional controls (U+202E…).
+ */
+const unsafeText =
+  // eslint-disable-next-line no-control-regex
+  /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\p{Default_Ignorable_Code_Point}\p{Bidi_Control}]/gu
+
+/**
+ * `text` with every character of `unsafeText` written as `\uXXXX` (one escape per UTF-16 unit, so
+ * inside a JSON string the result is still valid JSON that decodes to the same value). Line feeds are
+ * kept: they end the lines of human output.
+ */
+export function escapeUnsafeText(text: string): string {
+  return text.replace(unsafeText, (c) =>
+    Array.from(
+      { length: c.length },
+      (_, i) => '\\u' + c.charCodeAt(i).toString(16).padStart(4, '0'),
+    ).join(''),
+  )
+}
+
+/**
+ * A value for human-readable output: JSON string quoting (a newline becomes `\n`), plus escapes for
+ * what JSON.stringify leaves raw but a terminal or log viewer would interpret or hide (DEL, C1
+ * controls, line and paragraph separators, invisible and bidirectional-control characters). Issuers
+ * from a provider or a log line are untrusted text.
  */
 export function quoteText(value: string): string {
-  return JSON.stringify(value).replace(
-    /[\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
-    (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'),
-  )
+  return escapeUnsafeText(JSON.stringify(value))
 }
