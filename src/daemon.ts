@@ -78,13 +78,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     backupDirFor(location, config.backups.dir, { postgresDefault: defaultPostgresBackupDir }),
   )
   try {
-    const tightened = checkBackupDir(backupDir)
-    if (tightened !== undefined) {
-      logger.warn(
-        { dir: backupDir, was: tightened },
-        'backup directory was open to other users; tightened to 0700 (backups hold client secrets)',
-      )
-    }
+    checkBackupDir(backupDir)
   } catch (err) {
     await stopAll()
     const key = config.backups.dir !== undefined ? 'backups.dir' : 'the default backup directory'

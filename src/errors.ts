@@ -30,6 +30,7 @@ export type ErrorCode =
   | 'STORE_NOT_DEX'
   | 'STORE_TIMEOUT'
   | 'RESTORE_REFUSED'
+  | 'BACKUP_DIR_REFUSED'
   | 'INTERRUPTED'
 
 export class WatchdogError extends Error {
@@ -66,6 +67,7 @@ export const inputErrorCodes: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'STORE_AUTH_FAILED',
   'STORE_NOT_DEX',
   'RESTORE_REFUSED',
+  'BACKUP_DIR_REFUSED',
 ])
 
 export function errorMessage(err: unknown): string {

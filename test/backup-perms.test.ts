@@ -1,7 +1,7 @@
 // idp.db holds client secrets, so every file the watchdog writes next to its backups
 // is private from the moment it exists (0600: never created with the umask and chmod-ed later), and
-// the backup directory is 0700 — an existing one others can enter is tightened, a file in its place is
-// refused. Run in-process under the common default umask 022, where "created with the umask" would
+// the backup directory is 0700 — an existing one others can enter is refused and left as it is (its
+// mode is never changed: the watchdog did not create it), a file in its place is refused. Run in-process under the common default umask 022, where "created with the umask" would
 // mean 0644; each file is stat-ed again and again while it is being written.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -20,7 +20,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { isWatchdogError } from '../src/errors.js'
-import { listBackups } from '../src/store/backup-files.js'
 import { canarySecret, createIdpDb, jumpcloudId } from './helpers/idp-fixture.js'
 import { backupDb, repairDb, restoreDb } from './helpers/store.js'
 
@@ -125,21 +124,22 @@ test('a backup is 0600 from its creation: every file seen while it runs, .partia
   for (const name of readdirSync(backups)) assert.equal(modeOf(join(backups, name)), 0o600, name)
 })
 
-for (const mode of [0o755, 0o777]) {
-  test(`an existing backup directory of mode 0${mode.toString(8)} is tightened to 0700`, async (t) => {
+for (const mode of [0o755, 0o777, 0o1777, 0o710]) {
+  test(`an existing backup directory of mode 0${mode.toString(8)} is refused, its mode unchanged`, async (t) => {
     const dir = tempDir(t)
     const db = join(dir, 'idp.db')
     createIdpDb(db)
     const backups = join(dir, 'backups')
     mkdirSync(backups)
     chmodSync(backups, mode)
-    const [, seen] = await observe(backups, () =>
+    await assert.rejects(
       backupDb(db, { reason: 'test', version: '1', backupDir: backups }),
+      (e) =>
+        isWatchdogError(e, 'BACKUP_DIR_REFUSED') &&
+        e.message.includes(`is mode ${mode.toString(8).padStart(4, '0')}`),
     )
-    assert.equal(modeOf(backups), 0o700)
-    // Tightened before the first file was created in it.
-    for (const [name, modes] of seen.files) assert.deepEqual([...modes], [0o600], name)
-    assert.equal(listBackups(backups).length, 1)
+    assert.equal(lstatSync(backups).mode & 0o7777, mode)
+    assert.deepEqual(readdirSync(backups), [])
   })
 }
 
@@ -196,7 +196,7 @@ test('a restore over a broken database keeps its WAL as evidence too (overwritin
   assert.equal(modeOf(copy), 0o600)
 })
 
-test('the management.json backup a repair takes is 0600 (management.json is 0644), in a directory tightened to 0700', async (t) => {
+test('the management.json backup a repair takes is 0600 (management.json is 0644), in a directory created 0700', async (t) => {
   const dir = tempDir(t)
   const db = join(dir, 'idp.db')
   createIdpDb(db)
@@ -228,8 +228,7 @@ test('the management.json backup a repair takes is 0600 (management.json is 0644
     { mode: 0o644 },
   )
   chmodSync(mj, 0o644)
-  const backups = join(dir, 'backups')
-  mkdirSync(backups, { mode: 0o755 }) // as an operator (or an old image) left it
+  const backups = join(dir, 'backups') // created by the repair
   const res = await repairDb({
     dbPath: db,
     changes: [{ connectorId: jumpcloudId, to: 'https://oauth.id.jumpcloud.com/' }],

@@ -1,6 +1,6 @@
 // What the daemon guarantees at start (in-process: the real daemon, its HTTP server on 127.0.0.1):
-// - an existing backup directory others can enter is tightened to 0700 before anything is written,
-//   and the daemon says so in its log;
+// - an existing backup directory others can enter is refused at start (its mode is never changed:
+//   the watchdog did not create it), before anything is written;
 // - an engine that does not answer at start is a warning (the daemon runs on and retries), not
 //   something only a debug log shows.
 import { test } from 'node:test'
@@ -8,6 +8,7 @@ import assert from 'node:assert/strict'
 import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { isWatchdogError } from '../src/errors.js'
 import { waitFor } from './helpers/docker.js'
 import { createIdpDb } from './helpers/idp-fixture.js'
 import { startWatchdog } from './helpers/watchdog.js'
@@ -33,24 +34,25 @@ function config(dir: string, extra: Record<string, unknown> = {}): Record<string
 /** An engine address where nothing answers: a Unix socket path that does not exist. */
 const deadEngine = (dir: string): string => `unix://${join(dir, 'no-engine.sock')}`
 
-test('at start an existing backup directory of mode 0755 is tightened to 0700 and logged; a missing one is left alone', async (t) => {
-  const dir = tempDir(t)
-  createIdpDb(join(dir, 'idp.db'))
-  const backups = join(dir, 'backups')
-  mkdirSync(backups)
-  chmodSync(backups, 0o755)
-  const wd = await startWatchdog(config(dir, { backups: { dir: backups } }), {
-    dockerHost: deadEngine(dir),
-  })
-  t.after(() => wd.stop())
-  assert.equal(lstatSync(backups).mode & 0o777, 0o700)
-  const tightened = wd.records.find((r) => r.msg.includes('tightened to 0700'))
-  assert.ok(tightened, JSON.stringify(wd.records.map((r) => r.msg)))
-  assert.equal(tightened.level, 'warn')
-  assert.equal(tightened.dir, backups)
-  assert.equal(tightened.was, '0755')
-  assert.deepEqual(readdirSync(backups), [], 'nothing written by the check')
-  assert.equal((await fetch(`${wd.url}/healthz`)).status, 200, 'and then the daemon runs')
+test('at start an existing backup directory of mode 0755 or 1777 is refused, its mode left as it is; a missing one is left alone', async (t) => {
+  for (const mode of [0o755, 0o1777]) {
+    const dir = tempDir(t)
+    createIdpDb(join(dir, 'idp.db'))
+    const backups = join(dir, 'backups')
+    mkdirSync(backups)
+    chmodSync(backups, mode)
+    await assert.rejects(
+      startWatchdog(config(dir, { backups: { dir: backups } }), { dockerHost: deadEngine(dir) }),
+      (e) =>
+        isWatchdogError(e, 'CONFIG_INVALID') &&
+        e.message.startsWith(
+          `backups.dir: ${backups} is mode ${mode.toString(8).padStart(4, '0')}:`,
+        ) &&
+        /never changes the mode of a directory it did not create/.test(e.message),
+    )
+    assert.equal(lstatSync(backups).mode & 0o7777, mode, 'the mode is unchanged')
+    assert.deepEqual(readdirSync(backups), [], 'nothing written')
+  }
 
   // A backup directory that does not exist yet is left for the first backup to create (no directory
   // before the database is known to exist).
@@ -60,7 +62,7 @@ test('at start an existing backup directory of mode 0755 is tightened to 0700 an
   })
   t.after(() => later.stop())
   assert.deepEqual(readdirSync(elsewhere), [])
-  assert.ok(!later.records.some((r) => r.msg.includes('tightened')))
+  assert.equal((await fetch(`${later.url}/healthz`)).status, 200, 'and then the daemon runs')
 })
 
 test('an engine that does not answer at start is logged at warn; the daemon keeps running', async (t) => {

@@ -1,8 +1,9 @@
 // The backup directory, whatever engine the backups come from: manifests (one `<id>.json` per backup,
 // written last, so a backup with a manifest is always complete), listing, lookup, and the file-system
 // rules every file here follows (retention and the sweep of half-written copies: retention.ts):
-// - private from creation: the directory is 0700 (an existing one that group or others can enter is
-//   tightened, or refused when it cannot be), every file is created 0600 (never chmod-ed afterwards);
+// - private from creation: a directory the watchdog creates is 0700; an existing one that group or
+//   others can read or enter is refused, never chmod-ed (it may be shared, like a 1777 /tmp); every
+//   file is created 0600 (never chmod-ed afterwards);
 // - durable: data and manifests are fsynced, renamed into place, and the directory fsynced.
 // Engine-specific copying and verification live in the adapters (store/sqlite/, store/postgres/).
 import { createHash } from 'node:crypto'
@@ -101,10 +102,12 @@ export function defaultBackupDir(dbPath: string): string {
 
 /**
  * Make `dir` ready for secrets: create it 0700 (with its parents), or, when it exists, check that it
- * is a directory and tighten it to 0700 if group or others can enter it. Returns what it changed,
- * for the caller's log. Throws BACKUP_FAILED when it is not a directory or cannot be made private.
+ * is a directory only its owner can enter. The mode of a directory the watchdog did not create is
+ * never changed: one that group or others can read, write or enter (a shared 1777 /tmp, a 0755
+ * volume) is refused, with what to do. Returns whether it was created. Throws BACKUP_FAILED when it
+ * is not a directory or cannot be created, BACKUP_DIR_REFUSED when it is open to others.
  */
-export function preparePrivateDir(dir: string): { created: boolean; tightenedFrom?: string } {
+export function preparePrivateDir(dir: string): { created: boolean } {
   let st
   try {
     st = lstatSync(dir)
@@ -116,7 +119,7 @@ export function preparePrivateDir(dir: string): { created: boolean; tightenedFro
     }
     try {
       mkdirSync(dir, { recursive: true, mode: 0o700 })
-      // mkdir applies the umask, which can only remove bits; a pre-existing parent is not ours.
+      // mkdir applies the umask, which can only remove bits: this directory is the watchdog's own.
       chmodSync(dir, 0o700)
     } catch (mkErr) {
       throw new WatchdogError('BACKUP_FAILED', `cannot create ${dir}: ${errorMessage(mkErr)}`, {
@@ -131,36 +134,30 @@ export function preparePrivateDir(dir: string): { created: boolean; tightenedFro
       `${dir} is not a directory: backups need a directory there (set backups.dir / --backup-dir elsewhere)`,
     )
   }
-  const mode = st.mode & 0o777
+  const mode = st.mode & 0o7777
   if ((mode & 0o077) === 0) return { created: false }
-  try {
-    chmodSync(dir, 0o700)
-  } catch (err) {
-    throw new WatchdogError(
-      'BACKUP_FAILED',
-      `${dir} is mode ${octal(mode)}: other users could read the backups (they hold client secrets), and it cannot be tightened to 0700: ${errorMessage(err)}`,
-      { cause: err },
-    )
-  }
-  return { created: false, tightenedFrom: octal(mode) }
+  throw new WatchdogError(
+    'BACKUP_DIR_REFUSED',
+    `${dir} is mode ${octal(mode)}: other users can reach what is in it, and backups hold client secrets. The watchdog never changes the mode of a directory it did not create (it may be shared, like /tmp): use a private directory for backups (backups.dir / --backup-dir; one that does not exist yet is created 0700), or make this one private yourself (chmod 700)`,
+  )
 }
 
 /**
- * At start-up, before anything is written: an existing `dir` must be a directory, and is tightened to
- * 0700 when group or others can enter it (the old mode is returned, for the log). A missing one is
- * left alone: it is created by the first backup, once the database is known to exist.
+ * At start-up, before anything is written: an existing `dir` must be a private directory
+ * (`preparePrivateDir`'s rules; nothing is changed). A missing one is left alone: it is created by the
+ * first backup, once the database is known to exist.
  */
-export function checkBackupDir(dir: string): string | undefined {
+export function checkBackupDir(dir: string): void {
   try {
     lstatSync(dir)
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
   }
-  return preparePrivateDir(dir).tightenedFrom
+  preparePrivateDir(dir)
 }
 
 function octal(mode: number): string {
-  return '0' + mode.toString(8).padStart(3, '0')
+  return mode.toString(8).padStart(4, '0')
 }
 
 /** Create an empty file only the owner can read, failing if it exists. */
