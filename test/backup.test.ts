@@ -134,7 +134,8 @@ test('prune keeps at most the newest N, none older than D days, and always the n
   createIdpDb(db)
   const day = 24 * 3600 * 1000
   const now = Date.parse('2026-06-30T12:00:00Z')
-  const ages = [0, 1, 5, 20, 40, 60] // days
+  // Taken in order, oldest first: retention orders by the sequence of the manifests.
+  const ages = [60, 40, 20, 5, 1, 0] // days
   for (const age of ages) {
     await backupDb(db, {
       reason: 'scheduled',

@@ -3,7 +3,16 @@
 // recognises a store by what it is, not by its name. Real idp.db files and the real CLI.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import {
+  chmodSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { runCli } from './helpers/cli.js'
@@ -52,4 +61,85 @@ test('--backup-dir on a shared 1777 directory: refused (exit 2) by backups creat
   const created = await runCli(['backups', 'create', '--db', db, '--backup-dir', own])
   assert.equal(created.code, 0, created.stderr)
   assert.equal(lstatSync(own).mode & 0o7777, 0o700)
+})
+
+// ---- 11. retention and a clock that ran ahead ----
+
+/** What a backup taken while the clock ran `byMs` ahead wrote: its manifest's time (and nothing else). */
+function dateManifest(backups: string, id: string, createdAt: Date): void {
+  const path = join(backups, `${id}.json`)
+  const m = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>
+  m.createdAt = createdAt.toISOString()
+  writeFileSync(path, JSON.stringify(m, null, 2) + '\n', { mode: 0o600 })
+}
+
+async function create(db: string): Promise<string> {
+  const res = await runCli(['backups', 'create', '--db', db, '--json'])
+  assert.equal(res.code, 0, res.stderr)
+  return (JSON.parse(res.stdout) as { id: string }).id
+}
+
+const day = 24 * 3600 * 1000
+
+test('retention orders by sequence: backups from a clock a year ahead neither count as newest nor outlive the ones after them', async (t) => {
+  const dir = tempDir(t)
+  const db = join(dir, 'idp.db')
+  createIdpDb(db)
+  const backups = join(dir, 'netbird-watchdog-backups')
+  const now = Date.now()
+  // Two backups while the clock ran a year ahead, then the clock was corrected: two more.
+  const ahead = [await create(db), await create(db)]
+  for (const id of ahead) dateManifest(backups, id, new Date(now + 365 * day))
+  const real = [await create(db), await create(db)]
+
+  const list = await runCli(['backups', 'list', '--db', db, '--json'])
+  assert.deepEqual(
+    (JSON.parse(list.stdout) as { id: string }[]).map((b) => b.id),
+    [real[1], real[0], ahead[1], ahead[0]],
+    'newest first by sequence, whatever the clock said',
+  )
+  const manifests = readdirSync(backups).filter((n) => n.endsWith('.json'))
+  const sequences = manifests
+    .map(
+      (n) => (JSON.parse(readFileSync(join(backups, n), 'utf8')) as { sequence: number }).sequence,
+    )
+    .sort((a, b) => a - b)
+  assert.deepEqual(sequences, [1, 2, 3, 4])
+
+  // --keep 2: the two taken after the clock was corrected stay.
+  const kept = await runCli(['backups', 'prune', '--db', db, '--keep', '2', '--json'])
+  assert.equal(kept.code, 0, kept.stderr)
+  const res = JSON.parse(kept.stdout) as { kept: string[]; deleted: string[] }
+  assert.deepEqual(res.kept, [real[1], real[0]])
+  assert.deepEqual(res.deleted.sort(), [...ahead].sort())
+})
+
+test('retention by age: a backup dated in the future is as old as the backups taken after it; the newest by sequence always stays', async (t) => {
+  const dir = tempDir(t)
+  const db = join(dir, 'idp.db')
+  createIdpDb(db)
+  const backups = join(dir, 'netbird-watchdog-backups')
+  const now = Date.now()
+  const ahead = await create(db)
+  const older = await create(db)
+  const newest = await create(db)
+  dateManifest(backups, ahead, new Date(now + 365 * day))
+  dateManifest(backups, older, new Date(now - 30 * day))
+  // The newest by sequence, though its clock said it is the oldest of all.
+  dateManifest(backups, newest, new Date(now - 40 * day))
+  const res = await runCli([
+    'backups',
+    'prune',
+    '--db',
+    db,
+    '--keep',
+    '10',
+    '--max-age-days',
+    '14',
+    '--json',
+  ])
+  assert.equal(res.code, 0, res.stderr)
+  const out = JSON.parse(res.stdout) as { kept: string[]; deleted: string[] }
+  assert.deepEqual(out.kept, [newest])
+  assert.deepEqual(out.deleted.sort(), [ahead, older].sort())
 })

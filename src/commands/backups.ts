@@ -75,6 +75,7 @@ function summary(b: BackupInfo): Record<string, unknown> {
     engine: engineOf(b.manifest),
     path: b.path,
     createdAt: b.manifest.createdAt,
+    ...(b.manifest.sequence !== undefined ? { sequence: b.manifest.sequence } : {}),
     reason: b.manifest.reason,
     size: b.manifest.size,
     sha256: b.manifest.sha256,

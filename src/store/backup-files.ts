@@ -48,7 +48,14 @@ export interface BackupManifest {
   sourceFile?: string
   reason: string
   version: string
+  /** The wall-clock time of the backup: shown, and used for the age limit — never for the order. */
   createdAt: string
+  /**
+   * The backup's place in its directory: one more than the highest sequence of the manifests there
+   * when it was written (absent in manifests written before it existed: they come first). Backups are
+   * ordered by it, not by `createdAt`, which a clock that ran ahead or back would scramble.
+   */
+  sequence?: number
   /** SQLite backups: the library version that wrote the copy. */
   sqliteVersion?: string
   /** PostgreSQL backups: the server's version. */
@@ -86,6 +93,12 @@ export function parseManifest(value: unknown): BackupManifest | undefined {
   if (m.engine !== undefined && m.engine !== 'sqlite' && m.engine !== 'postgres') return undefined
   for (const k of ['sqliteVersion', 'serverVersion', 'sourceFile']) {
     if (m[k] !== undefined && typeof m[k] !== 'string') return undefined
+  }
+  if (
+    m.sequence !== undefined &&
+    (typeof m.sequence !== 'number' || !Number.isSafeInteger(m.sequence) || m.sequence < 0)
+  ) {
+    return undefined
   }
   if (typeof m.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(m.sha256)) return undefined
   if (typeof m.size !== 'number' || !Number.isInteger(m.size) || m.size < 0) return undefined
@@ -183,8 +196,12 @@ export function writePrivateFileAtomically(path: string, data: string | Buffer):
   renameSync(partial, path)
 }
 
-/** Write `<id>.json` for a finished backup: the last step, so a listed backup is always complete. */
+/**
+ * Write `<id>.json` for a finished backup: the last step, so a listed backup is always complete. Sets
+ * the manifest's `sequence` (the next one in `dir`) before writing it.
+ */
 export function writeManifest(dir: string, manifest: BackupManifest): string {
+  manifest.sequence = nextSequence(dir)
   const manifestPath = join(dir, `${manifest.id}.json`)
   writePrivateFileAtomically(manifestPath, JSON.stringify(manifest, null, 2) + '\n')
   fsyncDir(dir)
@@ -320,11 +337,27 @@ export function listBackups(dir: string): BackupInfo[] {
     if (manifest === undefined || `${manifest.id}.json` !== name) continue
     out.push({ id: manifest.id, path: join(dir, manifest.file), manifestPath, manifest })
   }
-  return out.sort((a, b) =>
-    a.manifest.createdAt === b.manifest.createdAt
-      ? b.id.localeCompare(a.id)
-      : b.manifest.createdAt.localeCompare(a.manifest.createdAt),
-  )
+  return out.sort(newestFirst)
+}
+
+/**
+ * Newest first: by `sequence` (a manifest without one, written before it existed, counts as 0 and
+ * comes after every one that has it), then — between manifests of the same sequence — by time and id.
+ */
+function newestFirst(a: BackupInfo, b: BackupInfo): number {
+  const bySequence = (b.manifest.sequence ?? 0) - (a.manifest.sequence ?? 0)
+  if (bySequence !== 0) return bySequence
+  if (a.manifest.createdAt !== b.manifest.createdAt) {
+    return b.manifest.createdAt.localeCompare(a.manifest.createdAt)
+  }
+  return b.id.localeCompare(a.id)
+}
+
+/** One more than the highest `sequence` of the manifests in `dir` (1 in an empty directory). */
+export function nextSequence(dir: string): number {
+  let max = 0
+  for (const b of listBackups(dir)) max = Math.max(max, b.manifest.sequence ?? 0)
+  return max + 1
 }
 
 /** The backup with this id (or whose file or manifest path this is). */

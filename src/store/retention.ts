@@ -31,6 +31,10 @@ const extraKinds: ReadonlyArray<{ kind: string; pattern: RegExp }> = [
  * Retention: of each kind of file (verified backups; `.unreadable` copies; management.json backups),
  * keep at most `keep` of the newest and delete anything older than `maxAgeDays` — except the newest
  * one of each kind, which is never deleted, so there is always something to restore.
+ * Backups are ordered by their manifests' `sequence`, not by the wall clock. For the age limit a
+ * backup is never younger than one taken after it: one written while the clock ran ahead (a time in
+ * the future, or later than its successors') is as old as the oldest of the backups that followed it,
+ * so it cannot outlive them.
  */
 export function pruneBackups(dir: string, policy: PrunePolicy): PruneResult {
   const now = (policy.now ?? new Date()).getTime()
@@ -39,8 +43,12 @@ export function pruneBackups(dir: string, policy: PrunePolicy): PruneResult {
     index === 0 || (index < policy.keep && !(Number.isFinite(createdMs) && createdMs < cutoff))
   const kept: BackupInfo[] = []
   const deleted: BackupInfo[] = []
+  // Newest first (by sequence); `youngest` is the earliest time of this backup and every later one.
+  let youngest = now
   listBackups(dir).forEach((b, i) => {
-    if (keepIt(i, Date.parse(b.manifest.createdAt))) kept.push(b)
+    const created = Date.parse(b.manifest.createdAt)
+    if (Number.isFinite(created)) youngest = Math.min(youngest, created)
+    if (keepIt(i, youngest)) kept.push(b)
     else deleted.push(b)
   })
   const deletedFiles: string[] = []
