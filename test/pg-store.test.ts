@@ -22,6 +22,7 @@ import { assertSameStore } from '../src/store/restore-guard.js'
 import { SqliteStore } from '../src/store/sqlite/store.js'
 import { PostgresStore, type PostgresStoreOptions } from '../src/store/postgres/store.js'
 import { verifyBackupFile } from '../src/store/verify.js'
+import { runCli } from './helpers/cli.js'
 import {
   canarySecret,
   createIdpDb,
@@ -39,7 +40,9 @@ import {
   createDexSchema,
   insertConnector,
   rawConnectors,
+  roleName,
   rolePassword,
+  seedDex,
   clusterForFile,
   rejectsWith,
   type PgCluster,
@@ -821,18 +824,66 @@ test('a PostgreSQL backup is restored only over the database it was taken of', a
   const other = await createDexDatabase(cluster)
   const store = openStore(t, one.dsn)
   const info = await store.backup({ dir, reason: 'manual', version })
-  assertSameStore(info, store, false)
+  // The manifest records which cluster and which database it is.
+  assert.match(info.manifest.instance ?? '', /^\d+\/\d+$/)
+  await assertSameStore(info, store, false)
   // The same database through another DSN form (key=value, same host:port/db) is the same store.
-  assertSameStore(info, openStore(t, cluster.dsn({ database: one.database }, 'kv')), false)
-  assert.throws(
-    () => assertSameStore(info, openStore(t, other.dsn), false),
+  await assertSameStore(info, openStore(t, cluster.dsn({ database: one.database }, 'kv')), false)
+  await assert.rejects(
+    assertSameStore(info, openStore(t, other.dsn), false),
     (err) => isWatchdogError(err, 'RESTORE_REFUSED') && err.message.includes(store.identity),
   )
-  assertSameStore(info, openStore(t, other.dsn), true)
+  await assertSameStore(info, openStore(t, other.dsn), true)
   const dbPath = join(dir, 'idp.db')
   createIdpDb(dbPath)
-  assert.throws(
-    () => assertSameStore(info, new SqliteStore(dbPath), true),
+  await assert.rejects(
+    assertSameStore(info, new SqliteStore(dbPath), true),
     (err) => isWatchdogError(err, 'RESTORE_REFUSED') && /postgres store/.test(err.message),
   )
+})
+
+test('a PostgreSQL database dropped and re-created under the same name is another store: refused without --force (CLI)', async (t) => {
+  const dir = await tempDir(t)
+  const one = await createDexDatabase(cluster)
+  const backups = join(dir, 'backups')
+  const env = { PGPASSWORD: rolePassword }
+  const dsn = cluster.dsn({ database: one.database, sslmode: 'disable' })
+  const created = await runCli(
+    ['backups', 'create', '--db', dsn, '--backup-dir', backups, '--json'],
+    { env },
+  )
+  assert.equal(created.code, 0, created.stderr)
+  const id = (JSON.parse(created.stdout) as { id: string }).id
+  // Dropped and created again, Dex's schema and NetBird's rows as before: the same name, the same
+  // connector ids, another database.
+  const admin = await cluster.admin()
+  try {
+    await admin.query(`drop database ${one.database}`)
+    await admin.query(`create database ${one.database} owner ${roleName}`)
+  } finally {
+    await admin.end()
+  }
+  const c = await cluster.connect(one.database)
+  try {
+    await createDexSchema(c, 'v0.244')
+    await seedDex(c, 'v0.244')
+  } finally {
+    await c.end()
+  }
+  const before = await rawConnectors(cluster, one.database)
+  const refused = await runCli(['backups', 'restore', id, '--db', dsn, '--backup-dir', backups], {
+    env,
+  })
+  assert.equal(refused.code, 2, refused.stdout + refused.stderr)
+  assert.match(
+    refused.stderr,
+    /another database \(OID \d+, the backup's \d+: dropped and re-created/,
+  )
+  assert.match(refused.stderr, /--force/)
+  assert.deepEqual(await rawConnectors(cluster, one.database), before, 'nothing restored')
+  const forced = await runCli(
+    ['backups', 'restore', id, '--db', dsn, '--backup-dir', backups, '--force'],
+    { env },
+  )
+  assert.equal(forced.code, 0, forced.stderr)
 })

@@ -74,6 +74,7 @@ test('a rollback whose store check gets no answer (locked) restores nothing whol
     engine: real.engine,
     label: real.label,
     identity: real.identity,
+    identify: () => real.identify(),
     readConnectors: () => real.readConnectors(),
     check: async () => {
       try {

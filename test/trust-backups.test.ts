@@ -3,20 +3,26 @@
 // recognises a store by what it is, not by its name. Real idp.db files and the real CLI.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
 import {
   chmodSync,
+  closeSync,
+  copyFileSync,
   lstatSync,
   mkdirSync,
   mkdtempSync,
+  openSync,
   readFileSync,
   readdirSync,
+  renameSync,
   rmSync,
   writeFileSync,
+  writeSync,
 } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { runCli } from './helpers/cli.js'
-import { createIdpDb, jumpcloudId } from './helpers/idp-fixture.js'
+import { runCli, type CliRun } from './helpers/cli.js'
+import { createIdpDb, jumpcloudId, oidcConnectors } from './helpers/idp-fixture.js'
 
 function tempDir(t: { after: (fn: () => void) => void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'nbw-trust-backups-'))
@@ -142,4 +148,102 @@ test('retention by age: a backup dated in the future is as old as the backups ta
   const out = JSON.parse(res.stdout) as { kept: string[]; deleted: string[] }
   assert.deepEqual(out.kept, [newest])
   assert.deepEqual(out.deleted.sort(), [ahead, older].sort())
+})
+
+// ---- 10. a backup of another store ----
+
+function sha(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex')
+}
+
+test('backups restore recognises a SQLite store by what it is: a volume replaced by another database, or another database copied over the file, is refused; the same one moved or damaged is not', async (t) => {
+  const dir = tempDir(t)
+  const vol = join(dir, 'vol')
+  mkdirSync(vol)
+  const db = join(vol, 'idp.db')
+  createIdpDb(db)
+  const backups = join(dir, 'backups')
+  const created = await runCli(['backups', 'create', '--db', db, '--backup-dir', backups, '--json'])
+  assert.equal(created.code, 0, created.stderr)
+  const id = (JSON.parse(created.stdout) as { id: string }).id
+  const manifest = JSON.parse(readFileSync(join(backups, `${id}.json`), 'utf8')) as {
+    instance?: string
+  }
+  assert.match(manifest.instance ?? '', /^\d+:\d+$/, 'the file identity is recorded')
+  const restore = (force = false): Promise<CliRun> =>
+    runCli([
+      'backups',
+      'restore',
+      id,
+      '--db',
+      db,
+      '--backup-dir',
+      backups,
+      ...(force ? ['--force'] : []),
+    ])
+
+  // The volume replaced by another NetBird's database, at the same path.
+  rmSync(vol, { recursive: true })
+  mkdirSync(vol)
+  createIdpDb(db, {
+    connectors: oidcConnectors([{ id: 'other-xid', issuer: 'https://b.example' }]),
+  })
+  let hash = sha(db)
+  const refused = await restore()
+  assert.equal(refused.code, 2, refused.stdout + refused.stderr)
+  assert.match(
+    refused.stderr,
+    /was taken of .*vol\/idp\.db, not of .*vol\/idp\.db: it holds none of the connectors the backup holds/,
+  )
+  assert.match(refused.stderr, /--force/)
+  assert.equal(sha(db), hash, 'untouched')
+
+  // Another database copied over the file in place: the same inode, another store.
+  const other = join(dir, 'other.db')
+  createIdpDb(other, {
+    connectors: oidcConnectors([{ id: 'third-xid', issuer: 'https://c.example' }]),
+  })
+  copyFileSync(other, db)
+  hash = sha(db)
+  const overwritten = await restore()
+  assert.equal(overwritten.code, 2, overwritten.stdout + overwritten.stderr)
+  assert.match(overwritten.stderr, /none of the connectors the backup holds/)
+  assert.equal(sha(db), hash)
+
+  // With --force it is restored.
+  const forced = await restore(true)
+  assert.equal(forced.code, 0, forced.stderr)
+
+  // The same database moved (another inode, the same connectors): recognised, no --force needed.
+  renameSync(db, `${db}.moved`)
+  copyFileSync(`${db}.moved`, db)
+  const moved = await restore()
+  assert.equal(moved.code, 0, moved.stderr)
+
+  // Damaged in place (its connectors cannot be read): recognised by its file (device and inode), in
+  // a backup taken of this very file.
+  const again = await runCli(['backups', 'create', '--db', db, '--backup-dir', backups, '--json'])
+  assert.equal(again.code, 0, again.stderr)
+  const latest = (JSON.parse(again.stdout) as { id: string }).id
+  const h = openSync(db, 'r+')
+  writeSync(h, Buffer.alloc(4096, 'garbage '), 0, 4096, 0)
+  closeSync(h)
+  const damaged = await runCli(['backups', 'restore', latest, '--db', db, '--backup-dir', backups])
+  assert.equal(damaged.code, 0, damaged.stderr)
+})
+
+test("a store holding only NetBird's local connector is told apart by its file: another file is refused", async (t) => {
+  const dir = tempDir(t)
+  const db = join(dir, 'idp.db')
+  const local = [{ id: 'local', type: 'local', name: 'Email', config: null }]
+  createIdpDb(db, { connectors: local })
+  const backups = join(dir, 'backups')
+  const created = await runCli(['backups', 'create', '--db', db, '--backup-dir', backups, '--json'])
+  const id = (JSON.parse(created.stdout) as { id: string }).id
+  // Another database put in its place (created beside it, then renamed over it: another inode).
+  createIdpDb(`${db}.new`, { connectors: local })
+  renameSync(`${db}.new`, db)
+  const res = await runCli(['backups', 'restore', id, '--db', db, '--backup-dir', backups])
+  assert.equal(res.code, 2, res.stdout + res.stderr)
+  assert.match(res.stderr, /another file \(device:inode \d+:\d+, the backup's \d+:\d+\)/)
 })

@@ -117,9 +117,10 @@ consistent snapshot, read back and compared before the manifest is written). Eac
 manifest (<id>.json: engine, sha256, size, source, reason, version). The backup directory is 0700 and
 every file in it 0600 (they hold client secrets); a PostgreSQL store has no idp.db to sit next to, so
 its backups need --backup-dir. list, verify and prune need only the directory.
-restore refuses a backup of another engine, and one whose manifest names another database (--force
-overrides; the same file seen from another mount path, e.g. the sidecar's /var/lib/netbird/idp.db, is
-recognised as the same, and so is the same host:port/dbname reached through another DSN).
+restore refuses a backup of another engine, and one of another database (--force overrides). A store
+is recognised by what it is, not its name: an idp.db by its connectors (and, when they cannot be read,
+by its file's device and inode, the same under any mount path); a PostgreSQL database by its cluster's
+system identifier and its OID (a database dropped and re-created under the same name is another one).
 Exit status: 0 ok, 1 a backup failed verification or a restore failed, 2 usage or input error,
 130/143 stopped by SIGINT/SIGTERM.`,
     )
@@ -191,7 +192,7 @@ Exit status: 0 ok, 1 a backup failed verification or a restore failed, 2 usage o
         'Restore the store (idp.db, or the connector rows of a PostgreSQL store) from a backup; the current state is backed up first.',
       )
       .argument('<id>', 'backup id (see `backups list`)')
-      .option('--force', 'restore a backup whose manifest names another database'),
+      .option('--force', 'restore a backup that is not recognised as one of this database'),
   ).action(async (id: string, flags: Location & { force?: boolean }) => {
     const location = storeOf(flags, io.env, 'restore')
     const dir = flags.backupDir ?? backupDirFor(location, undefined)
@@ -199,7 +200,7 @@ Exit status: 0 ok, 1 a backup failed verification or a restore failed, 2 usage o
     // The file path as given, or the DSN's label: never the DSN itself (its password).
     const db = location.engine === 'sqlite' ? location.path : locationLabel(location)
     const res = await withStore(location, async (store) => {
-      assertSameStore(info, store, flags.force === true)
+      await assertSameStore(info, store, flags.force === true)
       throwIfStopped(io)
       return await store.restore(info, { dir, reason: 'pre-restore', version: readVersion() })
     })

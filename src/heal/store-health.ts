@@ -20,6 +20,7 @@ export function observeStore(store: IdpStore, report: (up: boolean) => void): Id
     engine: store.engine,
     label: store.label,
     identity: store.identity,
+    identify: () => store.identify(),
     readConnectors: () => watch(() => store.readConnectors()),
     check: () => watch(() => store.check()),
     backup: (request) => watch(() => store.backup(request)),

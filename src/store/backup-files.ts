@@ -46,6 +46,11 @@ export interface BackupManifest {
    * /var/lib/netbird/idp.db and the host's volume path) has the same one.
    */
   sourceFile?: string
+  /**
+   * What the store is (store/port.ts StoreIdentity `instance`): SQLite `dev:ino`, PostgreSQL
+   * `<system identifier>/<database OID>`. Absent in manifests written before it was recorded.
+   */
+  instance?: string
   reason: string
   version: string
   /** The wall-clock time of the backup: shown, and used for the age limit — never for the order. */
@@ -91,7 +96,7 @@ export function parseManifest(value: unknown): BackupManifest | undefined {
   if (m.format !== 1 || typeof m.version !== 'string') return undefined
   if (!nonEmpty.every((k) => typeof m[k] === 'string' && m[k] !== '')) return undefined
   if (m.engine !== undefined && m.engine !== 'sqlite' && m.engine !== 'postgres') return undefined
-  for (const k of ['sqliteVersion', 'serverVersion', 'sourceFile']) {
+  for (const k of ['sqliteVersion', 'serverVersion', 'sourceFile', 'instance']) {
     if (m[k] !== undefined && typeof m[k] !== 'string') return undefined
   }
   if (

@@ -17,6 +17,25 @@ export interface BackupRequest {
   readonly version: string
 }
 
+/**
+ * What a store is, as opposed to what it is called: a backup records it, and a restore (or a later
+ * check that the store was lost or replaced) compares it — core/store-identity.ts decides.
+ */
+export interface StoreIdentity {
+  readonly engine: StoreEngine
+  /** How it was reached: the file path, or `postgres://user@host:port/dbname` (for messages). */
+  readonly label: string
+  /**
+   * Which instance it is. SQLite: `dev:ino` of the file (the same file under any mount path has the
+   * same one; a file copied over it in place keeps it). PostgreSQL: `<system identifier>/<database
+   * OID>` — the cluster (pg_control_system(); empty when the role may not call it) and the database
+   * in it (a dropped and re-created database has a new OID). Undefined when there is no such file.
+   */
+  readonly instance?: string
+  /** The connector ids it holds; undefined when they cannot be read (a damaged file). */
+  readonly connectors?: readonly string[]
+}
+
 export interface RestoreResult {
   readonly restored: BackupInfo
   /** The backup of the store as it was just before the restore (null when there was nothing). */
@@ -33,10 +52,12 @@ export interface IdpStore {
   /** For messages and logs: the file path, or `postgres://user@host:port/dbname` (never a password). */
   readonly label: string
   /**
-   * Recorded as a backup manifest's `source` and compared on restore, so that a backup of one
-   * database is never restored over another: the resolved file path, or `host:port/dbname`.
+   * Recorded as a backup manifest's `source`: the resolved file path, or `host:port/dbname`. A name,
+   * not an identity — `identify()` says what the store is.
    */
   readonly identity: string
+  /** What this store is (see StoreIdentity); never throws for a store that cannot be read. */
+  identify(): Promise<StoreIdentity>
   /** Every connector row, read without taking a write lock and without writing anything. */
   readConnectors(): Promise<ConnectorRow[]>
   /**

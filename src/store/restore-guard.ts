@@ -1,13 +1,30 @@
-// Restoring the wrong database is refused: a backup's manifest names the store it was taken of, and
-// `backups restore` puts it back only over that same store — the same path, or the same SQLite file
-// seen under another mount path (same device and inode: the sidecar's /var/lib/netbird/idp.db and the
-// host's volume path) — unless the operator says --force. Engines never mix.
+// Restoring the wrong database is refused: a backup's manifest records what store it was taken of
+// (its name, its instance and its connector ids), and `backups restore` puts it back only over that
+// same store — recognised by what it is (core/store-identity.ts), not by the path or host:port/dbname
+// it is reached by — unless the operator says --force. Engines never mix, not even with --force.
+import { sameStore, type StoreFacts } from '../core/store-identity.js'
 import { WatchdogError } from '../errors.js'
 import { engineOf, type BackupInfo } from './backup-files.js'
-import type { IdpStore } from './port.js'
-import { fileIdentity } from './sqlite/backup.js'
+import type { IdpStore, StoreIdentity } from './port.js'
 
-export function assertSameStore(info: BackupInfo, store: IdpStore, force: boolean): void {
+/** What a backup's manifest says about the store it was taken of. */
+export function recordedStore(info: BackupInfo): StoreFacts {
+  const m = info.manifest
+  const instance = m.instance ?? m.sourceFile
+  return {
+    engine: engineOf(m),
+    name: m.source,
+    ...(instance !== undefined ? { instance } : {}),
+    connectors: m.connectors,
+  }
+}
+
+/** Throws RESTORE_REFUSED, naming both stores, unless `info` was taken of `store` (or `force`). */
+export async function assertSameStore(
+  info: BackupInfo,
+  store: IdpStore,
+  force: boolean,
+): Promise<void> {
   const engine = engineOf(info.manifest)
   if (engine !== store.engine) {
     throw new WatchdogError(
@@ -15,12 +32,16 @@ export function assertSameStore(info: BackupInfo, store: IdpStore, force: boolea
       `backup ${info.id} is of a ${engine} store; ${store.label} is ${store.engine}: not restoring`,
     )
   }
-  if (info.manifest.source === store.identity) return
-  const here = store.engine === 'sqlite' ? fileIdentity(store.identity) : undefined
-  if (here !== undefined && info.manifest.sourceFile === here) return
-  if (force) return
+  const here: StoreIdentity = await store.identify()
+  const verdict = sameStore(recordedStore(info), {
+    engine: here.engine,
+    name: store.identity,
+    ...(here.instance !== undefined ? { instance: here.instance } : {}),
+    ...(here.connectors !== undefined ? { connectors: here.connectors } : {}),
+  })
+  if (verdict.same || force) return
   throw new WatchdogError(
     'RESTORE_REFUSED',
-    `backup ${info.id} was taken of ${info.manifest.source}, not of ${store.identity}: not restoring another database over this one. If they are the same database (seen from another mount, or moved), add --force.`,
+    `backup ${info.id} was taken of ${info.manifest.source}, not of ${store.identity}: ${verdict.why}. Not restoring another database over this one. If they are the same database (seen from another mount, moved, or its connectors all replaced since), add --force.`,
   )
 }

@@ -144,7 +144,7 @@ function parseRow(row: unknown, i: number, grantTypes: boolean): PgConnectorReco
 export async function writePostgresBackup(
   content: Omit<PgBackupContent, 'createdAt'>,
   request: BackupRequest,
-  opts: { label: string; now?: Date },
+  opts: { label: string; now?: Date; instance?: string },
 ): Promise<BackupInfo> {
   const now = opts.now ?? new Date()
   const dir = resolve(request.dir)
@@ -175,6 +175,7 @@ export async function writePostgresBackup(
       size,
       source: content.source,
       engine: 'postgres',
+      ...(opts.instance !== undefined ? { instance: opts.instance } : {}),
       reason: request.reason,
       version: request.version,
       createdAt: full.createdAt,

@@ -17,7 +17,13 @@ import type { Pool, PoolClient, QueryResult } from 'pg'
 import type { ConnectorRow } from '../../core/connectors.js'
 import { WatchdogError, errorMessage, type ErrorCode } from '../../errors.js'
 import type { BackupInfo, VerifyResult } from '../backup-files.js'
-import type { BackupRequest, IdpStore, RestoreResult, StoreTransaction } from '../port.js'
+import type {
+  BackupRequest,
+  IdpStore,
+  RestoreResult,
+  StoreIdentity,
+  StoreTransaction,
+} from '../port.js'
 import { readPostgresBackup, verifyPostgresBackup, writePostgresBackup } from './backup.js'
 import {
   defaultTimeouts,
@@ -140,6 +146,23 @@ export class PostgresStore implements IdpStore {
     )
   }
 
+  /**
+   * The cluster's system identifier and the database's OID, and the connector ids. A store that cannot
+   * be asked says so by leaving them out (undefined): it is not an error here.
+   */
+  async identify(): Promise<StoreIdentity> {
+    try {
+      return await this.#withSession('cannot identify', 'DB_UNREADABLE', async (s) => {
+        const instance = await this.#instance(s)
+        const schema = await this.#schema(s)
+        const connectors = (await this.#select(s, schema, false)).map((r) => r.id)
+        return { engine: this.engine, label: this.label, instance, connectors }
+      })
+    } catch {
+      return { engine: this.engine, label: this.label }
+    }
+  }
+
   readConnectors(): Promise<ConnectorRow[]> {
     return this.#withSession('cannot read the connectors of', 'DB_UNREADABLE', async (s) => {
       const schema = await this.#schema(s)
@@ -166,8 +189,9 @@ export class PostgresStore implements IdpStore {
       const schema = await this.#schema(s)
       const records = await this.#select(s, schema, false)
       const serverVersion = await this.#version(s)
+      const instance = await this.#instance(s)
       await s.query('commit')
-      return { schema, records, serverVersion }
+      return { schema, records, serverVersion, instance }
     })
     return await this.#writeBackup(snapshot, request)
   }
@@ -201,6 +225,7 @@ export class PostgresStore implements IdpStore {
               schema,
               records: await this.#select(s, schema, false, ids),
               serverVersion: await this.#version(s),
+              instance: await this.#instance(s),
             }),
           )
           return await this.#writeBackup(snapshot, request)
@@ -257,7 +282,12 @@ export class PostgresStore implements IdpStore {
         refuseLostGrantTypes(schema, content.grantTypes, wanted, info.id, this.label)
         const current = await this.#select(s, schema, false)
         preRestore = await this.#writeBackup(
-          { schema, records: current, serverVersion: await this.#version(s) },
+          {
+            schema,
+            records: current,
+            serverVersion: await this.#version(s),
+            instance: await this.#instance(s),
+          },
           { ...request, reason: 'pre-restore' },
         )
         xid = await this.#xid(s)
@@ -510,7 +540,12 @@ export class PostgresStore implements IdpStore {
   }
 
   async #writeBackup(
-    snapshot: { schema: DexSchema; records: readonly PgConnectorRecord[]; serverVersion: string },
+    snapshot: {
+      schema: DexSchema
+      records: readonly PgConnectorRecord[]
+      serverVersion: string
+      instance: string
+    },
     request: BackupRequest,
   ): Promise<BackupInfo> {
     return await writePostgresBackup(
@@ -521,8 +556,25 @@ export class PostgresStore implements IdpStore {
         records: snapshot.records,
       },
       request,
-      { label: this.label },
+      { label: this.label, instance: snapshot.instance },
     )
+  }
+
+  /**
+   * `<system identifier>/<database OID>`: the cluster (pg_control_system(), which PUBLIC may call by
+   * default; asked only when this role may, so a transaction is never aborted by a refusal) and the
+   * database in it. Neither is a secret.
+   */
+  async #instance(s: Session): Promise<string> {
+    const [may] = await s.query(
+      "select has_function_privilege('pg_control_system()', 'execute') as may, (select oid::text from pg_database where datname = current_database()) as oid",
+    )
+    let system = ''
+    if (may?.may === true) {
+      const [row] = await s.query('select system_identifier::text as id from pg_control_system()')
+      if (typeof row?.id === 'string') system = row.id
+    }
+    return `${system}/${typeof may?.oid === 'string' ? may.oid : ''}`
   }
 
   #restoreError(err: unknown, info: BackupInfo, pre: BackupInfo | undefined): WatchdogError {

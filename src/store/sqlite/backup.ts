@@ -110,7 +110,7 @@ export async function backupSqlite(
       size,
       source,
       engine: 'sqlite',
-      ...(identity !== undefined ? { sourceFile: identity } : {}),
+      ...(identity !== undefined ? { sourceFile: identity, instance: identity } : {}),
       reason: request.reason,
       version: request.version,
       createdAt: now.toISOString(),

@@ -6,9 +6,15 @@ import type Database from 'better-sqlite3'
 import type { ConnectorRow } from '../../core/connectors.js'
 import { WatchdogError } from '../../errors.js'
 import type { BackupInfo, VerifyResult } from '../backup-files.js'
-import type { BackupRequest, IdpStore, RestoreResult, StoreTransaction } from '../port.js'
+import type {
+  BackupRequest,
+  IdpStore,
+  RestoreResult,
+  StoreIdentity,
+  StoreTransaction,
+} from '../port.js'
 import { isDsn, looksLikeDsn, notADsn } from '../postgres/dsn.js'
-import { backupSqlite, restoreSqlite, verifySqliteBackup } from './backup.js'
+import { backupSqlite, fileIdentity, restoreSqlite, verifySqliteBackup } from './backup.js'
 import {
   defaultBusyTimeoutMs,
   integrityCheck,
@@ -48,6 +54,25 @@ export class SqliteStore implements IdpStore {
 
   get identity(): string {
     return this.path
+  }
+
+  /** The file's `dev:ino` and its connector ids (undefined when the file cannot be read). */
+  identify(): Promise<StoreIdentity> {
+    let connectors: string[] | undefined
+    try {
+      connectors = readConnectors(this.path, { busyTimeoutMs: this.#busyTimeoutMs }).map(
+        (r) => r.id,
+      )
+    } catch {
+      connectors = undefined
+    }
+    const instance = fileIdentity(this.path)
+    return Promise.resolve({
+      engine: this.engine,
+      label: this.path,
+      ...(instance !== undefined ? { instance } : {}),
+      ...(connectors !== undefined ? { connectors } : {}),
+    })
   }
 
   // Through a promise executor: whatever these throw reaches the caller as a rejection, never
