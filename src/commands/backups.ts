@@ -132,8 +132,16 @@ Exit status: 0 ok, 1 a backup failed verification or a restore failed, 2 usage o
       const dir = flags.backupDir ?? backupDirFor(location, undefined)
       throwIfStopped(io)
       const info = await withStore(location, (store) =>
-        store.backup({ dir, reason: flags.reason, version: readVersion() }),
+        store.backup({ dir, reason: flags.reason, version: readVersion(), signal: io.signal }),
       )
+      // A signal that came as the backup completed: it is kept (complete and verified), but the
+      // command reports the stop, never "created".
+      if (io.signal.aborted) {
+        throw new WatchdogError(
+          'INTERRUPTED',
+          `stopped by a signal (backup ${info.id} had just been completed: it is kept)`,
+        )
+      }
       writeLine(
         io.stdout,
         flags.json === true ? JSON.stringify(summary(info)) : `created ${info.path}`,

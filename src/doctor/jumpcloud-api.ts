@@ -4,6 +4,7 @@
 // sent only to the configured API host (redirects are never followed) and never appears in a message.
 import type { ApiTokenOutcome } from '../core/checks/standalone-checks.js'
 import { classifyNetworkError } from '../oidc/discovery.js'
+import { httpRequest } from '../oidc/http-request.js'
 
 /** jumpCloudDefaultApiUrl in NetBird's jumpcloud.go. */
 export const jumpCloudDefaultApiUrl = 'https://console.jumpcloud.com'
@@ -65,7 +66,7 @@ export async function checkJumpCloudToken(
   const timeout = AbortSignal.timeout(opts.timeoutMs)
   const deadline = opts.signal !== undefined ? AbortSignal.any([timeout, opts.signal]) : timeout
   try {
-    const res = await (opts.fetch ?? fetch)(url.href, {
+    const res = await (opts.fetch ?? httpRequest)(url.href, {
       method: 'POST',
       headers: {
         'x-api-key': token,

@@ -7,6 +7,7 @@ import type { CustomFetch } from 'openid-client'
 import { discoveryUrl } from '../core/issuer.js'
 import { redactValues } from '../core/redact.js'
 import { errorMessage } from '../errors.js'
+import { httpRequest } from './http-request.js'
 
 export type DiscoveryFailureReason =
   'dns' | 'tcp' | 'tls' | 'timeout' | 'http-status' | 'not-json' | 'invalid-document' | 'insecure'
@@ -41,7 +42,7 @@ export interface DiscoveryOptions {
   timeoutMs: number
   /** Permit http:// issuers (tests and lab setups only). */
   allowInsecure: boolean
-  /** Injected for tests; defaults to the global fetch. */
+  /** Injected for tests; defaults to `httpRequest` (oidc/http-request.ts: an abort ends the socket). */
   fetch?: typeof fetch
   /** Abandons the request (a CLI stopped by a signal); reported like a timeout. */
   signal?: AbortSignal
@@ -112,7 +113,7 @@ export async function fetchDiscoveryDocument(
   opts.signal?.addEventListener('abort', stop, { once: true })
   if (opts.signal?.aborted === true) deadline.abort()
   let captured: Captured | undefined
-  const doFetch = opts.fetch ?? fetch
+  const doFetch = opts.fetch ?? httpRequest
   // Always the URL go-oidc fetches, whatever openid-client derives (it appends .well-known only to a URL
   // without one, and the document's URL is what we must judge).
   const capturingFetch: CustomFetch = async (_input, init) => {

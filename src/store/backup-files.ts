@@ -296,10 +296,17 @@ export function unlinkIfExists(path: string): void {
   }
 }
 
-export async function hashFile(path: string): Promise<{ sha256: string; size: number }> {
+/** sha256 and size of a file; `signal` stops the reading between chunks (INTERRUPTED). */
+export async function hashFile(
+  path: string,
+  signal?: AbortSignal,
+): Promise<{ sha256: string; size: number }> {
   const hash = createHash('sha256')
   let size = 0
   for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
+    if (signal?.aborted === true) {
+      throw new WatchdogError('INTERRUPTED', 'stopped by a signal: the backup was not completed')
+    }
     const b = chunk as Buffer
     size += b.length
     hash.update(b)

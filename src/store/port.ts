@@ -15,6 +15,11 @@ export interface BackupRequest {
   readonly reason: string
   /** The watchdog's version, recorded in the manifest. */
   readonly version: string
+  /**
+   * Aborts the backup (a command stopped by a signal): the copy stops at its next step, nothing of it
+   * is kept, and it fails with INTERRUPTED. A backup that is complete is returned even so.
+   */
+  readonly signal?: AbortSignal
 }
 
 /**

@@ -166,7 +166,10 @@ export async function writePostgresBackup(
         `backup of ${opts.label} failed verification: ${problem}`,
       )
     }
-    const { sha256, size } = await hashFile(path)
+    const { sha256, size } = await hashFile(path, request.signal)
+    if (request.signal?.aborted === true) {
+      throw new WatchdogError('INTERRUPTED', 'stopped by a signal: the backup was not completed')
+    }
     const manifest: BackupManifest = {
       format: 1,
       id,

@@ -81,7 +81,7 @@ export async function backupSqlite(
       try {
         // Created private before SQLite writes a byte into it (and its journal takes its mode).
         createPrivateFile(partial)
-        await copyPages(src, partial, source)
+        await copyPages(src, partial, source, request.signal)
         makeSelfContained(partial)
         rows = opts.expected !== undefined ? [...opts.expected] : readConnectorsFrom(src, source)
       } finally {
@@ -98,7 +98,8 @@ export async function backupSqlite(
       unlinkIfExists(partial)
     }
     fsyncFile(partial)
-    const { sha256, size } = await hashFile(partial)
+    const { sha256, size } = await hashFile(partial, request.signal)
+    stopIfAborted(request.signal)
     renameSync(partial, file)
     renamed = true
     const identity = fileIdentity(source)
@@ -139,14 +140,36 @@ const sourceProblems: ReadonlySet<string> = new Set([
   'DB_HOT_JOURNAL',
 ])
 
-/** Copy an open database into `dest` with the online backup API (many pages per step). */
-async function copyPages(src: Database.Database, dest: string, source: string): Promise<void> {
+/** Ends a backup that was asked to stop (INTERRUPTED); the caller removes what it wrote. */
+function stopIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted === true) {
+    throw new WatchdogError('INTERRUPTED', 'stopped by a signal: the backup was not completed')
+  }
+}
+
+/**
+ * Copy an open database into `dest` with the online backup API (many pages per step). `signal` ends
+ * the copy between two steps (the backup API's progress callback throws, which closes the backup).
+ */
+async function copyPages(
+  src: Database.Database,
+  dest: string,
+  source: string,
+  signal?: AbortSignal,
+): Promise<void> {
   try {
     // A one-pass copy gains nothing from the source's page cache; filling better-sqlite3's 16 MB default
     // cost ~15% at 200 MB in bench/backup.ts. SQLite keeps its own minimum of 10 pages.
     src.pragma('cache_size = 0')
-    await src.backup(dest, { progress: () => pagesPerStep })
+    stopIfAborted(signal)
+    await src.backup(dest, {
+      progress: () => {
+        stopIfAborted(signal)
+        return pagesPerStep
+      },
+    })
   } catch (err) {
+    if (err instanceof WatchdogError && err.code === 'INTERRUPTED') throw err
     // A damaged or busy source keeps its code; any other failure (a full disk, an I/O error on
     // either side) is a failed copy, not evidence that the source is unreadable.
     const mapped = mapSqliteError(err, source)
