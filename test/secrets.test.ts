@@ -884,10 +884,11 @@ describe('every command on an idp.db whose client secrets are the canary', () =>
         new RegExp(`connector "${id}": config is not`),
       )
     }
+    // An issuer that is no string is bad input (2), said as such.
     await step(
       ['repair', '--db', db, '--connector', 'shape', '--issuer', 'https://x.example/'],
-      1,
-      /connector "shape" \(type oidc\) has no issuer to repair/,
+      2,
+      /connector "shape": "issuer" in its config is a number, not a string/,
     )
     const discover = await step(
       ['repair', '--db', db, '--discover', '--allow-insecure', '--json'],
