@@ -74,7 +74,7 @@ test('server killed after the write, before the commit: typed error, the old val
   await rejectsWith(
     store.transaction(async (tx) => {
       const row = (await tx.readConnectors()).find((r) => r.id === jumpcloudId)!
-      await tx.writeConfig(row, repairedConfig)
+      await tx.writeConfig(row, repairedConfig, '1')
       await cluster.stop('immediate')
     }),
     'STORE_UNREACHABLE',
@@ -114,7 +114,7 @@ test('connection terminated during the transaction: not committed, nothing chang
   await rejectsWith(
     store.transaction(async (tx) => {
       const row = (await tx.readConnectors()).find((r) => r.id === jumpcloudId)!
-      await tx.writeConfig(row, repairedConfig)
+      await tx.writeConfig(row, repairedConfig, '1')
       const killed = await admin.query(
         "select pg_terminate_backend(pid) as ok from pg_stat_activity where application_name = 'netbird-watchdog' and datname = $1 and state = 'idle in transaction'",
         [database],

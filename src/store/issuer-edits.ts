@@ -1,6 +1,7 @@
 // Changing connector issuers in the IdP store, the one way every writer does it (repair, rollback,
 // both engines): one transaction with the rows locked -> plan (compare-and-set, core/edit-plan.ts) ->
-// a verified backup of exactly the locked state -> write only the planned values -> re-read and verify
+// a verified backup of exactly the locked state -> write only the planned values, each with a new
+// resource_version so a running Dex picks it up -> re-read and verify
 // inside the transaction -> durable commit -> re-read through a fresh connection and check the store.
 // Nothing is written when there is nothing to change. A store that fails its check after the commit is
 // restored whole from the backup just taken (the only case for a whole restore); any other failure
@@ -67,7 +68,7 @@ export async function editIssuers(
       if (plan.edits.length === 0) return
       backup = await tx.backup(opts.backup)
       log?.info({ backup: backup.path }, 'verified backup taken')
-      for (const e of plan.edits) await tx.writeConfig(e.row, e.newText)
+      for (const e of plan.edits) await tx.writeConfig(e.row, e.newText, e.resourceVersion)
       expected = expectedAfter(before, plan.edits)
       const now = await tx.readConnectors()
       const problem = compare(now, expected) ?? notOk(await tx.check())

@@ -205,14 +205,14 @@ export class PostgresStore implements IdpStore {
           )
           return await this.#writeBackup(snapshot, request)
         },
-        writeConfig: (row, text) =>
+        writeConfig: (row, text, resourceVersion) =>
           this.#guard(writeCtx, async () => {
             xid ??= await this.#xid(s)
             // bytea holds exactly the UTF-8 bytes of the text, as Dex's []byte does.
-            const n = await s.change('update connector set config = $1 where id = $2', [
-              Buffer.from(text, 'utf8'),
-              row.id,
-            ])
+            const n = await s.change(
+              'update connector set config = $1, resource_version = $2 where id = $3',
+              [Buffer.from(text, 'utf8'), resourceVersion, row.id],
+            )
             if (n !== 1) {
               throw new WatchdogError(
                 'REPAIR_FAILED',
