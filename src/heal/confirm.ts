@@ -4,6 +4,7 @@
 // and resumes it when the engine and the container are back).
 import { judgeRecovery, type TargetView } from '../core/recovery.js'
 import type { ContainerDetails, DockerPort } from '../docker/engine.js'
+import { delay } from '../delay.js'
 import { errorMessage } from '../errors.js'
 import { isStoreUnreachable } from '../store/availability.js'
 import type { IdpStore } from '../store/port.js'
@@ -112,18 +113,4 @@ export async function viewTarget(
 function engineTime(text: string): number {
   const ms = Date.parse(text)
   return Number.isFinite(ms) && ms > 0 ? ms : Number.NaN
-}
-
-/** An abortable wait (the daemon's own timing; tests never sleep). Resolves early on abort. */
-export function delay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve()
-    const timer = setTimeout(done, ms)
-    function done(): void {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    signal.addEventListener('abort', done, { once: true })
-  })
 }

@@ -149,7 +149,7 @@ function beginImmediate(db: Database.Database, dbPath: string): void {
       throw new WatchdogError(
         'DB_LOCKED',
         `another process holds a write transaction on ${dbPath} and did not finish within the busy timeout; nothing was changed. Stop NetBird (or wait) and retry.`,
-        { cause: err },
+        { cause: err, change: 'none' },
       )
     }
     throw mapped
