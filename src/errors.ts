@@ -89,6 +89,21 @@ export const inputErrorCodes: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'RESTORE_REFUSED',
 ])
 
+/**
+ * Errors that say the IdP store itself is damaged (what SQLite's integrity_check would say): the only
+ * store errors that count as evidence against a repair, and the only reason to restore a whole backup.
+ * A store that cannot answer right now (locked, busy, unreachable, timing out) is never damaged.
+ */
+export const damagedStoreCodes: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'DB_CORRUPT',
+  'DB_NOT_SQLITE',
+  'DB_NO_CONNECTOR_TABLE',
+])
+
+export function isDamagedStore(err: unknown): err is WatchdogError {
+  return err instanceof WatchdogError && damagedStoreCodes.has(err.code)
+}
+
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err)
 }

@@ -267,6 +267,7 @@ function jsonErrorPosition(text: string, err: unknown): string {
 
 const combinedSchema = z.looseObject({
   server: z.looseObject({
+    listenAddress: str.optional(),
     dataDir: str.optional(),
     auth: z
       .looseObject({
@@ -282,6 +283,8 @@ const combinedSchema = z.looseObject({
 
 export interface CombinedConfig {
   path: string
+  /** server.listenAddress: where the combined server serves HTTP (the quickstart's ":80"). */
+  listenAddress?: string
   /** server.auth.issuer: the embedded IdP's issuer, e.g. https://netbird.example.com/oauth2. */
   issuer?: string
   /** server.auth.dashboardRedirectURIs (undefined when absent or null). */
@@ -321,7 +324,7 @@ export function parseCombinedConfig(path: string, text: string): CombinedConfig 
         : join(dataDir, 'idp.db')
   return {
     path,
-    ...defined({ issuer: s.auth?.issuer, idpDbPath }),
+    ...defined({ issuer: s.auth?.issuer, idpDbPath, listenAddress: s.listenAddress }),
     ...(s.auth?.dashboardRedirectURIs
       ? { dashboardRedirectUris: s.auth.dashboardRedirectURIs }
       : {}),
