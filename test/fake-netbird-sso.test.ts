@@ -24,6 +24,7 @@ import {
 import {
   createIdpDb,
   goJsonMarshal,
+  holdLock,
   oidcConnectorConfig,
   type FixtureConnector,
   type FixtureSchema,
@@ -422,6 +423,45 @@ test('NetBird v0.65.2 (Dex v0.244.0), idp.db: the login endpoint answers as Dex 
           'ERRO [err: failed to get connector object from storage: not found] idp/dex/logrus_handler.go:83: Failed to get connector',
         ),
       )
+    },
+  )
+  await t.test(
+    "idp.db locked past Dex's 5 s busy timeout: a reader lock gives the same 400, a writer's 500",
+    async () => {
+      const rowsBefore = authRows(db.path).length
+      // EXCLUSIVE: Dex cannot even read the connector row.
+      const exclusive = await holdLock(db.path, 'exclusive')
+      let res: Answer
+      try {
+        res = await get(loginUrl(nb.dex, 'healthy'))
+      } finally {
+        await exclusive.release()
+      }
+      assert.equal(res.status, 400)
+      assert.equal(errorPage(res.body).message, 'Connector failed to initialize')
+      assert.ok(
+        hasLine(
+          await nb.logs(),
+          'ERRO [err: failed to get connector object from storage: select connector: database is locked] idp/dex/logrus_handler.go:83: Failed to get connector',
+        ),
+      )
+      // RESERVED (another writer's open transaction): the row is read, the auth_request insert waits out.
+      const reserved = await holdLock(db.path, 'immediate')
+      try {
+        res = await get(loginUrl(nb.dex, 'healthy'))
+      } finally {
+        await reserved.release()
+      }
+      assert.equal(res.status, 500)
+      assert.equal(errorPage(res.body).message, 'Failed to connect to the database.')
+      assert.ok(
+        hasLine(
+          await nb.logs(),
+          'ERRO [err: insert auth request: database is locked] idp/dex/logrus_handler.go:83: failed to create authorization request',
+        ),
+      )
+      assert.equal(authRows(db.path).length, rowsBefore)
+      assert.equal((await get(loginUrl(nb.dex, 'healthy'))).status, 302)
     },
   )
 })
