@@ -5,8 +5,8 @@
 import type { Command } from 'commander'
 import { loadConfig } from '../config/load.js'
 import { quoteText } from '../core/issuer.js'
-import type { ProbeResult } from '../core/sso-probe.js'
-import { WatchdogError } from '../errors.js'
+import { discountStoreFailures, type ProbeResult } from '../core/sso-probe.js'
+import { WatchdogError, errorMessage } from '../errors.js'
 import { readCombinedConfig, readManagementJson } from '../netbird/config-files.js'
 import { probeConnectors, probedConnectors } from '../oidc/sso-probe.js'
 import { locationLabel, openStore } from '../store/open.js'
@@ -71,7 +71,8 @@ Each probe: GET <url>/auth/<connector>?client_id=…&redirect_uri=…&response_t
 answer 302 to the provider's live authorization_endpoint with the connector's client id and redirect
 URI; then that URL is fetched once (reachable, valid TLS, not a 5xx) unless --no-provider.
 Failure reasons: connector_failed, login_error, redirect_mismatch, probe_client_unknown,
-probe_redirect_unregistered, netbird_unreachable, netbird_error, provider_unreachable, provider_error.
+probe_redirect_unregistered, netbird_unreachable, netbird_error, store_unavailable,
+provider_unreachable, provider_error.
 
 Examples:
   netbird-watchdog probe --config-yaml /etc/netbird/config.yaml --db /var/lib/netbird/idp.db
@@ -129,6 +130,12 @@ probe Dex refuses as configured: --client-id, --redirect-uri), 130/143 stopped b
             signal: io.signal,
           },
         )
+        if (results.some((r) => !r.ok && r.reason === 'connector_failed')) {
+          // Dex reads the row first: a store nobody can read now makes its refusal say nothing.
+          await store.readConnectors().catch((err: unknown) => {
+            results = discountStoreFailures(results, errorMessage(err))
+          })
+        }
       } finally {
         await store.close()
       }

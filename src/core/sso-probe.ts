@@ -26,6 +26,12 @@ export const probeFailureReasons = [
   'netbird_unreachable',
   /** NetBird answered something Dex's login endpoint never does (another status, not Dex at that URL). */
   'netbird_error',
+  /**
+   * Dex could not use its store (500 "Failed to connect to the database."), or said it cannot open the
+   * connector while the store cannot be read by the watchdog either (locked, down): Dex's
+   * "Connector failed to initialize" then says nothing about the connector.
+   */
+  'store_unavailable',
   /** The provider could not be reached (DNS, TCP, TLS, timeout), or its discovery did not answer. */
   'provider_unreachable',
   /** The provider answered the login URL with a server error (5xx). */
@@ -85,6 +91,13 @@ export function judgeDexStatus(a: DexAnswer): DexVerdict {
       reason: 'login_error',
       detail:
         'Dex opened the connector but refuses to start a login (500 "Login error."): its stored redirectURI is not <issuer>/callback',
+    }
+  }
+  if (a.status === 500 && has('Failed to connect to the database')) {
+    return {
+      ok: false,
+      reason: 'store_unavailable',
+      detail: 'Dex cannot use its store (500 "Failed to connect to the database."): locked or down',
     }
   }
   if (a.status === 404 && has('Invalid client_id')) {
@@ -157,6 +170,26 @@ export function judgeProviderStatus(status: number): DexVerdict | undefined {
     }
   }
   return undefined
+}
+
+/**
+ * A round's `connector_failed` answers while the store could not be read (Dex reads the connector's row
+ * first; a lock held for longer than its busy timeout, or a server that is down, fails it the same
+ * way): no conclusion about the connectors.
+ */
+export function discountStoreFailures(
+  results: readonly ProbeResult[],
+  storeProblem: string,
+): ProbeResult[] {
+  return results.map((r) =>
+    !r.ok && r.reason === 'connector_failed'
+      ? {
+          ...r,
+          reason: 'store_unavailable' as const,
+          detail: `Dex says it cannot open the connector, but the IdP store cannot be read either (${storeProblem}): no conclusion`,
+        }
+      : r,
+  )
 }
 
 /** Failures that start the self-healing flow's diagnosis (the issuer policy decides what to change). */

@@ -33,8 +33,8 @@ export interface ConfirmOptions {
 
 export async function confirmRecovery(o: ConfirmOptions): Promise<ConfirmVerdict> {
   const deadline = o.now() + o.confirmMs + o.startTimeoutMs
-  /** Why the store's check gave no answer the last time it was asked (locked, unreachable…). */
-  let unchecked: string | undefined
+  /** Why the store's check gave no answer the last time it was asked (locked, unreachable…), and since when. */
+  let unchecked: { why: string; since: number } | undefined
   for (;;) {
     const view = await viewTarget(o.docker, o.container, o.signal)
     const evidence = o.evidence()
@@ -57,8 +57,15 @@ export async function confirmRecovery(o: ConfirmOptions): Promise<ConfirmVerdict
           return { kind: 'worse', evidence: `the IdP store fails its check: ${health.problem}` }
         }
         // No answer (locked by another process, busy, a PostgreSQL server restarting) says nothing
-        // about the repair: asked again on the next poll, and at the deadline the repair stays.
-        unchecked = health.why
+        // about the repair: asked again on the next poll for another confirm window, then the repair
+        // stays, unconfirmed.
+        unchecked = { why: health.why, since: unchecked?.since ?? o.now() }
+        if (o.now() - unchecked.since >= o.confirmMs) {
+          return {
+            kind: 'interrupted',
+            why: `the container stayed up, but the IdP store gave no answer to its check for ${Math.round(o.confirmMs / 1000)}s (${health.why})`,
+          }
+        }
         break
       }
       case 'waiting':
@@ -76,7 +83,7 @@ export async function confirmRecovery(o: ConfirmOptions): Promise<ConfirmVerdict
         kind: 'interrupted',
         why:
           unchecked !== undefined
-            ? `the container stayed up, but the IdP store gave no answer to its check in time (${unchecked})`
+            ? `the container stayed up, but the IdP store gave no answer to its check in time (${unchecked.why})`
             : 'the container did not come back up and stay up in time',
       }
     }

@@ -393,7 +393,7 @@ export class Healer {
       if (live.kind === 'outcome') return live.outcome
       log.warn(
         { why: live.why },
-        'the login probe does not prove the live fix; restarting NetBird to load it (the cost paid only when nothing else works)',
+        'the login probe shows the live fix is not loaded; restarting NetBird to load it (the cost paid only when nothing else works)',
       )
     } else {
       log.warn(
@@ -481,8 +481,8 @@ export class Healer {
             }
           case 'still-fails':
           case 'no-answer':
-            t.pending = null
             if (pending.upProves) {
+              t.pending = null
               t.noteUp()
               return {
                 kind: 'repaired',
@@ -493,11 +493,13 @@ export class Healer {
               }
             }
             if (proof.kind === 'no-answer') {
+              // Kept pending: the confirmation resumes when the container starts again.
               return unconfirmed(
                 repair,
                 `${stayed}, but the login probe could not tell whether SSO works (${proof.why}): the repair stays in place, unconfirmed`,
               )
             }
+            t.pending = null
             t.trip('repair_failed')
             return {
               kind: 'repaired',
@@ -546,8 +548,19 @@ export class Healer {
           outcome: await this.#rollBack(t, repair, proof.evidence, log, false),
         }
       case 'still-fails':
-      case 'no-answer':
+        // Dex still refuses the connector, readably: it did not pick the fix up. A restart will.
         return { kind: 'fallback', why: proof.why }
+      case 'no-answer':
+        // NetBird, its store or the provider does not answer: nothing says the fix is not loaded,
+        // and a restart would not help (a store locked by someone else would fail NetBird's start
+        // too). The repair stays; the confirmation resumes when the container starts again.
+        return {
+          kind: 'outcome',
+          outcome: unconfirmed(
+            repair,
+            `the login probe could not tell whether SSO works within ${this.#o.config.repair.confirmSeconds}s (${proof.why}): the repair stays in place, unconfirmed; confirmation resumes when the container starts again`,
+          ),
+        }
       case 'passes':
         break
     }

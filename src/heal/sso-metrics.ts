@@ -58,7 +58,7 @@ export function createSsoMetrics(
   })
   const failures = new Counter({
     name: `${p}sso_probe_failures_total`,
-    help: 'Failed SSO login probes, by connector and reason (connector_failed, login_error, redirect_mismatch, probe_client_unknown, probe_redirect_unregistered, netbird_unreachable, netbird_error, provider_unreachable, provider_error).',
+    help: 'Failed SSO login probes, by connector and reason (connector_failed, login_error, redirect_mismatch, probe_client_unknown, probe_redirect_unregistered, netbird_unreachable, netbird_error, store_unavailable, provider_unreachable, provider_error).',
     labelNames: ['container', 'connector', 'reason'] as const,
     registers,
   })

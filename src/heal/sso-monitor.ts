@@ -12,7 +12,12 @@
 // Otherwise the probe is off for that target, said once in the log and in
 // netbird_watchdog_sso_probe_enabled; derivation is tried again every round.
 import type { Config } from '../config/schema.js'
-import { deriveSsoUrl, repairTriggers, type ProbeResult } from '../core/sso-probe.js'
+import {
+  deriveSsoUrl,
+  discountStoreFailures,
+  repairTriggers,
+  type ProbeResult,
+} from '../core/sso-probe.js'
 import type { DockerPort } from '../docker/engine.js'
 import type { WatchdogEvents } from '../docker/events.js'
 import { errorMessage } from '../errors.js'
@@ -182,8 +187,17 @@ export class SsoMonitor implements SsoProbe {
       allowInsecure: this.#o.config.oidc.allowInsecure,
       signal: this.#abort.signal,
     }
-    const results = await probeConnectors(rows, options)
+    let results = await probeConnectors(rows, options)
     if (this.#abort.signal.aborted) return undefined
+    if (results.some((r) => !r.ok && r.reason === 'connector_failed')) {
+      // Dex reads the connector's row before it opens it: if the store cannot be read now (a lock
+      // held past Dex's busy timeout, a server down), its refusal says nothing about the connector.
+      try {
+        await this.#o.store.readConnectors()
+      } catch (err) {
+        results = discountStoreFailures(results, errorMessage(err))
+      }
+    }
     this.#o.onRound?.(container, results)
     this.#report(container, t.results, results)
     t.results = results
