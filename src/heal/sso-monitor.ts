@@ -12,6 +12,7 @@
 // Otherwise the probe is off for that target, said once in the log and in
 // netbird_watchdog_sso_probe_enabled; derivation is tried again every round.
 import type { Config } from '../config/schema.js'
+import type { ConnectorRow } from '../core/connectors.js'
 import {
   deriveSsoUrl,
   discountStoreFailures,
@@ -53,6 +54,8 @@ interface TargetProbe {
   /** The last `why` logged for an off probe (logged again only when it changes). */
   saidOff?: string
   results: readonly ProbeResult[]
+  /** The connector rows of the last successful read: probed again while the store cannot be read. */
+  rows?: readonly ConnectorRow[]
   /** Per connector: the reason and time of the last hand-over to the healer. */
   readonly triggered: Map<string, { reason: string; at: number }>
   chain: Promise<unknown>
@@ -167,15 +170,21 @@ export class SsoMonitor implements SsoProbe {
   async #round(container: string, t: TargetProbe): Promise<readonly ProbeResult[] | undefined> {
     const where = await this.#where(container, t)
     if (!('url' in where)) return undefined
-    let rows
+    let rows: readonly ConnectorRow[]
     try {
       rows = await this.#o.store.readConnectors()
+      t.rows = rows
     } catch (err) {
-      this.#log.warn(
-        { container, err: errorMessage(err) },
-        'SSO login probe: cannot read the connectors from the IdP store; round skipped',
-      )
-      return undefined
+      // Dex may still serve logins: probe the connectors last read (their answers then say nothing
+      // conclusive about a connector Dex refuses, below).
+      if (t.rows === undefined) {
+        this.#log.warn(
+          { container, err: errorMessage(err) },
+          'SSO login probe: cannot read the connectors from the IdP store; round skipped',
+        )
+        return undefined
+      }
+      rows = t.rows
     }
     const sso = this.#o.config.sso
     const options: SsoProbeOptions = {

@@ -97,10 +97,15 @@ export interface IssuerPeer {
   close(): Promise<void>
 }
 
-/** A real oidc-provider on 127.0.0.1; which spelling of its issuer it returns can change at runtime. */
+/**
+ * A real oidc-provider on 127.0.0.1; which spelling of its issuer it returns can change at runtime.
+ * `movedAuthorization`: the trailing-slash spelling also serves its authorization endpoint at
+ * `/authorize` instead of oidc-provider's `/auth` (a provider that moved both, as a migration does), so
+ * a Dex holding the connector as it opened it before sends the browser to the old endpoint.
+ */
 export async function startIssuerPeer(
   t: { after(fn: () => unknown): void } | undefined,
-  opts: { trailingSlash: boolean },
+  opts: { trailingSlash: boolean; movedAuthorization?: boolean },
 ): Promise<IssuerPeer> {
   const server: Server = createServer()
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -113,7 +118,10 @@ export async function startIssuerPeer(
   console.warn = () => undefined
   const { default: Provider } = (await import(specifier)) as { default: ProviderClass }
   const providers = {
-    slash: new Provider(`${origin}/`, {}).callback(),
+    slash: new Provider(
+      `${origin}/`,
+      opts.movedAuthorization === true ? { routes: { authorization: '/authorize' } } : {},
+    ).callback(),
     bare: new Provider(origin, {}).callback(),
   }
   console.warn = quiet
