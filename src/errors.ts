@@ -26,6 +26,7 @@ export type ErrorCode =
   | 'DB_HOT_JOURNAL'
   | 'DB_UNREADABLE'
   | 'STORE_UNREACHABLE'
+  | 'STORE_UNKNOWN'
   | 'STORE_AUTH_FAILED'
   | 'STORE_NOT_DEX'
   | 'STORE_TIMEOUT'
