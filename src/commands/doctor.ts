@@ -188,6 +188,7 @@ export function toJson(report: DoctorReport): {
 
 const marks: Record<CheckStatus, string> = { pass: '✓', warn: '!', fail: '✗', skip: '-' }
 const areaTitles: Record<CheckArea, string> = {
+  'idp-config': 'Embedded IdP configuration',
   'embedded-idp': 'Embedded IdP connectors',
   standalone: 'Standalone IdP setup',
 }
@@ -206,7 +207,7 @@ export function formatReport(report: DoctorReport, inputs: DoctorSources): strin
     inputs.setupEnv !== undefined ? `setup.env ${inputs.setupEnv}` : undefined,
   ].filter((s): s is string => s !== undefined)
   lines.push(`netbird-watchdog doctor: ${sources.join(', ') || 'no inputs'}`)
-  for (const area of ['embedded-idp', 'standalone'] as const) {
+  for (const area of ['idp-config', 'embedded-idp', 'standalone'] as const) {
     const checks = report.checks.filter((c) => c.area === area)
     if (checks.length === 0) continue
     lines.push('', areaTitles[area])

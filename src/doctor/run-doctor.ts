@@ -1,6 +1,7 @@
 // Runs every `doctor` check: reads the inputs (idp.db, management.json, config.yaml, setup.env), fetches
 // each provider's discovery document once, asks the JumpCloud API, and evaluates the pure checks of
-// src/core/checks/ (standalone setups: standalone-tasks.ts). Independent of the CLI so the daemon can run it on a schedule.
+// src/core/checks/ (the embedded IdP's own settings: idp-config-checks.ts; standalone setups:
+// standalone-tasks.ts). Independent of the CLI so the daemon can run it on a schedule.
 // Checks run concurrently, each under a deadline: one hanging provider never holds up the report.
 import { connectorIssuer, type ConnectorRow } from '../core/connectors.js'
 import { reportOk, type CheckResult } from '../core/checks/check.js'
@@ -16,14 +17,23 @@ import {
   type SuggestedStore,
 } from '../core/checks/connector-checks.js'
 import { evaluateDiscoveryReachable } from '../core/checks/discovery.js'
+import {
+  cookieKeyEnv,
+  evaluateCookieKey,
+  evaluateIdpStorage,
+  evaluateLocalAuth,
+} from '../core/checks/idp-config-checks.js'
 import { evaluateStaticDrift } from '../core/checks/static-checks.js'
 import { discoveryUrl } from '../core/issuer.js'
 import { isSecretKey, redactValues } from '../core/redact.js'
 import type { Logger } from '../log.js'
+import { join } from 'node:path'
 import {
+  defaultDataDir,
   readCombinedConfig,
   readManagementJson,
   readSetupEnv,
+  type CombinedConfig,
   type ManagementJson,
   type SetupEnv,
 } from '../netbird/config-files.js'
@@ -170,6 +180,7 @@ export async function runDoctor(inputs: DoctorInputs, opts: DoctorOptions): Prom
       run: () => [evaluateDashboardRedirectUris(src, src.issuer, src.uris)],
     })
   }
+  addIdpConfigTasks(tasks, management, combined, rows, env)
   if (
     management !== undefined &&
     (management.http !== undefined || management.idpManager !== undefined)
@@ -199,12 +210,99 @@ export async function runDoctor(inputs: DoctorInputs, opts: DoctorOptions): Prom
       ]),
     ),
   )
-  const secrets = collectSecrets(rows, management, setupEnv)
+  const secrets = collectSecrets(rows, management, setupEnv, combined, env)
   const checks = settled.flat().map((c) => redactResult(c, secrets))
   for (const c of checks) {
     opts.log?.debug({ check: c.id, status: c.status, target: c.target }, 'doctor check')
   }
   return { ok: reportOk(checks), checks, ms: Math.round(performance.now() - started) }
+}
+
+/**
+ * The embedded IdP's own settings, from each NetBird file that configures it: the auth store engine
+ * and its DSN or file, the session cookie key, and local login switched off without another connector.
+ */
+function addIdpConfigTasks(
+  tasks: TaskSpec[],
+  management: ManagementJson | undefined,
+  combined: CombinedConfig | undefined,
+  rows: ConnectorRow[] | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+): void {
+  const connectors = rows?.map((r) => ({ id: r.id, type: r.type }))
+  const envKey = env[cookieKeyEnv]
+  const add = (id: TaskSpec['id'], target: string, run: () => CheckResult[]): void => {
+    tasks.push({ id, area: 'idp-config', target, run })
+  }
+  if (combined !== undefined) {
+    const path = combined.path
+    const src = { path, layout: 'combined' as const }
+    const field = combined.idpStorage.field ?? 'server.authStore.engine'
+    add('idp-storage-config', `${path} ${field}`, () => [
+      evaluateIdpStorage({
+        ...src,
+        engine: combined.idpStorage.field !== undefined ? combined.idpStorage.engine : undefined,
+        engineField: field,
+        hasDsn: combined.authStoreDsn !== undefined,
+        dsnField: 'server.authStore.dsn',
+        file: combined.idpDbPath ?? '',
+      }),
+    ])
+    const cookie = evaluateCookieKey({
+      ...src,
+      key: combined.sessionCookieKey?.reveal(),
+      keyField: 'server.auth.sessionCookieEncryptionKey',
+      envKey,
+    })
+    if (cookie !== undefined) add('session-cookie-key', cookie.target, () => [cookie])
+    const local = evaluateLocalAuth({
+      ...src,
+      field: 'server.auth.localAuthDisabled',
+      disabled: combined.localAuthDisabled,
+      connectors,
+      staticConnectorIds: [],
+    })
+    if (local !== undefined) add('local-auth-connectors', local.target, () => [local])
+  }
+  const e = management?.embedded
+  if (management !== undefined && e?.enabled === true) {
+    const path = management.path
+    const src = { path, layout: 'management' as const }
+    // management/cmd/management.go ApplyEmbeddedIdPConfig: Storage.Config.File, else idp.db in the
+    // data directory (the --datadir flag, /var/lib/netbird/ unless given).
+    const dataDir =
+      management.datadir !== undefined && management.datadir !== ''
+        ? management.datadir
+        : defaultDataDir
+    add('idp-storage-config', `${path} EmbeddedIdP.Storage.Type`, () => [
+      evaluateIdpStorage({
+        ...src,
+        engine: e.storageType,
+        engineField: 'EmbeddedIdP.Storage.Type',
+        hasDsn: e.storageDsn !== undefined,
+        dsnField: 'EmbeddedIdP.Storage.Config.DSN',
+        file:
+          e.storageFile !== undefined && e.storageFile !== ''
+            ? e.storageFile
+            : join(dataDir, 'idp.db'),
+      }),
+    ])
+    const cookie = evaluateCookieKey({
+      ...src,
+      key: e.sessionCookieKey?.reveal(),
+      keyField: 'EmbeddedIdP.SessionCookieEncryptionKey',
+      envKey,
+    })
+    if (cookie !== undefined) add('session-cookie-key', cookie.target, () => [cookie])
+    const local = evaluateLocalAuth({
+      ...src,
+      field: 'EmbeddedIdP.LocalAuthDisabled',
+      disabled: e.localAuthDisabled,
+      connectors,
+      staticConnectorIds: e.staticConnectors.map((c) => c.id),
+    })
+    if (local !== undefined) add('local-auth-connectors', local.target, () => [local])
+  }
 }
 
 function addConnectorTasks(
@@ -307,6 +405,8 @@ function collectSecrets(
   rows: ConnectorRow[] | undefined,
   management: ManagementJson | undefined,
   setupEnv: SetupEnv | undefined,
+  combined: CombinedConfig | undefined,
+  env: Readonly<Record<string, string | undefined>>,
 ): string[] {
   const out: string[] = []
   const walk = (value: unknown): void => {
@@ -324,6 +424,16 @@ function collectSecrets(
   for (const [k, v] of Object.entries(setupEnv?.vars ?? {})) {
     if (/SECRET|TOKEN|PASSWORD|_KEY$/i.test(k)) out.push(v)
   }
+  for (const secret of [
+    combined?.sessionCookieKey,
+    combined?.authStoreDsn,
+    management?.embedded?.sessionCookieKey,
+    management?.embedded?.storageDsn,
+  ]) {
+    if (secret !== undefined) out.push(secret.reveal().trim())
+  }
+  const envKey = env[cookieKeyEnv]
+  if (envKey !== undefined) out.push(envKey.trim())
   return out
 }
 
