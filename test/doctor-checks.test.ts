@@ -77,11 +77,12 @@ const conn = {
 const mj: StandaloneSource = { label: '/etc/netbird/management.json', kind: 'management-json' }
 const env: StandaloneSource = { label: './setup.env', kind: 'setup-env' }
 
-test('fifteen stable check ids', () => {
+test('seventeen stable check ids', () => {
   assert.deepEqual([...checkIds].sort(), [
     'audience-client-id',
     'auth-issuer-matches-discovery',
     'client-auth-method',
+    'config-file-in-use',
     'connector-config',
     'dashboard-redirect-uris',
     'device-auth',
@@ -94,6 +95,7 @@ test('fifteen stable check ids', () => {
     'scopes',
     'session-cookie-key',
     'static-connector-drift',
+    'store-in-use',
   ])
 })
 

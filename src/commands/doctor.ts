@@ -81,6 +81,7 @@ Exit status: 0 every check passed (warnings allowed), 1 a check failed, 2 usage,
       const inputs = resolveInputs(flags, config, secrets, io.env)
       throwIfStopped(io)
       const { store: location, ...files } = inputs
+      const dbPath = config.idp.dbPath
       const store =
         location !== undefined
           ? openStore(location, { busyTimeoutMs: config.idp.busyTimeoutMs })
@@ -88,7 +89,7 @@ Exit status: 0 every check passed (warnings allowed), 1 a check failed, 2 usage,
       let report: DoctorReport
       try {
         report = await runDoctor(
-          { ...files, ...(store !== undefined ? { store } : {}) },
+          { ...files, dbPath, ...(store !== undefined ? { store } : {}) },
           {
             timeoutMs,
             allowInsecure: flags.allowInsecure === true || config.oidc.allowInsecure,

@@ -3,6 +3,8 @@
 // src/core/checks/ (the embedded IdP's own settings: idp-config-checks.ts; standalone setups:
 // standalone-tasks.ts). Independent of the CLI so the daemon can run it on a schedule.
 // Checks run concurrently, each under a deadline: one hanging provider never holds up the report.
+import { existsSync } from 'node:fs'
+import { basename, dirname, join } from 'node:path'
 import { connectorIssuer, type ConnectorRow } from '../core/connectors.js'
 import { reportOk, type CheckResult } from '../core/checks/check.js'
 import {
@@ -22,12 +24,15 @@ import {
   evaluateCookieKey,
   evaluateIdpStorage,
   evaluateLocalAuth,
+  evaluateConfigFileInUse,
+  evaluateStoreInUse,
+  type ConfigFileFacts,
+  type StoreInUseFacts,
 } from '../core/checks/idp-config-checks.js'
 import { evaluateStaticDrift } from '../core/checks/static-checks.js'
 import { discoveryUrl } from '../core/issuer.js'
 import { isSecretKey, redactValues } from '../core/redact.js'
 import type { Logger } from '../log.js'
-import { join } from 'node:path'
 import {
   defaultDataDir,
   readCombinedConfig,
@@ -40,6 +45,7 @@ import {
 import { discoverConnectors, type ConnectorsDiscovered } from '../oidc/connector-discovery.js'
 import { fetchDiscovery, fetchDiscoveryDocument, type DiscoveryResult } from '../oidc/discovery.js'
 import type { IdpStore } from '../store/port.js'
+import { SqliteStore } from '../store/sqlite/store.js'
 import { addManagementStandaloneTasks, addSetupEnvTasks } from './standalone-tasks.js'
 import type { TaskSpec } from './task.js'
 
@@ -52,6 +58,11 @@ export interface DoctorInputs {
   configYaml?: string
   /** setup.env as the JumpCloud guide's standalone setup writes it. */
   setupEnv?: string
+  /**
+   * The watchdog's idp.dbPath: where an idp.db left from before a move to PostgreSQL may be found here
+   * (besides the path NetBird's config names), for the store-in-use check.
+   */
+  dbPath?: string
 }
 
 export interface DoctorOptions {
@@ -181,6 +192,29 @@ export async function runDoctor(inputs: DoctorInputs, opts: DoctorOptions): Prom
     })
   }
   addIdpConfigTasks(tasks, management, combined, rows, env)
+  if (combined !== undefined) {
+    const result = evaluateConfigFileInUse(configFileFacts(combined))
+    if (result !== undefined) {
+      tasks.push({
+        id: 'config-file-in-use',
+        area: 'idp-config',
+        target: result.target,
+        run: () => [result],
+      })
+    }
+  }
+  const storeInUse = await storeInUseFacts(inputs, management, combined, rows)
+  if (storeInUse !== undefined) {
+    const result = evaluateStoreInUse(storeInUse)
+    if (result !== undefined) {
+      tasks.push({
+        id: 'store-in-use',
+        area: 'idp-config',
+        target: result.target,
+        run: () => [result],
+      })
+    }
+  }
   if (
     management !== undefined &&
     (management.http !== undefined || management.idpManager !== undefined)
@@ -216,6 +250,99 @@ export async function runDoctor(inputs: DoctorInputs, opts: DoctorOptions): Prom
     opts.log?.debug({ check: c.id, status: c.status, target: c.target }, 'doctor check')
   }
   return { ok: reportOk(checks), checks, ms: Math.round(performance.now() - started) }
+}
+
+/**
+ * config.yaml.enterprise beside the config.yaml doctor was given (migrate-to-enterprise.sh writes it
+ * next to the compose file, where the quickstart keeps config.yaml), and the engine each one sets.
+ */
+function configFileFacts(combined: CombinedConfig): ConfigFileFacts {
+  const engine = combined.idpStorage.engine
+  if (basename(combined.path).endsWith('.enterprise'))
+    return { path: combined.path, engine, enterprise: undefined }
+  const candidate = join(dirname(combined.path), 'config.yaml.enterprise')
+  if (!existsSync(candidate)) return { path: combined.path, engine, enterprise: undefined }
+  let other: string
+  try {
+    other = readCombinedConfig(candidate).idpStorage.engine
+  } catch {
+    other = engine // unreadable: named all the same, without a comparison
+  }
+  return { path: combined.path, engine, enterprise: { path: candidate, engine: other } }
+}
+
+/**
+ * What the store-in-use check compares: the store NetBird's config makes it use (config.yaml first,
+ * as store/open.ts reads them), the one doctor read, and an idp.db found here while NetBird uses
+ * PostgreSQL (the path NetBird's config gives it, or the watchdog's idp.dbPath), read for its
+ * connector ids. Undefined when NetBird's config names no engine it accepts.
+ */
+async function storeInUseFacts(
+  inputs: DoctorInputs,
+  management: ManagementJson | undefined,
+  combined: CombinedConfig | undefined,
+  rows: ConnectorRow[] | undefined,
+): Promise<StoreInUseFacts | undefined> {
+  const e = management?.embedded
+  const named =
+    combined !== undefined
+      ? {
+          path: combined.path,
+          layout: 'combined' as const,
+          engine: combined.idpStorage.engine,
+          engineField: combined.idpStorage.field ?? 'server.authStore.engine (default)',
+          sqlitePath: combined.sqliteFile,
+        }
+      : management !== undefined && e?.enabled === true
+        ? {
+            path: management.path,
+            layout: 'management' as const,
+            engine: e.storageType !== undefined && e.storageType !== '' ? e.storageType : 'sqlite3',
+            engineField:
+              e.storageType !== undefined && e.storageType !== ''
+                ? 'EmbeddedIdP.Storage.Type'
+                : 'EmbeddedIdP.Storage.Type (default)',
+            sqlitePath: managementSqlitePath(management),
+          }
+        : undefined
+  if (named === undefined || (named.engine !== 'sqlite3' && named.engine !== 'postgres')) {
+    return undefined
+  }
+  const store = inputs.store
+  const facts: StoreInUseFacts = {
+    path: named.path,
+    layout: named.layout,
+    netbirdEngine: named.engine,
+    engineField: named.engineField,
+    netbirdSqlitePath: named.sqlitePath,
+    checked: store !== undefined ? { engine: store.engine, label: store.label } : undefined,
+    ...(rows !== undefined ? { usedConnectorIds: rows.map((r) => r.id) } : {}),
+  }
+  if (named.engine !== 'postgres' || store?.engine === 'sqlite') return facts
+  const candidates = [...new Set([named.sqlitePath, inputs.dbPath])]
+  const stale = candidates.find((p): p is string => p !== undefined && existsSync(p))
+  if (stale === undefined) return facts
+  // Read-only, like every doctor read; an unreadable leftover is still named, without its connectors.
+  const old = new SqliteStore(stale)
+  try {
+    const ids = (await old.readConnectors()).map((r) => r.id)
+    return { ...facts, staleSqlite: { path: stale, connectorIds: ids } }
+  } catch {
+    return { ...facts, staleSqlite: { path: stale } }
+  } finally {
+    await old.close()
+  }
+}
+
+/** management/cmd/management.go ApplyEmbeddedIdPConfig: Storage.Config.File, else idp.db in the data directory. */
+function managementSqlitePath(management: ManagementJson): string {
+  const e = management.embedded
+  if (e?.storageFile !== undefined && e.storageFile !== '') return e.storageFile
+  const dataDir =
+    management.datadir !== undefined && management.datadir !== ''
+      ? management.datadir
+      : defaultDataDir
+  return join(dataDir, 'idp.db')
 }
 
 /**
@@ -268,12 +395,6 @@ function addIdpConfigTasks(
   if (management !== undefined && e?.enabled === true) {
     const path = management.path
     const src = { path, layout: 'management' as const }
-    // management/cmd/management.go ApplyEmbeddedIdPConfig: Storage.Config.File, else idp.db in the
-    // data directory (the --datadir flag, /var/lib/netbird/ unless given).
-    const dataDir =
-      management.datadir !== undefined && management.datadir !== ''
-        ? management.datadir
-        : defaultDataDir
     add('idp-storage-config', `${path} EmbeddedIdP.Storage.Type`, () => [
       evaluateIdpStorage({
         ...src,
@@ -281,10 +402,7 @@ function addIdpConfigTasks(
         engineField: 'EmbeddedIdP.Storage.Type',
         hasDsn: e.storageDsn !== undefined,
         dsnField: 'EmbeddedIdP.Storage.Config.DSN',
-        file:
-          e.storageFile !== undefined && e.storageFile !== ''
-            ? e.storageFile
-            : join(dataDir, 'idp.db'),
+        file: managementSqlitePath(management),
       }),
     ])
     const cookie = evaluateCookieKey({

@@ -321,6 +321,8 @@ export interface CombinedConfig {
   dataDir: string
   /** idp.db inside the container (undefined when the auth store is postgres). */
   idpDbPath?: string
+  /** Where idp.db is, or was before a move to PostgreSQL, inside the container (whatever the engine). */
+  sqliteFile: string
   /** The auth store engine, lower-cased (`postgres`, `sqlite3`, or what was written): which store to open. */
   authStoreEngine: string
   /** server.authStore.dsn (engine postgres): may hold a password, so kept as a Secret. */
@@ -364,14 +366,13 @@ export function parseCombinedConfig(path: string, text: string): CombinedConfig 
   // and doctor's idp-storage-config check says so), any other engine than postgres as idp.db.
   const engine = idpStorage.engine.toLowerCase()
   const file = s.authStore?.file
-  const idpDbPath =
-    engine === 'postgres'
-      ? undefined
-      : file !== undefined && file !== ''
-        ? isAbsolute(file)
-          ? file
-          : join(dataDir, file)
-        : join(dataDir, 'idp.db')
+  const sqliteFile =
+    file !== undefined && file !== ''
+      ? isAbsolute(file)
+        ? file
+        : join(dataDir, file)
+      : join(dataDir, 'idp.db')
+  const idpDbPath = engine === 'postgres' ? undefined : sqliteFile
   return {
     path,
     ...defined({ issuer: s.auth?.issuer, idpDbPath }),
@@ -379,6 +380,7 @@ export function parseCombinedConfig(path: string, text: string): CombinedConfig 
       ? { dashboardRedirectUris: s.auth.dashboardRedirectURIs }
       : {}),
     dataDir,
+    sqliteFile,
     authStoreEngine: engine,
     ...(nonEmpty(s.authStore?.dsn) ? { authStoreDsn: new Secret(s.authStore.dsn) } : {}),
     idpStorage,

@@ -22,6 +22,8 @@ export const checkIds = [
   'idp-storage-config',
   'session-cookie-key',
   'local-auth-connectors',
+  'store-in-use',
+  'config-file-in-use',
 ] as const
 export type CheckId = (typeof checkIds)[number]
 export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip'

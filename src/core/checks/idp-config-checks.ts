@@ -1,12 +1,13 @@
 // Checks of the embedded IdP's own settings in NetBird's config files, before NetBird restarts into
-// them: the auth store engine and its DSN or file, the session cookie encryption key's length, and
-// local login switched off with no other connector. Pure. Each mirrors the code that refuses the
+// them: the auth store engine and its DSN or file, the session cookie encryption key's length, local
+// login switched off with no other connector, and which store NetBird uses when another one (a stale
+// idp.db after a move to PostgreSQL) is around. Pure. Each mirrors the code that refuses the
 // setting in netbirdio/netbird v0.77.1: management/server/idp/embedded.go (ToYAMLConfig,
 // buildIdpStorageConfig, resolveSessionCookieEncryptionKey, NewEmbeddedIdPManager), idp/dex/connector.go
 // HasNonLocalConnectors, and combined/cmd/config.go buildEmbeddedIdPConfig (which passes
 // server.authStore.engine, else server.auth.storage.type, through unchanged). The matching log rules
 // are idp-storage-config-invalid, session-cookie-key-invalid and local-auth-disable-refused.
-import { fail, pass, q, skip, subject, type CheckResult } from './check.js'
+import { fail, pass, q, skip, subject, warn, type CheckResult } from './check.js'
 
 /** The auth store engines NetBird accepts, exactly as written (embedded.go buildIdpStorageConfig). */
 export const idpStorageEngines = ['sqlite3', 'postgres'] as const
@@ -206,5 +207,96 @@ export function evaluateLocalAuth(s: LocalAuthSetting): CheckResult | undefined 
     subj,
     `${s.field} is true but the IdP store holds no connector other than the local one: NetBird exits with "cannot disable local authentication: no other identity providers configured" (rule local-auth-disable-refused)`,
     `Set ${s.field} to false and restart NetBird; add an identity provider (Settings → Identity Providers) before switching local login off again. If connectors existed before, the store was lost or replaced: restore it from a backup (netbird-watchdog backups list, then backups restore).`,
+  )
+}
+
+export interface StoreInUseFacts extends IdpConfigSource {
+  /** The engine NetBird will use, when its config names one it accepts. */
+  readonly netbirdEngine: 'sqlite3' | 'postgres'
+  /** Where the engine was read, for the message (`server.authStore.engine`, or "the default"). */
+  readonly engineField: string
+  /** idp.db as NetBird's container sees it (engine sqlite3). */
+  readonly netbirdSqlitePath: string
+  /** The store doctor read (undefined: none). */
+  readonly checked: { readonly engine: 'sqlite' | 'postgres'; readonly label: string } | undefined
+  /** An idp.db found here while NetBird uses PostgreSQL, and its connector ids when readable. */
+  readonly staleSqlite?: { readonly path: string; readonly connectorIds?: readonly string[] }
+  /** The connector ids of the store NetBird uses, when doctor read it. */
+  readonly usedConnectorIds?: readonly string[]
+}
+
+/**
+ * store-in-use: which store NetBird uses by its config, and whether the one doctor checked (or an
+ * idp.db left on disk) is another, stale one — after a move to PostgreSQL (migrate-to-enterprise.sh,
+ * `migrate-store`, or by hand) the old idp.db stays in the data volume, and NetBird never reads it
+ * again. Undefined when there is nothing to compare.
+ */
+export function evaluateStoreInUse(f: StoreInUseFacts): CheckResult | undefined {
+  const subj = subject('store-in-use', 'idp-config', `${f.path} ${f.engineField}`)
+  const uses =
+    f.netbirdEngine === 'postgres'
+      ? `NetBird uses PostgreSQL (${f.engineField}: postgres in ${f.path})`
+      : `NetBird uses SQLite (${f.engineField}: sqlite3 in ${f.path}; idp.db at ${f.netbirdSqlitePath} in its container)`
+  if (f.netbirdEngine === 'postgres' && f.checked?.engine === 'sqlite') {
+    return warn(
+      subj,
+      `${uses}, but the store checked here is the idp.db ${f.checked.label}: NetBird has not read it since its store moved to PostgreSQL, so it is stale and the connector checks above describe it, not NetBird`,
+      `Check the store NetBird uses: give --db with its PostgreSQL DSN (or leave --db out: doctor then takes server.authStore.dsn / EmbeddedIdP.Storage.Config.DSN from ${f.path}). Keep the old idp.db as a backup of the state before the move, or remove it once the PostgreSQL store holds every connector.`,
+    )
+  }
+  if (f.netbirdEngine === 'sqlite3' && f.checked?.engine === 'postgres') {
+    return warn(
+      subj,
+      `${uses}, but the store checked here is the PostgreSQL database ${f.checked.label}: NetBird does not read it (a store moved back to SQLite, or another deployment's), so the connector checks above describe it, not NetBird`,
+      `Check the store NetBird uses: give --db with the host path of ${f.netbirdSqlitePath} (docker volume inspect shows the volume's folder), or set the engine to "postgres" with its DSN if NetBird is meant to use this database.`,
+    )
+  }
+  if (f.netbirdEngine === 'postgres' && f.staleSqlite !== undefined) {
+    const stale = f.staleSqlite.connectorIds
+    const used = f.usedConnectorIds
+    const missing =
+      stale !== undefined && used !== undefined
+        ? stale.filter((id) => id !== 'local' && !used.includes(id))
+        : []
+    const lost =
+      missing.length > 0
+        ? `; it holds ${missing.length} connector(s) the PostgreSQL store lacks (${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}): their users cannot log in through them`
+        : ''
+    return warn(
+      subj,
+      `${uses}; ${f.staleSqlite.path} is a stale idp.db left from before the move: NetBird no longer reads it${lost}`,
+      missing.length > 0
+        ? `Re-create the missing identity providers in the NetBird dashboard (Settings → Identity Providers), or move the old store's contents with NetBird's migrate-store; keep ${f.staleSqlite.path} until then (netbird-watchdog backups create --db ${f.staleSqlite.path} keeps a verified copy).`
+        : `Nothing to do for NetBird. Keep the old idp.db as a backup of the state before the move, or remove it (netbird-watchdog backups create --db ${f.staleSqlite.path} first keeps a verified copy).`,
+    )
+  }
+  if (f.checked === undefined) return undefined
+  return pass(subj, `${uses}: the store checked here (${f.checked.label})`)
+}
+
+export interface ConfigFileFacts {
+  /** The config.yaml doctor was given. */
+  readonly path: string
+  /** config.yaml.enterprise found beside it, and the auth store engine each one makes NetBird use. */
+  readonly enterprise: { readonly path: string; readonly engine: string } | undefined
+  readonly engine: string
+}
+
+/**
+ * config-file-in-use: migrate-to-enterprise.sh writes config.yaml.enterprise beside the compose file
+ * and starts the server with `--config /etc/netbird/config.yaml.enterprise`; from then on the old
+ * config.yaml is still mounted but not read. Undefined when there is no such file.
+ */
+export function evaluateConfigFileInUse(f: ConfigFileFacts): CheckResult | undefined {
+  if (f.enterprise === undefined) return undefined
+  const subj = subject('config-file-in-use', 'idp-config', f.path)
+  const moved =
+    f.enterprise.engine !== f.engine
+      ? ` — and it makes the auth store ${q(f.enterprise.engine)}, where this one says ${q(f.engine)}, so the store checked by this file's settings is not NetBird's`
+      : ''
+  return warn(
+    subj,
+    `${f.enterprise.path} exists beside it: after migrate-to-enterprise.sh the server (image netbird-server-cloud, container still netbird-server) is started with --config /etc/netbird/config.yaml.enterprise and reads that file, not this one${moved}`,
+    `Run doctor with --config-yaml ${f.enterprise.path}; for the watchdog's own container mount that file and set NETBIRD_WATCHDOG_CONFIG_YAML (idp.configYaml) to it. \`docker inspect netbird-server --format '{{json .Args}}'\` shows which file the server reads.`,
   )
 }
