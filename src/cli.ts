@@ -27,6 +27,7 @@ const commands: Record<string, () => Promise<Register>> = {
   doctor: async () => (await import('./commands/doctor.js')).registerDoctor,
   repair: async () => (await import('./commands/repair.js')).registerRepair,
   backups: async () => (await import('./commands/backups.js')).registerBackups,
+  bundle: async () => (await import('./commands/bundle.js')).registerBundle,
 }
 
 async function loadCommands(argv: readonly string[]): Promise<Register[]> {

@@ -31,6 +31,7 @@ export type ErrorCode =
   | 'STORE_TIMEOUT'
   | 'RESTORE_REFUSED'
   | 'INTERRUPTED'
+  | 'BUNDLE_FAILED'
 
 export class WatchdogError extends Error {
   override name = 'WatchdogError'
