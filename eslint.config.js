@@ -60,6 +60,7 @@ const layer = {
     '**/http-server.js',
     '**/version.js',
     '**/crash.js',
+    '**/delay.js',
   ],
   heal: ['**/heal/**', '**/daemon.js'],
   commands: ['**/commands/**'],

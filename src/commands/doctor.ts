@@ -14,7 +14,7 @@ import { intFlag, waitMs } from './flags.js'
 import { exitCodes, throwIfStopped, writeLine, type CliIO } from './io.js'
 
 /** What doctor reads: the IdP store (where, and which setting named it) and NetBird's files. */
-interface DoctorSources {
+export interface DoctorSources {
   store?: StoreLocation
   managementJson?: string
   configYaml?: string
@@ -113,7 +113,7 @@ Exit status: 0 every check passed (warnings allowed), 1 a check failed, 2 usage,
  * NetBird's files name; idp.dbPath when it exists (or when nothing else was given, so that a missing
  * default is reported); the idp.db NetBird's files name when it exists here.
  */
-function resolveInputs(
+export function resolveInputs(
   flags: DoctorFlags,
   config: Config,
   secrets: Secrets,

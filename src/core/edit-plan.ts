@@ -2,6 +2,11 @@
 // exact text (only the `issuer` value, every other byte kept: core/connector-json.ts), and which
 // requested changes no longer apply because the stored value moved on since the caller looked. Pure.
 //
+// Every edited row also gets a new `resource_version` (`nextResourceVersion`): Dex keeps a connector it
+// opened in memory until the stored version differs from the one it opened (server.go getConnector,
+// docs/reference/netbird.md, "Dex at login"), and NetBird always writes ''. A new version is what makes
+// a running Dex pick the fix up at the next login, without a restart.
+//
 // A change may name the value it expects to replace (`expectFrom`): a repair planned from discovery,
 // and every rollback, only write where the row still holds that value — a connector someone edited in
 // the dashboard meanwhile is left alone (compare-and-set). An operator's explicit `--issuer` has none.
@@ -30,6 +35,8 @@ export interface PlannedEdit {
   readonly from: string
   readonly to: string
   readonly newText: string
+  /** The `resource_version` written with it: one the row does not hold (Dex reopens the connector). */
+  readonly resourceVersion: string
 }
 
 /** A change that was not made because the row no longer holds the expected value. */
@@ -117,7 +124,15 @@ export function planEdits(
         `connector ${quoteText(row.id)}: cannot locate its issuer (${edit.reason})`,
       )
     }
-    if (edit.changed) edits.push({ row, from: edit.from, to: c.to, newText: edit.text })
+    if (edit.changed) {
+      edits.push({
+        row,
+        from: edit.from,
+        to: c.to,
+        newText: edit.text,
+        resourceVersion: nextResourceVersion(row.resourceVersion),
+      })
+    }
   }
   return { edits, stale }
 }
@@ -134,8 +149,23 @@ export function expectedAfter(
   return before.map((r) => {
     const e = edits.find((p) => p.row.id === r.id)
     if (e === undefined) return r
-    return { ...r, rawConfig: e.newText, config: JSON.parse(e.newText) as Record<string, unknown> }
+    return {
+      ...r,
+      resourceVersion: e.resourceVersion,
+      rawConfig: e.newText,
+      config: JSON.parse(e.newText) as Record<string, unknown>,
+    }
   })
+}
+
+/**
+ * The version written with an edit: the stored one plus one when it is a decimal number, else "1"
+ * (NetBird writes '' for every connector it creates or updates). Dex only compares versions for
+ * equality, so any value other than the stored one makes it reopen the connector; a counter keeps the
+ * history readable (a repair writes "1", its rollback "2").
+ */
+export function nextResourceVersion(current: string): string {
+  return /^\d{1,15}$/.test(current) ? String(Number(current) + 1) : '1'
 }
 
 /** The changes that undo `applied`, each only where the row still holds the value written. */

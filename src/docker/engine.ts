@@ -57,6 +57,8 @@ export interface ContainerDetails {
   /** Restarts made by the restart policy since the container was created (misses manual restarts). */
   readonly restartCount: number
   readonly restartPolicy: { readonly name: string; readonly maximumRetryCount: number }
+  /** HostConfig.NetworkMode: `host`, `none`, `bridge`, a network's name (compose), `container:<id>`. */
+  readonly networkMode: string
   readonly state: ContainerState
   readonly mounts: readonly ContainerMount[]
   /** The entrypoint's executable (`Path`), when the engine reports it. */
@@ -172,6 +174,7 @@ const inspectSchema = z.object({
       RestartPolicy: z
         .object({ Name: z.string().nullish(), MaximumRetryCount: z.number().nullish() })
         .nullish(),
+      NetworkMode: z.string().nullish(),
     })
     .nullish(),
   State: z.object({
@@ -229,6 +232,7 @@ export function parseInspect(raw: unknown): ContainerDetails {
       name: c.HostConfig?.RestartPolicy?.Name ?? '',
       maximumRetryCount: c.HostConfig?.RestartPolicy?.MaximumRetryCount ?? 0,
     },
+    networkMode: c.HostConfig?.NetworkMode ?? '',
     state: {
       status: c.State.Status,
       running: c.State.Running ?? false,

@@ -1,6 +1,8 @@
 // The self-healing flow, one target at a time, read top to bottom in `#run`:
-//   finding (or drift) -> gate -> live discovery + issuer policy -> decision -> verified backup +
-//   repair -> restart -> confirm -> outcome (success, unconfirmed, rolled back, failed, or a skip).
+//   finding, failed SSO login probe, or drift -> gate -> live discovery + issuer policy -> decision ->
+//   verified backup + repair (with a new resource_version) -> activation: live, proven by the login
+//   probe (no restart), or a restart (crash loop, stopped, no probe, or a live fix the probe could not
+//   prove) -> confirm -> outcome (success, unconfirmed, rolled back, failed, or a skip).
 // The decisions are pure (core/heal-decision.ts, core/issuer-policy.ts, core/recovery.ts), the steps
 // are small modules (repair.ts, restart.ts, confirm.ts), and every outcome is reported in one place
 // (outcome.ts). No step throws out of the flow: an engine or store failure becomes an outcome.
@@ -9,6 +11,7 @@
 // it takes is its own module.
 import type { BreakerPolicy } from '../core/breaker.js'
 import {
+  decideActivation,
   decideGate,
   decideRepair,
   type HealTrigger,
@@ -18,20 +21,23 @@ import {
 import { describeVerdict, type DiscoveryAnswer, type IssuerVerdict } from '../core/issuer-policy.js'
 import { quoteText } from '../core/issuer.js'
 import { isIdpFailure } from '../core/recovery.js'
+import { conclusiveFailures, newFailure } from '../core/sso-probe.js'
 import { modeFor, type Config } from '../config/schema.js'
 import type { DockerPort } from '../docker/engine.js'
 import type { WatchdogEvents, WatchdogEventMap } from '../docker/events.js'
+import { delay } from '../delay.js'
 import { errorMessage } from '../errors.js'
 import type { Logger } from '../log.js'
 import { discoverConnectors } from '../oidc/connector-discovery.js'
 import type { IdpStore } from '../store/port.js'
-import { confirmRecovery, viewTarget } from './confirm.js'
+import { checkStore, confirmRecovery, viewTarget } from './confirm.js'
 import type { HealMetrics } from './metrics.js'
 import type { HealOutcome, OutcomeReporter } from './outcome.js'
 import { repairIssuers, type RepairResult } from './repair.js'
 import { restartTarget } from './restart.js'
 import { rollBack } from './rollback.js'
-import { Target } from './target.js'
+import type { FailedProbe, SsoProbe } from './sso-monitor.js'
+import { Target, type PendingConfirm } from './target.js'
 
 /** OIDC discovery with go-oidc semantics: the raw `issuer` string of the document, never normalised. */
 export type Discover = (issuer: string) => Promise<DiscoveryAnswer>
@@ -53,6 +59,8 @@ export interface HealerOptions {
   readonly pollMs?: number
   /** How long a restarted (or Docker-restarting) container may take to come up. */
   readonly startTimeoutMs?: number
+  /** The SSO login probe: proves a live repair, and gives the evidence for or against one. */
+  readonly sso?: SsoProbe
 }
 
 type FindingEvent = WatchdogEventMap['finding']
@@ -85,7 +93,15 @@ export class Healer {
     const { events } = this.#o
     this.#unsubscribe.push(
       events.on('finding', (e) => this.#onFinding(e)),
-      events.on('died', (e) => this.#target(e.container, e.containerId).noteTrouble()),
+      events.on('died', (e) => {
+        const t = this.#target(e.container, e.containerId)
+        t.lastDeathAt = e.at
+        t.noteTrouble()
+      }),
+      events.on('loop', (e) => {
+        this.#target(e.container, '').looping = e.active
+      }),
+      events.on('sso-failure', (e) => this.#onProbeFailure(e.container, e.failure)),
       events.on('started', (e) => {
         const t = this.#target(e.container, e.containerId)
         t.noteUp()
@@ -195,6 +211,33 @@ export class Healer {
     return verdicts
   }
 
+  /**
+   * A failed SSO login probe (heal/sso-monitor.ts hands over the failures that warrant it): like a log
+   * finding, it starts the diagnosis and, in repair mode, the guarded repair.
+   */
+  #onProbeFailure(container: string, failure: FailedProbe): void {
+    const t = this.#target(container, '')
+    if (t.pending !== null) return // a confirmation is under way: it judges the probe itself
+    this.#log.warn(
+      { container, connectorId: failure.connectorId, reason: failure.reason },
+      'SSO login probe failed: diagnosing',
+    )
+    if (t.inFlight !== null) {
+      this.#o.metrics.repairsSkipped.inc({ container, reason: 'in_progress' })
+      return
+    }
+    this.#notifyDetection(
+      t,
+      `${container}: SSO login through connector ${failure.connectorId} fails (${failure.reason}): ${failure.detail}`,
+      { probe: failure },
+    )
+    void this.heal(container, t.id, {
+      kind: 'probe',
+      connectorId: failure.connectorId,
+      reason: failure.reason,
+    })
+  }
+
   /** Run the flow for a target (findings, the drift check, the demo). Never rejects. */
   heal(
     container: string,
@@ -289,7 +332,11 @@ export class Healer {
       )
     }
 
-    // 4. Verified backup + the exact issuer fix (store, and management.json's static connectors).
+    // 4. The login probe's round before the change: the baseline any evidence is judged against.
+    const sso = this.#o.sso
+    const baseline = sso?.available(t.name) === true ? await sso.probe(t.name) : undefined
+
+    // 5. Verified backup + the exact issuer fix (store, and management.json's static connectors).
     const fixes = decision.fixes
     const startedAt = this.#now()
     log.warn({ fixes }, 'repairing: verified backup, then the exact issuer fix')
@@ -316,15 +363,46 @@ export class Healer {
       return skipped('no_drift', 'nothing to change: the IdP store already has the right issuers')
     }
     t.noteRepair(startedAt)
-    log.warn(
-      { backup: repair.backup?.path ?? null, changes: repair.changes },
-      'IdP store repaired and verified; restarting the container',
-    )
 
-    // 5. Restart, so NetBird loads the fix; 6. confirm and settle.
+    // 6. Activation: live (Dex reopens the connector, the probe proves it) or a restart.
     const committedAt = this.#now()
+    const crashLooping =
+      t.looping ||
+      (trigger.kind === 'finding' && trigger.fatal === true) ||
+      committedAt - t.lastDeathAt < this.#o.config.detection.loopWindowSeconds * 1000
+    const activation = decideActivation({
+      probeAvailable: sso?.available(t.name) === true,
+      status,
+      crashLooping,
+    })
     t.armEvidence()
-    t.pending = { repair, committedAt }
+    t.pending = {
+      repair,
+      committedAt,
+      ...(baseline !== undefined ? { baseline } : {}),
+      // Staying up proves a repair of a crash loop (NetBird ≤ v0.65.1 exits on a connector it cannot
+      // open), and is all there is without the probe; on v0.65.2+ only the probe proves it.
+      upProves: crashLooping || (activation.how === 'restart' && sso?.available(t.name) !== true),
+    }
+    if (activation.how === 'live') {
+      log.warn(
+        { backup: repair.backup?.path ?? null, changes: repair.changes },
+        'IdP store repaired and verified; NetBird picks it up at the next login (no restart): proving it with the login probe',
+      )
+      const live = await this.#confirmLive(t, t.pending, log)
+      if (live.kind === 'outcome') return live.outcome
+      log.warn(
+        { why: live.why },
+        'the login probe shows the live fix is not loaded; restarting NetBird to load it (the cost paid only when nothing else works)',
+      )
+    } else {
+      log.warn(
+        { backup: repair.backup?.path ?? null, changes: repair.changes, why: activation.why },
+        'IdP store repaired and verified; restarting the container',
+      )
+    }
+
+    // 7. Restart, so NetBird loads the fix; 8. confirm and settle.
     try {
       const restart = await restartTarget({
         docker: this.#o.docker,
@@ -366,15 +444,74 @@ export class Healer {
       signal: this.#abort.signal,
     })
     switch (verdict.kind) {
-      case 'recovered':
-        t.pending = null
-        t.noteUp()
-        return {
-          kind: 'repaired',
-          result: 'success',
-          detail: `recovered: ${t.name} stayed up for ${this.#o.config.repair.confirmSeconds}s with no new failure after setting ${repair.changes.map((c) => `${c.connectorId} issuer to ${quoteText(c.to)}`).join(', ')}`,
-          repair,
+      case 'recovered': {
+        const stayed = `${t.name} stayed up for ${this.#o.config.repair.confirmSeconds}s with no new failure after setting ${describeChanges(repair)}`
+        const sso = this.#o.sso
+        if (sso?.available(t.name) !== true) {
+          t.pending = null
+          t.noteUp()
+          return {
+            kind: 'repaired',
+            result: 'success',
+            detail: `recovered: ${stayed}`,
+            repair,
+            activation: 'restart',
+          }
         }
+        // Staying up proves nothing on NetBird v0.65.2+ (it stays up with a connector it cannot
+        // open): the login probe has the last word.
+        const proof = await this.#probeUntil(
+          t,
+          pending,
+          this.#now() + this.#o.config.repair.confirmSeconds * 1000,
+        )
+        switch (proof.kind) {
+          case 'worse':
+            t.pending = null
+            return await this.#rollBack(t, repair, proof.evidence, log, true)
+          case 'passes':
+            t.pending = null
+            t.noteUp()
+            return {
+              kind: 'repaired',
+              result: 'success',
+              detail: `recovered: ${stayed}, and SSO login through ${repairedIds(repair)} reaches the provider again (login probe)`,
+              repair,
+              activation: 'restart',
+            }
+          case 'still-fails':
+          case 'no-answer':
+            if (pending.upProves) {
+              t.pending = null
+              t.noteUp()
+              return {
+                kind: 'repaired',
+                result: 'success',
+                detail: `recovered: ${stayed} (the crash loop is over; the login probe ${proof.kind === 'still-fails' ? `still fails: ${proof.why}` : `could not tell: ${proof.why}`})`,
+                repair,
+                activation: 'restart',
+              }
+            }
+            if (proof.kind === 'no-answer') {
+              // Kept pending: the confirmation resumes when the container starts again.
+              return unconfirmed(
+                repair,
+                `${stayed}, but the login probe could not tell whether SSO works (${proof.why}): the repair stays in place, unconfirmed`,
+              )
+            }
+            t.pending = null
+            t.trip('repair_failed')
+            return {
+              kind: 'repaired',
+              result: 'failed',
+              detail: `the repair did not make SSO work: ${stayed}, but the login probe still fails (${proof.why}); it is left in place (no worse than before), circuit breaker opened`,
+              repair,
+              activation: 'restart',
+              breakerOpened: true,
+            }
+        }
+        break
+      }
       case 'interrupted':
         if (verdict.shutdown === true) t.pending = null
         return unconfirmed(
@@ -385,20 +522,148 @@ export class Healer {
         )
       case 'worse':
         t.pending = null
-        return await rollBack({
-          store: this.#o.store,
-          docker: this.#o.docker,
-          target: t,
-          repair,
-          why: verdict.evidence,
-          backupDir: this.#o.backupDir,
-          version: this.#o.version,
-          stopTimeoutSeconds: this.#o.config.repair.stopTimeoutSeconds,
-          signal: this.#abort.signal,
-          logger: this.#o.logger,
-          log,
-        })
+        return await this.#rollBack(t, repair, verdict.evidence, log, true)
     }
+  }
+
+  /**
+   * The live activation's proof: the login probe, right after the commit and then backing off within
+   * the confirm window, until every repaired connector passes (then the store's check: success without
+   * a restart), a connector that passed before the repair fails conclusively (evidence: roll back,
+   * live), or the window closes (the caller falls back to a restart).
+   */
+  async #confirmLive(
+    t: Target,
+    pending: PendingConfirm,
+    log: Logger,
+  ): Promise<{ kind: 'outcome'; outcome: HealOutcome } | { kind: 'fallback'; why: string }> {
+    const { repair } = pending
+    const deadline = this.#now() + this.#o.config.repair.confirmSeconds * 1000
+    const proof = await this.#probeUntil(t, pending, deadline)
+    switch (proof.kind) {
+      case 'worse':
+        t.pending = null
+        return {
+          kind: 'outcome',
+          outcome: await this.#rollBack(t, repair, proof.evidence, log, false),
+        }
+      case 'still-fails':
+        // Dex still refuses the connector, readably: it did not pick the fix up. A restart will.
+        return { kind: 'fallback', why: proof.why }
+      case 'no-answer':
+        // NetBird, its store or the provider does not answer: nothing says the fix is not loaded,
+        // and a restart would not help (a store locked by someone else would fail NetBird's start
+        // too). The repair stays; the confirmation resumes when the container starts again.
+        return {
+          kind: 'outcome',
+          outcome: unconfirmed(
+            repair,
+            `the login probe could not tell whether SSO works within ${this.#o.config.repair.confirmSeconds}s (${proof.why}): the repair stays in place, unconfirmed; confirmation resumes when the container starts again`,
+          ),
+        }
+      case 'passes':
+        break
+    }
+    const health = await checkStore(this.#o.store)
+    if (health.kind === 'failed') {
+      t.pending = null
+      return {
+        kind: 'outcome',
+        outcome: await this.#rollBack(
+          t,
+          repair,
+          `the IdP store fails its check: ${health.problem}`,
+          log,
+          false,
+        ),
+      }
+    }
+    t.pending = null
+    return {
+      kind: 'outcome',
+      outcome: {
+        kind: 'repaired',
+        result: 'success',
+        detail: `recovered without a restart: SSO login through ${repairedIds(repair)} reaches the provider again (login probe) after setting ${describeChanges(repair)}${health.kind === 'unanswered' ? ` (the store's check got no answer: ${health.why})` : ''}`,
+        repair,
+        activation: 'live',
+      },
+    }
+  }
+
+  /**
+   * Login probes until the repaired connectors pass, evidence shows, or `deadline`: right away, then
+   * after 1, 2, 4… s (each round stores one auth_request row per connector in Dex's store).
+   */
+  async #probeUntil(
+    t: Target,
+    pending: PendingConfirm,
+    deadline: number,
+  ): Promise<
+    | { kind: 'passes' }
+    | { kind: 'worse'; evidence: string }
+    | { kind: 'still-fails'; why: string }
+    | { kind: 'no-answer'; why: string }
+  > {
+    const ids = new Set(pending.repair.changes.map((c) => c.connectorId))
+    let wait = 1000
+    for (;;) {
+      const view = await viewTarget(this.#o.docker, t.name, this.#abort.signal)
+      if (view.kind !== 'container' || view.status !== 'running') {
+        return {
+          kind: 'no-answer',
+          why: `the container is ${view.kind === 'container' ? view.status : view.kind}`,
+        }
+      }
+      const results = await this.#o.sso?.probe(t.name)
+      if (results === undefined) return { kind: 'no-answer', why: 'the login probe is off' }
+      const worse = newFailure(pending.baseline ?? [], results)
+      if (worse !== undefined) {
+        return {
+          kind: 'worse',
+          evidence: `the login probe through ${worse.connectorId}, which passed before the repair, now fails (${worse.reason}: ${worse.detail})`,
+        }
+      }
+      const repaired = results.filter((r) => ids.has(r.connectorId))
+      const failing = repaired.filter((r): r is FailedProbe => !r.ok)
+      if (repaired.length > 0 && failing.length === 0) return { kind: 'passes' }
+      const last: { kind: 'still-fails' | 'no-answer'; why: string } =
+        failing.length > 0 && failing.every((f) => conclusiveFailures.has(f.reason))
+          ? { kind: 'still-fails', why: failing.map(describeProbe).join('; ') }
+          : {
+              kind: 'no-answer',
+              why:
+                failing.length > 0
+                  ? failing.map(describeProbe).join('; ')
+                  : 'the repaired connector is no longer in the store',
+            }
+      if (this.#abort.signal.aborted || this.#now() + wait > deadline) return last
+      await delay(wait, this.#abort.signal)
+      wait *= 2
+    }
+  }
+
+  #rollBack(
+    t: Target,
+    repair: RepairResult,
+    why: string,
+    log: Logger,
+    restart: boolean,
+  ): Promise<HealOutcome> {
+    return rollBack({
+      store: this.#o.store,
+      docker: this.#o.docker,
+      target: t,
+      repair,
+      why,
+      backupDir: this.#o.backupDir,
+      version: this.#o.version,
+      stopTimeoutSeconds: this.#o.config.repair.stopTimeoutSeconds,
+      signal: this.#abort.signal,
+      logger: this.#o.logger,
+      log,
+      restart,
+    })
   }
 
   /**
@@ -476,6 +741,7 @@ export class Healer {
     void this.heal(t.name, t.id, {
       kind: 'finding',
       ...(e.finding.connectorId !== undefined ? { connectorId: e.finding.connectorId } : {}),
+      fatal: e.finding.fatal,
     })
   }
 
@@ -529,4 +795,16 @@ function skipped(reason: SkipReason, detail: string, breakerOpened = false): Hea
 
 function unconfirmed(repair: RepairResult, detail: string): HealOutcome {
   return { kind: 'repaired', result: 'unconfirmed', detail, repair }
+}
+
+function describeChanges(repair: RepairResult): string {
+  return repair.changes.map((c) => `${c.connectorId} issuer to ${quoteText(c.to)}`).join(', ')
+}
+
+function repairedIds(repair: RepairResult): string {
+  return repair.changes.map((c) => c.connectorId).join(', ')
+}
+
+function describeProbe(f: FailedProbe): string {
+  return `${f.connectorId}: ${f.reason}`
 }

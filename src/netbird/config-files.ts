@@ -296,6 +296,7 @@ const goYamlBool = z
 
 const combinedSchema = z.looseObject({
   server: z.looseObject({
+    listenAddress: str.optional(),
     dataDir: str.optional(),
     auth: z
       .looseObject({
@@ -314,6 +315,8 @@ const combinedSchema = z.looseObject({
 
 export interface CombinedConfig {
   path: string
+  /** server.listenAddress: where the combined server serves HTTP (the quickstart's ":80"). */
+  listenAddress?: string
   /** server.auth.issuer: the embedded IdP's issuer, e.g. https://netbird.example.com/oauth2. */
   issuer?: string
   /** server.auth.dashboardRedirectURIs (undefined when absent or null). */
@@ -375,7 +378,7 @@ export function parseCombinedConfig(path: string, text: string): CombinedConfig 
   const idpDbPath = engine === 'postgres' ? undefined : sqliteFile
   return {
     path,
-    ...defined({ issuer: s.auth?.issuer, idpDbPath }),
+    ...defined({ issuer: s.auth?.issuer, idpDbPath, listenAddress: s.listenAddress }),
     ...(s.auth?.dashboardRedirectURIs
       ? { dashboardRedirectUris: s.auth.dashboardRedirectURIs }
       : {}),

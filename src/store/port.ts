@@ -70,6 +70,9 @@ export interface StoreTransaction {
   backup(request: BackupRequest): Promise<BackupInfo>
   /** The store's check (`IdpStore.check`) as this transaction sees it, uncommitted writes included. */
   check(): Promise<string>
-  /** Replace one connector's stored config with `text`, keeping its storage class (BLOB stays BLOB). */
-  writeConfig(row: ConnectorRow, text: string): Promise<void>
+  /**
+   * Replace one connector's stored config with `text`, keeping its storage class (BLOB stays BLOB), and
+   * set its `resource_version` in the same statement (Dex reopens a connector whose version changed).
+   */
+  writeConfig(row: ConnectorRow, text: string, resourceVersion: string): Promise<void>
 }

@@ -94,12 +94,14 @@ export class SqliteStore implements IdpStore {
             ...(locked !== undefined ? { expected: locked } : {}),
           }),
         check: () => Promise.resolve(checkIntegrity(db, this.path)),
-        writeConfig: (row, text) => {
+        writeConfig: (row, text, resourceVersion) => {
           // Keep the storage class: Dex writes []byte (BLOB); a TEXT row stays TEXT.
           const value = row.storage === 'text' ? text : Buffer.from(text, 'utf8')
           let info: Database.RunResult
           try {
-            info = db.prepare('update connector set config = ? where id = ?').run(value, row.id)
+            info = db
+              .prepare('update connector set config = ?, resource_version = ? where id = ?')
+              .run(value, resourceVersion, row.id)
           } catch (err) {
             throw mapSqliteError(err, this.path, 'write')
           }
@@ -147,7 +149,7 @@ function beginImmediate(db: Database.Database, dbPath: string): void {
       throw new WatchdogError(
         'DB_LOCKED',
         `another process holds a write transaction on ${dbPath} and did not finish within the busy timeout; nothing was changed. Stop NetBird (or wait) and retry.`,
-        { cause: err },
+        { cause: err, change: 'none' },
       )
     }
     throw mapped
