@@ -28,6 +28,7 @@ const commands: Record<string, () => Promise<Register>> = {
   repair: async () => (await import('./commands/repair.js')).registerRepair,
   probe: async () => (await import('./commands/probe.js')).registerProbe,
   backups: async () => (await import('./commands/backups.js')).registerBackups,
+  bundle: async () => (await import('./commands/bundle.js')).registerBundle,
 }
 
 async function loadCommands(argv: readonly string[]): Promise<Register[]> {

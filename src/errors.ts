@@ -32,6 +32,7 @@ export type ErrorCode =
   | 'STORE_TIMEOUT'
   | 'RESTORE_REFUSED'
   | 'INTERRUPTED'
+  | 'BUNDLE_FAILED'
 
 /**
  * What a failed write left in the store, for the caller to act on (never read from the message):

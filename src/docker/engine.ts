@@ -61,6 +61,10 @@ export interface ContainerDetails {
   readonly networkMode: string
   readonly state: ContainerState
   readonly mounts: readonly ContainerMount[]
+  /** The entrypoint's executable (`Path`), when the engine reports it. */
+  readonly entrypoint?: string
+  /** The rest of the command line (`Args`): entrypoint arguments, then the command. */
+  readonly args?: readonly string[]
 }
 
 /** One container event of `GET /events`. */
@@ -159,6 +163,8 @@ const inspectSchema = z.object({
   Id: z.string(),
   Name: z.string(),
   Image: z.string().nullish(),
+  Path: z.string().nullish(),
+  Args: z.array(z.string()).nullish(),
   RestartCount: z.number().int().nullish(),
   Config: z
     .object({ Labels: labelsSchema, Tty: z.boolean().nullish(), Image: z.string().nullish() })
@@ -247,6 +253,8 @@ export function parseInspect(raw: unknown): ContainerDetails {
       ...(m.Name ? { name: m.Name } : {}),
       rw: m.RW ?? false,
     })),
+    ...(c.Path ? { entrypoint: c.Path } : {}),
+    ...(c.Args ? { args: c.Args } : {}),
   }
 }
 
