@@ -117,12 +117,18 @@ export async function startIssuerPeer(
   // its development-only warnings.
   console.warn = () => undefined
   const { default: Provider } = (await import(specifier)) as { default: ProviderClass }
+  // A login probe reaches the authorization endpoint with a client oidc-provider does not know: its
+  // plain error page, without the notice its default renderer prints on every use.
+  const renderError = (ctx: { type: string; body: string }, out: { error?: string }): void => {
+    ctx.type = 'html'
+    ctx.body = `<p>${String(out.error)}</p>`
+  }
   const providers = {
-    slash: new Provider(
-      `${origin}/`,
-      opts.movedAuthorization === true ? { routes: { authorization: '/authorize' } } : {},
-    ).callback(),
-    bare: new Provider(origin, {}).callback(),
+    slash: new Provider(`${origin}/`, {
+      renderError,
+      ...(opts.movedAuthorization === true ? { routes: { authorization: '/authorize' } } : {}),
+    }).callback(),
+    bare: new Provider(origin, { renderError }).callback(),
   }
   console.warn = quiet
   let current = opts.trailingSlash ? providers.slash : providers.bare
