@@ -6,9 +6,9 @@
 // The decisions are pure (core/heal-decision.ts, core/issuer-policy.ts, core/recovery.ts), the steps
 // are small modules (repair.ts, restart.ts, confirm.ts), and every outcome is reported in one place
 // (outcome.ts). No step throws out of the flow: an engine or store failure becomes an outcome.
-// Why ~500 lines: the order of the steps (`#run`, `#settle`), the events that start and resume the
-// flow, and the per-target bookkeeping stay together so that the flow reads in one place; every step
-// it takes is its own module.
+// Why ~570 lines: the order of the steps (`#run`), the events that start and resume the flow, and
+// the per-target bookkeeping stay together so that the flow reads in one place; every step it takes
+// is its own module (the confirmation after the commit: settle.ts).
 import type { BreakerPolicy } from '../core/breaker.js'
 import {
   decideActivation,
@@ -21,23 +21,21 @@ import {
 import { describeVerdict, type DiscoveryAnswer, type IssuerVerdict } from '../core/issuer-policy.js'
 import { quoteText } from '../core/issuer.js'
 import { isIdpFailure } from '../core/recovery.js'
-import { conclusiveFailures, newFailure } from '../core/sso-probe.js'
 import { modeFor, type Config } from '../config/schema.js'
 import type { DockerPort } from '../docker/engine.js'
 import type { WatchdogEvents, WatchdogEventMap } from '../docker/events.js'
-import { delay } from '../delay.js'
 import { errorMessage } from '../errors.js'
 import type { Logger } from '../log.js'
 import { discoverConnectors } from '../oidc/connector-discovery.js'
 import type { IdpStore } from '../store/port.js'
-import { checkStore, confirmRecovery, viewTarget } from './confirm.js'
+import { viewTarget } from './confirm.js'
 import type { HealMetrics } from './metrics.js'
 import type { HealOutcome, OutcomeReporter } from './outcome.js'
 import { repairIssuers, type RepairResult } from './repair.js'
 import { restartTarget } from './restart.js'
-import { rollBack } from './rollback.js'
+import { confirmLive, settleAfterRestart, unconfirmed, type SettleContext } from './settle.js'
 import type { FailedProbe, SsoProbe } from './sso-monitor.js'
-import { Target, type PendingConfirm } from './target.js'
+import { Target } from './target.js'
 
 /** OIDC discovery with go-oidc semantics: the raw `issuer` string of the document, never normalised. */
 export type Discover = (issuer: string) => Promise<DiscoveryAnswer>
@@ -73,11 +71,25 @@ export class Healer {
   readonly #unsubscribe: Array<() => void> = []
   readonly #abort = new AbortController()
   readonly #now: () => number
+  readonly #settling: SettleContext
 
   constructor(o: HealerOptions) {
     this.#o = o
     this.#log = o.logger.child({ component: 'healer' })
     this.#now = o.now ?? Date.now
+    this.#settling = {
+      config: o.config,
+      docker: o.docker,
+      store: o.store,
+      ...(o.sso !== undefined ? { sso: o.sso } : {}),
+      backupDir: o.backupDir,
+      version: o.version,
+      logger: o.logger,
+      now: this.#now,
+      signal: this.#abort.signal,
+      ...(o.pollMs !== undefined ? { pollMs: o.pollMs } : {}),
+      ...(o.startTimeoutMs !== undefined ? { startTimeoutMs: o.startTimeoutMs } : {}),
+    }
     const r = o.config.repair
     this.#policy = {
       maxRepairs: r.maxRepairs,
@@ -389,7 +401,7 @@ export class Healer {
         { backup: repair.backup?.path ?? null, changes: repair.changes },
         'IdP store repaired and verified; NetBird picks it up at the next login (no restart): proving it with the login probe',
       )
-      const live = await this.#confirmLive(t, t.pending, log)
+      const live = await confirmLive(this.#settling, t, t.pending, log)
       if (live.kind === 'outcome') return live.outcome
       log.warn(
         { why: live.why },
@@ -423,247 +435,7 @@ export class Healer {
         `the IdP store is fixed, but restarting the container failed (${errorMessage(err)}); confirmation resumes when it is back`,
       )
     }
-    return await this.#settle(t, log)
-  }
-
-  /** Confirm the pending repair of `t`; roll it back only on evidence that it made things worse. */
-  async #settle(t: Target, log: Logger): Promise<HealOutcome> {
-    const pending = t.pending
-    if (pending === null) return skipped('no_drift', 'no repair waits for confirmation')
-    const { repair, committedAt } = pending
-    const verdict = await confirmRecovery({
-      docker: this.#o.docker,
-      container: t.name,
-      store: this.#o.store,
-      committedAt,
-      confirmMs: this.#o.config.repair.confirmSeconds * 1000,
-      startTimeoutMs: this.#o.startTimeoutMs ?? 90_000,
-      pollMs: this.#o.pollMs ?? 250,
-      evidence: () => t.evidence,
-      now: this.#now,
-      signal: this.#abort.signal,
-    })
-    switch (verdict.kind) {
-      case 'recovered': {
-        const stayed = `${t.name} stayed up for ${this.#o.config.repair.confirmSeconds}s with no new failure after setting ${describeChanges(repair)}`
-        const sso = this.#o.sso
-        if (sso?.available(t.name) !== true) {
-          t.pending = null
-          t.noteUp()
-          return {
-            kind: 'repaired',
-            result: 'success',
-            detail: `recovered: ${stayed}`,
-            repair,
-            activation: 'restart',
-          }
-        }
-        // Staying up proves nothing on NetBird v0.65.2+ (it stays up with a connector it cannot
-        // open): the login probe has the last word.
-        const proof = await this.#probeUntil(
-          t,
-          pending,
-          this.#now() + this.#o.config.repair.confirmSeconds * 1000,
-        )
-        switch (proof.kind) {
-          case 'worse':
-            t.pending = null
-            return await this.#rollBack(t, repair, proof.evidence, log, true)
-          case 'passes':
-            t.pending = null
-            t.noteUp()
-            return {
-              kind: 'repaired',
-              result: 'success',
-              detail: `recovered: ${stayed}, and SSO login through ${repairedIds(repair)} reaches the provider again (login probe)`,
-              repair,
-              activation: 'restart',
-            }
-          case 'still-fails':
-          case 'no-answer':
-            if (pending.upProves) {
-              t.pending = null
-              t.noteUp()
-              return {
-                kind: 'repaired',
-                result: 'success',
-                detail: `recovered: ${stayed} (the crash loop is over; the login probe ${proof.kind === 'still-fails' ? `still fails: ${proof.why}` : `could not tell: ${proof.why}`})`,
-                repair,
-                activation: 'restart',
-              }
-            }
-            if (proof.kind === 'no-answer') {
-              // Kept pending: the confirmation resumes when the container starts again.
-              return unconfirmed(
-                repair,
-                `${stayed}, but the login probe could not tell whether SSO works (${proof.why}): the repair stays in place, unconfirmed`,
-              )
-            }
-            t.pending = null
-            t.trip('repair_failed')
-            return {
-              kind: 'repaired',
-              result: 'failed',
-              detail: `the repair did not make SSO work: ${stayed}, but the login probe still fails (${proof.why}); it is left in place (no worse than before), circuit breaker opened`,
-              repair,
-              activation: 'restart',
-              breakerOpened: true,
-            }
-        }
-        break
-      }
-      case 'interrupted':
-        if (verdict.shutdown === true) t.pending = null
-        return unconfirmed(
-          repair,
-          verdict.shutdown === true
-            ? `${verdict.why}: the repair stays in place, unconfirmed`
-            : `${verdict.why}: the repair stays in place, unconfirmed; confirmation resumes when the engine and the container are back`,
-        )
-      case 'worse':
-        t.pending = null
-        return await this.#rollBack(t, repair, verdict.evidence, log, true)
-    }
-  }
-
-  /**
-   * The live activation's proof: the login probe, right after the commit and then backing off within
-   * the confirm window, until every repaired connector passes (then the store's check: success without
-   * a restart), a connector that passed before the repair fails conclusively (evidence: roll back,
-   * live), or the window closes (the caller falls back to a restart).
-   */
-  async #confirmLive(
-    t: Target,
-    pending: PendingConfirm,
-    log: Logger,
-  ): Promise<{ kind: 'outcome'; outcome: HealOutcome } | { kind: 'fallback'; why: string }> {
-    const { repair } = pending
-    const deadline = this.#now() + this.#o.config.repair.confirmSeconds * 1000
-    const proof = await this.#probeUntil(t, pending, deadline)
-    switch (proof.kind) {
-      case 'worse':
-        t.pending = null
-        return {
-          kind: 'outcome',
-          outcome: await this.#rollBack(t, repair, proof.evidence, log, false),
-        }
-      case 'still-fails':
-        // Dex still refuses the connector, readably: it did not pick the fix up. A restart will.
-        return { kind: 'fallback', why: proof.why }
-      case 'no-answer':
-        // NetBird, its store or the provider does not answer: nothing says the fix is not loaded,
-        // and a restart would not help (a store locked by someone else would fail NetBird's start
-        // too). The repair stays; the confirmation resumes when the container starts again.
-        return {
-          kind: 'outcome',
-          outcome: unconfirmed(
-            repair,
-            `the login probe could not tell whether SSO works within ${this.#o.config.repair.confirmSeconds}s (${proof.why}): the repair stays in place, unconfirmed; confirmation resumes when the container starts again`,
-          ),
-        }
-      case 'passes':
-        break
-    }
-    const health = await checkStore(this.#o.store)
-    if (health.kind === 'failed') {
-      t.pending = null
-      return {
-        kind: 'outcome',
-        outcome: await this.#rollBack(
-          t,
-          repair,
-          `the IdP store fails its check: ${health.problem}`,
-          log,
-          false,
-        ),
-      }
-    }
-    t.pending = null
-    return {
-      kind: 'outcome',
-      outcome: {
-        kind: 'repaired',
-        result: 'success',
-        detail: `recovered without a restart: SSO login through ${repairedIds(repair)} reaches the provider again (login probe) after setting ${describeChanges(repair)}${health.kind === 'unanswered' ? ` (the store's check got no answer: ${health.why})` : ''}`,
-        repair,
-        activation: 'live',
-      },
-    }
-  }
-
-  /**
-   * Login probes until the repaired connectors pass, evidence shows, or `deadline`: right away, then
-   * after 1, 2, 4… s (each round stores one auth_request row per connector in Dex's store).
-   */
-  async #probeUntil(
-    t: Target,
-    pending: PendingConfirm,
-    deadline: number,
-  ): Promise<
-    | { kind: 'passes' }
-    | { kind: 'worse'; evidence: string }
-    | { kind: 'still-fails'; why: string }
-    | { kind: 'no-answer'; why: string }
-  > {
-    const ids = new Set(pending.repair.changes.map((c) => c.connectorId))
-    let wait = 1000
-    for (;;) {
-      const view = await viewTarget(this.#o.docker, t.name, this.#abort.signal)
-      if (view.kind !== 'container' || view.status !== 'running') {
-        return {
-          kind: 'no-answer',
-          why: `the container is ${view.kind === 'container' ? view.status : view.kind}`,
-        }
-      }
-      const results = await this.#o.sso?.probe(t.name)
-      if (results === undefined) return { kind: 'no-answer', why: 'the login probe is off' }
-      const worse = newFailure(pending.baseline ?? [], results)
-      if (worse !== undefined) {
-        return {
-          kind: 'worse',
-          evidence: `the login probe through ${worse.connectorId}, which passed before the repair, now fails (${worse.reason}: ${worse.detail})`,
-        }
-      }
-      const repaired = results.filter((r) => ids.has(r.connectorId))
-      const failing = repaired.filter((r): r is FailedProbe => !r.ok)
-      if (repaired.length > 0 && failing.length === 0) return { kind: 'passes' }
-      const last: { kind: 'still-fails' | 'no-answer'; why: string } =
-        failing.length > 0 && failing.every((f) => conclusiveFailures.has(f.reason))
-          ? { kind: 'still-fails', why: failing.map(describeProbe).join('; ') }
-          : {
-              kind: 'no-answer',
-              why:
-                failing.length > 0
-                  ? failing.map(describeProbe).join('; ')
-                  : 'the repaired connector is no longer in the store',
-            }
-      if (this.#abort.signal.aborted || this.#now() + wait > deadline) return last
-      await delay(wait, this.#abort.signal)
-      wait *= 2
-    }
-  }
-
-  #rollBack(
-    t: Target,
-    repair: RepairResult,
-    why: string,
-    log: Logger,
-    restart: boolean,
-  ): Promise<HealOutcome> {
-    return rollBack({
-      store: this.#o.store,
-      docker: this.#o.docker,
-      target: t,
-      repair,
-      why,
-      backupDir: this.#o.backupDir,
-      version: this.#o.version,
-      stopTimeoutSeconds: this.#o.config.repair.stopTimeoutSeconds,
-      signal: this.#abort.signal,
-      logger: this.#o.logger,
-      log,
-      restart,
-    })
+    return await settleAfterRestart(this.#settling, t, log)
   }
 
   /**
@@ -673,7 +445,9 @@ export class Healer {
   #resume(t: Target): void {
     if (t.pending === null || t.inFlight !== null || this.#abort.signal.aborted) return
     this.#log.info({ container: t.name }, 'resuming the confirmation of the last repair')
-    void this.#exclusive(t, () => this.#settle(t, this.#log.child({ container: t.name })))
+    void this.#exclusive(t, () =>
+      settleAfterRestart(this.#settling, t, this.#log.child({ container: t.name })),
+    )
   }
 
   async #dryRun(t: Target, fixes: readonly IssuerFix[], log: Logger): Promise<void> {
@@ -791,20 +565,4 @@ export class Healer {
 
 function skipped(reason: SkipReason, detail: string, breakerOpened = false): HealOutcome {
   return { kind: 'skipped', reason, detail, ...(breakerOpened ? { breakerOpened } : {}) }
-}
-
-function unconfirmed(repair: RepairResult, detail: string): HealOutcome {
-  return { kind: 'repaired', result: 'unconfirmed', detail, repair }
-}
-
-function describeChanges(repair: RepairResult): string {
-  return repair.changes.map((c) => `${c.connectorId} issuer to ${quoteText(c.to)}`).join(', ')
-}
-
-function repairedIds(repair: RepairResult): string {
-  return repair.changes.map((c) => c.connectorId).join(', ')
-}
-
-function describeProbe(f: FailedProbe): string {
-  return `${f.connectorId}: ${f.reason}`
 }
