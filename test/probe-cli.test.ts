@@ -416,6 +416,17 @@ test('a --url with user information: exit 2, and neither the password nor the us
   }
 })
 
+test('a --url with a query or a fragment (the login path would land in it): exit 2, nothing probed', async () => {
+  const before = w.failing.loginRequests()
+  for (const url of [`${w.dexUrl}?tenant=1`, `${w.dexUrl}#login`]) {
+    const run = await probe(['--url', url, '--db', w.dbPath, '--allow-insecure'])
+    assert.equal(run.code, 2, run.stdout + run.stderr)
+    assert.equal(run.stdout, '')
+    assert.match(run.stderr, /--url must not have a query or a fragment/)
+  }
+  assert.equal(w.failing.loginRequests(), before)
+})
+
 test('a PostgreSQL store (--db DSN): the connectors read from it, every one passes, exit 0; no password printed', async (t) => {
   const peer = w.peer
   const { dsn } = await createDexDatabase(cluster, {
