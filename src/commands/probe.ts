@@ -200,4 +200,11 @@ function checkUrl(url: string): void {
       '--url must not carry user information (the value is not shown); Dex needs none',
     )
   }
+  // The login path is appended to it: a query or fragment would swallow it (as sso.url refuses).
+  if (u.search !== '' || u.hash !== '') {
+    throw new WatchdogError(
+      'USAGE',
+      '--url must not have a query or a fragment (e.g. http://netbird-server/oauth2)',
+    )
+  }
 }

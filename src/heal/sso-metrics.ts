@@ -20,7 +20,7 @@ export function createSsoMetrics(
   const registers = [registry]
   new Gauge({
     name: `${p}sso_probe_enabled`,
-    help: "Whether the SSO login probe runs against a target (1) or is off (0: sso.probeSeconds is 0, or sso.url is unset and NetBird's IdP URL could not be derived).",
+    help: "Whether the SSO login probe runs against a target (1) or cannot (0: sso.url is unset and NetBird's IdP URL could not be derived); no series while sso.probeSeconds is 0.",
     labelNames: ['container'] as const,
     registers,
     collect() {
