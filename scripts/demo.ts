@@ -1,8 +1,14 @@
-// `npm run demo`: watch netbird-watchdog heal NetBird's JumpCloud trailing-slash crash loop on the local
-// Docker engine, narrated step by step. Everything runs on this machine: a real OpenID provider on
-// 127.0.0.1 plays JumpCloud, a simulated NetBird management container (test/fixtures/fake-netbird) reads a
-// real idp.db, and the watchdog runs exactly as an operator starts it (`node dist/cli.js run`).
-// Everything it creates is removed at the end (also on Ctrl-C).
+// `npm run demo`: watch netbird-watchdog heal NetBird's JumpCloud trailing-slash failure on the local
+// Docker engine, narrated step by step, in both forms it takes:
+//   part 1, NetBird ≤ v0.65.1: the management container crash-loops; the watchdog repairs idp.db and
+//           restarts it;
+//   part 2, NetBird v0.65.2+ (every release people run today): NetBird stays up with SSO silently
+//           broken; the watchdog's login probe finds the connector, the repair is loaded live and
+//           proven — no restart.
+// Everything runs on this machine: a real OpenID provider on 127.0.0.1 plays JumpCloud, a simulated
+// NetBird (test/fixtures/fake-netbird) reads a real idp.db and, in part 2, serves Dex's login endpoint,
+// and the watchdog runs exactly as an operator starts it (`node dist/cli.js run`). Everything it
+// creates is removed at the end (also on Ctrl-C).
 import { spawn } from 'node:child_process'
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -65,7 +71,8 @@ interface LogRecord {
 }
 
 async function main(): Promise<void> {
-  say(bold('netbird-watchdog demo: self-healing the JumpCloud trailing-slash crash loop'))
+  say(bold('netbird-watchdog demo: self-healing the JumpCloud trailing-slash issuer'))
+  say(`\n${bold('Part 1 — NetBird ≤ v0.65.1: the management container crash-loops')}`)
   say(
     dim(
       "NetBird ≤ v0.65.1 crash-loops when an SSO connector's issuer differs from what the provider's\ndiscovery returns, even by one trailing slash. Watch the watchdog notice, prove it, fix it safely.",
@@ -121,31 +128,7 @@ async function main(): Promise<void> {
       metrics: { address: `127.0.0.1:${port}` },
     }),
   )
-  const env = Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => !k.startsWith('NETBIRD_WATCHDOG_')),
-  )
-  const watchdog = spawn(process.execPath, [cliPath, 'run', '--config', configPath], {
-    env,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  })
-  const exited = new Promise<number | null>((resolve) => watchdog.on('close', resolve))
-  cleanups.push(async () => {
-    watchdog.kill('SIGTERM')
-    await exited
-  })
-  const records: LogRecord[] = []
-  let carry = ''
-  watchdog.stderr.on('data', (b: Buffer) => {
-    carry += b.toString('utf8')
-    const lines = carry.split('\n')
-    carry = lines.pop() ?? ''
-    for (const l of lines) if (l.startsWith('{')) records.push(JSON.parse(l) as LogRecord)
-  })
-  const url = `http://127.0.0.1:${port}`
-  await until(
-    async () => (await fetch(`${url}/metrics`).catch(() => undefined))?.ok === true,
-    '/metrics',
-  )
+  const { records, url } = await startWatchdogProcess(configPath, port)
   say(`   node dist/cli.js run --config ${configPath}`)
   say(`   metrics on ${url}/metrics`)
 
@@ -250,13 +233,200 @@ async function main(): Promise<void> {
     say(`   ${s.name}${labels ? `{${labels}}` : ''} ${s.value}`)
   }
 
-  step(8, 'Cleaning up')
+  const hot = await hotCase(peer)
+
+  step(14, 'Cleaning up')
   await cleanup()
-  say(`   watchdog stopped, container and temporary files removed.`)
+  say(`   watchdogs stopped, containers and temporary files removed.`)
+  const healed = ok && hot
   say(
-    `\n${ok ? green(bold('Healed.')) : red(bold('Not healed.'))} In production: ${dim('docker compose -f config/compose/quickstart-v0.62.yml up -d')} and see docs/self-healing.md.`,
+    `\n${healed ? green(bold('Healed, both times.')) : red(bold('Not healed.'))} In production: ${dim('docker compose -f config/compose/combined-v0.65-socket-proxy.yml up -d')} and see docs/self-healing.md.`,
   )
-  process.exitCode = ok ? 0 : 1
+  process.exitCode = healed ? 0 : 1
+}
+
+/** `node dist/cli.js run --config FILE`, its JSON log records collected, stopped at cleanup. */
+async function startWatchdogProcess(
+  configPath: string,
+  port: number,
+): Promise<{ records: LogRecord[]; url: string }> {
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !k.startsWith('NETBIRD_WATCHDOG_')),
+  )
+  const watchdog = spawn(process.execPath, [cliPath, 'run', '--config', configPath], {
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  const exited = new Promise<number | null>((resolve) => watchdog.on('close', resolve))
+  cleanups.push(async () => {
+    watchdog.kill('SIGTERM')
+    await exited
+  })
+  const records: LogRecord[] = []
+  let carry = ''
+  watchdog.stderr.on('data', (b: Buffer) => {
+    carry += b.toString('utf8')
+    const lines = carry.split('\n')
+    carry = lines.pop() ?? ''
+    for (const l of lines) if (l.startsWith('{')) records.push(JSON.parse(l) as LogRecord)
+  })
+  const url = `http://127.0.0.1:${port}`
+  await until(
+    async () => (await fetch(`${url}/metrics`).catch(() => undefined))?.ok === true,
+    '/metrics',
+  )
+  return { records, url }
+}
+
+/** A login as NetBird's CLI starts it, through Dex, stopping at the first answer. */
+async function login(dexUrl: string): Promise<string> {
+  const q = new URLSearchParams({
+    client_id: 'netbird-cli',
+    redirect_uri: 'http://localhost:53000/',
+    response_type: 'code',
+    scope: 'openid profile email',
+    state: 'demo',
+  })
+  const res = await fetch(`${dexUrl}/auth/${connectorId}?${q.toString()}`, { redirect: 'manual' })
+  const text = await res.text()
+  if (res.status === 302) return green(`302 → ${res.headers.get('location')?.split('?')[0] ?? '?'}`)
+  const page = /<div class="nb-error">([^<]*)</.exec(text)?.[1] ?? text.slice(0, 80)
+  return red(`${res.status} "${page.trim()}"`)
+}
+
+/** Part 2: NetBird v0.65.2+ stays up with SSO broken; found by the probe, healed live. */
+async function hotCase(peer: { origin: string }): Promise<boolean> {
+  say(`\n${bold('Part 2 — NetBird v0.65.2+: it stays up, and SSO is silently broken')}`)
+  say(
+    dim(
+      "Since v0.65.2 NetBird logs 'Failed to open connector' once and keeps running. Nothing crashes;\nlogins through the connector just fail. Restarting NetBird (every peer reconnects) is not needed.",
+    ),
+  )
+  step(8, 'NetBird v0.65.2+ starts with the same broken connector, and stays up')
+  const dir = mkdtempSync(join(tmpdir(), 'nbw-demo-hot-'))
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
+  const dbPath = join(dir, 'idp.db')
+  createIdpDb(dbPath, {
+    connectors: [
+      { id: 'local', type: 'local', name: 'Email', config: null },
+      {
+        id: connectorId,
+        type: 'oidc',
+        name: 'JumpCloud',
+        config: oidcConnectorConfig({
+          issuer: peer.origin,
+          clientID: 'demo-client',
+          clientSecret: 'demo-secret-never-printed',
+        }),
+      },
+    ],
+  })
+  const server = `netbird-server-demo-${process.pid}`
+  cleanups.push(() => removeTestContainers([server]))
+  const dexPort = await freePort()
+  const dexUrl = `http://127.0.0.1:${dexPort}/oauth2`
+  await runFakeNetbird({
+    name: server,
+    store: { dataDir: dir },
+    variant: 'erro',
+    version: '0.77.1',
+    listen: { port: dexPort },
+    issuer: 'https://netbird.example.com/oauth2',
+  })
+  await until(
+    async () =>
+      (await fetch(`${dexUrl}/.well-known/openid-configuration`).catch(() => undefined))?.ok ===
+      true,
+    "NetBird's Dex",
+  )
+  const erro = (await containerLogs(server))
+    .toString('utf8')
+    .split('\n')
+    .find((l) => l.includes('ERRO'))
+  say(`   ${yellow(erro ?? '')}`)
+  const before = (
+    await docker(['inspect', '-f', '{{.State.StartedAt}} {{.RestartCount}}', server])
+  ).trim()
+  say(
+    `   container ${server}: ${green('running')} ${dim(`(started ${before.split(' ')[0]}, restarts ${before.split(' ')[1]})`)}`,
+  )
+
+  step(9, 'A user tries to log in through JumpCloud')
+  say(`   GET ${dexUrl}/auth/${connectorId}?client_id=netbird-cli&…  →  ${await login(dexUrl)}`)
+
+  step(10, 'The watchdog starts (added later: it never sees that one log line) and probes SSO')
+  const port = await freePort()
+  const configPath = join(dir, 'watchdog.yml')
+  writeFileSync(
+    configPath,
+    stringify({
+      mode: 'repair',
+      targets: { names: [server], autoDetect: false },
+      idp: { dbPath },
+      oidc: { allowInsecure: true },
+      detection: { followLogs: false },
+      sso: { url: dexUrl, probeSeconds: 5 },
+      repair: { confirmSeconds: 5 },
+      backups: { dir: join(dir, 'backups') },
+      schedules: { doctor: '', backup: '', integrity: '' },
+      metrics: { address: `127.0.0.1:${port}` },
+    }),
+  )
+  const { records, url } = await startWatchdogProcess(configPath, port)
+  say(`   node dist/cli.js run --config ${configPath}   ${dim('(sso.url, a probe every 5 s)')}`)
+
+  step(11, 'What the watchdog does about it')
+  const narrate: Array<[(r: LogRecord) => boolean, (r: LogRecord) => string]> = [
+    [(r) => r.msg.startsWith('SSO login through connector'), (r) => `login probe: ${r.msg}`],
+    [(r) => r.msg === 'SSO login probe failed: diagnosing', () => 'diagnosing with live discovery'],
+    [
+      (r) => r.msg === 'verified backup taken',
+      (r) => `backup taken and verified: ${String(r.backup)}`,
+    ],
+    [
+      (r) => r.msg.startsWith('IdP store repaired and verified; NetBird picks it up'),
+      () => 'issuer fixed with a new resource_version: Dex reopens the connector at the next login',
+    ],
+  ]
+  const told = new Set<LogRecord>()
+  const tell = (): LogRecord | undefined => {
+    for (const r of records) {
+      const hit = narrate.find(([m]) => m(r))
+      if (hit && !told.has(r)) {
+        told.add(r)
+        say(`   ${dim(r.time.slice(11, 23))} ${hit[1](r)}`)
+      }
+    }
+    return records.find((r) => r.msg.startsWith('recovered') || r.msg.startsWith('ROLLED'))
+  }
+  let outcome: LogRecord | undefined
+  await until(() => (outcome = tell()) !== undefined, 'the outcome', 120_000)
+  const ok = outcome!.msg.startsWith('recovered without a restart')
+  say(`   ${dim(outcome!.time.slice(11, 23))} ${ok ? green(outcome!.msg) : red(outcome!.msg)}`)
+
+  step(12, 'The evidence')
+  say(`   GET ${dexUrl}/auth/${connectorId}?client_id=netbird-cli&…  →  ${await login(dexUrl)}`)
+  const row = readConnectors(dbPath).find((r) => r.id === connectorId)
+  say(
+    `   idp.db connector issuer now ${green(JSON.stringify(row && connectorIssuer(row)))}, resource_version ${JSON.stringify(row?.resourceVersion)}`,
+  )
+  const after = (
+    await docker(['inspect', '-f', '{{.State.StartedAt}} {{.RestartCount}}', server])
+  ).trim()
+  say(
+    `   container: started ${after.split(' ')[0]}, restarts ${after.split(' ')[1]}  ${after === before ? green('(unchanged: no restart)') : red('(restarted)')}`,
+  )
+
+  step(13, 'The probe in the metrics')
+  for (const s of parseMetrics(await (await fetch(`${url}/metrics`)).text())) {
+    if (!s.name.startsWith('netbird_watchdog_sso_probe_')) continue
+    if (s.name === 'netbird_watchdog_sso_probe_failures_total' && s.value === 0) continue
+    const labels = Object.entries(s.labels)
+      .map(([k, v]) => `${k}="${v}"`)
+      .join(',')
+    say(`   ${s.name}${labels ? `{${labels}}` : ''} ${s.value}`)
+  }
+  return ok && after === before
 }
 
 main().catch(async (err: unknown) => {

@@ -26,7 +26,9 @@ const commands: Record<string, () => Promise<Register>> = {
   scan: async () => (await import('./commands/scan.js')).registerScan,
   doctor: async () => (await import('./commands/doctor.js')).registerDoctor,
   repair: async () => (await import('./commands/repair.js')).registerRepair,
+  probe: async () => (await import('./commands/probe.js')).registerProbe,
   backups: async () => (await import('./commands/backups.js')).registerBackups,
+  bundle: async () => (await import('./commands/bundle.js')).registerBundle,
 }
 
 async function loadCommands(argv: readonly string[]): Promise<Register[]> {

@@ -23,6 +23,7 @@ import {
   resolveStore,
   type StoreLocation,
 } from './store/open.js'
+import { LocatedStore, type Located } from './store/located.js'
 import type { IdpStore } from './store/port.js'
 import { dsnNotes, Secret } from './store/postgres/dsn.js'
 
@@ -71,8 +72,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   }
   // Before anything starts: which store (a malformed DSN is a configuration error), and where its
   // backups go, which must be usable (a directory, private).
-  const location = locateStore(options, logger)
-  const store = openStore(location, { busyTimeoutMs: config.idp.busyTimeoutMs })
+  const { store, location, unknown } = storeOf(options, logger)
   releasers.push({ name: 'store', release: () => store.close() })
   const backupDir = resolve(
     backupDirFor(location, config.backups.dir, { postgresDefault: defaultPostgresBackupDir }),
@@ -84,7 +84,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const key = config.backups.dir !== undefined ? 'backups.dir' : 'the default backup directory'
     throw new WatchdogError('CONFIG_INVALID', `${key}: ${errorMessage(err)}`, { cause: err })
   }
-  logStore(logger, location, backupDir, config)
+  if (unknown !== true) logStore(logger, location, backupDir, config)
   try {
     const registry = new Registry()
     const metrics = createWatchMetrics(registry, { version: options.version })
@@ -155,29 +155,74 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 
 /**
  * The daemon's store: NETBIRD_WATCHDOG_IDP_DSN[_FILE], else `idp.dsn`, else NetBird's config.yaml or
- * management.json when they name a PostgreSQL store, else `idp.dbPath` (store/open.ts).
+ * management.json when they name a PostgreSQL store, else `idp.dbPath` (store/open.ts). When NetBird's
+ * files take part, the store is found again whenever they change, and is unknown (nothing read or
+ * written) while one of them cannot be used (store/located.ts). `location` is where it was found at
+ * start (for the backup directory and the start-up log), idp.dbPath while it is unknown.
  */
-function locateStore(options: DaemonOptions, logger: Logger): StoreLocation {
+function storeOf(
+  options: DaemonOptions,
+  logger: Logger,
+): { store: IdpStore; location: StoreLocation; unknown?: true } {
   const { idp } = options.config
+  const log = logger.child({ component: 'store' })
   const dsn =
     options.secrets.idpDsn ??
     (idp.dsn !== undefined ? { value: new Secret(idp.dsn), source: 'idp.dsn' } : undefined)
-  const location = resolveStore({
-    ...(dsn !== undefined ? { dsn } : {}),
-    ...(idp.configYaml !== undefined ? { configYaml: idp.configYaml } : {}),
-    ...(idp.managementJson !== undefined ? { managementJson: idp.managementJson } : {}),
-    env: options.env,
-    dbPath: { path: idp.dbPath, onlyIfExists: false },
-    // A broken NetBird file is what the daemon is there to watch through (NetBird fails on it too,
-    // and the rules and the scheduled doctor say so): it does not keep the daemon from starting.
-    onUnusableNetbirdFile: (err) =>
-      logger.warn(
-        { component: 'store', err },
-        'a NetBird config file cannot tell where the IdP store is; it is left out of the choice',
-      ),
+  const fallback: StoreLocation = { engine: 'sqlite', path: idp.dbPath, source: 'idp.dbPath' }
+  const open = (at: StoreLocation): IdpStore =>
+    openStore(at, { busyTimeoutMs: options.config.idp.busyTimeoutMs })
+  const files = [idp.configYaml, idp.managementJson].filter((f): f is string => f !== undefined)
+  if (dsn !== undefined || files.length === 0) {
+    // Nothing of NetBird's takes part: the watchdog's own settings say where the store is.
+    const location =
+      resolveStore({
+        ...(dsn !== undefined ? { dsn } : {}),
+        env: options.env,
+        dbPath: { path: idp.dbPath, onlyIfExists: false },
+      }) ?? fallback
+    return { store: open(location), location }
+  }
+  const locate = (): Located => {
+    const unusable: string[] = []
+    const location = resolveStore({
+      ...(idp.configYaml !== undefined ? { configYaml: idp.configYaml } : {}),
+      ...(idp.managementJson !== undefined ? { managementJson: idp.managementJson } : {}),
+      env: options.env,
+      dbPath: { path: idp.dbPath, onlyIfExists: false },
+      // A broken NetBird file does not keep the daemon from starting (NetBird fails on it too, and the
+      // rules and the scheduled doctor say so), but the store it would name is then unknown.
+      onUnusableNetbirdFile: (err) => unusable.push(errorMessage(err)),
+    })
+    if (unusable.length > 0) return { unknown: unusable.join('; ') }
+    return { location: location ?? fallback }
+  }
+  const store = new LocatedStore({
+    locate,
+    files,
+    open,
+    onChange: (now, before) => {
+      if ('unknown' in now) {
+        log.warn(
+          { problem: now.unknown },
+          'a NetBird config file cannot tell where the IdP store is: nothing is read or written until it is fixed',
+        )
+      } else if (before !== undefined) {
+        log.warn(
+          {
+            engine: now.location.engine,
+            store: locationLabel(now.location),
+            from: now.location.source,
+          },
+          'IdP store found again after a NetBird config file changed',
+        )
+      }
+    },
   })
-  // resolveStore always ends at idp.dbPath when told to use it unconditionally.
-  return location ?? { engine: 'sqlite', path: idp.dbPath, source: 'idp.dbPath' }
+  const located = store.located
+  return 'location' in located
+    ? { store, location: located.location }
+    : { store, location: fallback, unknown: true }
 }
 
 /** Say at start which store, from where, and anything about its DSN an operator should know. */

@@ -26,21 +26,44 @@ export type ErrorCode =
   | 'DB_HOT_JOURNAL'
   | 'DB_UNREADABLE'
   | 'STORE_UNREACHABLE'
+  | 'STORE_UNKNOWN'
   | 'STORE_AUTH_FAILED'
   | 'STORE_NOT_DEX'
   | 'STORE_TIMEOUT'
   | 'RESTORE_REFUSED'
   | 'BACKUP_DIR_REFUSED'
   | 'INTERRUPTED'
+  | 'BUNDLE_FAILED'
+
+/**
+ * What a failed write left in the store, for the caller to act on (never read from the message):
+ * `none` — nothing was changed (rolled back before the commit); `undone` — committed, then undone
+ * (value by value, or the backup restored whole); `kept` — committed and left in place (an undo that
+ * does not check out, or an undo that failed); `unknown` — the commit's answer was lost and nobody can
+ * say yet whether it landed (the change is there whole or not at all).
+ */
+export type StoreChange = 'none' | 'undone' | 'kept' | 'unknown'
 
 export class WatchdogError extends Error {
   override name = 'WatchdogError'
   readonly code: ErrorCode
+  /** Set on errors of a write: what the store holds now (see StoreChange). */
+  readonly change?: StoreChange
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options)
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown; change?: StoreChange },
+  ) {
+    super(message, options?.cause !== undefined ? { cause: options.cause } : undefined)
     this.code = code
+    if (options?.change !== undefined) this.change = options.change
   }
+}
+
+/** What a write's error says the store holds now; undefined when it does not say. */
+export function changeOf(err: unknown): StoreChange | undefined {
+  return err instanceof WatchdogError ? err.change : undefined
 }
 
 export function isWatchdogError(err: unknown, code?: ErrorCode): err is WatchdogError {
@@ -69,6 +92,21 @@ export const inputErrorCodes: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'RESTORE_REFUSED',
   'BACKUP_DIR_REFUSED',
 ])
+
+/**
+ * Errors that say the IdP store itself is damaged (what SQLite's integrity_check would say): the only
+ * store errors that count as evidence against a repair, and the only reason to restore a whole backup.
+ * A store that cannot answer right now (locked, busy, unreachable, timing out) is never damaged.
+ */
+export const damagedStoreCodes: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'DB_CORRUPT',
+  'DB_NOT_SQLITE',
+  'DB_NO_CONNECTOR_TABLE',
+])
+
+export function isDamagedStore(err: unknown): err is WatchdogError {
+  return err instanceof WatchdogError && damagedStoreCodes.has(err.code)
+}
 
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err)

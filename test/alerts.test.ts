@@ -6,11 +6,22 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { test } from 'node:test'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Registry } from 'prom-client'
 import { parse } from 'yaml'
+import { configSchema } from '../src/config/schema.js'
+import { DockerEngine } from '../src/docker/engine.js'
+import { WatchdogEvents } from '../src/docker/events.js'
 import { createHealMetrics } from '../src/heal/metrics.js'
+import { createSsoMetrics } from '../src/heal/sso-metrics.js'
+import { SsoMonitor } from '../src/heal/sso-monitor.js'
+import { createLogger } from '../src/log.js'
+import { SqliteStore } from '../src/store/sqlite/store.js'
+import { waitFor } from './helpers/wait.js'
 import { createWatchMetrics } from '../src/metrics.js'
 import { rules as catalogue } from '../src/core/rules.js'
+import { conclusiveFailures, probeFailureReasons } from '../src/core/sso-probe.js'
 
 const exec = promisify(execFile)
 const configDir = fileURLToPath(new URL('../config/', import.meta.url))
@@ -74,6 +85,7 @@ test('the alerts read only metrics the watchdog exports (or Prometheus’ own `u
   const registry = new Registry()
   createWatchMetrics(registry, { version: 'test', defaults: false })
   createHealMetrics(registry, 'repair')
+  createSsoMetrics(registry, () => [])
   const exported = new Set((await registry.getMetricsAsJSON()).map((m) => m.name))
   for (const { alert, expr } of rules) {
     for (const name of expr.match(/\bnetbird_watchdog_[a-z0-9_]+/g) ?? []) {
@@ -104,4 +116,81 @@ test('every critical rule alerts at once; login-time rules only above a count in
     assert.ok(threshold !== null, `${id}: a count over a window`)
     assert.ok(Number(threshold[2]) > 1, `${id}: one failed login is not an incident`)
   }
+})
+
+/** The probe failure reasons an alert selects from sso_probe_failures_total (`reason=~"…"`). */
+function selectedReasons(alert: string): string[] {
+  const rule = rules.find((r) => r.alert === alert)
+  assert.ok(rule, `${alert} is a shipped alert`)
+  const m = /sso_probe_failures_total\{[^}]*\breason=~"([^"]+)"/.exec(rule.expr)
+  assert.ok(m !== null, `${alert} selects failures by reason`)
+  return m[1]!.split('|')
+}
+
+test("a connector is down on the connector's or its provider's failures, never on the probe's own", () => {
+  const down = selectedReasons('NetbirdWatchdogSsoConnectorDown')
+  const notProven = selectedReasons('NetbirdWatchdogSsoNotProven')
+  for (const reason of [...down, ...notProven]) {
+    assert.ok((probeFailureReasons as readonly string[]).includes(reason), `${reason} is a reason`)
+  }
+  for (const reason of conclusiveFailures) {
+    assert.ok(down.includes(reason), `${reason} (conclusive) pages as a connector down`)
+  }
+  for (const reason of ['provider_unreachable', 'provider_error']) {
+    assert.ok(down.includes(reason), `${reason}: nobody can log in through the connector`)
+  }
+  // The probe's configuration, a NetBird that does not answer, a store nobody can read: no connector is down.
+  for (const reason of [
+    'probe_client_unknown',
+    'probe_redirect_unregistered',
+    'netbird_unreachable',
+    'netbird_error',
+    'store_unavailable',
+  ]) {
+    assert.ok(!down.includes(reason), `${reason} does not page as a connector down`)
+  }
+  for (const reason of ['probe_client_unknown', 'probe_redirect_unregistered']) {
+    assert.ok(notProven.includes(reason), `${reason}: SSO is not being proven`)
+  }
+  assert.deepEqual(
+    notProven.filter((r) => down.includes(r)),
+    [],
+    'no reason is both',
+  )
+})
+
+/**
+ * What NetbirdWatchdogSsoNotProven stands on: a probe with no URL for NetBird's IdP exports
+ * `sso_probe_enabled 0` for its target, and a probe switched off on purpose exports no series at all.
+ */
+test('sso_probe_enabled: 0 for a target whose IdP cannot be found, no series when sso.probeSeconds is 0', async (t) => {
+  const exposition = async (probeSeconds: number): Promise<string> => {
+    const monitor = new SsoMonitor({
+      config: configSchema().parse({
+        targets: { autoDetect: false, names: ['netbird-server'] },
+        schedules: { doctor: '', backup: '', integrity: '' },
+        sso: { probeSeconds },
+      }),
+      // Neither is reached: with no sso.url and no NetBird config file there is nothing to ask.
+      store: new SqliteStore(join(tmpdir(), 'nbw-alerts-no-such-idp.db')),
+      docker: new DockerEngine({ socketPath: join(tmpdir(), 'nbw-alerts-no-engine.sock') }),
+      events: new WatchdogEvents(),
+      logger: createLogger({ level: 'silent' }),
+    })
+    t.after(() => monitor.stop())
+    const registry = new Registry()
+    createSsoMetrics(registry, () => monitor.state())
+    monitor.start()
+    if (probeSeconds > 0) {
+      await waitFor('the first round', async () =>
+        (await registry.metrics()).includes('netbird_watchdog_sso_probe_enabled{'),
+      )
+    }
+    return registry.metrics()
+  }
+  assert.match(
+    await exposition(60),
+    /^netbird_watchdog_sso_probe_enabled\{container="netbird-server"\} 0$/m,
+  )
+  assert.doesNotMatch(await exposition(0), /^netbird_watchdog_sso_probe_enabled\{/m)
 })

@@ -23,7 +23,8 @@ interface Panel {
   type: string
   title: string
   datasource?: { type: string; uid: string }
-  targets?: Array<{ expr: string; refId: string }>
+  gridPos?: { h: number; w: number; x: number; y: number }
+  targets?: Array<{ expr: string; refId: string; legendFormat?: string }>
   panels?: Panel[]
 }
 interface Dashboard {
@@ -195,6 +196,32 @@ test('the dashboard plots SSO login failures and the management failures by rule
     )
     assert.ok(panel, `a panel plots ${ids.join(', ')} by rule`)
     assert.equal(panel.type, 'timeseries')
+  }
+})
+
+test('the dashboard plots the SSO login probe: success per connector over time, failures by connector and reason', () => {
+  const panels = allPanels(dashboard.panels)
+  const plotting = (re: RegExp): Array<{ panel: Panel; legend: string }> =>
+    panels.flatMap((p) =>
+      (p.targets ?? [])
+        .filter((t) => re.test(t.expr))
+        .map((t) => ({ panel: p, legend: t.legendFormat ?? '' })),
+    )
+  const success = plotting(/^netbird_watchdog_sso_probe_success\{/)
+  assert.equal(success.length, 1, 'one plot of the probe success')
+  assert.equal(success[0]!.panel.type, 'timeseries')
+  assert.match(success[0]!.legend, /\{\{connector\}\}/, 'a line per connector')
+  const reasons = plotting(
+    /^sum by \(connector, reason\) \(increase\(netbird_watchdog_sso_probe_failures_total\{/,
+  )
+  assert.equal(reasons.length, 1, 'one plot of the failures by connector and reason')
+  assert.equal(reasons[0]!.panel.type, 'timeseries')
+  assert.match(reasons[0]!.legend, /\{\{connector\}\}.*\{\{reason\}\}/)
+  // Both under their own row, next to each other.
+  const row = panels.find((p) => p.type === 'row' && /SSO login probe/.test(p.title))
+  assert.ok(row, 'a row for the SSO login probe')
+  for (const { panel } of [...success, ...reasons]) {
+    assert.equal(panel.gridPos?.y, row.gridPos!.y + 1, panel.title)
   }
 })
 

@@ -462,3 +462,107 @@ describe('login-time and startup failures of NetBird v0.66+', () => {
     assert.equal(found.at(-1)?.returnedIssuer, keycloak.returned)
   })
 })
+
+describe('the embedded IdP configuration failures of NetBird v0.66–v0.79', () => {
+  const rule = (id: string) => rules.find((r) => r.id === id)!
+  const fatalIds = [
+    'idp-storage-config-invalid',
+    'session-cookie-key-invalid',
+    'local-auth-disable-refused',
+  ]
+
+  test('each is recognised behind every prefix and zone, fatal, and never as the generic wrapper', () => {
+    for (const id of [...fatalIds, 'post-logout-redirect-unregistered']) {
+      const line = rule(id).examples[0]!
+      const ts = /^\d{4}-\d\d-\d\dT[\d:.]+(?:Z|[+-]\d\d:\d\d)/.exec(line)?.[0]
+      assert.ok(ts !== undefined, `${id}: the first example starts with NetBird's timestamp`)
+      const bare = line.slice(ts.length)
+      const variants = [
+        line,
+        `netbird-server  | ${line}`,
+        `netbird-management-1  | ${line}`,
+        `2026-08-01T09:00:00.123456789Z ${line}`,
+        `netbird-server  | 2026-08-01T09:00:00.123456789Z ${line}`,
+        `${line}\r`,
+        `2026-08-01T11:00:00.000+02:00${bare}`,
+        `2026-08-01T09:00:00Z${bare}`,
+      ]
+      for (const v of variants) {
+        const f = detectLine(v)
+        assert.equal(f?.rule, id, v.slice(0, 140))
+        assert.equal(f.fatal, fatalIds.includes(id), v.slice(0, 140))
+        assert.equal(f.connectorId, undefined, 'these lines name no connector')
+      }
+    }
+  })
+
+  test('the three storage causes of the v0.77.1 source are one rule; other IdP causes stay generic', () => {
+    const wrap = (cause: string): string =>
+      `2026-08-20T10:00:00.123Z FATL management/internals/server/modules.go:129: failed to create embedded IDP service: ${cause}`
+    const cases: Array<[string, string]> = [
+      [
+        'invalid IdP storage config: unsupported IdP storage type: sqlite',
+        'idp-storage-config-invalid',
+      ],
+      [
+        'invalid IdP storage config: unsupported IdP storage type: mysql',
+        'idp-storage-config-invalid',
+      ],
+      ['storage DSN is required for postgres', 'idp-storage-config-invalid'],
+      ['storage file is required for sqlite3', 'idp-storage-config-invalid'],
+      [
+        'invalid embedded IdP session cookie encryption key:NB_IDP_SESSION_COOKIE_ENCRYPTION_KEY (or sessionCookieEncryptionKey) must be 16, 24, or 32 bytes as a raw string or base64-encoded to one of those lengths; got 7 raw bytes',
+        'session-cookie-key-invalid',
+      ],
+      [
+        'cannot disable local authentication: no other identity providers configured',
+        'local-auth-disable-refused',
+      ],
+      ['failed to check connectors: sql: database is closed', 'embedded-idp-failed'],
+      ['issuer is required', 'embedded-idp-failed'],
+      // Dex's own storage errors stay the storage rule: the store was named correctly but would not open.
+      [
+        'failed to create embedded IdP provider: failed to open storage: invalid postgres DSN: missing host',
+        'idp-storage-failed',
+      ],
+    ]
+    for (const [cause, id] of cases) assert.equal(detectLine(wrap(cause))?.rule, id, cause)
+    // The combined server reports a postgres auth store without DSN from its command: config-invalid.
+    assert.equal(
+      detectLine(
+        'time="2026-08-01T09:00:00Z" level=fatal msg="failed to execute command: failed to create management config: authStore.dsn is required when authStore.engine is postgres"',
+      )?.rule,
+      'config-invalid',
+    )
+  })
+
+  test('the logout line yields no connector whatever the order of its fields', () => {
+    const [a] = rule('post-logout-redirect-unregistered').examples
+    const b = a!.replace(
+      'client_id: netbird-dashboard, uri: https://dashboard.example.com/',
+      'uri: https://dashboard.example.com/, client_id: netbird-dashboard',
+    )
+    for (const line of [a!, b]) {
+      assert.deepEqual(detectLine(line), {
+        line: 0,
+        rule: 'post-logout-redirect-unregistered',
+        severity: 'warning',
+        fatal: false,
+      })
+    }
+  })
+
+  test('healthy and neighbouring lines of the same code are no finding', () => {
+    const notFindings = [
+      // embedded.go, after a successful start with localAuthDisabled
+      '2026-08-20T10:00:01.000Z INFO management/server/idp/embedded.go:416: local authentication disabled - only external identity providers can be used',
+      '2026-08-20T10:00:01.000Z INFO management/server/idp/embedded.go:419: embedded Dex IDP initialized with issuer: https://netbird.example.com/oauth2',
+      // combined/cmd/config.go EnsureEncryptionKey: the cause of #5567, not yet a failure
+      "2026-08-20T10:00:00.500Z WARN combined/cmd/config.go:795: DataStoreEncryptionKey generated (q2Vx3bPa...); add it to your config file under 'server.store.encryptionKey' to persist across restarts",
+      // Dex logout: other outcomes of the same handler
+      '2026-09-08T10:00:00.123Z ERRO [err: oidc: malformed jwt: go-jose/go-jose: compact JWS format must have three parts] idp/dex/logrus_handler.go:83: logout: invalid id_token_hint',
+      '2026-09-08T10:00:00.123Z ERRO [err: parse "%zz": invalid URL escape "%zz"] idp/dex/logrus_handler.go:83: logout: failed to parse post_logout_redirect_uri',
+    ]
+    for (const line of notFindings) assert.equal(detectLine(line), undefined, line)
+  })
+})

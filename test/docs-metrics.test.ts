@@ -13,8 +13,10 @@ import { Writable } from 'node:stream'
 import { Registry } from 'prom-client'
 import { configSchema, modes } from '../src/config/schema.js'
 import { skipReasons } from '../src/core/heal-decision.js'
+import { probeFailureReasons } from '../src/core/sso-probe.js'
 import { startDaemon } from '../src/daemon.js'
 import { checkNames, createHealMetrics, jobNames, repairResults } from '../src/heal/metrics.js'
+import { createSsoMetrics } from '../src/heal/sso-metrics.js'
 import { createLogger } from '../src/log.js'
 import { createWatchMetrics, healthStatuses } from '../src/metrics.js'
 
@@ -40,6 +42,7 @@ function daemonRegistries(): Family[] {
   const registry = new Registry()
   createWatchMetrics(registry, { version: 'test' })
   createHealMetrics(registry, 'repair')
+  createSsoMetrics(registry, () => [])
   return families(registry)
 }
 
@@ -99,6 +102,7 @@ test('every label value the code pre-initialises is named in the doc', () => {
     ...jobNames,
     ...healthStatuses,
     ...modes,
+    ...probeFailureReasons,
   ]
   assert.deepEqual(
     values.filter((v) => !doc.includes(`\`${v}\``)),

@@ -77,20 +77,25 @@ const conn = {
 const mj: StandaloneSource = { label: '/etc/netbird/management.json', kind: 'management-json' }
 const env: StandaloneSource = { label: './setup.env', kind: 'setup-env' }
 
-test('twelve stable check ids', () => {
+test('seventeen stable check ids', () => {
   assert.deepEqual([...checkIds].sort(), [
     'audience-client-id',
     'auth-issuer-matches-discovery',
     'client-auth-method',
+    'config-file-in-use',
     'connector-config',
     'dashboard-redirect-uris',
     'device-auth',
     'discovery-reachable',
+    'idp-storage-config',
     'issuer-matches-discovery',
     'jumpcloud-api-token',
+    'local-auth-connectors',
     'redirect-uri',
     'scopes',
+    'session-cookie-key',
     'static-connector-drift',
+    'store-in-use',
   ])
 })
 

@@ -201,7 +201,9 @@ test("redirect-uri is skipped without NetBird's issuer; no idp.db with the embed
   const mj = join(dir, 'management.json')
   writeFileSync(mj, fixture('management-v0.64-quickstart.json'))
   const noDb = await runDoctor({ managementJson: mj }, lab)
-  const connectors = noDb.checks.filter((c) => c.id !== 'dashboard-redirect-uris')
+  const connectors = noDb.checks.filter(
+    (c) => c.id !== 'dashboard-redirect-uris' && c.area !== 'idp-config',
+  )
   assert.equal(connectors.length, 1)
   assert.equal(connectors[0]!.status, 'skip')
   assert.match(connectors[0]!.message, /--db/)
@@ -498,6 +500,7 @@ test('management.json parsing: Go-style case-insensitive keys, template variable
       'https://netbird.example.com/nb-auth',
       'https://netbird.example.com/nb-silent-auth',
     ],
+    localAuthDisabled: false,
   })
   assert.equal(q.http, undefined)
   const v64 = parseManagementJson('m.json', fixture('management-v0.64-quickstart.json'))
@@ -634,7 +637,9 @@ test('a Postgres auth store (combined server) is named when no idp.db is given',
     ),
   )
   const report = await runDoctor({ configYaml: yaml }, lab)
-  const connectors = report.checks.filter((c) => c.id !== 'dashboard-redirect-uris')
+  const connectors = report.checks.filter(
+    (c) => c.id !== 'dashboard-redirect-uris' && c.area !== 'idp-config',
+  )
   assert.equal(connectors.length, 1)
   assert.equal(connectors[0]!.status, 'skip')
   assert.match(connectors[0]!.message, /Postgres/)

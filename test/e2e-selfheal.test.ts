@@ -414,7 +414,14 @@ test('a repair whose restart still fails is rolled back, loudly, and the breaker
     1,
   )
   assert.equal(await s.metric('netbird_watchdog_breaker_open', { container: s.container }), 1)
-  assert.equal(contentSha(s.dbPath), contentSha(s.pristine), 'idp.db is the original again')
+  // Every table as it was, but the rolled-back connector carries yet another resource_version (the
+  // repair wrote "1", the rollback "2"), so that a running Dex reopens it.
+  const expected = join(s.dir, 'expected.db')
+  copyFileSync(s.pristine, expected)
+  const e = new Database(expected)
+  e.prepare("update connector set resource_version = '2' where id = ?").run(jc)
+  e.close()
+  assert.equal(contentSha(s.dbPath), contentSha(expected), 'idp.db is the original again')
   assert.ok(s.records.some((r) => r.level === 'error' && r.msg.startsWith('ROLLED BACK:')))
   assert.equal(await s.stop(), 0)
 })

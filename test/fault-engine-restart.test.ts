@@ -27,7 +27,8 @@ import {
   requireDocker,
 } from './helpers/docker.js'
 import { createIdpDb, oidcConnectors } from './helpers/idp-fixture.js'
-import { runFakeNetbird, startIssuerPeer } from './helpers/selfheal.js'
+import { fakeNetbirdDexUrl, runFakeNetbird, startIssuerPeer } from './helpers/selfheal.js'
+import { freePort } from './helpers/net.js'
 
 function issuerOf(dbPath: string, id: string): string | undefined {
   const row = readConnectors(dbPath).find((r) => r.id === id)
@@ -152,6 +153,9 @@ test("the engine restarts during a repair's confirm window: no rollback, the rep
   const jc = 'd1c9q2ll0fgs73cunqsg'
   createIdpDb(dbPath, { connectors: oidcConnectors([{ id: jc, issuer: peer.origin }]) })
   const container = `nbw-fault-confirm-${process.pid}`
+  // The SSO login probe runs too: a NetBird that went away with its engine is no evidence either.
+  const dexPort = await freePort()
+  const issuer = 'https://netbird.example.com/oauth2'
   const wd = await Watchdog.start({
     config: {
       mode: 'repair',
@@ -160,6 +164,7 @@ test("the engine restarts during a repair's confirm window: no rollback, the rep
       idp: { dbPath },
       backups: { dir: join(dir, 'backups') },
       oidc: { allowInsecure: true, timeoutMs: 3000 },
+      sso: { url: fakeNetbirdDexUrl(dexPort, issuer), probeSeconds: 1, timeoutMs: 3000 },
       // Long enough to stop the engine inside it.
       repair: { confirmSeconds: 20, restartBackoffSeconds: 0, stopTimeoutSeconds: 2 },
       schedules: { doctor: '', backup: '', integrity: '' },
@@ -174,6 +179,8 @@ test("the engine restarts during a repair's confirm window: no rollback, the rep
     store: { dataDir: dir },
     variant: 'fatal',
     host: engine.host,
+    listen: { port: dexPort },
+    issuer,
   })
   const committed = await wd.waitRecord(
     (r) => r.msg === 'IdP store repaired and verified; restarting the container',
@@ -210,5 +217,9 @@ test("the engine restarts during a repair's confirm window: no rollback, the rep
   assert.equal(issuerOf(dbPath, jc), fixed)
   assert.equal((await inspectState(container, engine.host)).Status, 'running')
   assert.ok(!wd.records.some((r) => r.msg.startsWith('ROLLED BACK')), 'never rolled back')
+  // Confirmed by staying up and by the login probe, once the engine and NetBird were back.
+  const recovered = wd.records.find((r) => r.msg.startsWith('recovered:'))
+  assert.match(recovered?.msg ?? '', /login probe/)
+  assert.equal(await metric('netbird_watchdog_sso_probe_success', { ...c, connector: jc }), 1)
   assert.equal(wd.exit, undefined, 'the watchdog kept running')
 })

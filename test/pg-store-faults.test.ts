@@ -28,6 +28,8 @@ import {
   assertNoDsnPassword,
   type PgCluster,
 } from './helpers/postgres.js'
+import { pgCommitMessage, TcpRelay } from './helpers/tcp-relay.js'
+import { waitFor } from './helpers/wait.js'
 
 let cluster: PgCluster
 clusterForFile((c) => (cluster = c))
@@ -74,7 +76,7 @@ test('server killed after the write, before the commit: typed error, the old val
   await rejectsWith(
     store.transaction(async (tx) => {
       const row = (await tx.readConnectors()).find((r) => r.id === jumpcloudId)!
-      await tx.writeConfig(row, repairedConfig)
+      await tx.writeConfig(row, repairedConfig, '1')
       await cluster.stop('immediate')
     }),
     'STORE_UNREACHABLE',
@@ -105,6 +107,68 @@ test('server killed right after the commit: the new value survives the crash', a
   assert.deepEqual(now.others, before.others)
 })
 
+/** A relay in front of the cluster, and a DSN through it. */
+async function relayed(
+  t: { after: (fn: () => Promise<void>) => void },
+  database: string,
+): Promise<{ relay: TcpRelay; dsn: string }> {
+  const relay = new TcpRelay(cluster.port)
+  await relay.listen()
+  t.after(() => relay.close())
+  return { relay, dsn: cluster.dsn({ database, port: relay.port }) }
+}
+
+test("the commit's answer lost, the server out of reach for a while: found committed by reading back, reported as done", async (t) => {
+  const { database } = await createDexDatabase(cluster)
+  const dir = await tempDir(t)
+  const { relay, dsn } = await relayed(t, database)
+  const store = openStore(t, dsn)
+  const before = await stateOf(database)
+  const cut = relay.cutAfter(pgCommitMessage)
+  const editing = editIssuers(store, repair, {
+    backup: { dir, reason: 'pre-repair', version },
+    settleMs: 60_000,
+  })
+  await cut
+  // Out of reach until the watchdog has asked three times (txid_status, then the read-backs).
+  await waitFor('three refused connections', () => relay.refused >= 3, 30_000, 20)
+  relay.restore()
+  const result = await editing
+  assert.deepEqual(
+    result.changes.map((c) => [c.connectorId, c.to]),
+    [[jumpcloudId, jumpcloudIssuerDiscovered]],
+  )
+  assert.ok(result.backup !== null)
+  const now = await stateOf(database)
+  assert.equal(now.config, repairedConfig)
+  assert.deepEqual(now.others, before.others)
+})
+
+test("the commit's answer lost and the server never back in time: the outcome is reported unknown, never 'nothing was changed'", async (t) => {
+  const { database } = await createDexDatabase(cluster)
+  const dir = await tempDir(t)
+  const { relay, dsn } = await relayed(t, database)
+  const store = openStore(t, dsn)
+  const cut = relay.cutAfter(pgCommitMessage)
+  const editing = editIssuers(store, repair, {
+    backup: { dir, reason: 'pre-repair', version },
+    settleMs: 500,
+  }).then(
+    () => assert.fail('an unknown outcome was reported as a success'),
+    (err: unknown) => err,
+  )
+  await cut
+  const err = await editing
+  assert.ok(isWatchdogError(err, 'STORE_UNREACHABLE'), inspect(err))
+  assert.equal(err.change, 'unknown')
+  assert.doesNotMatch(err.message, /nothing (was )?changed|rolled back/)
+  assert.match(err.message, /whole or not at all/)
+  assertNoDsnPassword(err)
+  // What really happened: the server committed it.
+  relay.restore()
+  assert.equal((await stateOf(database)).config, repairedConfig)
+})
+
 test('connection terminated during the transaction: not committed, nothing changed', async (t) => {
   const { database, dsn } = await createDexDatabase(cluster)
   const store = openStore(t, dsn)
@@ -114,7 +178,7 @@ test('connection terminated during the transaction: not committed, nothing chang
   await rejectsWith(
     store.transaction(async (tx) => {
       const row = (await tx.readConnectors()).find((r) => r.id === jumpcloudId)!
-      await tx.writeConfig(row, repairedConfig)
+      await tx.writeConfig(row, repairedConfig, '1')
       const killed = await admin.query(
         "select pg_terminate_backend(pid) as ok from pg_stat_activity where application_name = 'netbird-watchdog' and datname = $1 and state = 'idle in transaction'",
         [database],

@@ -145,7 +145,12 @@ for (const schema of ['v0.244', 'grant-types'] as const) {
       if (a.id === jumpcloudId) {
         assert.equal(bytesOf(b, 'config')!.toString('utf8'), repairedConfig)
         assert.ok(bytesOf(b, 'config')!.equals(Buffer.from(repairedConfig, 'utf8')))
-        for (const k of Object.keys(a).filter((k) => k !== 'config')) assert.deepEqual(b[k], a[k])
+        // The new resource_version is what makes a running Dex reopen the connector.
+        assert.equal(a.resource_version, '')
+        assert.equal(b.resource_version, '1')
+        for (const k of Object.keys(a).filter((k) => k !== 'config' && k !== 'resource_version')) {
+          assert.deepEqual(b[k], a[k])
+        }
       } else {
         assert.deepEqual(b, a)
       }
@@ -226,7 +231,7 @@ test('a transaction whose function throws leaves nothing behind', async (t) => {
   await assert.rejects(
     store.transaction(async (tx) => {
       const rows = await tx.readConnectors()
-      await tx.writeConfig(rows[0]!, '{"issuer":"https://changed.example"}')
+      await tx.writeConfig(rows[0]!, '{"issuer":"https://changed.example"}', '1')
       const seen = await tx.readConnectors()
       assert.equal(seen[0]!.rawConfig, '{"issuer":"https://changed.example"}')
       assert.equal(await tx.check(), 'ok')
@@ -246,7 +251,7 @@ test('writeConfig of a row that is not there changes nothing and fails', async (
   await rejectsWith(
     store.transaction(async (tx) => {
       const [row] = await tx.readConnectors()
-      await tx.writeConfig({ ...row!, id: 'no-such-connector' }, '{}')
+      await tx.writeConfig({ ...row!, id: 'no-such-connector' }, '{}', '1')
     }),
     'REPAIR_FAILED',
     /changed 0 rows/,

@@ -3,7 +3,10 @@
 // watches real containers: one crash-loops on NetBird's issuer-mismatch fatal, one logs Dex login
 // failures (and wrong passwords, which must count for nothing), one crash-loops on a store fatal.
 // Asserted through Prometheus' HTTP API: exactly the expected alerts fire, and no watchdog-health
-// alert (NetbirdWatchdog*) is even pending. Run `npm run build` first.
+// alert (NetbirdWatchdog*) is even pending. A second run: the watchdog's SSO login probe against the
+// simulated NetBird v0.65.2+ (test/fixtures/fake-netbird: Dex's login endpoint, a connector it cannot
+// open, a real oidc-provider upstream) fires NetbirdWatchdogSsoConnectorDown — with the shipped rules
+// unchanged, so after its real `for: 2m` (the test waits for it). Run `npm run build` first.
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
@@ -18,11 +21,15 @@ import { freePort } from './helpers/net.js'
 import { getRule } from '../src/core/rules.js'
 import {
   busyboxImage,
+  nodeImage,
   removeContainers,
   requireDocker,
   runContainer,
   uniqueName,
+  waitFor,
 } from './helpers/docker.js'
+import { createIdpDb, oidcConnectors } from './helpers/idp-fixture.js'
+import { fakeNetbirdDexUrl, runFakeNetbird, startIssuerPeer } from './helpers/selfheal.js'
 
 const alertsPath = fileURLToPath(new URL('../config/alerts.yml', import.meta.url))
 
@@ -181,7 +188,11 @@ test('real Prometheus with the shipped alerts: issuer mismatch, SSO login failur
     ],
   })
 
-  const wd = await Watchdog.start({ config: observeConfig({ names: [mgmt, dex, store] }) })
+  // Busybox containers have no IdP: the login probe is off on purpose (on, it would find no IdP URL
+  // and NetbirdWatchdogSsoNotProven would rightly be pending).
+  const wd = await Watchdog.start({
+    config: observeConfig({ names: [mgmt, dex, store] }, { sso: { probeSeconds: 0 } }),
+  })
   t.after(() => wd.stop())
   await wd.waitMetric('netbird_watchdog_targets', (v) => v === 3)
 
@@ -265,5 +276,121 @@ test('real Prometheus with the shipped alerts: issuer mismatch, SSO login failur
       rule: 'login-issuer-mismatch',
     }),
     logins,
+  )
+})
+
+test('real Prometheus with the shipped alerts: the SSO login probe finds a connector Dex cannot open and NetbirdWatchdogSsoConnectorDown fires after its `for:`', async (t) => {
+  await requireDocker([nodeImage])
+  const dir = await mkdtemp(join(tmpdir(), 'nbw-prometheus-sso-'))
+  t.after(() => rm(dir, { recursive: true, force: true }))
+  // The provider returns its issuer with a trailing slash; `broken` is stored without it (NetBird's
+  // JumpCloud case: Dex cannot open it), `working` with it.
+  const peer = await startIssuerPeer(t, { trailingSlash: true })
+  const dbPath = join(dir, 'idp.db')
+  createIdpDb(dbPath, {
+    connectors: oidcConnectors([
+      { id: 'broken', issuer: peer.origin },
+      { id: 'working', issuer: `${peer.origin}/` },
+    ]),
+  })
+  const netbird = uniqueName('prom-sso')
+  t.after(() => removeContainers([netbird]))
+  const port = await freePort()
+  // NetBird's public issuer as the fixture's connectors spell their redirect URI (…/oauth2/callback).
+  const dexUrl = fakeNetbirdDexUrl(port, 'https://netbird.example.com/oauth2')
+  await runFakeNetbird({
+    name: netbird,
+    store: { dataDir: dir },
+    variant: 'erro',
+    listen: { port },
+    issuer: 'https://netbird.example.com/oauth2',
+  })
+  await waitFor(
+    "the stand-in's Dex",
+    async () => (await fetch(`${dexUrl}/.well-known/openid-configuration`)).ok,
+    60_000,
+  )
+
+  // Observe mode: the connector stays broken. Logs not followed: the probe alone finds it.
+  const wd = await Watchdog.start({
+    config: observeConfig(
+      { names: [netbird] },
+      {
+        idp: { dbPath },
+        oidc: { allowInsecure: true, timeoutMs: 3000 },
+        sso: { url: dexUrl, probeSeconds: 1, timeoutMs: 5000 },
+        detection: { followLogs: false },
+      },
+    ),
+  })
+  t.after(() => wd.stop())
+  await wd.waitMetric('netbird_watchdog_sso_probe_failures_total', (v) => v >= 2, 30_000, {
+    container: netbird,
+    connector: 'broken',
+    reason: 'connector_failed',
+  })
+  await wd.waitMetric('netbird_watchdog_sso_probe_success', (v) => v === 1, 30_000, {
+    container: netbird,
+    connector: 'working',
+  })
+
+  const prom = await startPrometheus(dir, wd.port)
+  t.after(() => prom.stop())
+  const sso = (a: ActiveAlert): boolean => a.labels.alertname === 'NetbirdWatchdogSsoConnectorDown'
+  const explain = async (err: unknown): Promise<never> => {
+    const now = await activeAlerts(prom.url).catch(() => [])
+    throw new Error(
+      `alerts now: ${JSON.stringify(now.map((a) => [a.labels, a.state]))}\nPrometheus:\n${prom.output()}`,
+      { cause: err },
+    )
+  }
+  // Pending first: the shipped `for:` holds it back.
+  const pending = await until('NetbirdWatchdogSsoConnectorDown to be pending', async () => {
+    const found = (await activeAlerts(prom.url)).filter(sso)
+    return found.length > 0 ? found : undefined
+  }).catch(explain)
+  assert.deepEqual(
+    pending.map((a) => [a.labels.container, a.labels.connector, a.state]),
+    [[netbird, 'broken', 'pending']],
+  )
+  const firing = await until(
+    'NetbirdWatchdogSsoConnectorDown to fire',
+    async () => {
+      const found = (await activeAlerts(prom.url)).filter((a) => sso(a) && a.state === 'firing')
+      return found.length > 0 ? found : undefined
+    },
+    240_000,
+  ).catch(explain)
+  assert.deepEqual(
+    firing.map((a) => a.labels),
+    [
+      {
+        alertname: 'NetbirdWatchdogSsoConnectorDown',
+        severity: 'critical',
+        job: 'netbird-watchdog',
+        instance: `127.0.0.1:${wd.port}`,
+        container: netbird,
+        connector: 'broken',
+      },
+    ],
+  )
+  // The working connector never was; the probe runs and is not refused as configured, so no other
+  // watchdog alert is even pending.
+  const alerts = await activeAlerts(prom.url)
+  assert.deepEqual(
+    alerts.filter((a) => a.labels.connector === 'working'),
+    [],
+  )
+  assert.deepEqual(
+    alerts
+      .filter((a) => a.labels.alertname?.startsWith('NetbirdWatchdog') === true && !sso(a))
+      .map((a) => a.labels.alertname),
+    [],
+  )
+  assert.deepEqual(
+    (await query(prom.url, `netbird_watchdog_sso_probe_enabled{container="${netbird}"}`)).map(
+      (s) => s.value[1],
+    ),
+    ['1'],
   )
 })

@@ -15,6 +15,7 @@ import { isWatchdogError } from '../src/errors.js'
 import { listBackups } from '../src/store/backup-files.js'
 import { verifyBackup } from './helpers/store.js'
 import { connectorIssuer } from '../src/core/connectors.js'
+import { nextResourceVersion } from '../src/core/edit-plan.js'
 import { readConnectors } from '../src/store/sqlite/idp-db.js'
 import { repairDb } from './helpers/store.js'
 import {
@@ -173,6 +174,9 @@ for (const schema of ['v0.244', 'grant-types'] as const) {
       }
       assert.equal(row.storage, 'blob')
       assert.equal(connectorIssuer(row), jumpcloudIssuerDiscovered)
+      // A new resource_version in the same write: a running Dex reopens the connector at the next login.
+      assert.equal(old.resourceVersion, '')
+      assert.equal(row.resourceVersion, '1')
       assert.deepEqual({ ...row.config, issuer: jumpcloudIssuerStored }, old.config)
       assert.equal(row.rawConfig!.length, old.rawConfig!.length + 1)
     }
@@ -194,12 +198,25 @@ for (const schema of ['v0.244', 'grant-types'] as const) {
     assert.equal(backups.length, 1)
     assert.equal(backups[0]!.path, res.backup?.path)
     assert.equal((await verifyBackup(backups[0]!)).ok, true)
-    assert.equal(
-      connectorIssuer(readConnectors(res.backup!.path).find((r) => r.id === jumpcloudId)!),
-      jumpcloudIssuerStored,
-    )
+    const backedUp = readConnectors(res.backup!.path).find((r) => r.id === jumpcloudId)!
+    assert.equal(connectorIssuer(backedUp), jumpcloudIssuerStored)
+    assert.equal(backedUp.resourceVersion, '') // the original row, old version included
   })
 }
+
+test('the resource_version written with an edit always differs from the stored one', () => {
+  // NetBird writes '' for every connector; Dex reopens a connector only when its version changed.
+  const cases: Array<[string, string]> = [
+    ['', '1'],
+    ['1', '2'],
+    ['41', '42'],
+    ['abc', '1'],
+    ['-3', '1'],
+    ['1.5', '1'],
+  ]
+  for (const [stored, next] of cases) assert.equal(nextResourceVersion(stored), next)
+  fc.assert(fc.property(fc.string(), (stored) => nextResourceVersion(stored) !== stored))
+})
 
 test('dry run leaves the file byte-identical and writes no backup', async (t) => {
   const { dir, db } = await tempIdpDb(t)
@@ -830,7 +847,11 @@ test('a failure after commit (management.json cannot be written) undoes exactly 
   } finally {
     await undo() // before the temp dir is removed (after-hooks run in registration order)
   }
-  assert.deepEqual(readConnectors(db), before)
+  // Every value as before; the undone row carries yet another version (Dex reopens it once more).
+  assert.deepEqual(
+    readConnectors(db),
+    before.map((r) => (r.id === jumpcloudId ? { ...r, resourceVersion: '2' } : r)),
+  )
   const h = new Database(db, { readonly: true })
   t.after(() => h.close())
   assert.equal(

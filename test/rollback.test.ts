@@ -10,7 +10,7 @@ import { connectorIssuer } from '../src/core/connectors.js'
 import { isWatchdogError } from '../src/errors.js'
 import { rollbackRepair } from '../src/heal/rollback.js'
 import type { IdpStore } from '../src/store/port.js'
-import { mapSqliteError } from '../src/store/sqlite/idp-db.js'
+import { mapSqliteError, readConnectors } from '../src/store/sqlite/idp-db.js'
 import { SqliteStore } from '../src/store/sqlite/store.js'
 import {
   holdLock,
@@ -101,6 +101,12 @@ test('a rollback whose store check gets no answer (locked) restores nothing whol
   assert.equal(again.how, 'values')
   assert.equal(await issuerOf(db, jumpcloudId), jumpcloudIssuerStored)
   assert.ok(clientIds(db).includes('written-since'))
+  // The issuer goes back with yet another resource_version (the repair wrote "1"): a running Dex that
+  // opened the repaired connector reopens it again; the pre-repair backup keeps the original "".
+  const versions = await real.readConnectors()
+  assert.equal(versions.find((r) => r.id === jumpcloudId)!.resourceVersion, '2')
+  const original = readConnectors(repair.backup!.path).find((r) => r.id === jumpcloudId)!
+  assert.equal(original.resourceVersion, '')
 })
 
 test('SQLite errors that say nothing about the file are never DB_CORRUPT', () => {

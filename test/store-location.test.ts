@@ -3,7 +3,7 @@
 // NetBird's config.yaml or management.json names, then idp.dbPath, then the idp.db those files name
 // when it exists here; where its backups go; and no DSN, or part of one, in any error.
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
@@ -17,6 +17,9 @@ import {
   type StoreLocation,
 } from '../src/store/open.js'
 import { Secret } from '../src/store/postgres/dsn.js'
+import { editIssuers } from '../src/store/issuer-edits.js'
+import { createIdpDb, jumpcloudId, jumpcloudIssuerDiscovered } from './helpers/idp-fixture.js'
+import { startWatchdog } from './helpers/watchdog.js'
 
 const password = `s3cret-'q' \\ 7e1d`
 const uri = `postgres://netbird:${encodeURIComponent(password)}@db.internal:5433/idp?sslmode=disable`
@@ -257,4 +260,49 @@ test("the daemon's choice: a NetBird file it cannot use is reported and left out
       }),
     (err) => isWatchdogError(err, 'CONFIG_INVALID'),
   )
+})
+
+test("the daemon with NetBird's config file broken: the store is unknown and nothing is written; fixed, it is found again", async (t) => {
+  const dir = tmp(t)
+  // The idp.db the daemon would fall back to: NetBird moved to PostgreSQL, this file is stale.
+  const stale = join(dir, 'idp.db')
+  createIdpDb(stale)
+  const before = readFileSync(stale)
+  const yaml = join(dir, 'config.yaml')
+  writeFileSync(yaml, `server:\n  authStore: [engine: postgres\n`) // not valid YAML
+  const wd = await startWatchdog({
+    mode: 'repair',
+    docker: { host: `unix://${join(dir, 'no-docker.sock')}` },
+    targets: { names: ['netbird-server'], autoDetect: false },
+    idp: { dbPath: stale, configYaml: yaml, busyTimeoutMs: 200 },
+    backups: { dir: join(dir, 'backups') },
+    schedules: { doctor: '', backup: '', integrity: '' },
+    sso: { probeSeconds: 0 },
+  })
+  t.after(() => wd.stop())
+  const store = wd.daemon.store
+  await assert.rejects(store.readConnectors(), (e) => isWatchdogError(e, 'STORE_UNKNOWN'))
+  await assert.rejects(
+    editIssuers(store, [{ connectorId: jumpcloudId, to: jumpcloudIssuerDiscovered }], {
+      backup: { dir: join(dir, 'backups'), reason: 'pre-repair', version: 'test' },
+    }),
+    (e) => isWatchdogError(e, 'STORE_UNKNOWN'),
+  )
+  assert.ok(readFileSync(stale).equals(before), 'the stale idp.db is untouched')
+  assert.ok(
+    wd.records.some((r) =>
+      r.msg.startsWith('a NetBird config file cannot tell where the IdP store'),
+    ),
+  )
+  // Fixed (PostgreSQL, as NetBird now runs): found again at the next use, without a restart.
+  writeFileSync(yaml, stringify({ server: { authStore: { engine: 'postgres', dsn: uri } } }))
+  assert.equal(store.engine, 'postgres')
+  assert.equal(store.label, 'postgres://netbird@db.internal:5433/idp')
+  assert.ok(
+    wd.records.some((r) => r.msg === 'IdP store found again after a NetBird config file changed'),
+  )
+  // Broken again: unknown again.
+  writeFileSync(yaml, `server: [\n`)
+  await assert.rejects(store.check(), (e) => isWatchdogError(e, 'STORE_UNKNOWN'))
+  for (const r of wd.records) assert.ok(!JSON.stringify(r).includes(password.slice(0, 6)))
 })

@@ -14,7 +14,7 @@ import { intFlag, waitMs } from './flags.js'
 import { exitCodes, throwIfStopped, writeLine, type CliIO } from './io.js'
 
 /** What doctor reads: the IdP store (where, and which setting named it) and NetBird's files. */
-interface DoctorSources {
+export interface DoctorSources {
   store?: StoreLocation
   managementJson?: string
   configYaml?: string
@@ -81,6 +81,7 @@ Exit status: 0 every check passed (warnings allowed), 1 a check failed, 2 usage,
       const inputs = resolveInputs(flags, config, secrets, io.env)
       throwIfStopped(io)
       const { store: location, ...files } = inputs
+      const dbPath = config.idp.dbPath
       const store =
         location !== undefined
           ? openStore(location, { busyTimeoutMs: config.idp.busyTimeoutMs })
@@ -88,7 +89,7 @@ Exit status: 0 every check passed (warnings allowed), 1 a check failed, 2 usage,
       let report: DoctorReport
       try {
         report = await runDoctor(
-          { ...files, ...(store !== undefined ? { store } : {}) },
+          { ...files, dbPath, ...(store !== undefined ? { store } : {}) },
           {
             timeoutMs,
             allowInsecure: flags.allowInsecure === true || config.oidc.allowInsecure,
@@ -112,7 +113,7 @@ Exit status: 0 every check passed (warnings allowed), 1 a check failed, 2 usage,
  * NetBird's files name; idp.dbPath when it exists (or when nothing else was given, so that a missing
  * default is reported); the idp.db NetBird's files name when it exists here.
  */
-function resolveInputs(
+export function resolveInputs(
   flags: DoctorFlags,
   config: Config,
   secrets: Secrets,
@@ -188,6 +189,7 @@ export function toJson(report: DoctorReport): {
 
 const marks: Record<CheckStatus, string> = { pass: '✓', warn: '!', fail: '✗', skip: '-' }
 const areaTitles: Record<CheckArea, string> = {
+  'idp-config': 'Embedded IdP configuration',
   'embedded-idp': 'Embedded IdP connectors',
   standalone: 'Standalone IdP setup',
 }
@@ -206,7 +208,7 @@ export function formatReport(report: DoctorReport, inputs: DoctorSources): strin
     inputs.setupEnv !== undefined ? `setup.env ${inputs.setupEnv}` : undefined,
   ].filter((s): s is string => s !== undefined)
   lines.push(`netbird-watchdog doctor: ${sources.join(', ') || 'no inputs'}`)
-  for (const area of ['embedded-idp', 'standalone'] as const) {
+  for (const area of ['idp-config', 'embedded-idp', 'standalone'] as const) {
     const checks = report.checks.filter((c) => c.area === area)
     if (checks.length === 0) continue
     lines.push('', areaTitles[area])

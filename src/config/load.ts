@@ -21,6 +21,8 @@ export const envOverrides: ReadonlyArray<{ env: string; path: readonly string[];
     { env: 'NETBIRD_WATCHDOG_METRICS_ADDRESS', path: ['metrics', 'address'] },
     { env: 'NETBIRD_WATCHDOG_LOG_LEVEL', path: ['log', 'level'] },
     { env: 'NETBIRD_WATCHDOG_ALLOW_INSECURE_OIDC', path: ['oidc', 'allowInsecure'] },
+    { env: 'NETBIRD_WATCHDOG_SSO_URL', path: ['sso', 'url'] },
+    { env: 'NETBIRD_WATCHDOG_SSO_PROBE_SECONDS', path: ['sso', 'probeSeconds'] },
   ]
 
 export interface LoadedConfig {
@@ -80,7 +82,9 @@ function applyEnv(obj: Record<string, unknown>, env: Env): Record<string, unknow
           .map((s) => s.trim())
           .filter(Boolean)
       : parseScalar(value)
-    if (path.at(-1) === 'dbPath' || path.at(-1) === 'address') parsed = value
+    if (path.at(-1) === 'dbPath' || path.at(-1) === 'address' || path.at(-1) === 'url') {
+      parsed = value
+    }
     let node = obj
     for (const key of path.slice(0, -1)) {
       const next = node[key]

@@ -135,6 +135,33 @@ export function configSchema() {
         timeoutMs: waitMs.default(5000),
       })
       .prefault({}),
+    sso: z
+      .strictObject({
+        /**
+         * NetBird's embedded IdP (Dex) as the watchdog reaches it, e.g. http://netbird-server/oauth2 on
+         * the compose network. Unset: derived from NetBird's config file and the target container
+         * where that answers; else the probe is off.
+         */
+        url: z
+          .string()
+          .min(1)
+          .superRefine((url, ctx) => {
+            const problem = ssoUrlProblem(url)
+            if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem })
+          })
+          .optional(),
+        /** Seconds between two rounds of login probes; 0 turns the probe off. */
+        probeSeconds: seconds.default(60),
+        /** The Dex client the probe logs in as: NetBird's public CLI client. */
+        clientId: z.string().min(1).default('netbird-cli'),
+        /** A redirect URI registered for that client (NetBird's CLI default). */
+        redirectUri: z.string().min(1).default('http://localhost:53000/'),
+        /** Also fetch the provider's login page Dex redirects to (off for providers that must not see it). */
+        checkProvider: z.boolean().default(true),
+        /** Deadline of each request (Dex, the provider's discovery, the provider's login page). */
+        timeoutMs: waitMs.default(5000),
+      })
+      .prefault({}),
     repair: z
       .strictObject({
         /** How long the container must stay up, with no new fatal finding, to call a repair good. */
@@ -213,6 +240,22 @@ function dsnProblem(dsn: string): string | undefined {
   } catch (err) {
     return errorMessage(err)
   }
+}
+
+/** Why `url` cannot be the SSO probe's base URL; never quotes it (it could carry credentials). */
+function ssoUrlProblem(url: string): string | undefined {
+  let u: URL
+  try {
+    u = new URL(url)
+  } catch {
+    return 'not an absolute URL (e.g. http://netbird-server/oauth2)'
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return 'must be an http(s) URL'
+  if (u.username !== '' || u.password !== '') {
+    return 'must not carry user information (the value is not shown); Dex needs none'
+  }
+  if (u.search !== '' || u.hash !== '') return 'must not have a query or a fragment'
+  return undefined
 }
 
 /** Secrets, read from the environment or *_FILE paths only; never from the config file. */

@@ -2,6 +2,11 @@
 // exact text (only the `issuer` value, every other byte kept: core/connector-json.ts), and which
 // requested changes no longer apply because the stored value moved on since the caller looked. Pure.
 //
+// Every edited row also gets a new `resource_version` (`nextResourceVersion`): Dex keeps a connector it
+// opened in memory until the stored version differs from the one it opened (server.go getConnector,
+// docs/reference/netbird.md, "Dex at login"), and NetBird always writes ''. A new version is what makes
+// a running Dex pick the fix up at the next login, without a restart.
+//
 // A change may name the value it expects to replace (`expectFrom`): a repair planned from discovery,
 // and every rollback, only write where the row still holds that value — a connector someone edited in
 // the dashboard meanwhile is left alone (compare-and-set). An operator's explicit `--issuer` has none.
@@ -32,6 +37,8 @@ export interface PlannedEdit {
   /** The config after the edit: its exact bytes (only the issuer's value differs) and as text. */
   readonly newBytes: Uint8Array
   readonly newText: string
+  /** The `resource_version` written with it: one the row does not hold (Dex reopens the connector). */
+  readonly resourceVersion: string
 }
 
 /** A change that was not made because the row no longer holds the expected value. */
@@ -135,6 +142,7 @@ export function planEdits(
         to: c.to,
         newBytes: edit.bytes,
         newText: utf8Decoder.decode(edit.bytes),
+        resourceVersion: nextResourceVersion(row.resourceVersion),
       })
     }
   }
@@ -158,12 +166,23 @@ export function expectedAfter(
     if (e === undefined) return r
     return {
       ...r,
+      resourceVersion: e.resourceVersion,
       rawConfig: e.newText,
       configBytes: e.newBytes,
       config: JSON.parse(e.newText) as Record<string, unknown>,
       issuer: undefined,
     }
   })
+}
+
+/**
+ * The version written with an edit: the stored one plus one when it is a decimal number, else "1"
+ * (NetBird writes '' for every connector it creates or updates). Dex only compares versions for
+ * equality, so any value other than the stored one makes it reopen the connector; a counter keeps the
+ * history readable (a repair writes "1", its rollback "2").
+ */
+export function nextResourceVersion(current: string): string {
+  return /^\d{1,15}$/.test(current) ? String(Number(current) + 1) : '1'
 }
 
 /** The changes that undo `applied`, each only where the row still holds the value written. */

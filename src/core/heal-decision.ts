@@ -4,7 +4,9 @@
 //    breaker spare the provider a discovery request per crash;
 // 2. `decideRepair` (the issuer policy's verdicts, core/issuer-policy.ts) — only fixes the policy
 //    allows; a dry run reports the plan it would carry out; only then is the breaker's budget spent.
-// Plus `decideRestart`: after the store changed, how the new config gets loaded.
+// Plus, after the store changed, how the new config gets loaded: `decideActivation` (live, proven by
+// the SSO login probe — Dex reopens a connector whose resource_version changed — or a restart) and
+// `decideRestart` (when a restart is the way).
 import type { Mode } from '../config/schema.js'
 import { advance, requestRepair, type BreakerPolicy, type BreakerState } from './breaker.js'
 import { describeVerdict, type IssuerVerdict } from './issuer-policy.js'
@@ -14,7 +16,15 @@ export type TargetStatus =
   'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead' | 'missing'
 
 export type HealTrigger =
-  { readonly kind: 'finding'; readonly connectorId?: string } | { readonly kind: 'drift' }
+  | {
+      readonly kind: 'finding'
+      readonly connectorId?: string
+      /** A fatal line: the process is exiting (NetBird v0.62–v0.65.1's crash loop). */
+      readonly fatal?: boolean
+    }
+  | { readonly kind: 'drift' }
+  /** The SSO login probe failed for a connector (core/sso-probe.ts repairTriggers). */
+  | { readonly kind: 'probe'; readonly connectorId: string; readonly reason: string }
 
 /** A fix the issuer policy allows: set `connectorId`'s issuer from `from` to `to`. */
 export type IssuerFix = Omit<Extract<IssuerVerdict, { kind: 'fix' }>, 'kind'>
@@ -101,7 +111,7 @@ export function decideRepair(input: RepairInput): {
   )
   const refused = input.verdicts.filter((v) => v.kind === 'refuse')
   const unreachable = input.verdicts.filter((v) => v.kind === 'unreachable')
-  const named = input.trigger.kind === 'finding' ? input.trigger.connectorId : undefined
+  const named = input.trigger.kind === 'drift' ? undefined : input.trigger.connectorId
   const namedUnreachable = unreachable.find((v) => v.connectorId === named)
   if (namedUnreachable !== undefined) {
     return keep(
@@ -149,6 +159,39 @@ export function decideRepair(input: RepairInput): {
     }
   }
   return { decision: { action: 'repair', fixes, unreachable }, breaker: asked.state }
+}
+
+export type Activation =
+  /** Dex picks the fix up at the next login (new resource_version): prove it with the login probe. */
+  | { readonly how: 'live' }
+  /** Restart the container so NetBird loads the fix (NetBird's own restart policy, or ours). */
+  | { readonly how: 'restart'; readonly why: string }
+
+export interface ActivationInput {
+  /** The SSO login probe can run against this target (a URL is known). */
+  readonly probeAvailable: boolean
+  readonly status: TargetStatus
+  /** The target is in a restart loop, died lately, or the trigger was a fatal line. */
+  readonly crashLooping: boolean
+}
+
+/**
+ * After a repair committed: a restart of NetBird (management, signal and relay; every peer reconnects)
+ * is a cost, paid only when nothing else works. A running NetBird that is not crash-looping loads the
+ * fix live — Dex rereads the connector at every login and reopens it because its version changed — and
+ * the login probe proves it. A crash-looping or stopped container, or no probe to prove anything with,
+ * takes the restart path (and a live repair the probe cannot prove falls back to it).
+ */
+export function decideActivation(i: ActivationInput): Activation {
+  if (!i.probeAvailable) {
+    return {
+      how: 'restart',
+      why: 'no SSO login probe to prove a live fix with (sso.url unset and not derivable)',
+    }
+  }
+  if (i.status !== 'running') return { how: 'restart', why: `the container is ${i.status}` }
+  if (i.crashLooping) return { how: 'restart', why: 'the container is crash-looping' }
+  return { how: 'live' }
 }
 
 export type RestartDecision =

@@ -19,6 +19,10 @@ export const ruleIds = [
   'login-failed',
   'authorization-request-invalid',
   'idp-api-request-failed',
+  'idp-storage-config-invalid',
+  'session-cookie-key-invalid',
+  'local-auth-disable-refused',
+  'post-logout-redirect-unregistered',
   'embedded-idp-failed',
   'idp-manager-failed',
   'oidc-config-fetch-failed',
@@ -203,17 +207,110 @@ export const rules: readonly Rule[] = [
     ],
   },
   {
+    id: 'idp-storage-config-invalid',
+    severity: 'critical',
+    meaning:
+      "The embedded IdP's store setting names an engine NetBird does not know, or lacks the file or DSN its engine needs, so management exits before the IdP opens. The classic: `engine: sqlite` for the auth store, which wants `sqlite3` (`sqlite` is the spelling of server.store.engine, not of the auth store).",
+    remediation:
+      'Spell the auth store engine exactly `sqlite3` or `postgres` (config.yaml server.authStore.engine, or server.auth.storage.type; management.json EmbeddedIdP.Storage.Type); postgres needs a DSN (server.authStore.dsn, EmbeddedIdP.Storage.Config.DSN), sqlite3 a file (EmbeddedIdP.Storage.Config.File, or Datadir for the default idp.db). `netbird-watchdog doctor --config-yaml …` (or `--management-json …`) checks it before a restart.',
+    // management/server/idp/embedded.go (v0.66.1+) ToYAMLConfig: `storage file is required for
+    // sqlite3`, `storage DSN is required for postgres`, and buildIdpStorageConfig's `unsupported IdP
+    // storage type: %s` wrapped as `invalid IdP storage config: %w`; returned by NewEmbeddedIdPManager
+    // and logged by management/internals/server/modules.go IdpManager (v0.77.1 line 129)
+    // `log.Fatalf("failed to create embedded IDP service: %v")`. The combined server passes
+    // server.authStore.engine (else server.auth.storage.type) through unchanged (combined/cmd/config.go
+    // buildEmbeddedIdPConfig). Its own `authStore.dsn is required when authStore.engine is postgres`
+    // comes earlier, from the command, and stays `config-invalid`.
+    pattern:
+      /unsupported IdP storage type: |storage DSN is required for postgres|storage file is required for sqlite3/,
+    anchors: [
+      'unsupported IdP storage type: ',
+      'storage DSN is required for postgres',
+      'storage file is required for sqlite3',
+    ],
+    examples: [
+      '2026-08-20T10:00:00.123Z FATL management/internals/server/modules.go:129: failed to create embedded IDP service: invalid IdP storage config: unsupported IdP storage type: sqlite',
+      'netbird-server  | 2026-08-20T12:00:00.123+02:00 FATL management/internals/server/modules.go:129: failed to create embedded IDP service: invalid IdP storage config: unsupported IdP storage type: postgresql',
+      '2026-08-20T10:00:00.123913374Z 2026-08-20T10:00:00.123Z FATL management/internals/server/modules.go:129: failed to create embedded IDP service: invalid IdP storage config: unsupported IdP storage type: sqlite\r',
+      '{"file":"/go/src/github.com/netbirdio/netbird/management/internals/server/modules.go:129","func":"github.com/netbirdio/netbird/management/internals/server.(*BaseServer).IdpManager.func1","level":"fatal","msg":"failed to create embedded IDP service: invalid IdP storage config: unsupported IdP storage type: Postgres","source":"management/internals/server/modules.go:129","time":"2026-08-20T12:00:00+02:00"}',
+      'netbird-management  | 2026-08-20T10:00:00.123Z FATL management/internals/server/modules.go:129: failed to create embedded IDP service: storage DSN is required for postgres',
+      '2026-08-20T10:00:00.123Z FATL management/internals/server/modules.go:129: failed to create embedded IDP service: storage file is required for sqlite3',
+    ],
+  },
+  {
+    id: 'session-cookie-key-invalid',
+    severity: 'critical',
+    meaning:
+      "The embedded IdP's session cookie encryption key (NetBird v0.71+) is not 16, 24 or 32 bytes, raw or base64-encoded, so management exits before the IdP opens.",
+    remediation:
+      'Set the key to 16, 24 or 32 bytes, as a raw string or base64-encoded to one of those lengths (e.g. the output of `openssl rand -base64 32`), or remove it: config.yaml server.auth.sessionCookieEncryptionKey (management.json EmbeddedIdP.SessionCookieEncryptionKey), or the environment variable NB_IDP_SESSION_COOKIE_ENCRYPTION_KEY, which is read only when the config value is empty. `netbird-watchdog doctor` checks its length without showing it.',
+    // management/server/idp/embedded.go resolveSessionCookieEncryptionKey (v0.71.0+): the config value
+    // (trimmed), else NB_IDP_SESSION_COOKIE_ENCRYPTION_KEY; valid when its bytes or its standard / URL
+    // base64 decoding (padded or raw) have length 16, 24 or 32. Called by configureMFA from ToYAMLConfig,
+    // so the error reaches modules.go's `failed to create embedded IDP service: %v` unwrapped. The
+    // message never quotes the key, only its length.
+    pattern: /invalid embedded IdP session cookie encryption key/,
+    anchors: ['session cookie encryption key'],
+    examples: [
+      '2026-08-20T10:00:00.123Z FATL management/internals/server/modules.go:129: failed to create embedded IDP service: invalid embedded IdP session cookie encryption key:NB_IDP_SESSION_COOKIE_ENCRYPTION_KEY (or sessionCookieEncryptionKey) must be 16, 24, or 32 bytes as a raw string or base64-encoded to one of those lengths; got 12 raw bytes',
+      'netbird-server  | 2026-08-20T12:00:00.123+02:00 FATL management/internals/server/modules.go:129: failed to create embedded IDP service: invalid embedded IdP session cookie encryption key:NB_IDP_SESSION_COOKIE_ENCRYPTION_KEY (or sessionCookieEncryptionKey) must be 16, 24, or 32 bytes as a raw string or base64-encoded to one of those lengths; got 33 raw bytes',
+      '2026-08-20T10:00:00.123913374Z 2026-08-20T10:00:00.123Z FATL management/internals/server/modules.go:134: failed to create embedded IDP service: invalid embedded IdP session cookie encryption key:NB_IDP_SESSION_COOKIE_ENCRYPTION_KEY (or sessionCookieEncryptionKey) must be 16, 24, or 32 bytes as a raw string or base64-encoded to one of those lengths; got 64 raw bytes\r',
+      '{"file":"/go/src/github.com/netbirdio/netbird/management/internals/server/modules.go:129","func":"github.com/netbirdio/netbird/management/internals/server.(*BaseServer).IdpManager.func1","level":"fatal","msg":"failed to create embedded IDP service: invalid embedded IdP session cookie encryption key:NB_IDP_SESSION_COOKIE_ENCRYPTION_KEY (or sessionCookieEncryptionKey) must be 16, 24, or 32 bytes as a raw string or base64-encoded to one of those lengths; got 20 raw bytes","source":"management/internals/server/modules.go:129","time":"2026-08-20T12:00:00+02:00"}',
+    ],
+  },
+  {
+    id: 'local-auth-disable-refused',
+    severity: 'critical',
+    meaning:
+      'Local (email and password) login is switched off, but the IdP store holds no other identity provider, so nobody could log in and management exits. Seen after connectors were deleted, or when the store was lost or replaced by an empty one.',
+    remediation:
+      'Set server.auth.localAuthDisabled (config.yaml) or EmbeddedIdP.LocalAuthDisabled (management.json) to false and restart; add an identity provider (Settings → Identity Providers) before disabling local login again. If connectors existed before, the store was replaced: restore it from a backup (`netbird-watchdog backups list`, then `backups restore`).',
+    // management/server/idp/embedded.go NewEmbeddedIdPManager (v0.64.4+): with LocalAuthDisabled, after
+    // the provider opened, HasNonLocalConnectors false -> `cannot disable local authentication: no
+    // other identity providers configured`, logged by modules.go's `failed to create embedded IDP
+    // service: %v` (`… manager: %v` before v0.66.2).
+    pattern: /cannot disable local authentication: no other identity providers configured/,
+    anchors: ['disable local authentication'],
+    examples: [
+      '2026-08-20T10:00:00.123Z FATL management/internals/server/modules.go:129: failed to create embedded IDP service: cannot disable local authentication: no other identity providers configured',
+      'netbird-server  | 2026-06-01T12:20:30.400+02:00 FATL management/internals/server/modules.go:127: failed to create embedded IDP service: cannot disable local authentication: no other identity providers configured',
+      '2026-02-20T09:30:01.771913374Z 2026-02-20T09:30:01.771Z FATL management/internals/server/modules.go:122: failed to create embedded IDP manager: cannot disable local authentication: no other identity providers configured\r',
+      '{"file":"/go/src/github.com/netbirdio/netbird/management/internals/server/modules.go:129","func":"github.com/netbirdio/netbird/management/internals/server.(*BaseServer).IdpManager.func1","level":"fatal","msg":"failed to create embedded IDP service: cannot disable local authentication: no other identity providers configured","source":"management/internals/server/modules.go:129","time":"2026-08-20T12:00:00+02:00"}',
+    ],
+  },
+  {
+    id: 'post-logout-redirect-unregistered',
+    severity: 'warning',
+    meaning:
+      'Dex refused a dashboard logout: the post_logout_redirect_uri (the line\'s `uri`) is not registered for the client, so the user sees "Unregistered post_logout_redirect_uri." instead of being logged out. Typical when the dashboard runs on another host than NetBird\'s issuer.',
+    remediation:
+      "Add the line's `uri` to server.auth.dashboardPostLogoutRedirectURIs (config.yaml) or EmbeddedIdP.DashboardPostLogoutRedirectURIs (management.json), then restart NetBird (v0.71.0+; it registers each URI with and without a trailing slash, plus the issuer's base URL by default, and Dex compares exactly: no wildcards).",
+    // Dex's RP-initiated logout (dexidp/dex server/logout/logout.go; in the netbirdio/dex fork NetBird
+    // v0.71.0+ pins): `h.Logger.WarnContext(ctx, "logout: unregistered post_logout_redirect_uri",
+    // "uri", …, "client_id", …)`, through NetBird's slog->logrus bridge (idp/dex/logrus_handler.go:81,
+    // the Warn call), so always text, fields in random order. Line as reported on NetBird v0.78.1
+    // (netbirdio/netbird#4058). NetBird registers the URIs in management/server/idp/embedded.go
+    // ToYAMLConfig (sanitizePostLogoutRedirectURIs).
+    pattern: /logout: unregistered post_logout_redirect_uri/,
+    anchors: ['unregistered post_logout_redirect_uri'],
+    examples: [
+      '2026-09-08T10:00:00.123Z WARN [client_id: netbird-dashboard, uri: https://dashboard.example.com/] idp/dex/logrus_handler.go:81: logout: unregistered post_logout_redirect_uri',
+      'netbird-server  | 2026-09-08T12:00:00.123+02:00 WARN [uri: https://dashboard.example.com, client_id: netbird-dashboard] idp/dex/logrus_handler.go:81: logout: unregistered post_logout_redirect_uri',
+      '2026-09-08T10:00:00.123913374Z 2026-09-08T10:00:00.123Z WARN [client_id: netbird-dashboard, uri: https://netbird.example.com/logout] idp/dex/logrus_handler.go:81: logout: unregistered post_logout_redirect_uri\r',
+    ],
+  },
+  {
     id: 'embedded-idp-failed',
     severity: 'critical',
     meaning:
-      'The embedded identity provider (Dex) could not be created, so management cannot start.',
+      'The embedded identity provider (Dex) could not be created, so management cannot start (a cause no more specific rule recognises, e.g. `issuer is required`).',
     remediation:
       'Read the rest of the line for the cause; check management.json EmbeddedIdP (Issuer, Storage) or config.yaml server.auth, and run `netbird-watchdog doctor`.',
     pattern: /failed to create embedded IDP (?:manager|service)/,
     anchors: ['embedded IDP manager', 'embedded IDP service'],
     examples: [
       '2026-01-19T08:38:55Z FATL management/internals/server/modules.go:107: failed to create embedded IDP manager: failed to create embedded IdP provider: failed to create refresh token policy: time: invalid duration "7x"',
-      '2026-06-01T10:20:30.400Z FATL management/internals/server/modules.go:127: failed to create embedded IDP service: cannot disable local authentication: no other identity providers configured',
+      '2026-06-01T10:20:30.400Z FATL management/internals/server/modules.go:127: failed to create embedded IDP service: issuer is required',
     ],
   },
   {
@@ -252,9 +349,16 @@ export const rules: readonly Rule[] = [
       "NetBird cannot decrypt the user data in its own store: the datastore encryption key is not the key the data was written with (re-run setup script, lost management.json, or a combined server without server.store.encryptionKey, which makes up a new key on every start). Every dashboard request then fails with 401 'token invalid'.",
     remediation:
       'Put the original key back: DataStoreEncryptionKey in management.json, or server.store.encryptionKey in config.yaml (from a backup of that file), and restart management. Data encrypted with the old key cannot be read with any other key.',
-    // netbirdio/netbird util/crypt/crypt.go FieldEncrypt.Decrypt wraps Go's GCM error as `decrypt: %w`
-    // (crypto/cipher: "cipher: message authentication failed"); the auth middleware logs it as
-    // `Error when validating JWT: decrypt user: decrypt email: …` (netbirdio/netbird#5426).
+    // netbirdio/netbird util/crypt/crypt.go:83 FieldEncrypt.Decrypt wraps Go's GCM error as `decrypt: %w`
+    // (crypto/cipher: "cipher: message authentication failed") — the only place NetBird prints that
+    // text; Dex's own cookie decryption failure is logged at debug only. The store wraps it per record
+    // (management/server/store/sql_store.go `decrypt user: %w`, types/user.go `decrypt email: %w` /
+    // `decrypt name: %w`) and the auth middleware logs it at ERRO (auth_middleware.go:90 `Error when
+    // validating JWT: %s`): netbirdio/netbird#5426 (a re-created VM, a new DataStoreEncryptionKey) and
+    // #5567 (combined server with the embedded IdP, v0.66.3: every user unreadable after the first
+    // `docker compose down && up`, because server.store.encryptionKey was unset and
+    // combined/cmd/config.go EnsureEncryptionKey made up a new key). Dex's store holds nothing
+    // encrypted, so this is also the line behind reports of the embedded IdP's encryption failing.
     pattern: /decrypt: cipher: message authentication failed/,
     anchors: ['decrypt: cipher: message authentication failed'],
     examples: [

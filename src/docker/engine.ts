@@ -57,8 +57,14 @@ export interface ContainerDetails {
   /** Restarts made by the restart policy since the container was created (misses manual restarts). */
   readonly restartCount: number
   readonly restartPolicy: { readonly name: string; readonly maximumRetryCount: number }
+  /** HostConfig.NetworkMode: `host`, `none`, `bridge`, a network's name (compose), `container:<id>`. */
+  readonly networkMode: string
   readonly state: ContainerState
   readonly mounts: readonly ContainerMount[]
+  /** The entrypoint's executable (`Path`), when the engine reports it. */
+  readonly entrypoint?: string
+  /** The rest of the command line (`Args`): entrypoint arguments, then the command. */
+  readonly args?: readonly string[]
 }
 
 /** One container event of `GET /events`. */
@@ -157,6 +163,8 @@ const inspectSchema = z.object({
   Id: z.string(),
   Name: z.string(),
   Image: z.string().nullish(),
+  Path: z.string().nullish(),
+  Args: z.array(z.string()).nullish(),
   RestartCount: z.number().int().nullish(),
   Config: z
     .object({ Labels: labelsSchema, Tty: z.boolean().nullish(), Image: z.string().nullish() })
@@ -166,6 +174,7 @@ const inspectSchema = z.object({
       RestartPolicy: z
         .object({ Name: z.string().nullish(), MaximumRetryCount: z.number().nullish() })
         .nullish(),
+      NetworkMode: z.string().nullish(),
     })
     .nullish(),
   State: z.object({
@@ -223,6 +232,7 @@ export function parseInspect(raw: unknown): ContainerDetails {
       name: c.HostConfig?.RestartPolicy?.Name ?? '',
       maximumRetryCount: c.HostConfig?.RestartPolicy?.MaximumRetryCount ?? 0,
     },
+    networkMode: c.HostConfig?.NetworkMode ?? '',
     state: {
       status: c.State.Status,
       running: c.State.Running ?? false,
@@ -243,6 +253,8 @@ export function parseInspect(raw: unknown): ContainerDetails {
       ...(m.Name ? { name: m.Name } : {}),
       rw: m.RW ?? false,
     })),
+    ...(c.Path ? { entrypoint: c.Path } : {}),
+    ...(c.Args ? { args: c.Args } : {}),
   }
 }
 

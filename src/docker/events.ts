@@ -1,6 +1,7 @@
 // The watcher's typed events: what it has seen of the targets and the engine, for the daemon's other
 // components (the healer subscribes here) and for tests, which await events instead of sleeping.
 import type { Finding } from '../core/detect.js'
+import type { ProbeResult } from '../core/sso-probe.js'
 
 // Times (`at`) are the engine's, in ms since the epoch: the one representation of an event's time,
 // from the moment its log line or engine event is parsed.
@@ -21,6 +22,11 @@ export interface WatchdogEventMap {
   target: { container: string; containerId: string }
   /** A container state event of a target (oom, kill, stop, health_status, destroy…). */
   container: { container: string; containerId: string; action: string; at: number }
+  /**
+   * The SSO login probe (heal/sso-monitor.ts) failed for a connector in a way that warrants a
+   * diagnosis (core/sso-probe.ts repairTriggers): the healer takes it like a log finding.
+   */
+  'sso-failure': { container: string; failure: Extract<ProbeResult, { ok: false }> }
 }
 
 export type WatchdogEventName = keyof WatchdogEventMap

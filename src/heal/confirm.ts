@@ -4,8 +4,8 @@
 // and resumes it when the engine and the container are back).
 import { judgeRecovery, type TargetView } from '../core/recovery.js'
 import type { ContainerDetails, DockerPort } from '../docker/engine.js'
-import { errorMessage } from '../errors.js'
-import { isStoreUnreachable } from '../store/availability.js'
+import { delay } from '../delay.js'
+import { errorMessage, isDamagedStore } from '../errors.js'
 import type { IdpStore } from '../store/port.js'
 import type { Evidence } from './target.js'
 
@@ -33,6 +33,8 @@ export interface ConfirmOptions {
 
 export async function confirmRecovery(o: ConfirmOptions): Promise<ConfirmVerdict> {
   const deadline = o.now() + o.confirmMs + o.startTimeoutMs
+  /** Why the store's check gave no answer the last time it was asked (locked, unreachable…), and since when. */
+  let unchecked: { why: string; since: number } | undefined
   for (;;) {
     const view = await viewTarget(o.docker, o.container, o.signal)
     const evidence = o.evidence()
@@ -49,23 +51,22 @@ export async function confirmRecovery(o: ConfirmOptions): Promise<ConfirmVerdict
       case 'interrupted':
         return verdict
       case 'stayed-up': {
-        let health: string
-        try {
-          health = await o.store.check()
-        } catch (err) {
-          // A store that cannot be reached now (a PostgreSQL server restarting) says nothing about
-          // the repair: the confirmation resumes when the target starts again.
-          if (isStoreUnreachable(err)) {
-            return {
-              kind: 'interrupted',
-              why: `the container stayed up, but the IdP store cannot be reached to check it (${errorMessage(err)})`,
-            }
-          }
-          health = errorMessage(err)
+        const health = await checkStore(o.store)
+        if (health.kind === 'ok') return { kind: 'recovered' }
+        if (health.kind === 'failed') {
+          return { kind: 'worse', evidence: `the IdP store fails its check: ${health.problem}` }
         }
-        return health === 'ok'
-          ? { kind: 'recovered' }
-          : { kind: 'worse', evidence: `the IdP store fails its check: ${health}` }
+        // No answer (locked by another process, busy, a PostgreSQL server restarting) says nothing
+        // about the repair: asked again on the next poll for another confirm window, then the repair
+        // stays, unconfirmed.
+        unchecked = { why: health.why, since: unchecked?.since ?? o.now() }
+        if (o.now() - unchecked.since >= o.confirmMs) {
+          return {
+            kind: 'interrupted',
+            why: `the container stayed up, but the IdP store gave no answer to its check for ${Math.round(o.confirmMs / 1000)}s (${health.why})`,
+          }
+        }
+        break
       }
       case 'waiting':
         break
@@ -78,9 +79,36 @@ export async function confirmRecovery(o: ConfirmOptions): Promise<ConfirmVerdict
       }
     }
     if (o.now() >= deadline) {
-      return { kind: 'interrupted', why: 'the container did not come back up and stay up in time' }
+      return {
+        kind: 'interrupted',
+        why:
+          unchecked !== undefined
+            ? `the container stayed up, but the IdP store gave no answer to its check in time (${unchecked.why})`
+            : 'the container did not come back up and stay up in time',
+      }
     }
     await delay(o.pollMs, o.signal)
+  }
+}
+
+/**
+ * The store's check after a repair: `ok`; `failed` (it answered with a problem, or it is damaged: the
+ * only evidence a store gives against a repair); or `unanswered` (locked, busy, unreachable, timing
+ * out — never evidence).
+ */
+export async function checkStore(
+  store: IdpStore,
+): Promise<
+  | { readonly kind: 'ok' }
+  | { readonly kind: 'failed'; readonly problem: string }
+  | { readonly kind: 'unanswered'; readonly why: string }
+> {
+  try {
+    const health = await store.check()
+    return health === 'ok' ? { kind: 'ok' } : { kind: 'failed', problem: health }
+  } catch (err) {
+    if (isDamagedStore(err)) return { kind: 'failed', problem: errorMessage(err) }
+    return { kind: 'unanswered', why: errorMessage(err) }
   }
 }
 
@@ -112,18 +140,4 @@ export async function viewTarget(
 function engineTime(text: string): number {
   const ms = Date.parse(text)
   return Number.isFinite(ms) && ms > 0 ? ms : Number.NaN
-}
-
-/** An abortable wait (the daemon's own timing; tests never sleep). Resolves early on abort. */
-export function delay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve()
-    const timer = setTimeout(done, ms)
-    function done(): void {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    signal.addEventListener('abort', done, { once: true })
-  })
 }

@@ -1,14 +1,17 @@
 // The self-healing flow, one target at a time, read top to bottom in `#run`:
-//   finding (or drift) -> gate -> live discovery + issuer policy -> decision -> verified backup +
-//   repair -> restart -> confirm -> outcome (success, unconfirmed, rolled back, failed, or a skip).
+//   finding, failed SSO login probe, or drift -> gate -> live discovery + issuer policy -> decision ->
+//   verified backup + repair (with a new resource_version) -> activation: live, proven by the login
+//   probe (no restart), or a restart (crash loop, stopped, no probe, or a live fix the probe could not
+//   prove) -> confirm -> outcome (success, unconfirmed, rolled back, failed, or a skip).
 // The decisions are pure (core/heal-decision.ts, core/issuer-policy.ts, core/recovery.ts), the steps
 // are small modules (repair.ts, restart.ts, confirm.ts), and every outcome is reported in one place
 // (outcome.ts). No step throws out of the flow: an engine or store failure becomes an outcome.
-// Why ~500 lines: the order of the steps (`#run`, `#settle`), the events that start and resume the
-// flow, and the per-target bookkeeping stay together so that the flow reads in one place; every step
-// it takes is its own module.
+// Why ~570 lines: the order of the steps (`#run`), the events that start and resume the flow, and
+// the per-target bookkeeping stay together so that the flow reads in one place; every step it takes
+// is its own module (the confirmation after the commit: settle.ts).
 import type { BreakerPolicy } from '../core/breaker.js'
 import {
+  decideActivation,
   decideGate,
   decideRepair,
   type HealTrigger,
@@ -25,12 +28,13 @@ import { errorMessage } from '../errors.js'
 import type { Logger } from '../log.js'
 import { discoverConnectors } from '../oidc/connector-discovery.js'
 import type { IdpStore } from '../store/port.js'
-import { confirmRecovery, viewTarget } from './confirm.js'
+import { viewTarget } from './confirm.js'
 import type { HealMetrics } from './metrics.js'
 import type { HealOutcome, OutcomeReporter } from './outcome.js'
 import { repairIssuers, type RepairResult } from './repair.js'
 import { restartTarget } from './restart.js'
-import { rollBack } from './rollback.js'
+import { confirmLive, settleAfterRestart, unconfirmed, type SettleContext } from './settle.js'
+import type { FailedProbe, SsoProbe } from './sso-monitor.js'
 import { Target } from './target.js'
 
 /** OIDC discovery with go-oidc semantics: the raw `issuer` string of the document, never normalised. */
@@ -53,6 +57,8 @@ export interface HealerOptions {
   readonly pollMs?: number
   /** How long a restarted (or Docker-restarting) container may take to come up. */
   readonly startTimeoutMs?: number
+  /** The SSO login probe: proves a live repair, and gives the evidence for or against one. */
+  readonly sso?: SsoProbe
 }
 
 type FindingEvent = WatchdogEventMap['finding']
@@ -65,11 +71,25 @@ export class Healer {
   readonly #unsubscribe: Array<() => void> = []
   readonly #abort = new AbortController()
   readonly #now: () => number
+  readonly #settling: SettleContext
 
   constructor(o: HealerOptions) {
     this.#o = o
     this.#log = o.logger.child({ component: 'healer' })
     this.#now = o.now ?? Date.now
+    this.#settling = {
+      config: o.config,
+      docker: o.docker,
+      store: o.store,
+      ...(o.sso !== undefined ? { sso: o.sso } : {}),
+      backupDir: o.backupDir,
+      version: o.version,
+      logger: o.logger,
+      now: this.#now,
+      signal: this.#abort.signal,
+      ...(o.pollMs !== undefined ? { pollMs: o.pollMs } : {}),
+      ...(o.startTimeoutMs !== undefined ? { startTimeoutMs: o.startTimeoutMs } : {}),
+    }
     const r = o.config.repair
     this.#policy = {
       maxRepairs: r.maxRepairs,
@@ -85,7 +105,15 @@ export class Healer {
     const { events } = this.#o
     this.#unsubscribe.push(
       events.on('finding', (e) => this.#onFinding(e)),
-      events.on('died', (e) => this.#target(e.container, e.containerId).noteTrouble()),
+      events.on('died', (e) => {
+        const t = this.#target(e.container, e.containerId)
+        t.lastDeathAt = e.at
+        t.noteTrouble()
+      }),
+      events.on('loop', (e) => {
+        this.#target(e.container, '').looping = e.active
+      }),
+      events.on('sso-failure', (e) => this.#onProbeFailure(e.container, e.failure)),
       events.on('started', (e) => {
         const t = this.#target(e.container, e.containerId)
         t.noteUp()
@@ -195,6 +223,33 @@ export class Healer {
     return verdicts
   }
 
+  /**
+   * A failed SSO login probe (heal/sso-monitor.ts hands over the failures that warrant it): like a log
+   * finding, it starts the diagnosis and, in repair mode, the guarded repair.
+   */
+  #onProbeFailure(container: string, failure: FailedProbe): void {
+    const t = this.#target(container, '')
+    if (t.pending !== null) return // a confirmation is under way: it judges the probe itself
+    this.#log.warn(
+      { container, connectorId: failure.connectorId, reason: failure.reason },
+      'SSO login probe failed: diagnosing',
+    )
+    if (t.inFlight !== null) {
+      this.#o.metrics.repairsSkipped.inc({ container, reason: 'in_progress' })
+      return
+    }
+    this.#notifyDetection(
+      t,
+      `${container}: SSO login through connector ${failure.connectorId} fails (${failure.reason}): ${failure.detail}`,
+      { probe: failure },
+    )
+    void this.heal(container, t.id, {
+      kind: 'probe',
+      connectorId: failure.connectorId,
+      reason: failure.reason,
+    })
+  }
+
   /** Run the flow for a target (findings, the drift check, the demo). Never rejects. */
   heal(
     container: string,
@@ -289,7 +344,11 @@ export class Healer {
       )
     }
 
-    // 4. Verified backup + the exact issuer fix (store, and management.json's static connectors).
+    // 4. The login probe's round before the change: the baseline any evidence is judged against.
+    const sso = this.#o.sso
+    const baseline = sso?.available(t.name) === true ? await sso.probe(t.name) : undefined
+
+    // 5. Verified backup + the exact issuer fix (store, and management.json's static connectors).
     const fixes = decision.fixes
     const startedAt = this.#now()
     log.warn({ fixes }, 'repairing: verified backup, then the exact issuer fix')
@@ -316,15 +375,46 @@ export class Healer {
       return skipped('no_drift', 'nothing to change: the IdP store already has the right issuers')
     }
     t.noteRepair(startedAt)
-    log.warn(
-      { backup: repair.backup?.path ?? null, changes: repair.changes },
-      'IdP store repaired and verified; restarting the container',
-    )
 
-    // 5. Restart, so NetBird loads the fix; 6. confirm and settle.
+    // 6. Activation: live (Dex reopens the connector, the probe proves it) or a restart.
     const committedAt = this.#now()
+    const crashLooping =
+      t.looping ||
+      (trigger.kind === 'finding' && trigger.fatal === true) ||
+      committedAt - t.lastDeathAt < this.#o.config.detection.loopWindowSeconds * 1000
+    const activation = decideActivation({
+      probeAvailable: sso?.available(t.name) === true,
+      status,
+      crashLooping,
+    })
     t.armEvidence()
-    t.pending = { repair, committedAt }
+    t.pending = {
+      repair,
+      committedAt,
+      ...(baseline !== undefined ? { baseline } : {}),
+      // Staying up proves a repair of a crash loop (NetBird ≤ v0.65.1 exits on a connector it cannot
+      // open), and is all there is without the probe; on v0.65.2+ only the probe proves it.
+      upProves: crashLooping || (activation.how === 'restart' && sso?.available(t.name) !== true),
+    }
+    if (activation.how === 'live') {
+      log.warn(
+        { backup: repair.backup?.path ?? null, changes: repair.changes },
+        'IdP store repaired and verified; NetBird picks it up at the next login (no restart): proving it with the login probe',
+      )
+      const live = await confirmLive(this.#settling, t, t.pending, log)
+      if (live.kind === 'outcome') return live.outcome
+      log.warn(
+        { why: live.why },
+        'the login probe shows the live fix is not loaded; restarting NetBird to load it (the cost paid only when nothing else works)',
+      )
+    } else {
+      log.warn(
+        { backup: repair.backup?.path ?? null, changes: repair.changes, why: activation.why },
+        'IdP store repaired and verified; restarting the container',
+      )
+    }
+
+    // 7. Restart, so NetBird loads the fix; 8. confirm and settle.
     try {
       const restart = await restartTarget({
         docker: this.#o.docker,
@@ -345,60 +435,7 @@ export class Healer {
         `the IdP store is fixed, but restarting the container failed (${errorMessage(err)}); confirmation resumes when it is back`,
       )
     }
-    return await this.#settle(t, log)
-  }
-
-  /** Confirm the pending repair of `t`; roll it back only on evidence that it made things worse. */
-  async #settle(t: Target, log: Logger): Promise<HealOutcome> {
-    const pending = t.pending
-    if (pending === null) return skipped('no_drift', 'no repair waits for confirmation')
-    const { repair, committedAt } = pending
-    const verdict = await confirmRecovery({
-      docker: this.#o.docker,
-      container: t.name,
-      store: this.#o.store,
-      committedAt,
-      confirmMs: this.#o.config.repair.confirmSeconds * 1000,
-      startTimeoutMs: this.#o.startTimeoutMs ?? 90_000,
-      pollMs: this.#o.pollMs ?? 250,
-      evidence: () => t.evidence,
-      now: this.#now,
-      signal: this.#abort.signal,
-    })
-    switch (verdict.kind) {
-      case 'recovered':
-        t.pending = null
-        t.noteUp()
-        return {
-          kind: 'repaired',
-          result: 'success',
-          detail: `recovered: ${t.name} stayed up for ${this.#o.config.repair.confirmSeconds}s with no new failure after setting ${repair.changes.map((c) => `${c.connectorId} issuer to ${quoteText(c.to)}`).join(', ')}`,
-          repair,
-        }
-      case 'interrupted':
-        if (verdict.shutdown === true) t.pending = null
-        return unconfirmed(
-          repair,
-          verdict.shutdown === true
-            ? `${verdict.why}: the repair stays in place, unconfirmed`
-            : `${verdict.why}: the repair stays in place, unconfirmed; confirmation resumes when the engine and the container are back`,
-        )
-      case 'worse':
-        t.pending = null
-        return await rollBack({
-          store: this.#o.store,
-          docker: this.#o.docker,
-          target: t,
-          repair,
-          why: verdict.evidence,
-          backupDir: this.#o.backupDir,
-          version: this.#o.version,
-          stopTimeoutSeconds: this.#o.config.repair.stopTimeoutSeconds,
-          signal: this.#abort.signal,
-          logger: this.#o.logger,
-          log,
-        })
-    }
+    return await settleAfterRestart(this.#settling, t, log)
   }
 
   /**
@@ -408,7 +445,9 @@ export class Healer {
   #resume(t: Target): void {
     if (t.pending === null || t.inFlight !== null || this.#abort.signal.aborted) return
     this.#log.info({ container: t.name }, 'resuming the confirmation of the last repair')
-    void this.#exclusive(t, () => this.#settle(t, this.#log.child({ container: t.name })))
+    void this.#exclusive(t, () =>
+      settleAfterRestart(this.#settling, t, this.#log.child({ container: t.name })),
+    )
   }
 
   async #dryRun(t: Target, fixes: readonly IssuerFix[], log: Logger): Promise<void> {
@@ -476,6 +515,7 @@ export class Healer {
     void this.heal(t.name, t.id, {
       kind: 'finding',
       ...(e.finding.connectorId !== undefined ? { connectorId: e.finding.connectorId } : {}),
+      fatal: e.finding.fatal,
     })
   }
 
@@ -525,8 +565,4 @@ export class Healer {
 
 function skipped(reason: SkipReason, detail: string, breakerOpened = false): HealOutcome {
   return { kind: 'skipped', reason, detail, ...(breakerOpened ? { breakerOpened } : {}) }
-}
-
-function unconfirmed(repair: RepairResult, detail: string): HealOutcome {
-  return { kind: 'repaired', result: 'unconfirmed', detail, repair }
 }

@@ -26,6 +26,8 @@ export type HealOutcome =
       readonly error?: unknown
       /** A rollback or a failure latched the breaker open. */
       readonly breakerOpened?: boolean
+      /** How the fix was loaded: live (Dex reopened the connector, no restart) or by a restart. */
+      readonly activation?: 'live' | 'restart'
     }
 
 export interface OutcomeReporter {
@@ -63,6 +65,7 @@ export function createOutcomeReporter(opts: {
           ? { backup: o.repair.backup?.path ?? null, changes: o.repair.changes }
           : {}),
         ...(o.rollback !== undefined ? { rollback: o.rollback } : {}),
+        ...(o.activation !== undefined ? { activation: o.activation } : {}),
       }
       switch (o.result) {
         case 'success':

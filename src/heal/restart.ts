@@ -4,7 +4,7 @@
 import { decideRestart, type TargetStatus } from '../core/heal-decision.js'
 import type { DockerPort } from '../docker/engine.js'
 import type { Logger } from '../log.js'
-import { delay } from './confirm.js'
+import { delay } from '../delay.js'
 import type { Target } from './target.js'
 
 export type RestartOutcome = 'restarted' | 'docker' | 'left-stopped'

@@ -6,7 +6,7 @@
 import { resolve } from 'node:path'
 import type { RepairChange, StaleChange } from '../core/edit-plan.js'
 import type { DockerPort } from '../docker/engine.js'
-import { errorMessage, isWatchdogError, type ErrorCode } from '../errors.js'
+import { errorMessage, isDamagedStore } from '../errors.js'
 import type { Logger } from '../log.js'
 import { revertStaticConnectors } from '../netbird/static-connectors.js'
 import { editIssuers } from '../store/issuer-edits.js'
@@ -15,13 +15,6 @@ import type { HealOutcome } from './outcome.js'
 import { asChange, type RepairResult, type StaticResult } from './repair.js'
 import { restartTarget } from './restart.js'
 import type { Target } from './target.js'
-
-/** Errors from `check()` that mean the store itself is damaged (what `integrity_check` would say). */
-const damagedStore: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
-  'DB_CORRUPT',
-  'DB_NOT_SQLITE',
-  'DB_NO_CONNECTOR_TABLE',
-])
 
 export interface RollbackResult {
   /** `values`: the repaired values were put back; `restored`: the store failed its check and the pre-repair backup was restored whole. */
@@ -63,7 +56,7 @@ export async function rollbackRepair(
   // Only a damaged store is restored whole. A store that cannot be asked right now (unreachable,
   // locked, an I/O error) is no evidence of damage: that error ends the rollback, nothing restored.
   const health = await store.check().catch((err: unknown) => {
-    if (isWatchdogError(err) && damagedStore.has(err.code)) return errorMessage(err)
+    if (isDamagedStore(err)) return errorMessage(err)
     throw err
   })
   let result: RollbackResult
@@ -108,6 +101,11 @@ export async function rollBack(o: {
   signal: AbortSignal
   logger: Logger
   log: Logger
+  /**
+   * Restart the container after undoing (default). A repair that was loaded live is undone live too:
+   * the undo writes yet another resource_version, and Dex reopens the connector at the next login.
+   */
+  restart?: boolean
 }): Promise<HealOutcome> {
   const { target: t, repair, why, log } = o
   log.error(
@@ -121,16 +119,19 @@ export async function rollBack(o: {
       version: o.version,
       logger: o.logger,
     })
-    try {
-      await restartTarget({
-        docker: o.docker,
-        target: t,
-        stopTimeoutSeconds: o.stopTimeoutSeconds,
-        signal: o.signal,
-        log,
-      })
-    } catch (err) {
-      log.error({ err }, 'restart after rollback failed')
+    const restart = o.restart !== false
+    if (restart) {
+      try {
+        await restartTarget({
+          docker: o.docker,
+          target: t,
+          stopTimeoutSeconds: o.stopTimeoutSeconds,
+          signal: o.signal,
+          log,
+        })
+      } catch (err) {
+        log.error({ err }, 'restart after rollback failed')
+      }
     }
     const how =
       rollback.how === 'restored'
@@ -139,7 +140,7 @@ export async function rollBack(o: {
     return {
       kind: 'repaired',
       result: 'rolled_back',
-      detail: `ROLLED BACK: ${why}; ${how}, container restarted, circuit breaker OPEN (no more automatic repairs until POST /reset or a long quiet period)`,
+      detail: `ROLLED BACK: ${why}; ${how}, ${restart ? 'container restarted' : 'Dex reopens the connector at the next login (no restart)'}, circuit breaker OPEN (no more automatic repairs until POST /reset or a long quiet period)`,
       repair,
       rollback,
       breakerOpened: true,

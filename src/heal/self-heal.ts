@@ -20,6 +20,8 @@ import { createHealMetrics, type CheckName, type HealMetrics } from './metrics.j
 import { createOutcomeReporter } from './outcome.js'
 import { createResetHandler, type RequestHandler } from './reset.js'
 import { startScheduler, type Scheduler } from './scheduler.js'
+import { createSsoMetrics } from './sso-metrics.js'
+import { SsoMonitor } from './sso-monitor.js'
 import { observeStore } from './store-health.js'
 import { createNotifier } from './webhook.js'
 
@@ -42,6 +44,8 @@ export interface SelfHealContext {
 export interface SelfHealing {
   readonly healer: Healer
   readonly scheduler: Scheduler
+  /** The SSO login probe job. */
+  readonly sso: SsoMonitor
   readonly metrics: HealMetrics
   /** Mount at POST /reset. */
   readonly resetHandler: RequestHandler
@@ -68,6 +72,18 @@ export function startSelfHealing(ctx: SelfHealContext): SelfHealing {
         timeoutMs: config.oidc.timeoutMs,
         allowInsecure: config.oidc.allowInsecure,
       }))
+  // The login probe hands its failures to the healer (`sso-failure` events), which asks it for proof
+  // after a repair.
+  const sso: SsoMonitor = new SsoMonitor({
+    config,
+    store,
+    docker: ctx.docker,
+    events: ctx.events,
+    logger,
+    onRound: (container, results) => ssoMetrics.round(container, results),
+    ...(ctx.now !== undefined ? { now: ctx.now } : {}),
+  })
+  const ssoMetrics = createSsoMetrics(ctx.registry, () => sso.state())
   const healer = new Healer({
     config,
     logger,
@@ -79,9 +95,11 @@ export function startSelfHealing(ctx: SelfHealContext): SelfHealing {
     metrics,
     reporter,
     version: ctx.version,
+    sso,
     ...(ctx.now !== undefined ? { now: ctx.now } : {}),
   })
   healer.start()
+  sso.start()
 
   /** One run of a check: its 0/1 success gauge and duration, whatever happens inside. */
   const timed = async (check: CheckName, run: () => Promise<boolean>): Promise<void> => {
@@ -201,6 +219,7 @@ export function startSelfHealing(ctx: SelfHealContext): SelfHealing {
   return {
     healer,
     scheduler,
+    sso,
     metrics,
     resetHandler: createResetHandler({ token: ctx.secrets.resetToken, healer, logger }),
     async stop() {
@@ -208,6 +227,7 @@ export function startSelfHealing(ctx: SelfHealContext): SelfHealing {
       const healerStopped = healer.stop()
       await scheduler.stop()
       await healerStopped
+      await sso.stop()
       await probe
       await notifier.flush()
     },

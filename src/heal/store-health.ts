@@ -17,9 +17,17 @@ export function observeStore(store: IdpStore, report: (up: boolean) => void): Id
     }
   }
   return {
-    engine: store.engine,
-    label: store.label,
-    identity: store.identity,
+    // Read through: a store found again after NetBird's config changed (store/located.ts) has a new
+    // engine, label and identity.
+    get engine() {
+      return store.engine
+    },
+    get label() {
+      return store.label
+    },
+    get identity() {
+      return store.identity
+    },
     identify: () => store.identify(),
     readConnectors: () => watch(() => store.readConnectors()),
     check: () => watch(() => store.check()),

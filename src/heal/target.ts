@@ -15,12 +15,20 @@ import {
   type OpenReason,
   type RestartVerdict,
 } from '../core/breaker.js'
+import type { ProbeResult } from '../core/sso-probe.js'
 import type { RepairResult } from './repair.js'
 
-/** A committed repair whose confirmation was cut short (engine restart, a signal) and will resume. */
+/** A committed repair waiting for (or resuming) its confirmation. */
 export interface PendingConfirm {
   readonly repair: RepairResult
   readonly committedAt: number
+  /** The SSO login probe's round just before the repair (undefined: no probe): the baseline for evidence. */
+  readonly baseline?: readonly ProbeResult[]
+  /**
+   * Staying up proves the repair: the container was crash-looping on the failure (NetBird
+   * v0.62–v0.65.1 exits on a connector it cannot open). On v0.65.2+ only the probe proves it.
+   */
+  readonly upProves: boolean
 }
 
 /** What the target did since the last commit: what a confirmation judges. */
@@ -37,6 +45,10 @@ export class Target {
   evidence: Evidence = { failures: [], kills: [] }
   /** Last detection webhook: a crash loop notifies once per episode, not once per crash. */
   notifiedAt = -Infinity
+  /** The watcher's restart-loop state of the target. */
+  looping = false
+  /** Engine time of the target's last death (`die` event). */
+  lastDeathAt = -Infinity
   #breaker: BreakerState = closedBreaker
   readonly #policy: BreakerPolicy
   readonly #now: () => number

@@ -61,6 +61,8 @@ const embeddedSchema = z.looseObject({
     .nullish(),
   StaticConnectors: z.array(staticConnectorSchema).nullish(),
   DashboardRedirectURIs: z.array(z.string()).nullish(),
+  LocalAuthDisabled: z.boolean().nullish(),
+  SessionCookieEncryptionKey: str.optional(),
 })
 const managementSchema = z.looseObject({
   Datadir: str.optional(),
@@ -88,7 +90,15 @@ const structKeys: Record<string, readonly string[]> = {
   DeviceAuthorizationFlow: ['Provider', 'ProviderConfig'],
   PKCEAuthorizationFlow: ['Provider', 'ProviderConfig'],
   ProviderConfig: ['ClientID', 'Audience', 'DeviceAuthEndpoint'],
-  EmbeddedIdP: ['Enabled', 'Issuer', 'Storage', 'StaticConnectors', 'DashboardRedirectURIs'],
+  EmbeddedIdP: [
+    'Enabled',
+    'Issuer',
+    'Storage',
+    'StaticConnectors',
+    'DashboardRedirectURIs',
+    'LocalAuthDisabled',
+    'SessionCookieEncryptionKey',
+  ],
   Storage: ['Type', 'Config'],
   Config: ['File', 'DSN'],
   StaticConnector: ['type', 'name', 'id', 'config'],
@@ -136,6 +146,10 @@ export interface ManagementJson {
     staticConnectors: StaticConnectorEntry[]
     /** EmbeddedIdP.DashboardRedirectURIs (undefined when the key is absent or null). */
     dashboardRedirectUris?: string[]
+    /** EmbeddedIdP.LocalAuthDisabled (v0.64.4+). */
+    localAuthDisabled: boolean
+    /** EmbeddedIdP.SessionCookieEncryptionKey (v0.71+), when set: a secret. */
+    sessionCookieKey?: Secret
   }
   /** Go-template variables (`{{ .NAME }}`) the file uses that are not set in the given environment. */
   unresolvedVars: string[]
@@ -243,6 +257,10 @@ export function parseManagementJson(path: string, text: string, env: Env = {}): 
         ...defined({ type: c.type, name: c.name }),
         config: c.config ?? {},
       })),
+      localAuthDisabled: e.LocalAuthDisabled === true,
+      ...(nonEmpty(e.SessionCookieEncryptionKey)
+        ? { sessionCookieKey: new Secret(e.SessionCookieEncryptionKey) }
+        : {}),
     }
     if (e.DashboardRedirectURIs) result.embedded.dashboardRedirectUris = e.DashboardRedirectURIs
   }
@@ -265,13 +283,28 @@ function jsonErrorPosition(text: string, err: unknown): string {
 // ---------------------------------------------------------------------------------------------------
 // config.yaml (combined netbird-server, v0.65+)
 
+/**
+ * A bool as gopkg.in/yaml.v3 decodes one into a Go bool field: YAML true/false, and for YAML 1.1
+ * compatibility the plain words y/yes/on and n/no/off (in the spellings yaml.v3 lists).
+ */
+const goYamlTrue = ['y', 'Y', 'yes', 'Yes', 'YES', 'on', 'On', 'ON'] as const
+const goYamlFalse = ['n', 'N', 'no', 'No', 'NO', 'off', 'Off', 'OFF'] as const
+const goYamlBool = z
+  .union([z.boolean(), z.enum([...goYamlTrue, ...goYamlFalse])])
+  .nullish()
+  .transform((v) => v === true || (goYamlTrue as readonly unknown[]).includes(v))
+
 const combinedSchema = z.looseObject({
   server: z.looseObject({
+    listenAddress: str.optional(),
     dataDir: str.optional(),
     auth: z
       .looseObject({
         issuer: str.optional(),
         dashboardRedirectURIs: z.array(z.string()).nullish(),
+        localAuthDisabled: goYamlBool,
+        sessionCookieEncryptionKey: str.optional(),
+        storage: z.looseObject({ type: str.optional() }).nullish(),
       })
       .nullish(),
     authStore: z
@@ -282,6 +315,8 @@ const combinedSchema = z.looseObject({
 
 export interface CombinedConfig {
   path: string
+  /** server.listenAddress: where the combined server serves HTTP (the quickstart's ":80"). */
+  listenAddress?: string
   /** server.auth.issuer: the embedded IdP's issuer, e.g. https://netbird.example.com/oauth2. */
   issuer?: string
   /** server.auth.dashboardRedirectURIs (undefined when absent or null). */
@@ -289,9 +324,23 @@ export interface CombinedConfig {
   dataDir: string
   /** idp.db inside the container (undefined when the auth store is postgres). */
   idpDbPath?: string
+  /** Where idp.db is, or was before a move to PostgreSQL, inside the container (whatever the engine). */
+  sqliteFile: string
+  /** The auth store engine, lower-cased (`postgres`, `sqlite3`, or what was written): which store to open. */
   authStoreEngine: string
   /** server.authStore.dsn (engine postgres): may hold a password, so kept as a Secret. */
   authStoreDsn?: Secret
+  /**
+   * The auth store engine exactly as NetBird resolves it (combined/cmd/config.go
+   * buildEmbeddedIdPConfig): server.authStore.engine when set, else server.auth.storage.type, else
+   * "sqlite3" — unchanged, so a misspelling (`sqlite`) stays visible; and the field it came from
+   * (undefined: the default).
+   */
+  idpStorage: { engine: string; field?: 'server.authStore.engine' | 'server.auth.storage.type' }
+  /** server.auth.localAuthDisabled. */
+  localAuthDisabled: boolean
+  /** server.auth.sessionCookieEncryptionKey (v0.71+), when set: a secret. */
+  sessionCookieKey?: Secret
 }
 
 /** NetBird's default data directory (management/cmd/defaults.go, combined/cmd/config.go). */
@@ -309,25 +358,39 @@ export function parseCombinedConfig(path: string, text: string): CombinedConfig 
   }
   const s = parsed.data.server
   const dataDir = s.dataDir !== undefined && s.dataDir !== '' ? s.dataDir : defaultDataDir
-  const engine = (s.authStore?.engine ?? 'sqlite').toLowerCase()
+  const storageType = s.auth?.storage?.type
+  const idpStorage: CombinedConfig['idpStorage'] =
+    s.authStore?.engine !== undefined && s.authStore.engine !== ''
+      ? { engine: s.authStore.engine, field: 'server.authStore.engine' }
+      : storageType !== undefined && storageType !== ''
+        ? { engine: storageType, field: 'server.auth.storage.type' }
+        : { engine: 'sqlite3' }
+  // Which store to open: a misspelled engine is read for what it evidently means (NetBird refuses it,
+  // and doctor's idp-storage-config check says so), any other engine than postgres as idp.db.
+  const engine = idpStorage.engine.toLowerCase()
   const file = s.authStore?.file
-  const idpDbPath =
-    engine === 'postgres'
-      ? undefined
-      : file !== undefined && file !== ''
-        ? isAbsolute(file)
-          ? file
-          : join(dataDir, file)
-        : join(dataDir, 'idp.db')
+  const sqliteFile =
+    file !== undefined && file !== ''
+      ? isAbsolute(file)
+        ? file
+        : join(dataDir, file)
+      : join(dataDir, 'idp.db')
+  const idpDbPath = engine === 'postgres' ? undefined : sqliteFile
   return {
     path,
-    ...defined({ issuer: s.auth?.issuer, idpDbPath }),
+    ...defined({ issuer: s.auth?.issuer, idpDbPath, listenAddress: s.listenAddress }),
     ...(s.auth?.dashboardRedirectURIs
       ? { dashboardRedirectUris: s.auth.dashboardRedirectURIs }
       : {}),
     dataDir,
+    sqliteFile,
     authStoreEngine: engine,
     ...(nonEmpty(s.authStore?.dsn) ? { authStoreDsn: new Secret(s.authStore.dsn) } : {}),
+    idpStorage,
+    localAuthDisabled: s.auth?.localAuthDisabled === true,
+    ...(nonEmpty(s.auth?.sessionCookieEncryptionKey)
+      ? { sessionCookieKey: new Secret(s.auth.sessionCookieEncryptionKey) }
+      : {}),
   }
 }
 

@@ -1,12 +1,14 @@
 // Whether a store failure means the store could not be reached at all (a PostgreSQL server down,
 // unreachable, refusing the credentials or not answering in time; an idp.db that is missing or
-// cannot be read) — as opposed to a store that answered with a problem (locked, corrupt, not Dex's
+// cannot be read; a store that cannot be known while NetBird's config file is broken) — as opposed to a
+// store that answered with a problem (locked, corrupt, not Dex's
 // schema) or a failure elsewhere (backup directory, disk). An unreachable store is no evidence about
 // a repair: self-healing never rolls back on it, and netbird_watchdog_idp_store_up says 0.
 import { isWatchdogError, type ErrorCode } from '../errors.js'
 
 export const unreachableCodes: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'STORE_UNREACHABLE',
+  'STORE_UNKNOWN',
   'STORE_TIMEOUT',
   'STORE_AUTH_FAILED',
   'DB_NOT_FOUND',

@@ -1,6 +1,7 @@
 // Changing connector issuers in the IdP store, the one way every writer does it (repair, rollback,
 // both engines): one transaction with the rows locked -> plan (compare-and-set, core/edit-plan.ts) ->
-// a verified backup of exactly the locked state -> write only the planned values -> re-read and verify
+// a verified backup of exactly the locked state -> write only the planned values, each with a new
+// resource_version so a running Dex picks it up -> re-read and verify
 // inside the transaction -> durable commit -> re-read through a fresh connection and check the store.
 // Nothing is written when there is nothing to change. A store that fails its check after the commit is
 // restored whole from the backup just taken (the only case for a whole restore); any other failure
@@ -16,7 +17,8 @@ import {
   type RepairChange,
   type StaleChange,
 } from '../core/edit-plan.js'
-import { WatchdogError, errorMessage, isWatchdogError } from '../errors.js'
+import { delay } from '../delay.js'
+import { WatchdogError, changeOf, errorMessage, isWatchdogError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { BackupInfo } from './backup-files.js'
 import type { BackupRequest, IdpStore } from './port.js'
@@ -33,6 +35,13 @@ export interface EditOptions {
   /** Where the pre-write backup goes, why it is taken (`pre-repair`, `pre-rollback`), by which version. */
   readonly backup: BackupRequest
   readonly logger?: Logger
+  /**
+   * How long to keep asking the store, when a commit's answer was lost, whether it landed (default
+   * 60 s: a PostgreSQL server that restarts or a network that flaps usually answers again by then).
+   */
+  readonly settleMs?: number
+  /** Stops that asking early (a one-shot command stopped by a signal); the outcome is then unknown. */
+  readonly signal?: AbortSignal
   /**
    * This edit is itself an undo (a rollback, or undoing a change that failed after its commit): when it
    * fails after its commit it reports that and stops, instead of undoing the undo (which would put back
@@ -58,16 +67,17 @@ export async function editIssuers(
 ): Promise<EditResult> {
   const log = opts.logger?.child({ component: 'store', store: store.label })
   let plan: EditPlan | undefined
+  let before: ConnectorRow[] = []
   let expected: ConnectorRow[] = []
   let backup: BackupInfo | null = null
   try {
     await store.transaction(async (tx) => {
-      const before = await tx.readConnectors()
+      before = await tx.readConnectors()
       plan = planEdits(before, changes)
       if (plan.edits.length === 0) return
       backup = await tx.backup(opts.backup)
       log?.info({ backup: backup.path }, 'verified backup taken')
-      for (const e of plan.edits) await tx.writeConfig(e.row, e.newBytes)
+      for (const e of plan.edits) await tx.writeConfig(e.row, e.newBytes, e.resourceVersion)
       expected = expectedAfter(before, plan.edits)
       const now = await tx.readConnectors()
       const problem = compare(now, expected) ?? notOk(await tx.check())
@@ -76,19 +86,13 @@ export async function editIssuers(
       }
     })
   } catch (err) {
-    // Rolled back by the transaction: nothing changed. Typed errors keep their code (the CLI's exit
-    // status depends on it) and say so.
-    if (isWatchdogError(err) && err.code !== 'REPAIR_FAILED') {
-      if (/nothing (was )?changed/.test(err.message)) throw err
-      throw new WatchdogError(err.code, `${err.message} (rolled back: nothing was changed)`, {
-        cause: err,
-      })
+    // The commit's answer was lost: the store itself says which state it is in, once it answers.
+    if (isWatchdogError(err) && err.change === 'unknown' && plan !== undefined) {
+      await settleUnknownCommit(store, plan, before, expected, err, opts)
+      log?.warn('the commit was confirmed by reading the store back after its answer was lost')
+    } else {
+      throw rolledBack(err)
     }
-    throw new WatchdogError(
-      'REPAIR_FAILED',
-      `the change failed and was rolled back, nothing changed: ${errorMessage(err)}`,
-      { cause: err },
-    )
   }
   const done: EditPlan = plan ?? { edits: [], stale: [] }
   const result: EditResult = { backup, changes: done.edits.map(toChange), stale: done.stale }
@@ -110,9 +114,79 @@ export async function editIssuers(
     throw new WatchdogError(
       'REPAIR_FAILED',
       `the undo committed but does not check out (${problem.text}); it was left as it is (backup taken before it: ${result.backup?.path ?? 'none'})`,
+      { change: 'kept' },
     )
   }
   return await undoAfterFailure(store, result, problem, opts)
+}
+
+/** The transaction rolled back (its contract: nothing it wrote is kept): say so, on the error and in words. */
+function rolledBack(err: unknown): WatchdogError {
+  if (isWatchdogError(err) && err.change === 'none') return err
+  // Typed errors keep their code (the CLI's exit status depends on it).
+  if (isWatchdogError(err) && err.code !== 'REPAIR_FAILED') {
+    return new WatchdogError(err.code, `${err.message} (rolled back: nothing was changed)`, {
+      cause: err,
+      change: 'none',
+    })
+  }
+  return new WatchdogError(
+    'REPAIR_FAILED',
+    `the change failed and was rolled back, nothing changed: ${errorMessage(err)}`,
+    { cause: err, change: 'none' },
+  )
+}
+
+/**
+ * A commit whose answer was lost (the connection cut during COMMIT, the server unreachable since):
+ * read the rows back, as soon as the store answers, until they show which state it is in — every
+ * edited row as written (text and the new resource_version, which nobody else writes): committed, the
+ * caller carries on; every edited row as before: not committed, nothing changed. Bounded by
+ * `settleMs`; still unknown then (or the rows hold something else: another writer came in between),
+ * the error says exactly that — never "nothing was changed".
+ */
+async function settleUnknownCommit(
+  store: IdpStore,
+  plan: EditPlan,
+  before: readonly ConnectorRow[],
+  expected: readonly ConnectorRow[],
+  lost: WatchdogError,
+  opts: EditOptions,
+): Promise<void> {
+  const ids = plan.edits.map((e) => e.row.id)
+  const pick = (rows: readonly ConnectorRow[]) => rows.filter((r) => ids.includes(r.id))
+  const deadline = Date.now() + (opts.settleMs ?? 60_000)
+  let waitMs = 250
+  let lastProblem: string
+  for (;;) {
+    try {
+      const now = pick(await store.readConnectors())
+      if (sameConnectors(now, pick(expected))) return
+      if (sameConnectors(now, pick(before))) {
+        throw new WatchdogError(
+          lost.code,
+          `${lost.message}; read back since: it was not committed, nothing was changed`,
+          { cause: lost, change: 'none' },
+        )
+      }
+      throw new WatchdogError(
+        'REPAIR_FAILED',
+        `${lost.message}; read back since, connector(s) ${ids.join(', ')} hold neither the old nor the new values (another writer changed them): check them (doctor)`,
+        { cause: lost, change: 'unknown' },
+      )
+    } catch (err) {
+      if (isWatchdogError(err) && err.cause === lost) throw err
+      lastProblem = errorMessage(err)
+    }
+    if (Date.now() >= deadline || opts.signal?.aborted === true) break
+    await delay(Math.min(waitMs, Math.max(0, deadline - Date.now())), opts.signal)
+    waitMs = Math.min(waitMs * 2, 5000)
+  }
+  throw new WatchdogError(
+    lost.code,
+    `${lost.message}, and the store could not be read back to tell which (${lastProblem}): the change is there whole or not at all — read the connectors again (doctor) to see which`,
+    { cause: lost, change: 'unknown' },
+  )
 }
 
 /**
@@ -154,32 +228,34 @@ export async function undoAfterFailure(
   const log = opts.logger?.child({ component: 'store', store: store.label })
   log?.error({ problem: problem.text }, 'the change failed after commit; undoing it')
   const backup = result.backup
+  let what: string
   try {
     if (problem.integrity && backup !== null) {
       await store.restore(backup, { ...opts.backup, reason: 'pre-restore' })
-      throw new WatchdogError(
-        'REPAIR_FAILED',
-        `the change failed after commit (${problem.text}); ${store.label} was restored from ${backup.path}`,
-      )
+      what = `${store.label} was restored from ${backup.path}`
+    } else {
+      const undone = await editIssuers(store, revertChanges(result.changes), {
+        ...opts,
+        backup: { ...opts.backup, reason: 'pre-rollback' },
+        isUndo: true,
+      })
+      const left = undone.stale.map((s) => s.connectorId)
+      what = `it was undone${left.length > 0 ? `, except on ${left.join(', ')}, which changed since` : ''} (backup: ${backup?.path ?? 'none'})`
     }
-    const undone = await editIssuers(store, revertChanges(result.changes), {
-      ...opts,
-      backup: { ...opts.backup, reason: 'pre-rollback' },
-      isUndo: true,
-    })
-    const left = undone.stale.map((s) => s.connectorId)
-    throw new WatchdogError(
-      'REPAIR_FAILED',
-      `the change failed after commit (${problem.text}); it was undone${left.length > 0 ? `, except on ${left.join(', ')}, which changed since` : ''} (backup: ${backup?.path ?? 'none'})`,
-    )
   } catch (err) {
-    if (isWatchdogError(err, 'REPAIR_FAILED') && /failed after commit/.test(err.message)) throw err
     throw new WatchdogError(
       'REPAIR_FAILED',
       `the change failed after commit (${problem.text}) and undoing it failed too: ${errorMessage(err)}; restore ${backup?.path ?? 'a backup'} by hand (netbird-watchdog backups restore)`,
-      { cause: err },
+      // An undo whose own outcome is unknown leaves the whole question open; any other failure of
+      // the undo leaves the committed change in place.
+      { cause: err, change: changeOf(err) === 'unknown' ? 'unknown' : 'kept' },
     )
   }
+  throw new WatchdogError(
+    'REPAIR_FAILED',
+    `the change failed after commit (${problem.text}); ${what}`,
+    { change: 'undone' },
+  )
 }
 
 function notOk(health: string): string | undefined {

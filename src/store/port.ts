@@ -98,7 +98,12 @@ export interface StoreTransaction {
   check(): Promise<string>
   /**
    * Replace one connector's stored config with `config` — exactly these bytes (a string: its UTF-8
-   * bytes) — keeping its storage class (BLOB stays BLOB, TEXT stays TEXT).
+   * bytes) — keeping its storage class (BLOB stays BLOB, TEXT stays TEXT), and set its
+   * `resource_version` in the same statement (Dex reopens a connector whose version changed).
    */
-  writeConfig(row: ConnectorRow, config: string | Uint8Array): Promise<void>
+  writeConfig(
+    row: ConnectorRow,
+    config: string | Uint8Array,
+    resourceVersion: string,
+  ): Promise<void>
 }

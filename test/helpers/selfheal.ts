@@ -20,9 +20,22 @@ export const repoRoot = fileURLToPath(new URL('../../', import.meta.url)).replac
 /** Removes the given containers (missing ones are fine). */
 export const removeTestContainers = removeContainers
 
+/** The stand-in's default public Dex issuer (`--issuer`), as NetBird's quickstart domain spells it. */
+export const fakeNetbirdIssuer = 'https://netbird.selfhosted/oauth2'
+
+/**
+ * Where a test reaches the stand-in's Dex with `listen: {port}`: `http://127.0.0.1:PORT<issuer path>`
+ * (Dex serves under the issuer's path whatever Host a request carries).
+ */
+export function fakeNetbirdDexUrl(port: number, issuer: string = fakeNetbirdIssuer): string {
+  return `http://127.0.0.1:${port}${new URL(issuer).pathname.replace(/\/$/, '')}`
+}
+
 /**
  * Start the simulated NetBird management container (host network, restart unless-stopped), its IdP
  * store either idp.db in `dataDir` (mounted as its data volume) or the PostgreSQL database `dsn` names.
+ * With `listen`, it also serves Dex's login endpoint on 127.0.0.1:`port`
+ * (test/fixtures/fake-netbird/login.mjs; docs/reference/netbird.md, "Dex at login").
  */
 export async function runFakeNetbird(opts: {
   name: string
@@ -30,6 +43,14 @@ export async function runFakeNetbird(opts: {
   variant: 'fatal' | 'erro'
   /** Another engine (a private one), by address. */
   host?: string
+  /** Serve Dex's `<issuer path>/auth/<connector>` and discovery on 127.0.0.1:`port`. */
+  listen?: { port: number }
+  /** NetBird's public Dex issuer (`--issuer`; default {@link fakeNetbirdIssuer}). */
+  issuer?: string
+  /** The NetBird version to behave as (`--version`; default 0.64.4 for `fatal`, 0.65.2 for `erro`). */
+  version?: string
+  /** More arguments for main.mjs, e.g. `['--cli-redirect-uris', 'http://localhost:53000/']`. */
+  args?: readonly string[]
 }): Promise<string> {
   await removeContainers([opts.name], opts.host)
   const id = await docker(
@@ -53,6 +74,10 @@ export async function runFakeNetbird(opts: {
       '--variant',
       opts.variant,
       ...('dsn' in opts.store ? ['--dsn', opts.store.dsn] : []),
+      ...(opts.listen !== undefined ? ['--listen', `127.0.0.1:${opts.listen.port}`] : []),
+      ...(opts.issuer !== undefined ? ['--issuer', opts.issuer] : []),
+      ...(opts.version !== undefined ? ['--version', opts.version] : []),
+      ...(opts.args ?? []),
     ],
     opts.host !== undefined ? { host: opts.host } : {},
   )
@@ -72,10 +97,15 @@ export interface IssuerPeer {
   close(): Promise<void>
 }
 
-/** A real oidc-provider on 127.0.0.1; which spelling of its issuer it returns can change at runtime. */
+/**
+ * A real oidc-provider on 127.0.0.1; which spelling of its issuer it returns can change at runtime.
+ * `movedAuthorization`: the trailing-slash spelling also serves its authorization endpoint at
+ * `/authorize` instead of oidc-provider's `/auth` (a provider that moved both, as a migration does), so
+ * a Dex holding the connector as it opened it before sends the browser to the old endpoint.
+ */
 export async function startIssuerPeer(
   t: { after(fn: () => unknown): void } | undefined,
-  opts: { trailingSlash: boolean },
+  opts: { trailingSlash: boolean; movedAuthorization?: boolean },
 ): Promise<IssuerPeer> {
   const server: Server = createServer()
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -87,9 +117,18 @@ export async function startIssuerPeer(
   // its development-only warnings.
   console.warn = () => undefined
   const { default: Provider } = (await import(specifier)) as { default: ProviderClass }
+  // A login probe reaches the authorization endpoint with a client oidc-provider does not know: its
+  // plain error page, without the notice its default renderer prints on every use.
+  const renderError = (ctx: { type: string; body: string }, out: { error?: string }): void => {
+    ctx.type = 'html'
+    ctx.body = `<p>${String(out.error)}</p>`
+  }
   const providers = {
-    slash: new Provider(`${origin}/`, {}).callback(),
-    bare: new Provider(origin, {}).callback(),
+    slash: new Provider(`${origin}/`, {
+      renderError,
+      ...(opts.movedAuthorization === true ? { routes: { authorization: '/authorize' } } : {}),
+    }).callback(),
+    bare: new Provider(origin, { renderError }).callback(),
   }
   console.warn = quiet
   let current = opts.trailingSlash ? providers.slash : providers.bare

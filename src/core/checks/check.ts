@@ -1,6 +1,7 @@
 // Doctor checks: the result shape every check returns (a stable id, a status, a one-line message and
 // the remedy), the named helpers that build one, and the report's verdict. Pure. The checks themselves
-// live beside this file by area: connector-checks.ts (the embedded IdP's connectors), static-checks.ts
+// live beside this file by area: connector-checks.ts (the embedded IdP's connectors), idp-config-checks.ts
+// (the embedded IdP's store, cookie key and local login settings), static-checks.ts
 // (management.json's static connectors), standalone-checks.ts (JumpCloud as the primary IdP) and
 // discovery.ts (a provider's discovery document, for both).
 import { quoteText } from '../issuer.js'
@@ -18,11 +19,19 @@ export const checkIds = [
   'jumpcloud-api-token',
   'connector-config',
   'dashboard-redirect-uris',
+  'idp-storage-config',
+  'session-cookie-key',
+  'local-auth-connectors',
+  'store-in-use',
+  'config-file-in-use',
 ] as const
 export type CheckId = (typeof checkIds)[number]
 export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip'
-/** Report grouping: connectors of the embedded IdP (idp.db), or a standalone IdP setup. */
-export type CheckArea = 'embedded-idp' | 'standalone'
+/**
+ * Report grouping: connectors of the embedded IdP (idp.db), the embedded IdP's own settings in
+ * NetBird's config files, or a standalone IdP setup.
+ */
+export type CheckArea = 'embedded-idp' | 'idp-config' | 'standalone'
 
 export interface CheckResult {
   id: CheckId

@@ -174,8 +174,11 @@ export function mapPgError(err: unknown, ctx: ErrorContext): WatchdogError {
   if (err instanceof WatchdogError) return err
   const state = sqlState(err)
   const where = `${ctx.action} ${ctx.label}`
-  const make = (code: ErrorCode, message: string): WatchdogError =>
-    new WatchdogError(code, scrub(message, ctx.secret), { cause: safeCause(err, ctx.secret) })
+  const make = (code: ErrorCode, message: string, change?: 'none'): WatchdogError =>
+    new WatchdogError(code, scrub(message, ctx.secret), {
+      cause: safeCause(err, ctx.secret),
+      ...(change !== undefined ? { change } : {}),
+    })
   if (state !== undefined) {
     const serverText = scrub(errorMessage(err), ctx.secret)
     switch (state) {
@@ -209,22 +212,26 @@ export function mapPgError(err: unknown, ctx: ErrorContext): WatchdogError {
         return make(
           'DB_LOCKED',
           `${where}: another session holds a lock on the connector table and did not release it within ${ctx.timeouts.lockTimeoutMs} ms; nothing was changed. Retry later, or look for a stuck session in pg_stat_activity.`,
+          'none',
         )
       case '40001':
       case '40P01':
         return make(
           'DB_LOCKED',
           `${where}: a concurrent writer changed the connector rows at the same time (SQLSTATE ${state}); nothing was changed. Retry.`,
+          'none',
         )
       case '57014':
         return make(
           'STORE_TIMEOUT',
           `${where}: a statement did not finish within ${ctx.timeouts.statementTimeoutMs} ms and was cancelled (SQLSTATE 57014); nothing was changed.`,
+          'none',
         )
       case '25P03':
         return make(
           'STORE_TIMEOUT',
           `${where}: the server ended a transaction that stayed idle too long (SQLSTATE 25P03); nothing was changed.`,
+          'none',
         )
       case '57P01':
       case '57P02':

@@ -230,14 +230,18 @@ export class PostgresStore implements IdpStore {
           )
           return await this.#writeBackup(snapshot, request)
         },
-        writeConfig: (row, config) =>
+        writeConfig: (row, config, resourceVersion) =>
           this.#guard(writeCtx, async () => {
             xid ??= await this.#xid(s)
             // bytea holds exactly these bytes (a string: its UTF-8), as Dex's []byte does.
-            const n = await s.change('update connector set config = $1 where id = $2', [
-              typeof config === 'string' ? Buffer.from(config, 'utf8') : Buffer.from(config),
-              row.id,
-            ])
+            const n = await s.change(
+              'update connector set config = $1, resource_version = $2 where id = $3',
+              [
+                typeof config === 'string' ? Buffer.from(config, 'utf8') : Buffer.from(config),
+                resourceVersion,
+                row.id,
+              ],
+            )
             if (n !== 1) {
               throw new WatchdogError(
                 'REPAIR_FAILED',
@@ -488,6 +492,7 @@ export class PostgresStore implements IdpStore {
       throw new WatchdogError(
         'STORE_UNREACHABLE',
         `the connection to ${this.label} failed during the transaction, so it was not committed: the server rolls it back, nothing was changed`,
+        { change: 'none' },
       )
     }
     try {
@@ -500,7 +505,7 @@ export class PostgresStore implements IdpStore {
         throw new WatchdogError(
           mapped.code,
           `${mapped.message} The transaction was not committed: nothing was changed.`,
-          { cause: mapped },
+          { cause: mapped, change: 'none' },
         )
       }
       s.release(true)
@@ -510,13 +515,13 @@ export class PostgresStore implements IdpStore {
         throw new WatchdogError(
           'STORE_UNREACHABLE',
           `the connection to ${this.label} was lost while committing; the server rolled the change back, nothing was changed`,
-          { cause: mapPgError(err, ctx) },
+          { cause: mapPgError(err, ctx), change: 'none' },
         )
       }
       throw new WatchdogError(
         'STORE_UNREACHABLE',
-        `the connection to ${this.label} was lost while committing, and the server cannot say (now) whether it committed: the change was applied whole or not at all. Read the connectors again (doctor) to see which.`,
-        { cause: mapPgError(err, ctx) },
+        `the connection to ${this.label} was lost while committing, and the server cannot say (now) whether it committed: the change was applied whole or not at all`,
+        { cause: mapPgError(err, ctx), change: 'unknown' },
       )
     }
   }
@@ -583,7 +588,7 @@ export class PostgresStore implements IdpStore {
     return new WatchdogError(
       'REPAIR_FAILED',
       `restore of ${this.label} from ${info.id} failed and was rolled back, nothing was changed: ${errorMessage(mapped)}${pre !== undefined ? ` (a backup of the state before is in ${pre.path})` : ''}`,
-      { cause: mapped },
+      { cause: mapped, change: 'none' },
     )
   }
 }

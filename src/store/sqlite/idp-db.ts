@@ -103,7 +103,7 @@ export function mapSqliteError(
     return new WatchdogError(
       'DB_READ_ONLY',
       `${dbPath} is not writable: SQLite needs the file and its directory (for the rollback journal) writable; nothing was changed`,
-      { cause: err },
+      { cause: err, change: 'none' },
     )
   }
   if (code?.startsWith('SQLITE_CANTOPEN') === true || code?.startsWith('SQLITE_IOERR') === true) {

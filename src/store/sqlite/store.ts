@@ -125,18 +125,18 @@ export class SqliteStore implements IdpStore {
             ...(locked !== undefined ? { expected: locked } : {}),
           }),
         check: () => Promise.resolve(checkIntegrity(db, this.path)),
-        writeConfig: (row, config) => {
+        writeConfig: (row, config, resourceVersion) => {
           // Exactly these bytes, keeping the storage class: Dex writes []byte (BLOB); a TEXT row stays
           // TEXT, cast from the bytes (a string parameter would be re-encoded).
           const value =
             typeof config === 'string' ? Buffer.from(config, 'utf8') : Buffer.from(config)
           const sql =
             row.storage === 'text'
-              ? 'update connector set config = cast(? as text) where id = ?'
-              : 'update connector set config = ? where id = ?'
+              ? 'update connector set config = cast(? as text), resource_version = ? where id = ?'
+              : 'update connector set config = ?, resource_version = ? where id = ?'
           let info: Database.RunResult
           try {
-            info = db.prepare(sql).run(value, row.id)
+            info = db.prepare(sql).run(value, resourceVersion, row.id)
           } catch (err) {
             throw mapSqliteError(err, this.path, 'write')
           }
@@ -184,7 +184,7 @@ function beginImmediate(db: Database.Database, dbPath: string): void {
       throw new WatchdogError(
         'DB_LOCKED',
         `another process holds a write transaction on ${dbPath} and did not finish within the busy timeout; nothing was changed. Stop NetBird (or wait) and retry.`,
-        { cause: err },
+        { cause: err, change: 'none' },
       )
     }
     throw mapped
