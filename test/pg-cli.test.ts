@@ -293,11 +293,13 @@ test('repair --discover on PostgreSQL: --dry-run plan, backup dir required, exac
   assert.equal(backups[0]!.path, out.backup)
   assert.equal(backups[0]!.manifest.engine, 'postgres')
   assert.equal(backups[0]!.manifest.reason, 'pre-repair')
-  // Only the issuer's bytes changed, in that one row.
+  // Only the issuer's bytes changed, in that one row — and its resource_version, so that a running
+  // Dex reopens the connector.
   const now = await rawConnectors(cluster, database)
   const was = before.find((r) => r.id === jumpcloudId)!.config as Buffer
+  assert.equal(now.find((r) => r.id === jumpcloudId)!.resource_version, '1')
   assert.deepEqual(
-    now.map((r) => (r.id === jumpcloudId ? { ...r, config: was } : r)),
+    now.map((r) => (r.id === jumpcloudId ? { ...r, config: was, resource_version: '' } : r)),
     before,
   )
   assert.equal(

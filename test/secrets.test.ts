@@ -980,12 +980,11 @@ describe('the daemon (run, repair mode) on the real Docker engine', () => {
     quickstart.Relay.Secret = canary
     const managementJson = join(dir, 'management.json')
     writeFileSync(managementJson, JSON.stringify(quickstart, null, 4))
-    // NetBird's config.yaml, broken next to the canary: the scheduled doctor fails on it, and says so.
+    // NetBird's config.yaml: valid while the repair runs (a broken one makes the store unknown, and
+    // nothing is repaired), then broken next to the canary: the scheduled doctor fails on it, and the
+    // daemon says the store is unknown — neither quoting it.
     const configYaml = join(dir, 'config.yaml')
-    writeFileSync(
-      configYaml,
-      `server:\n  auth:\n    issuer: !x!${canary} https://netbird.example.com/oauth2\n`,
-    )
+    writeFileSync(configYaml, `server:\n  auth:\n    issuer: https://netbird.example.com/oauth2\n`)
     const container = `nbw-secrets-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
     t.after(() => removeTestContainers([container]))
     const port = await freePort()
@@ -1029,6 +1028,14 @@ describe('the daemon (run, repair mode) on the real Docker engine', () => {
       'the repair webhook',
       () => hooks.some((h) => h.body.includes('"repair"')),
       120_000,
+    )
+    await waitFor('a scheduled backup', () => /scheduled backup taken and verified/.test(stderr))
+    writeFileSync(
+      configYaml,
+      `server:\n  auth:\n    issuer: !x!${canary} https://netbird.example.com/oauth2\n`,
+    )
+    await waitFor('the store unknown', () =>
+      stderr.includes('a NetBird config file cannot tell where the IdP store is'),
     )
     const doctorFailed = (): string | undefined =>
       stderr
