@@ -6,6 +6,7 @@
 import { resolve } from 'node:path'
 import { Registry } from 'prom-client'
 import type { Config, Secrets } from './config/schema.js'
+import type { StoreArgs } from './core/store-identity.js'
 import { DockerEngine, dockerConnection, type DockerPort } from './docker/engine.js'
 import { WatchdogEvents } from './docker/events.js'
 import { Watcher, type WatcherOptions } from './docker/watcher.js'
@@ -72,7 +73,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   }
   // Before anything starts: which store (a malformed DSN is a configuration error), and where its
   // backups go, which must be usable (a directory, private).
-  const { store, location, unknown } = storeOf(options, logger)
+  const { store, location, unknown, where } = storeOf(options, logger)
   releasers.push({ name: 'store', release: () => store.close() })
   const backupDir = resolve(
     backupDirFor(location, config.backups.dir, { postgresDefault: defaultPostgresBackupDir }),
@@ -120,6 +121,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       store,
       backupDir,
       version: options.version,
+      storeArgs: () => storeArgsOf(where()),
     })
     http.addRoute('POST', '/reset', selfHealing.resetHandler)
     releasers.push({ name: 'self-healing', release: () => selfHealing.stop() })
@@ -163,7 +165,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 function storeOf(
   options: DaemonOptions,
   logger: Logger,
-): { store: IdpStore; location: StoreLocation; unknown?: true } {
+): {
+  store: IdpStore
+  location: StoreLocation
+  unknown?: true
+  /** Where the store is now (it may have been found again elsewhere since the start). */
+  where: () => StoreLocation
+} {
   const { idp } = options.config
   const log = logger.child({ component: 'store' })
   const dsn =
@@ -181,7 +189,7 @@ function storeOf(
         env: options.env,
         dbPath: { path: idp.dbPath, onlyIfExists: false },
       }) ?? fallback
-    return { store: open(location), location }
+    return { store: open(location), location, where: () => location }
   }
   const locate = (): Located => {
     const unusable: string[] = []
@@ -219,10 +227,24 @@ function storeOf(
       }
     },
   })
+  const where = (): StoreLocation => {
+    const now = store.located
+    return 'location' in now ? now.location : fallback
+  }
   const located = store.located
   return 'location' in located
-    ? { store, location: located.location }
-    : { store, location: fallback, unknown: true }
+    ? { store, location: located.location, where }
+    : { store, location: fallback, unknown: true, where }
+}
+
+/** How a printed command (the restore command) names the store: never with the DSN's password. */
+function storeArgsOf(at: StoreLocation): StoreArgs {
+  if (at.engine === 'sqlite') return { engine: 'sqlite', label: resolve(at.path) }
+  return {
+    engine: 'postgres',
+    label: locationLabel(at),
+    ...(at.netbirdFile !== undefined ? { dsnFile: at.netbirdFile } : {}),
+  }
 }
 
 /** Say at start which store, from where, and anything about its DSN an operator should know. */

@@ -215,8 +215,8 @@ export function configSchema() {
       .strictObject({
         /** Events to POST as JSON (the URL comes from NETBIRD_WATCHDOG_WEBHOOK_URL[_FILE]). */
         events: z
-          .array(z.enum(['detection', 'repair', 'rollback', 'breaker']))
-          .default(['detection', 'repair', 'rollback', 'breaker']),
+          .array(z.enum(['detection', 'repair', 'rollback', 'breaker', 'store']))
+          .default(['detection', 'repair', 'rollback', 'breaker', 'store']),
         timeoutMs: waitMs.default(5000),
       })
       .prefault({}),

@@ -12,6 +12,9 @@
 //   file's identity (`dev:ino`) does.
 // - A manifest without an instance (written before it was recorded) falls back to the content, then
 //   to the name.
+// And what became of the store a backup was taken of (`storeChange`): the daemon's check that the store
+// was lost or replaced, and `doctor --backup-dir`.
+import { shellQuote } from './checks/check.js'
 
 export interface StoreFacts {
   readonly engine: 'sqlite' | 'postgres'
@@ -78,4 +81,113 @@ export function sameStore(backup: StoreFacts, here: StoreFacts): SameStore {
   return backup.name === here.name
     ? { same: true }
     : { same: false, why: 'the backup records another name and nothing that shows it is this one' }
+}
+
+/**
+ * What became of the store a backup was taken of, judged by the connectors that backup holds (NetBird's
+ * own `local` aside: NetBird re-creates it on every start) and by whether this is the same store:
+ *
+ * - `replaced` (critical): another store — a volume recreated, a database dropped and re-created, a
+ *   config pointing elsewhere — and connectors the backup holds are not in it. Every SSO login through
+ *   them fails.
+ * - `connectors-gone` (critical): the same store, but every connector the backup holds is gone. SSO is
+ *   down for everyone, whoever deleted them; an idp.db deleted and re-created can even get the old
+ *   file's inode back, which makes it look like the same store.
+ * - `connectors-removed` (warning): the same store, some connectors gone and others still there — what
+ *   deleting an identity provider in NetBird's dashboard does. Not a page: the other connectors work,
+ *   and the next scheduled backup records the new set.
+ * - `other-store` (info): another store that holds every connector the backup holds (moved, migrated,
+ *   or restored into a re-created database): nothing is lost.
+ * - `unchanged`: the same store, nothing missing (connectors added since do not matter).
+ */
+export type StoreChange =
+  | { readonly kind: 'unchanged' }
+  | { readonly kind: 'other-store'; readonly why: string }
+  | { readonly kind: 'connectors-removed'; readonly missing: readonly string[] }
+  | { readonly kind: 'connectors-gone'; readonly missing: readonly string[] }
+  | { readonly kind: 'replaced'; readonly missing: readonly string[]; readonly why: string }
+
+export type StoreChangeKind = StoreChange['kind']
+
+/** `here.connectors` must be known: a store whose connectors cannot be read is not judged. */
+export function storeChange(
+  backup: StoreFacts,
+  here: StoreFacts & { readonly connectors: readonly string[] },
+): StoreChange {
+  const held = [...(distinctive(backup.connectors) ?? [])]
+  const present = distinctive(here.connectors) ?? new Set<string>()
+  const missing = held.filter((id) => !present.has(id))
+  const verdict = sameStore(backup, here)
+  if (missing.length === 0) {
+    return verdict.same ? { kind: 'unchanged' } : { kind: 'other-store', why: verdict.why }
+  }
+  if (!verdict.same) return { kind: 'replaced', missing, why: verdict.why }
+  if (missing.length === held.length) return { kind: 'connectors-gone', missing }
+  return { kind: 'connectors-removed', missing }
+}
+
+/** Whether a change locks SSO users out: an alert, and no scheduled backup that would hide it. */
+export function isCritical(change: StoreChange): boolean {
+  return change.kind === 'replaced' || change.kind === 'connectors-gone'
+}
+
+/** How a printed command names a store (never with a password). */
+export interface StoreArgs {
+  readonly engine: 'sqlite' | 'postgres'
+  /** The idp.db path, or `postgres://user@host:port/dbname`. */
+  readonly label: string
+  /** NetBird's config file the PostgreSQL DSN was read from: the command reads it there too. */
+  readonly dsnFile?: { readonly flag: '--config-yaml' | '--management-json'; readonly path: string }
+}
+
+/** The store's flags of a printed command, and what a placeholder in them stands for ('' if none). */
+export function storeFlags(store: StoreArgs): { readonly args: string; readonly note: string } {
+  if (store.engine === 'sqlite') return { args: `--db ${shellQuote(store.label)}`, note: '' }
+  if (store.dsnFile !== undefined) {
+    return { args: `${store.dsnFile.flag} ${shellQuote(store.dsnFile.path)}`, note: '' }
+  }
+  return {
+    args: '--db "$IDP_DSN"',
+    note: ` (IDP_DSN: the DSN of ${store.label}, password and sslmode included)`,
+  }
+}
+
+/** A backup as `lastKept` weighs it: why it was taken, and what its manifest records. */
+export interface KeptCandidate {
+  readonly reason: string
+  readonly facts: StoreFacts
+}
+
+/**
+ * Backups the watchdog takes by itself just before it changes the store (a repair, a rollback, a
+ * restore): copies for undoing that change, of whatever store is there at that moment — never a sign
+ * that it is the store to keep.
+ */
+export const safetyCopyReasons: ReadonlySet<string> = new Set([
+  'pre-repair',
+  'pre-rollback',
+  'pre-restore',
+])
+
+/**
+ * Which backup records the store as it was last kept — the one a replaced store is told by — given the
+ * backups oldest first (by sequence); -1 when none does. A backup taken by an operator (`manual`, or
+ * any reason of theirs) always does: taking one is how a new store is accepted. A safety copy never
+ * does. A scheduled backup does unless, against the one kept before it, it shows the store replaced
+ * or emptied: the daemon holds its scheduled backup back while that stands, so such a backup was taken
+ * while the store was being replaced (between the check and the copy) or by a watchdog that did not
+ * look — counting it would make the replaced store look kept.
+ */
+export function lastKept(backups: readonly KeptCandidate[]): number {
+  let kept = -1
+  backups.forEach((b, i) => {
+    if (safetyCopyReasons.has(b.reason)) return
+    const before = kept >= 0 ? backups[kept] : undefined
+    if (b.reason === 'scheduled' && before !== undefined && b.facts.connectors !== undefined) {
+      const change = storeChange(before.facts, { ...b.facts, connectors: b.facts.connectors })
+      if (isCritical(change)) return
+    }
+    kept = i
+  })
+  return kept
 }

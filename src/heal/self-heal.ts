@@ -3,13 +3,15 @@
 // backups with retention, the store's own check (SQLite integrity_check; PostgreSQL reachable, Dex's
 // schema, not a standby) — plus the POST /reset handler. Everything here uses the store through
 // heal/store-health.ts, so any use of it keeps netbird_watchdog_idp_store_up current; the store is
-// also checked once at start. stop() (SIGTERM) stops the jobs, then lets an in-flight repair finish
-// or roll back.
+// also checked once at start. At start and on every run of a job, the store is compared with the last
+// kept backup (heal/store-watch.ts): a store found lost or replaced holds the scheduled backup and
+// retention back. stop() (SIGTERM) stops the jobs, then lets an in-flight repair finish or roll back.
 import { performance } from 'node:perf_hooks'
 import type { Registry } from 'prom-client'
 import type { Config, Secrets } from '../config/schema.js'
 import type { DockerPort } from '../docker/engine.js'
 import type { WatchdogEvents } from '../docker/events.js'
+import type { StoreArgs } from '../core/store-identity.js'
 import type { Logger } from '../log.js'
 import { runDoctor } from '../doctor/run-doctor.js'
 import { fetchDiscovery } from '../oidc/discovery.js'
@@ -23,6 +25,7 @@ import { startScheduler, type Scheduler } from './scheduler.js'
 import { createSsoMetrics } from './sso-metrics.js'
 import { SsoMonitor } from './sso-monitor.js'
 import { observeStore } from './store-health.js'
+import { createStoreWatchMetrics, StoreWatch } from './store-watch.js'
 import { createNotifier } from './webhook.js'
 
 export interface SelfHealContext {
@@ -36,6 +39,8 @@ export interface SelfHealContext {
   /** Where backups go (resolved from the config by the composition root). */
   readonly backupDir: string
   readonly version: string
+  /** How a printed command names the store (the restore command); by default its engine and label. */
+  readonly storeArgs?: () => StoreArgs
   /** Replaces the real discovery probe (demo narration); tests use the real one. */
   readonly discover?: Discover
   readonly now?: () => number
@@ -47,6 +52,8 @@ export interface SelfHealing {
   /** The SSO login probe job. */
   readonly sso: SsoMonitor
   readonly metrics: HealMetrics
+  /** The check that the IdP store is still the one last backed up. */
+  readonly storeWatch: StoreWatch
   /** Mount at POST /reset. */
   readonly resetHandler: RequestHandler
   stop(): Promise<void>
@@ -100,6 +107,16 @@ export function startSelfHealing(ctx: SelfHealContext): SelfHealing {
   })
   healer.start()
   sso.start()
+  // Compared at start and on every run of a job (doctor every 10 minutes by default, integrity
+  // hourly, backup daily): no timer of its own, so an idle daemon wakes no more often than before.
+  const storeWatch = new StoreWatch({
+    store,
+    backupDir,
+    logger,
+    notifier,
+    ...(ctx.storeArgs !== undefined ? { storeArgs: ctx.storeArgs } : {}),
+  })
+  createStoreWatchMetrics(ctx.registry, () => storeWatch.finding)
 
   /** One run of a check: its 0/1 success gauge and duration, whatever happens inside. */
   const timed = async (check: CheckName, run: () => Promise<boolean>): Promise<void> => {
@@ -123,6 +140,7 @@ export function startSelfHealing(ctx: SelfHealContext): SelfHealing {
         name: 'doctor',
         expression: config.schedules.doctor,
         run: async () => {
+          await storeWatch.check()
           // Every doctor check; an issuer-matches-discovery failure hands over to the healer, which
           // judges the same live discovery with the same issuer policy before it changes anything.
           let drift = true
@@ -167,6 +185,16 @@ export function startSelfHealing(ctx: SelfHealContext): SelfHealing {
         expression: config.schedules.backup,
         run: () =>
           timed('backup', async () => {
+            // A backup of a replaced store would become the one compared with (the finding would end
+            // unseen) and retention could then delete the backup that holds the old connectors.
+            await storeWatch.check()
+            if (storeWatch.critical) {
+              log.warn(
+                { backup: storeWatch.finding?.backup.id },
+                'scheduled backup and retention held back: the IdP store was lost or replaced (see the IdP STORE line); nothing is backed up or deleted until it is restored or a backup of it is taken by hand',
+              )
+              return false
+            }
             try {
               const b = await store.backup({
                 dir: backupDir,
@@ -174,6 +202,16 @@ export function startSelfHealing(ctx: SelfHealContext): SelfHealing {
                 version: ctx.version,
               })
               reporter.backedUp(b.path, Date.parse(b.manifest.createdAt))
+              // Replaced between the check and the copy: this backup is of the new store (it does not
+              // count as kept), and retention must not make room for it at the old one's expense.
+              await storeWatch.check()
+              if (storeWatch.critical) {
+                log.warn(
+                  { backup: b.path, kept: storeWatch.finding?.backup.id },
+                  'retention held back: the IdP store was replaced while it was being backed up (see the IdP STORE line)',
+                )
+                return true
+              }
               const pruned = pruneBackups(backupDir, {
                 keep: config.backups.keep,
                 maxAgeDays: config.backups.maxAgeDays,
@@ -201,6 +239,7 @@ export function startSelfHealing(ctx: SelfHealContext): SelfHealing {
           timed('integrity', async () => {
             const result = await store.check()
             if (result !== 'ok') log.error({ result }, 'the IdP store fails its check')
+            await storeWatch.check()
             return result === 'ok'
           }),
       },
@@ -215,12 +254,14 @@ export function startSelfHealing(ctx: SelfHealContext): SelfHealing {
     },
     (err: unknown) => log.warn({ store: store.label, err }, 'the IdP store cannot be used now'),
   )
+  const compared = probe.then(() => storeWatch.check())
 
   return {
     healer,
     scheduler,
     sso,
     metrics,
+    storeWatch,
     resetHandler: createResetHandler({ token: ctx.secrets.resetToken, healer, logger }),
     async stop() {
       // Abort the healer first: a scheduled job may be the one waiting in a confirm window.
@@ -229,6 +270,8 @@ export function startSelfHealing(ctx: SelfHealContext): SelfHealing {
       await healerStopped
       await sso.stop()
       await probe
+      await compared
+      await storeWatch.idle()
       await notifier.flush()
     },
   }

@@ -1,5 +1,5 @@
-// Optional webhook notifications: one JSON POST per detection, repair, rollback or breaker event to the
-// URL from NETBIRD_WATCHDOG_WEBHOOK_URL[_FILE]. Best effort: a failing webhook is logged by reason
+// Optional webhook notifications: one JSON POST per detection, repair, rollback or breaker event, and
+// per IdP store found lost or replaced (and found whole again), to the URL from NETBIRD_WATCHDOG_WEBHOOK_URL[_FILE]. Best effort: a failing webhook is logged by reason
 // (never its URL, whose path, query or user information may carry a token, and never the fetch
 // library's own text unfiltered) and never blocks or fails the healing itself.
 // User information in the URL (`https://user:token@host/…`) is sent as HTTP Basic credentials, as curl
@@ -8,11 +8,12 @@ import type { Logger } from '../log.js'
 import { webhookTarget } from '../config/load.js'
 import { classifyNetworkError } from '../oidc/discovery.js'
 
-export type WebhookEvent = 'detection' | 'repair' | 'rollback' | 'breaker'
+export type WebhookEvent = 'detection' | 'repair' | 'rollback' | 'breaker' | 'store'
 
 export interface Notification {
   readonly event: WebhookEvent
-  readonly container: string
+  /** The target container; absent for `store` events, which are about the IdP store. */
+  readonly container?: string
   /** One human sentence, for chat tools that show `text`. */
   readonly text: string
   readonly details?: Readonly<Record<string, unknown>>

@@ -15,7 +15,7 @@
 //     when it exists here.
 // A DSN is parsed at once, so a malformed one fails before anything runs, and no message quotes it.
 import { existsSync } from 'node:fs'
-import { isAbsolute, join } from 'node:path'
+import { isAbsolute, join, resolve } from 'node:path'
 import { WatchdogError } from '../errors.js'
 import { defaultDataDir, readCombinedConfig, readManagementJson } from '../netbird/config-files.js'
 import { defaultBackupDir } from './backup-files.js'
@@ -35,7 +35,18 @@ import { SqliteStore } from './sqlite/store.js'
 /** Where the store is, and which setting said so (for messages: never the DSN itself). */
 export type StoreLocation =
   | { readonly engine: 'sqlite'; readonly path: string; readonly source: string }
-  | { readonly engine: 'postgres'; readonly settings: PgSettings; readonly source: string }
+  | {
+      readonly engine: 'postgres'
+      readonly settings: PgSettings
+      readonly source: string
+      /** NetBird's config file the DSN was read from, and the flag that makes a command read it too. */
+      readonly netbirdFile?: NetbirdFileFlag
+    }
+
+export interface NetbirdFileFlag {
+  readonly flag: '--config-yaml' | '--management-json'
+  readonly path: string
+}
 
 /** Everything that can name the store; `resolveStore` picks one (see the header for the order). */
 export interface StoreSources {
@@ -127,7 +138,10 @@ function fromCombinedConfig(path: string, sqlite: SqliteLocation[]): PostgresLoc
         `${c.path}: server.authStore.engine is postgres but server.authStore.dsn is not set (NetBird refuses to start like this too: "authStore.dsn is required when authStore.engine is postgres")`,
       )
     }
-    return postgresAt(c.authStoreDsn.reveal(), source, 'CONFIG_INVALID')
+    return {
+      ...postgresAt(c.authStoreDsn.reveal(), source, 'CONFIG_INVALID'),
+      netbirdFile: { flag: '--config-yaml', path: resolve(path) },
+    }
   }
   if (c.idpDbPath !== undefined) {
     sqlite.push({ engine: 'sqlite', path: c.idpDbPath, source: `server.authStore in ${c.path}` })
@@ -158,7 +172,10 @@ function fromManagementJson(
         `${source} uses a {{ .NAME }} variable that is not set in this environment (${m.unresolvedVars.join(', ')}): set it here as NetBird's container has it, or give the DSN directly`,
       )
     }
-    return postgresAt(dsn, source, 'CONFIG_INVALID')
+    return {
+      ...postgresAt(dsn, source, 'CONFIG_INVALID'),
+      netbirdFile: { flag: '--management-json', path: resolve(path) },
+    }
   }
   if (e?.enabled === true) {
     // management/cmd/management.go ApplyEmbeddedIdPConfig: Storage.Config.File, else Datadir/idp.db.

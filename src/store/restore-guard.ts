@@ -2,9 +2,11 @@
 // (its name, its instance and its connector ids), and `backups restore` puts it back only over that
 // same store — recognised by what it is (core/store-identity.ts), not by the path or host:port/dbname
 // it is reached by — unless the operator says --force. Engines never mix, not even with --force.
-import { sameStore, type StoreFacts } from '../core/store-identity.js'
+// Also which backup records the store as it was last kept (`lastKeptBackup`): what the daemon compares
+// the store with to see whether it was lost or replaced (heal/store-watch.ts).
+import { lastKept, sameStore, type StoreFacts } from '../core/store-identity.js'
 import { WatchdogError } from '../errors.js'
-import { engineOf, type BackupInfo } from './backup-files.js'
+import { engineOf, listBackups, type BackupInfo } from './backup-files.js'
 import type { IdpStore, StoreIdentity } from './port.js'
 
 /** What a backup's manifest says about the store it was taken of. */
@@ -17,6 +19,30 @@ export function recordedStore(info: BackupInfo): StoreFacts {
     ...(instance !== undefined ? { instance } : {}),
     connectors: m.connectors,
   }
+}
+
+/** What `store` is, as `sameStore` compares it with a backup's record (`here`: its `identify()`). */
+export function currentStore(store: IdpStore, here: StoreIdentity): StoreFacts {
+  return {
+    engine: here.engine,
+    name: store.identity,
+    ...(here.instance !== undefined ? { instance: here.instance } : {}),
+    ...(here.connectors !== undefined ? { connectors: here.connectors } : {}),
+  }
+}
+
+/**
+ * The backup that records the store as it was last kept (core/store-identity.ts `lastKept`): the
+ * newest taken on schedule or by an operator (`backups create`, any `--reason`), not a safety copy
+ * taken just before a change (so a repair or a restore, even one that fails half-way, cannot make a
+ * replaced store look kept), and not a scheduled one of a store found replaced against it.
+ */
+export function lastKeptBackup(dir: string): BackupInfo | undefined {
+  const oldestFirst = listBackups(dir).reverse()
+  const i = lastKept(
+    oldestFirst.map((b) => ({ reason: b.manifest.reason, facts: recordedStore(b) })),
+  )
+  return i >= 0 ? oldestFirst[i] : undefined
 }
 
 /** Throws RESTORE_REFUSED, naming both stores, unless `info` was taken of `store` (or `force`). */
@@ -32,13 +58,7 @@ export async function assertSameStore(
       `backup ${info.id} is of a ${engine} store; ${store.label} is ${store.engine}: not restoring`,
     )
   }
-  const here: StoreIdentity = await store.identify()
-  const verdict = sameStore(recordedStore(info), {
-    engine: here.engine,
-    name: store.identity,
-    ...(here.instance !== undefined ? { instance: here.instance } : {}),
-    ...(here.connectors !== undefined ? { connectors: here.connectors } : {}),
-  })
+  const verdict = sameStore(recordedStore(info), currentStore(store, await store.identify()))
   if (verdict.same || force) return
   throw new WatchdogError(
     'RESTORE_REFUSED',
