@@ -10,7 +10,7 @@ import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { createServer, type IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -30,8 +30,7 @@ import { createLogger } from '../src/log.js'
 import { listBackups } from '../src/store/backup-files.js'
 import { lastKeptBackup } from '../src/store/restore-guard.js'
 import { SqliteStore } from '../src/store/sqlite/store.js'
-import { run } from './helpers/compose.js'
-import { cliPath } from './helpers/cli.js'
+import { runPrinted } from './helpers/cli.js'
 import { createIdpDb, googleId, jumpcloudId, oktaId } from './helpers/idp-fixture.js'
 import { parseMetrics, valueOf } from './helpers/metrics-text.js'
 import { waitFor } from './helpers/wait.js'
@@ -256,18 +255,6 @@ function connectorRows(db: string): unknown[] {
 
 function sha256(path: string): string {
   return createHash('sha256').update(readFileSync(path)).digest('hex')
-}
-
-/** Run a printed command as an operator would paste it: through a shell, netbird-watchdog on PATH. */
-async function runPrinted(dir: string, command: string, env: Record<string, string> = {}) {
-  const bin = join(dir, 'bin')
-  mkdirSync(bin, { recursive: true })
-  const shim = join(bin, 'netbird-watchdog')
-  await writeFile(shim, `#!/bin/sh\nexec '${process.execPath}' '${cliPath}' "$@"\n`)
-  chmodSync(shim, 0o755)
-  return run('sh', ['-c', command], {
-    env: { ...process.env, ...env, PATH: `${bin}:${process.env.PATH ?? ''}` },
-  })
 }
 
 const byMsg = (records: readonly LogRecord[], re: RegExp): LogRecord[] =>

@@ -1,5 +1,8 @@
-// Spawns the built CLI (dist/cli.js) as a child process, as an operator would run it.
+// Spawns the built CLI (dist/cli.js) as a child process, as an operator would run it — also a command
+// line the watchdog printed, pasted into a shell.
 import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 export const cliPath = fileURLToPath(new URL('../../dist/cli.js', import.meta.url))
@@ -67,4 +70,38 @@ export function spawnCli(
     stderr: () => Buffer.concat(err).toString('utf8'),
     done,
   }
+}
+
+/**
+ * Runs a command line the watchdog printed, as an operator pastes it: through `sh -c`, with a
+ * `netbird-watchdog` on PATH that runs dist/cli.js (its shim goes into `dir`).
+ */
+export async function runPrinted(
+  dir: string,
+  command: string,
+  env: Record<string, string> = {},
+): Promise<CliRun> {
+  const bin = join(dir, 'bin')
+  mkdirSync(bin, { recursive: true })
+  const shim = join(bin, 'netbird-watchdog')
+  writeFileSync(shim, `#!/bin/sh\nexec '${process.execPath}' '${cliPath}' "$@"\n`, { mode: 0o755 })
+  const child = spawn('sh', ['-c', command], {
+    env: { ...process.env, ...env, PATH: `${bin}:${process.env.PATH ?? ''}` },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const out: Buffer[] = []
+  const err: Buffer[] = []
+  child.stdout.on('data', (b: Buffer) => out.push(b))
+  child.stderr.on('data', (b: Buffer) => err.push(b))
+  return await new Promise<CliRun>((resolve, reject) => {
+    child.on('error', reject)
+    child.on('close', (code, signal) =>
+      resolve({
+        code,
+        signal,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+      }),
+    )
+  })
 }
