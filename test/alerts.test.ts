@@ -15,6 +15,7 @@ import { DockerEngine } from '../src/docker/engine.js'
 import { WatchdogEvents } from '../src/docker/events.js'
 import { createHealMetrics } from '../src/heal/metrics.js'
 import { createSsoMetrics } from '../src/heal/sso-metrics.js'
+import { createStoreWatchMetrics } from '../src/heal/store-watch.js'
 import { SsoMonitor } from '../src/heal/sso-monitor.js'
 import { createLogger } from '../src/log.js'
 import { SqliteStore } from '../src/store/sqlite/store.js'
@@ -86,6 +87,7 @@ test('the alerts read only metrics the watchdog exports (or Prometheus’ own `u
   createWatchMetrics(registry, { version: 'test', defaults: false })
   createHealMetrics(registry, 'repair')
   createSsoMetrics(registry, () => [])
+  createStoreWatchMetrics(registry, () => undefined)
   const exported = new Set((await registry.getMetricsAsJSON()).map((m) => m.name))
   for (const { alert, expr } of rules) {
     for (const name of expr.match(/\bnetbird_watchdog_[a-z0-9_]+/g) ?? []) {

@@ -17,6 +17,7 @@ import { probeFailureReasons } from '../src/core/sso-probe.js'
 import { startDaemon } from '../src/daemon.js'
 import { checkNames, createHealMetrics, jobNames, repairResults } from '../src/heal/metrics.js'
 import { createSsoMetrics } from '../src/heal/sso-metrics.js'
+import { createStoreWatchMetrics } from '../src/heal/store-watch.js'
 import { createLogger } from '../src/log.js'
 import { createWatchMetrics, healthStatuses } from '../src/metrics.js'
 
@@ -43,6 +44,7 @@ function daemonRegistries(): Family[] {
   createWatchMetrics(registry, { version: 'test' })
   createHealMetrics(registry, 'repair')
   createSsoMetrics(registry, () => [])
+  createStoreWatchMetrics(registry, () => undefined)
   return families(registry)
 }
 
