@@ -6,7 +6,6 @@
 import { resolve } from 'node:path'
 import { Registry } from 'prom-client'
 import type { Config, Secrets } from './config/schema.js'
-import type { StoreArgs } from './core/store-identity.js'
 import { DockerEngine, dockerConnection, type DockerPort } from './docker/engine.js'
 import { WatchdogEvents } from './docker/events.js'
 import { Watcher, type WatcherOptions } from './docker/watcher.js'
@@ -22,6 +21,7 @@ import {
   locationLabel,
   openStore,
   resolveStore,
+  storeArgsOf,
   type StoreLocation,
 } from './store/open.js'
 import { LocatedStore, type Located } from './store/located.js'
@@ -235,16 +235,6 @@ function storeOf(
   return 'location' in located
     ? { store, location: located.location, where }
     : { store, location: fallback, unknown: true, where }
-}
-
-/** How a printed command (the restore command) names the store: never with the DSN's password. */
-function storeArgsOf(at: StoreLocation): StoreArgs {
-  if (at.engine === 'sqlite') return { engine: 'sqlite', label: resolve(at.path) }
-  return {
-    engine: 'postgres',
-    label: locationLabel(at),
-    ...(at.netbirdFile !== undefined ? { dsnFile: at.netbirdFile } : {}),
-  }
 }
 
 /** Say at start which store, from where, and anything about its DSN an operator should know. */

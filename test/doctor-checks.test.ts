@@ -77,7 +77,7 @@ const conn = {
 const mj: StandaloneSource = { label: '/etc/netbird/management.json', kind: 'management-json' }
 const env: StandaloneSource = { label: './setup.env', kind: 'setup-env' }
 
-test('seventeen stable check ids', () => {
+test('eighteen stable check ids', () => {
   assert.deepEqual([...checkIds].sort(), [
     'audience-client-id',
     'auth-issuer-matches-discovery',
@@ -96,6 +96,7 @@ test('seventeen stable check ids', () => {
     'session-cookie-key',
     'static-connector-drift',
     'store-in-use',
+    'store-matches-backup',
   ])
 })
 

@@ -5,7 +5,8 @@
 // `local` connector), connectors deleted in place (one: a warning; all: critical), the finding's log
 // line, metrics and webhook event, the scheduled backup and retention held back while it stands,
 // nothing written by the daemon, and the printed restore command run as printed (through a shell)
-// putting the old connectors back. Run `npm run build` first (the command runs dist/cli.js).
+// putting the old connectors back. And the same comparison once, by `doctor` (store-matches-backup).
+// Run `npm run build` first (the commands run dist/cli.js).
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { createServer, type IncomingMessage } from 'node:http'
@@ -30,8 +31,14 @@ import { createLogger } from '../src/log.js'
 import { listBackups } from '../src/store/backup-files.js'
 import { lastKeptBackup } from '../src/store/restore-guard.js'
 import { SqliteStore } from '../src/store/sqlite/store.js'
-import { runPrinted } from './helpers/cli.js'
-import { createIdpDb, googleId, jumpcloudId, oktaId } from './helpers/idp-fixture.js'
+import { runCli, runPrinted } from './helpers/cli.js'
+import {
+  createIdpDb,
+  googleId,
+  jumpcloudId,
+  oidcConnectors,
+  oktaId,
+} from './helpers/idp-fixture.js'
 import { parseMetrics, valueOf } from './helpers/metrics-text.js'
 import { waitFor } from './helpers/wait.js'
 import { recordSink, type LogRecord } from './helpers/watchdog.js'
@@ -470,4 +477,76 @@ test('a scheduled backup of the new store taken as the volume was replaced (betw
   assert.equal(lastKeptBackup(backups)?.id, old.id)
   const accepted = await store.backup({ dir: backups, reason: 'manual', version: 'test' })
   assert.equal(lastKeptBackup(backups)?.id, accepted.id)
+})
+
+test('doctor --backup-dir: store-matches-backup passes on the kept store, fails on a replaced one with the exact restore command, warns on a connector deleted; the default directory next to idp.db is used when it exists', async (t) => {
+  const dir = await tempDir(t)
+  const db = join(dir, 'idp.db')
+  // Issuers on a port where nothing listens: doctor's discovery checks fail fast and stay local.
+  const connectors = oidcConnectors([
+    { id: jumpcloudId, issuer: 'http://127.0.0.1:9/a' },
+    { id: oktaId, issuer: 'http://127.0.0.1:9/b' },
+  ])
+  createIdpDb(db, { connectors })
+  const backups = join(dir, 'netbird-watchdog-backups')
+  const created = await runCli(['backups', 'create', '--db', db, '--json'])
+  assert.equal(created.code, 0, created.stderr)
+  const id = (JSON.parse(created.stdout) as { id: string }).id
+  const doctor = async (...extra: string[]) => {
+    const res = await runCli([
+      'doctor',
+      '--db',
+      db,
+      '--allow-insecure',
+      '--timeout-ms',
+      '1000',
+      '--json',
+      ...extra,
+    ])
+    const report = JSON.parse(res.stdout) as {
+      checks: Array<{ id: string; status: string; message: string; remediation?: string }>
+    }
+    const found = report.checks.filter((c) => c.id === 'store-matches-backup')
+    assert.equal(found.length, 1, res.stdout + res.stderr)
+    return found[0]!
+  }
+  const kept = await doctor()
+  assert.equal(kept.status, 'pass')
+  assert.match(kept.message, new RegExp(`^holds every connector of backup ${id} `))
+
+  createIdpDb(`${db}.new`, {
+    connectors: [{ id: 'local', type: 'local', name: 'Email', config: null }],
+  })
+  unlinkSync(db)
+  renameSync(`${db}.new`, db)
+  const replaced = await doctor('--backup-dir', backups)
+  assert.equal(replaced.status, 'fail')
+  assert.match(replaced.message, /the store was lost or replaced/)
+  const fix = replaced.remediation ?? ''
+  assert.ok(
+    fix.startsWith(
+      `netbird-watchdog backups restore ${id} --db ${db} --backup-dir ${backups} --force (--force: this is another database`,
+    ),
+    fix,
+  )
+  assert.ok(fix.includes(`netbird-watchdog backups create --db ${db} --backup-dir ${backups}`))
+  const command = /^(netbird-watchdog backups restore \S+ --db \S+ --backup-dir \S+ --force)/.exec(
+    fix,
+  )![1]!
+  const restored = await runPrinted(dir, command)
+  assert.equal(restored.code, 0, restored.stderr)
+  assert.equal((await doctor()).status, 'pass')
+
+  const d = new Database(db)
+  try {
+    d.prepare('delete from connector where id = ?').run(oktaId)
+  } finally {
+    d.close()
+  }
+  const removed = await doctor()
+  assert.equal(removed.status, 'warn')
+  assert.match(
+    removed.message,
+    new RegExp(`connector\\(s\\) gone since backup ${id} .*: ${oktaId}`),
+  )
 })

@@ -1,6 +1,8 @@
 // `netbird-watchdog doctor`: check NetBird's identity-provider setup against the live providers and print
 // what is wrong and how to fix it (human report grouped by area, or --json). The IdP store — idp.db or
-// PostgreSQL — is the one store/open.ts picks from the flags and the watchdog's config.
+// PostgreSQL — is the one store/open.ts picks from the flags and the watchdog's config; it is also
+// compared with the last kept backup of its backup directory when there is one.
+import { existsSync } from 'node:fs'
 import { Option, type Command } from 'commander'
 import { checkIds, type CheckArea, type CheckStatus } from '../core/checks/check.js'
 import { loadConfig } from '../config/load.js'
@@ -8,7 +10,15 @@ import type { Config, Secrets } from '../config/schema.js'
 import { runDoctor, type DoctorReport } from '../doctor/run-doctor.js'
 import { WatchdogError, isWatchdogError } from '../errors.js'
 import { isStoreUnreachable } from '../store/availability.js'
-import { locationLabel, openStore, resolveStore, type StoreLocation } from '../store/open.js'
+import {
+  backupDirFor,
+  defaultPostgresBackupDir,
+  locationLabel,
+  openStore,
+  resolveStore,
+  storeArgsOf,
+  type StoreLocation,
+} from '../store/open.js'
 import { Secret } from '../store/postgres/dsn.js'
 import { intFlag, waitMs } from './flags.js'
 import { exitCodes, throwIfStopped, writeLine, type CliIO } from './io.js'
@@ -19,6 +29,8 @@ export interface DoctorSources {
   managementJson?: string
   configYaml?: string
   setupEnv?: string
+  /** The backup directory the store is compared with (store-matches-backup). */
+  backupDir?: string
 }
 
 interface DoctorFlags {
@@ -27,6 +39,7 @@ interface DoctorFlags {
   managementJson?: string
   configYaml?: string
   setupEnv?: string
+  backupDir?: string
   json?: boolean
   timeoutMs?: string
   /** The pre-0.1 spelling of --timeout-ms, still accepted (hidden from --help). */
@@ -51,6 +64,10 @@ export function registerDoctor(program: Command, io: CliIO): void {
     .option('--management-json <path>', "NetBird's management.json")
     .option('--config-yaml <path>', "the combined netbird-server's config.yaml (v0.65+)")
     .option('--setup-env <path>', 'setup.env of a standalone (JumpCloud as primary IdP) setup')
+    .option(
+      '--backup-dir <dir>',
+      "compare the store with the last kept backup here (default: backups.dir, else the store's default backup directory, when it exists)",
+    )
     .option('--json', 'print one JSON object and nothing else on stdout')
     .option('--timeout-ms <ms>', 'deadline for each network check (default: oidc.timeoutMs, 5000)')
     .addOption(new Option('--timeout <ms>').hideHelp())
@@ -80,7 +97,7 @@ Exit status: 0 every check passed (warnings allowed), 1 a check failed, 2 usage,
           : config.oidc.timeoutMs
       const inputs = resolveInputs(flags, config, secrets, io.env)
       throwIfStopped(io)
-      const { store: location, ...files } = inputs
+      const { store: location, backupDir, ...files } = inputs
       const dbPath = config.idp.dbPath
       const store =
         location !== undefined
@@ -89,7 +106,14 @@ Exit status: 0 every check passed (warnings allowed), 1 a check failed, 2 usage,
       let report: DoctorReport
       try {
         report = await runDoctor(
-          { ...files, dbPath, ...(store !== undefined ? { store } : {}) },
+          {
+            ...files,
+            dbPath,
+            ...(store !== undefined && location !== undefined
+              ? { store, storeArgs: storeArgsOf(location) }
+              : {}),
+            ...(backupDir !== undefined ? { backupDir } : {}),
+          },
           {
             timeoutMs,
             allowInsecure: flags.allowInsecure === true || config.oidc.allowInsecure,
@@ -140,7 +164,15 @@ export function resolveInputs(
     env,
     dbPath: { path: idp.dbPath, onlyIfExists: !nothingElse },
   })
-  if (store !== undefined) inputs.store = store
+  if (store !== undefined) {
+    inputs.store = store
+    // Doctor only reads: a default directory that does not exist is no check, an explicit one is.
+    const dir =
+      flags.backupDir ??
+      config.backups.dir ??
+      backupDirFor(store, undefined, { postgresDefault: defaultPostgresBackupDir })
+    if (flags.backupDir !== undefined || existsSync(dir)) inputs.backupDir = dir
+  }
   return inputs
 }
 
@@ -206,6 +238,7 @@ export function formatReport(report: DoctorReport, inputs: DoctorSources): strin
     inputs.managementJson !== undefined ? `management.json ${inputs.managementJson}` : undefined,
     inputs.configYaml !== undefined ? `config.yaml ${inputs.configYaml}` : undefined,
     inputs.setupEnv !== undefined ? `setup.env ${inputs.setupEnv}` : undefined,
+    inputs.backupDir !== undefined ? `backups ${inputs.backupDir}` : undefined,
   ].filter((s): s is string => s !== undefined)
   lines.push(`netbird-watchdog doctor: ${sources.join(', ') || 'no inputs'}`)
   for (const area of ['idp-config', 'embedded-idp', 'standalone'] as const) {

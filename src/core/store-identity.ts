@@ -12,8 +12,9 @@
 //   file's identity (`dev:ino`) does.
 // - A manifest without an instance (written before it was recorded) falls back to the content, then
 //   to the name.
-// And what became of the store a backup was taken of (`storeChange`): the daemon's check that the store
-// was lost or replaced, and `doctor --backup-dir`.
+// And what became of the store a backup was taken of (`storeChange`, `lastKept`), and what to tell an
+// operator about it (`storeAdvice`, `describeStoreChange`): the daemon's check that the store was lost
+// or replaced (heal/store-watch.ts) and doctor's `store-matches-backup`.
 import { shellQuote } from './checks/check.js'
 
 export interface StoreFacts {
@@ -190,4 +191,68 @@ export function lastKept(backups: readonly KeptCandidate[]): number {
     kept = i
   })
   return kept
+}
+
+/** What to tell an operator about a change: the restore command (or why there is none), how to keep it. */
+export interface StoreAdvice {
+  /** `netbird-watchdog backups restore …`; undefined when the backup is of the other engine. */
+  readonly command?: string
+  /** What a placeholder in the commands stands for ('' if none). */
+  readonly note: string
+  /** The restore guard would refuse the backup without --force (it is of another store). */
+  readonly force: boolean
+  /** `netbird-watchdog backups create …`: records the store as it is now, and so accepts it. */
+  readonly keep: string
+}
+
+export function storeAdvice(o: {
+  readonly backupId: string
+  readonly backupEngine: 'sqlite' | 'postgres'
+  readonly store: StoreArgs
+  readonly backupDir: string
+  /** Whether `sameStore` says the backup is of another store (the restore guard's own test). */
+  readonly force: boolean
+}): StoreAdvice {
+  const flags = storeFlags(o.store)
+  const dir = `--backup-dir ${shellQuote(o.backupDir)}`
+  return {
+    ...(o.backupEngine === o.store.engine
+      ? {
+          command: `netbird-watchdog backups restore ${shellQuote(o.backupId)} ${flags.args} ${dir}${o.force ? ' --force' : ''}`,
+        }
+      : {}),
+    note: flags.note,
+    force: o.force,
+    keep: `netbird-watchdog backups create ${flags.args} ${dir}`,
+  }
+}
+
+/** The one sentence about a change (the daemon's log line, its webhook text, doctor's message). */
+export function describeStoreChange(
+  change: Exclude<StoreChange, { kind: 'unchanged' }>,
+  c: {
+    readonly label: string
+    readonly backupId: string
+    readonly backupEngine: 'sqlite' | 'postgres'
+    readonly advice: StoreAdvice
+  },
+): string {
+  const id = c.backupId
+  const ids = 'missing' in change ? change.missing.join(', ') : ''
+  const a = c.advice
+  const restore =
+    a.command === undefined
+      ? `Backup ${id} is of a ${c.backupEngine} store and cannot be restored into this one: point NetBird back at the store it was taken of, or create the connectors again.`
+      : `To restore them: ${a.command}${a.note} — ${a.force ? '--force because this is not the database the backup was taken of, which the restore guard refuses without it' : 'no --force: the restore guard recognises this store as the one the backup was taken of'}; the store as it is now is backed up first; then restart NetBird.`
+  const keep = `To keep this store as it is instead, take a backup of it: ${a.keep}. Until one or the other, the scheduled backup and retention are held back, so that ${id} stays.`
+  switch (change.kind) {
+    case 'replaced':
+      return `IdP STORE REPLACED: ${c.label} is not the store backup ${id} was taken of (${change.why}), and it lacks connector(s) that backup holds: ${ids}. Every SSO login through them fails ("Invalid credentials"). Nothing was restored or changed. ${restore} ${keep}`
+    case 'connectors-gone':
+      return `IdP STORE EMPTIED: every connector backup ${id} holds is gone from ${c.label}: ${ids} (it is the same store by what identifies it, as an idp.db deleted and created again can be, or every identity provider was deleted). SSO logins fail for everyone. Nothing was restored or changed. ${restore} ${keep}`
+    case 'connectors-removed':
+      return `connector(s) gone from the IdP store ${c.label} since backup ${id}: ${ids}. The same store, other connectors still there: as when an identity provider is deleted in NetBird's dashboard. If that was not on purpose: ${a.command === undefined ? restore : `${a.command}${a.note} (it puts back the whole store as it was at that backup; the store as it is now is backed up first), then restart NetBird`}. The next scheduled backup records the store as it is now.`
+    case 'other-store':
+      return `the IdP store ${c.label} is not the one backup ${id} was taken of (${change.why}), but it holds every connector that backup holds (moved, migrated, or restored into a new database): nothing is lost. The next scheduled backup records it.`
+  }
 }

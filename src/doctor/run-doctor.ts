@@ -1,7 +1,8 @@
-// Runs every `doctor` check: reads the inputs (idp.db, management.json, config.yaml, setup.env), fetches
-// each provider's discovery document once, asks the JumpCloud API, and evaluates the pure checks of
-// src/core/checks/ (the embedded IdP's own settings: idp-config-checks.ts; standalone setups:
-// standalone-tasks.ts). Independent of the CLI so the daemon can run it on a schedule.
+// Runs every `doctor` check: reads the inputs (idp.db, management.json, config.yaml, setup.env, a
+// backup directory to compare the store with), fetches each provider's discovery document once, asks
+// the JumpCloud API, and evaluates the pure checks of src/core/checks/ (the embedded IdP's own
+// settings: idp-config-checks.ts; standalone setups: standalone-tasks.ts). Independent of the CLI so
+// the daemon can run it on a schedule.
 // Checks run concurrently, each under a deadline: one hanging provider never holds up the report.
 import { existsSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
@@ -30,7 +31,9 @@ import {
   type StoreInUseFacts,
 } from '../core/checks/idp-config-checks.js'
 import { evaluateStaticDrift } from '../core/checks/static-checks.js'
+import { evaluateStoreMatchesBackup, type StoreBackupFacts } from '../core/checks/store-checks.js'
 import { discoveryUrl } from '../core/issuer.js'
+import type { StoreArgs } from '../core/store-identity.js'
 import { isSecretKey, redactValues } from '../core/redact.js'
 import type { Logger } from '../log.js'
 import {
@@ -44,7 +47,9 @@ import {
 } from '../netbird/config-files.js'
 import { discoverConnectors, type ConnectorsDiscovered } from '../oidc/connector-discovery.js'
 import { fetchDiscovery, fetchDiscoveryDocument, type DiscoveryResult } from '../oidc/discovery.js'
+import { engineOf } from '../store/backup-files.js'
 import type { IdpStore } from '../store/port.js'
+import { compareWithLastKept } from '../store/restore-guard.js'
 import { SqliteStore } from '../store/sqlite/store.js'
 import { addManagementStandaloneTasks, addSetupEnvTasks } from './standalone-tasks.js'
 import type { TaskSpec } from './task.js'
@@ -63,6 +68,10 @@ export interface DoctorInputs {
    * (besides the path NetBird's config names), for the store-in-use check.
    */
   dbPath?: string
+  /** A backup directory: the store is compared with its last kept backup (store-matches-backup). */
+  backupDir?: string
+  /** How the commands that check prints name the store; by default its engine and label. */
+  storeArgs?: StoreArgs
 }
 
 export interface DoctorOptions {
@@ -215,6 +224,16 @@ export async function runDoctor(inputs: DoctorInputs, opts: DoctorOptions): Prom
       })
     }
   }
+  if (inputs.store !== undefined && inputs.backupDir !== undefined) {
+    const { store, backupDir } = inputs
+    const args = inputs.storeArgs ?? { engine: store.engine, label: store.label }
+    tasks.push({
+      id: 'store-matches-backup',
+      area: 'embedded-idp',
+      target: `IdP store ${store.label}`,
+      run: async () => [evaluateStoreMatchesBackup(await storeBackupFacts(store, backupDir, args))],
+    })
+  }
   if (
     management !== undefined &&
     (management.http !== undefined || management.idpManager !== undefined)
@@ -250,6 +269,28 @@ export async function runDoctor(inputs: DoctorInputs, opts: DoctorOptions): Prom
     opts.log?.debug({ check: c.id, status: c.status, target: c.target }, 'doctor check')
   }
   return { ok: reportOk(checks), checks, ms: Math.round(performance.now() - started) }
+}
+
+/** The store against the last kept backup in `backupDir` (the daemon's lost-or-replaced check). */
+async function storeBackupFacts(
+  store: IdpStore,
+  backupDir: string,
+  args: StoreArgs,
+): Promise<StoreBackupFacts> {
+  const compared = await compareWithLastKept(store, backupDir, args)
+  if (compared === undefined) return { label: store.label, backupDir }
+  const { backup, change, advice } = compared
+  return {
+    label: store.label,
+    backupDir,
+    backup: {
+      id: backup.id,
+      createdAt: backup.manifest.createdAt,
+      engine: engineOf(backup.manifest),
+    },
+    ...(change !== undefined ? { change } : {}),
+    ...(advice !== undefined ? { advice } : {}),
+  }
 }
 
 /**

@@ -16,6 +16,7 @@
 // A DSN is parsed at once, so a malformed one fails before anything runs, and no message quotes it.
 import { existsSync } from 'node:fs'
 import { isAbsolute, join, resolve } from 'node:path'
+import type { StoreArgs } from '../core/store-identity.js'
 import { WatchdogError } from '../errors.js'
 import { defaultDataDir, readCombinedConfig, readManagementJson } from '../netbird/config-files.js'
 import { defaultBackupDir } from './backup-files.js'
@@ -242,4 +243,14 @@ export function backupDirFor(
     'USAGE',
     `${locationLabel(location)} is a PostgreSQL store: there is no idp.db for its backups to sit next to, so give ${opts.flag ?? '--backup-dir'} DIR (a private directory on this machine)`,
   )
+}
+
+/** How a printed command (a restore, a backup) names the store: never with the DSN's password. */
+export function storeArgsOf(at: StoreLocation): StoreArgs {
+  if (at.engine === 'sqlite') return { engine: 'sqlite', label: resolve(at.path) }
+  return {
+    engine: 'postgres',
+    label: locationLabel(at),
+    ...(at.netbirdFile !== undefined ? { dsnFile: at.netbirdFile } : {}),
+  }
 }

@@ -2,9 +2,18 @@
 // (its name, its instance and its connector ids), and `backups restore` puts it back only over that
 // same store — recognised by what it is (core/store-identity.ts), not by the path or host:port/dbname
 // it is reached by — unless the operator says --force. Engines never mix, not even with --force.
-// Also which backup records the store as it was last kept (`lastKeptBackup`): what the daemon compares
-// the store with to see whether it was lost or replaced (heal/store-watch.ts).
-import { lastKept, sameStore, type StoreFacts } from '../core/store-identity.js'
+// Also which backup records the store as it was last kept (`lastKeptBackup`), and the store compared
+// with it (`compareWithLastKept`): whether it was lost or replaced (heal/store-watch.ts, doctor).
+import {
+  lastKept,
+  sameStore,
+  storeAdvice,
+  storeChange,
+  type StoreAdvice,
+  type StoreArgs,
+  type StoreChange,
+  type StoreFacts,
+} from '../core/store-identity.js'
 import { WatchdogError } from '../errors.js'
 import { engineOf, listBackups, type BackupInfo } from './backup-files.js'
 import type { IdpStore, StoreIdentity } from './port.js'
@@ -64,4 +73,38 @@ export async function assertSameStore(
     'RESTORE_REFUSED',
     `backup ${info.id} was taken of ${info.manifest.source}, not of ${store.identity}: ${verdict.why}. Not restoring another database over this one. If they are the same database (seen from another mount, moved, or its connectors all replaced since), add --force.`,
   )
+}
+
+/** The store compared with the last kept backup of a directory. */
+export interface KeptComparison {
+  readonly backup: BackupInfo
+  /** What changed since; undefined when the store's connectors cannot be read now. */
+  readonly change?: StoreChange
+  /** The restore command (with --force exactly when `assertSameStore` would need it) and the rest. */
+  readonly advice?: StoreAdvice
+}
+
+/** Undefined when `dir` holds no kept backup. Reads only. */
+export async function compareWithLastKept(
+  store: IdpStore,
+  dir: string,
+  args: StoreArgs,
+): Promise<KeptComparison | undefined> {
+  const backup = lastKeptBackup(dir)
+  if (backup === undefined) return undefined
+  const here = await store.identify()
+  if (here.connectors === undefined) return { backup }
+  const recorded = recordedStore(backup)
+  const current = { ...currentStore(store, here), connectors: here.connectors }
+  return {
+    backup,
+    change: storeChange(recorded, current),
+    advice: storeAdvice({
+      backupId: backup.id,
+      backupEngine: engineOf(backup.manifest),
+      store: args,
+      backupDir: dir,
+      force: !sameStore(recorded, current).same,
+    }),
+  }
 }

@@ -2,8 +2,9 @@
 // the remedy), the named helpers that build one, and the report's verdict. Pure. The checks themselves
 // live beside this file by area: connector-checks.ts (the embedded IdP's connectors), idp-config-checks.ts
 // (the embedded IdP's store, cookie key and local login settings), static-checks.ts
-// (management.json's static connectors), standalone-checks.ts (JumpCloud as the primary IdP) and
-// discovery.ts (a provider's discovery document, for both).
+// (management.json's static connectors), standalone-checks.ts (JumpCloud as the primary IdP),
+// store-checks.ts (the store against its last kept backup) and discovery.ts (a provider's discovery
+// document, for both).
 import { quoteText } from '../issuer.js'
 
 export const checkIds = [
@@ -24,6 +25,7 @@ export const checkIds = [
   'local-auth-connectors',
   'store-in-use',
   'config-file-in-use',
+  'store-matches-backup',
 ] as const
 export type CheckId = (typeof checkIds)[number]
 export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip'
