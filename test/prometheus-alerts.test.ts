@@ -6,9 +6,12 @@
 // alert (NetbirdWatchdog*) is even pending. A second run: the watchdog's SSO login probe against the
 // simulated NetBird v0.65.2+ (test/fixtures/fake-netbird: Dex's login endpoint, a connector it cannot
 // open, a real oidc-provider upstream) fires NetbirdWatchdogSsoConnectorDown — with the shipped rules
-// unchanged, so after its real `for: 2m` (the test waits for it). Run `npm run build` first.
+// unchanged, so after its real `for: 2m` (the test waits for it). A third: an idp.db recreated under
+// the watchdog (a new file with only NetBird's `local` connector) fires NetbirdIdpStoreReplaced and
+// nothing else. Run `npm run build` first.
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
+import { renameSync, unlinkSync } from 'node:fs'
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -17,6 +20,7 @@ import { fileURLToPath } from 'node:url'
 import { parse } from 'yaml'
 import { sumOf } from '../bench/lib/metrics-text.js'
 import { delay, observeConfig, Watchdog } from '../bench/lib/watchdog.js'
+import { runCli } from './helpers/cli.js'
 import { freePort } from './helpers/net.js'
 import { getRule } from '../src/core/rules.js'
 import {
@@ -392,5 +396,76 @@ test('real Prometheus with the shipped alerts: the SSO login probe finds a conne
       (s) => s.value[1],
     ),
     ['1'],
+  )
+})
+
+test('real Prometheus with the shipped alerts: an idp.db recreated under the watchdog fires NetbirdIdpStoreReplaced, and nothing else', async (t) => {
+  await requireDocker([busyboxImage])
+  const dir = await mkdtemp(join(tmpdir(), 'nbw-prometheus-store-'))
+  t.after(() => rm(dir, { recursive: true, force: true }))
+  const dbPath = join(dir, 'idp.db')
+  createIdpDb(dbPath)
+  const backups = join(dir, 'backups')
+  const kept = await runCli(['backups', 'create', '--db', dbPath, '--backup-dir', backups])
+  assert.equal(kept.code, 0, kept.stderr)
+  const netbird = uniqueName('prom-store')
+  t.after(() => removeContainers([netbird]))
+  await runContainer({ name: netbird, cmd: ['sleep', '3600'] })
+
+  const wd = await Watchdog.start({
+    config: observeConfig(
+      { names: [netbird] },
+      {
+        idp: { dbPath },
+        backups: { dir: backups },
+        schedules: { doctor: '', backup: '', integrity: '* * * * * *' },
+        sso: { probeSeconds: 0 },
+      },
+    ),
+  })
+  t.after(() => wd.stop())
+  const prom = await startPrometheus(dir, wd.port)
+  t.after(() => prom.stop())
+  await until('Prometheus to have scraped idp_store_replaced 0', async () =>
+    (await query(prom.url, 'netbird_watchdog_idp_store_replaced == 0')).length === 1
+      ? true
+      : undefined,
+  )
+  assert.deepEqual(
+    (await activeAlerts(prom.url)).filter((a) => a.labels.alertname === 'NetbirdIdpStoreReplaced'),
+    [],
+    'not before',
+  )
+
+  // The volume recreated: a new idp.db with only NetBird's `local` connector.
+  createIdpDb(`${dbPath}.new`, {
+    connectors: [{ id: 'local', type: 'local', name: 'Email', config: null }],
+  })
+  unlinkSync(dbPath)
+  renameSync(`${dbPath}.new`, dbPath)
+  const firing = await until('NetbirdIdpStoreReplaced to fire', async () => {
+    const now = (await activeAlerts(prom.url)).filter((a) => a.state === 'firing')
+    return now.length > 0 ? now : undefined
+  }).catch(async (err: unknown) => {
+    const now = await activeAlerts(prom.url).catch(() => [])
+    throw new Error(`alerts now: ${JSON.stringify(now)}\nPrometheus:\n${prom.output()}`, {
+      cause: err,
+    })
+  })
+  assert.deepEqual(
+    firing.map((a) => a.labels),
+    [
+      {
+        alertname: 'NetbirdIdpStoreReplaced',
+        severity: 'critical',
+        job: 'netbird-watchdog',
+        instance: `127.0.0.1:${wd.port}`,
+      },
+    ],
+  )
+  assert.deepEqual(
+    (await activeAlerts(prom.url)).map((a) => a.labels.alertname),
+    ['NetbirdIdpStoreReplaced'],
+    'no other alert is even pending',
   )
 })
