@@ -143,6 +143,14 @@ test('PostgreSQL: the database dropped and re-created under a running daemon —
     records.some((r) => r.level === 'info' && r.change === 'other-store'),
     'the restored database is told as another store that lost nothing',
   )
+  assert.deepEqual(
+    records
+      .filter((r) => r.msg.startsWith('the IdP store is no longer lost or replaced'))
+      .map((r) => r.msg),
+    [
+      `the IdP store is no longer lost or replaced: it holds every connector of backup ${kept.id} (in another store: restored or moved)`,
+    ],
+  )
   await job('backup')
   assert.equal(await metric('netbird_watchdog_check_success', { check: 'backup' }), 1)
   const now = listBackups(backups)

@@ -113,14 +113,18 @@ export class StoreWatch {
         : [finding.change.kind, finding.backup.id, ...missingOf(finding.change)].join('\u0000')
     if (key === this.#reported) return
     this.#reported = key
-    if (finding === undefined) {
-      if (before !== undefined && isCritical(before.change)) {
-        const text = `the IdP store is no longer lost or replaced: ${why ?? 'compared again'}`
-        this.#log.info({ store: this.#o.store.label }, text)
-        this.#o.notifier.notify({ event: 'store', text })
-      }
-      return
+    if (before !== undefined && isCritical(before.change) && !this.critical) {
+      const now =
+        finding === undefined
+          ? (why ?? 'compared again')
+          : finding.change.kind === 'other-store'
+            ? `it holds every connector of backup ${finding.backup.id} (in another store: restored or moved)`
+            : `only some connectors of backup ${finding.backup.id} are missing now`
+      const text = `the IdP store is no longer lost or replaced: ${now}`
+      this.#log.info({ store: this.#o.store.label }, text)
+      this.#o.notifier.notify({ event: 'store', text })
     }
+    if (finding === undefined) return
     const fields = {
       store: this.#o.store.label,
       change: finding.change.kind,
