@@ -11,7 +11,7 @@ import {
   issuerProblem,
   type ConnectorRow,
 } from '../core/connectors.js'
-import type { IssuerChange } from '../core/edit-plan.js'
+import { changesFor, type IssuerChange } from '../core/edit-plan.js'
 import type { IssuerVerdict } from '../core/issuer-policy.js'
 import { quoteText } from '../core/issuer.js'
 import { redactValues } from '../core/redact.js'
@@ -356,17 +356,10 @@ function planFromVerdicts(
   unresolved: Unresolved[],
   skipped: Skipped[],
 ): IssuerChange[] {
-  const changes: IssuerChange[] = []
   for (const v of verdicts) {
     switch (v.kind) {
       case 'fix':
-        // Compare-and-set: a connector edited meanwhile is left alone.
-        changes.push({ connectorId: v.connectorId, to: v.to, expectFrom: v.from })
-        break
       case 'match':
-        // The store is right; a no-op change still lets the repair check a static entry in management.json.
-        if (checkStatics)
-          changes.push({ connectorId: v.connectorId, to: v.stored, expectFrom: v.stored })
         break
       case 'refuse':
         unresolved.push({
@@ -389,7 +382,7 @@ function planFromVerdicts(
         break
     }
   }
-  return changes
+  return changesFor(verdicts, { checkStatics })
 }
 
 function collectSecrets(rows: readonly ConnectorRow[]): string[] {

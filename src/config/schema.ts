@@ -7,8 +7,7 @@ import { z } from 'zod'
 import { errorMessage } from '../errors.js'
 import { isDsn, parseDsn, type Secret } from '../store/postgres/dsn.js'
 
-export const modes = ['observe', 'dry-run', 'repair'] as const
-export type Mode = (typeof modes)[number]
+import { modes, type Mode } from '../core/mode.js'
 
 /**
  * The configuration's schema, built afresh on each call. It is needed only while a config is loaded,

@@ -13,8 +13,11 @@
 // - A manifest without an instance (written before it was recorded) falls back to the content, then
 //   to the name.
 
+/** The kinds of IdP store: NetBird's idp.db, or Dex's tables in PostgreSQL (v0.66.1+). */
+export type StoreEngine = 'sqlite' | 'postgres'
+
 export interface StoreFacts {
-  readonly engine: 'sqlite' | 'postgres'
+  readonly engine: StoreEngine
   /** The name it was reached by: a manifest's `source`, or the store's label. */
   readonly name: string
   readonly instance?: string

@@ -2,7 +2,7 @@
 // Conventions (docs/reference/conventions.md, "Prometheus"): counters end in _total, failures are their own counter,
 // 0/1 state gauges stay present with 0, every label set the alerts use is initialised up front.
 import { Counter, Gauge, type Registry } from 'prom-client'
-import { modes, type Mode } from '../config/schema.js'
+import { modes, type Mode } from '../core/mode.js'
 import { skipReasons } from '../core/heal-decision.js'
 import type { StoreEngine } from '../store/port.js'
 
