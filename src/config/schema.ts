@@ -5,7 +5,7 @@
 import { validate as isValidCron } from 'node-cron'
 import { z } from 'zod'
 import { errorMessage } from '../errors.js'
-import { isDsn, parseDsn, type Secret } from '../store/postgres/dsn.js'
+import { isDsn, parseDsn, type Secret } from '../core/dsn.js'
 
 import { modes, type Mode } from '../core/mode.js'
 

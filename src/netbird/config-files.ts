@@ -12,7 +12,7 @@ import { isAbsolute, join } from 'node:path'
 import { parseYaml } from '../config/yaml.js'
 import { z } from 'zod'
 import { WatchdogError, errorMessage } from '../errors.js'
-import { Secret } from '../store/postgres/dsn.js'
+import { Secret } from '../core/dsn.js'
 
 type Env = Readonly<Record<string, string | undefined>>
 

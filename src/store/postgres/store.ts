@@ -36,7 +36,13 @@ import {
   type PgTimeouts,
   type TlsChoice,
 } from './connection.js'
-import { dsnIdentity, dsnLabel, parseDsn, type ParseOptions, type PgSettings } from './dsn.js'
+import {
+  dsnIdentity,
+  dsnLabel,
+  parseDsn,
+  type ParseOptions,
+  type PgSettings,
+} from '../../core/dsn.js'
 import {
   describeSql,
   dexSchemaOf,
@@ -134,7 +140,7 @@ export class PostgresStore implements IdpStore {
     this.identity = dsnIdentity(settings)
   }
 
-  /** A store for a DSN (store/postgres/dsn.ts); a malformed one throws CONFIG_INVALID or USAGE. */
+  /** A store for a DSN (core/dsn.ts); a malformed one throws CONFIG_INVALID or USAGE. */
   static fromDsn(dsn: string, opts: PostgresStoreOptions & ParseOptions = {}): PostgresStore {
     const { code, source, ...timeouts } = opts
     return new PostgresStore(
