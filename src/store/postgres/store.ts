@@ -9,7 +9,7 @@
 // - a restore locks the whole table (EXCLUSIVE: Dex still reads, nobody writes) and puts every row of
 //   the backup back in one transaction, after a verified backup of what it replaces;
 // - reads take no row locks. Every wait is bounded (store/postgres/connection.ts).
-// Why ~580 lines: the transaction, the restore and the error mapping share one connection discipline
+// Why ~650 lines: the transaction, the restore and the error mapping share one connection discipline
 // (no commit on a failed connection, the server asked whether a commit landed); split, each part
 // would have to restate it.
 import type { ConnectionOptions } from 'node:tls'
