@@ -15,6 +15,7 @@ import { configSchema } from '../src/config/schema.js'
 import { modes } from '../src/core/mode.js'
 import { skipReasons } from '../src/core/heal-decision.js'
 import { probeFailureReasons } from '../src/core/sso-probe.js'
+import { evidenceKinds } from '../src/core/recovery.js'
 import { startDaemon } from '../src/daemon.js'
 import { checkNames, createHealMetrics, jobNames, repairResults } from '../src/heal/metrics.js'
 import { createSsoMetrics } from '../src/heal/sso-metrics.js'
@@ -104,6 +105,7 @@ test('every label value the code pre-initialises is named in the doc', () => {
     ...healthStatuses,
     ...modes,
     ...probeFailureReasons,
+    ...evidenceKinds,
   ]
   assert.deepEqual(
     values.filter((v) => !doc.includes(`\`${v}\``)),

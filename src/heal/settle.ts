@@ -5,6 +5,7 @@
 // out, and where the probe runs it has the last word. The decisions are pure (core/recovery.ts,
 // core/sso-probe.ts); the healer (healer.ts) calls these and reports what they return.
 import type { Config } from '../config/schema.js'
+import type { EvidenceKind } from '../core/recovery.js'
 import { conclusiveFailures, newFailure } from '../core/sso-probe.js'
 import { quoteText } from '../core/issuer.js'
 import type { DockerPort } from '../docker/engine.js'
@@ -87,7 +88,14 @@ export async function settleAfterRestart(
       switch (proof.kind) {
         case 'worse':
           t.pending = null
-          return await rollBackOnEvidence(ctx, t, repair, proof.evidence, log, true)
+          return await rollBackOnEvidence(
+            ctx,
+            t,
+            repair,
+            { text: proof.evidence, kind: 'probe' },
+            log,
+            true,
+          )
         case 'passes':
           t.pending = null
           t.noteUp()
@@ -141,7 +149,14 @@ export async function settleAfterRestart(
       )
     case 'worse':
       t.pending = null
-      return await rollBackOnEvidence(ctx, t, repair, verdict.evidence, log, true)
+      return await rollBackOnEvidence(
+        ctx,
+        t,
+        repair,
+        { text: verdict.evidence, kind: verdict.evidenceKind },
+        log,
+        true,
+      )
   }
 }
 
@@ -165,7 +180,14 @@ export async function confirmLive(
       t.pending = null
       return {
         kind: 'outcome',
-        outcome: await rollBackOnEvidence(ctx, t, repair, proof.evidence, log, false),
+        outcome: await rollBackOnEvidence(
+          ctx,
+          t,
+          repair,
+          { text: proof.evidence, kind: 'probe' },
+          log,
+          false,
+        ),
       }
     case 'still-fails':
       // Dex still refuses the connector, readably: it did not pick the fix up. A restart will.
@@ -193,7 +215,7 @@ export async function confirmLive(
         ctx,
         t,
         repair,
-        `the IdP store fails its check: ${health.problem}`,
+        { text: `the IdP store fails its check: ${health.problem}`, kind: 'store' },
         log,
         false,
       ),
@@ -274,12 +296,13 @@ async function rollBackOnEvidence(
   ctx: SettleContext,
   t: Target,
   repair: RepairResult,
-  why: string,
+  evidence: Evidence,
   log: Logger,
   restart: boolean,
 ): Promise<HealOutcome> {
+  const why = evidence.text
   log.error(
-    { why, backup: repair.backup?.path ?? null },
+    { why, evidence: evidence.kind, backup: repair.backup?.path ?? null },
     'REPAIR DID NOT HOLD: undoing exactly what it changed',
   )
   t.trip('rolled_back')
@@ -312,6 +335,7 @@ async function rollBackOnEvidence(
       detail: `ROLLED BACK: ${why}; ${how}, ${restart ? 'container restarted' : 'Dex reopens the connector at the next login (no restart)'}, circuit breaker OPEN (no more automatic repairs until POST /reset or a long quiet period)`,
       repair,
       rollback,
+      evidence: evidence.kind,
       breakerOpened: true,
     }
   } catch (err) {
@@ -321,9 +345,16 @@ async function rollBackOnEvidence(
       detail: `ROLLBACK FAILED: ${why}; undoing the repair failed: ${errorMessage(err)}; circuit breaker OPEN — restore by hand: netbird-watchdog backups restore`,
       repair,
       error: err,
+      evidence: evidence.kind,
       breakerOpened: true,
     }
   }
+}
+
+/** Evidence that a repair made things worse: what was seen, and its kind (core/recovery.ts). */
+interface Evidence {
+  readonly text: string
+  readonly kind: EvidenceKind
 }
 
 export function unconfirmed(repair: RepairResult, detail: string): HealOutcome {
