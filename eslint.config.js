@@ -1,7 +1,7 @@
-// Lint: type-aware rules, and the architecture as rules — every import points down the layers
-//   core  ←  adapters  ←  heal/daemon  ←  commands  ←  cli
-// (core is pure; adapters do the I/O; heal/ and daemon.ts compose them; commands/ are the CLI's
-// verbs; cli.ts is the entry point), and no import cycle anywhere. test/lint-layers.test.ts plants
+// Lint: type-aware rules, and the architecture as rules — every import points down the floors of the
+// house (`floors` below, docs/architecture.md): the leaves, pure core, then the adapters in their own
+// order (config; store | oidc | scan | metrics; docker; netbird), then the use cases (locate; doctor |
+// bundle), heal/ and daemon.ts, commands/, cli.ts — and no import cycle anywhere, type-only included. test/lint-layers.test.ts plants
 // each kind of violation in a temporary file and shows lint rejecting it.
 import js from '@eslint/js'
 import { importX } from 'eslint-plugin-import-x'
@@ -43,44 +43,100 @@ const ioModules = [
   'node-cron',
 ]
 
-/** Import specifiers (gitignore-style, matched against the import string) of each layer's modules. */
-const layer = {
-  adapters: [
-    '**/store/**',
-    '**/docker/**',
-    '**/oidc/**',
-    '**/netbird/**',
-    '**/scan/**',
-    '**/doctor/**',
-    '**/bundle/**',
-    '**/config/load.js',
-    '**/config/yaml.js',
-    '**/log.js',
-    '**/metrics.js',
-    '**/http-server.js',
-    '**/version.js',
-    '**/crash.js',
-    '**/delay.js',
+/**
+ * The floors of the house, bottom to top (docs/architecture.md). A room is a group of modules: its
+ * files (globs from the repository root) and how an import names them (gitignore-style, matched
+ * against the import string). A room may import its own modules and any room on a LOWER floor —
+ * never a room on its own floor (siblings stay apart) nor one above. `errors.ts` is below everything;
+ * core has stricter rules of its own (purity, below).
+ */
+const floors = [
+  [
+    {
+      room: 'leaves',
+      files: ['src/log.ts', 'src/delay.ts', 'src/version.ts', 'src/crash.ts'],
+      specs: ['**/log.js', '**/delay.js', '**/version.js', '**/crash.js'],
+    },
   ],
-  heal: ['**/heal/**', '**/daemon.js'],
-  commands: ['**/commands/**'],
-  cli: ['**/cli.js'],
+  [{ room: 'core', files: ['src/core/**/*.ts'], specs: ['**/core/**'] }],
+  [{ room: 'config', files: ['src/config/**/*.ts'], specs: ['**/config/**'] }],
+  [
+    { room: 'store', files: ['src/store/**/*.ts'], specs: ['**/store/**'] },
+    { room: 'oidc', files: ['src/oidc/**/*.ts'], specs: ['**/oidc/**'] },
+    { room: 'scan', files: ['src/scan/**/*.ts'], specs: ['**/scan/**'] },
+    {
+      room: 'metrics',
+      files: ['src/metrics.ts', 'src/http-server.ts'],
+      specs: ['**/metrics.js', '**/http-server.js'],
+    },
+  ],
+  [{ room: 'docker', files: ['src/docker/**/*.ts'], specs: ['**/docker/**'] }],
+  [{ room: 'netbird', files: ['src/netbird/**/*.ts'], specs: ['**/netbird/**'] }],
+  [{ room: 'locate', files: ['src/locate/**/*.ts'], specs: ['**/locate/**'] }],
+  [
+    { room: 'doctor', files: ['src/doctor/**/*.ts'], specs: ['**/doctor/**'] },
+    { room: 'bundle', files: ['src/bundle/**/*.ts'], specs: ['**/bundle/**'] },
+  ],
+  [
+    {
+      room: 'heal',
+      files: ['src/heal/**/*.ts', 'src/daemon.ts'],
+      specs: ['**/heal/**', '**/daemon.js'],
+    },
+  ],
+  [{ room: 'commands', files: ['src/commands/**/*.ts'], specs: ['**/commands/**'] }],
+  [{ room: 'cli', files: ['src/cli.ts'], specs: ['**/cli.js'] }],
+]
+
+const direction =
+  'imports point down the floors: leaves ← core ← config ← store | oidc | scan | metrics ← docker ← netbird ← locate ← doctor | bundle ← heal/daemon ← commands ← cli (docs/architecture.md)'
+
+/** One config block per room: its siblings and every room above it are off limits. */
+function floorRules() {
+  return floors.flatMap((floor, level) =>
+    floor
+      .filter((r) => r.room !== 'core')
+      .map((r) => {
+        const above = floors.slice(level + 1).flat()
+        const siblings = floor.filter((o) => o !== r)
+        return {
+          files: r.files,
+          rules: {
+            'no-restricted-imports': [
+              'error',
+              {
+                paths: [],
+                patterns: [
+                  ...(above.length > 0
+                    ? [
+                        {
+                          group: above.flatMap((o) => o.specs),
+                          message: `${r.room} may not import a room above it: ${direction}`,
+                        },
+                      ]
+                    : []),
+                  ...(siblings.length > 0
+                    ? [
+                        {
+                          group: siblings.flatMap((o) => o.specs),
+                          message: `${r.room} may not import its sibling on the same floor (${siblings.map((o) => o.room).join(', ')}): ${direction}`,
+                        },
+                      ]
+                    : []),
+                ],
+              },
+            ],
+          },
+        }
+      }),
+  )
 }
 
-/** A rule that forbids importing the given layers, naming the direction. */
-function importsFrom(message, ...layers) {
-  return {
-    'no-restricted-imports': [
-      'error',
-      {
-        paths: [],
-        patterns: [{ group: layers.flatMap((l) => layer[l]), message }],
-      },
-    ],
-  }
-}
-
-const direction = 'imports point down the layers: core ← adapters ← heal/daemon ← commands ← cli'
+/** What core may never import: every room but core (and node's I/O, below). */
+const notCore = floors
+  .flat()
+  .filter((r) => r.room !== 'core')
+  .flatMap((r) => r.specs)
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'bench/out/**', 'test/fixtures/**', '.tmp/**'] },
@@ -129,8 +185,8 @@ export default tseslint.config(
           })),
           patterns: [
             {
-              group: [...layer.adapters, ...layer.heal, ...layer.commands, ...layer.cli],
-              message: `src/core is pure and imports only core (and errors, config/schema): ${direction}`,
+              group: notCore,
+              message: `src/core is pure and imports only core (and errors): ${direction}`,
             },
           ],
         },
@@ -156,42 +212,7 @@ export default tseslint.config(
       ],
     },
   },
-  {
-    files: [
-      'src/store/**/*.ts',
-      'src/docker/**/*.ts',
-      'src/oidc/**/*.ts',
-      'src/netbird/**/*.ts',
-      'src/scan/**/*.ts',
-      'src/doctor/**/*.ts',
-      'src/bundle/**/*.ts',
-      'src/config/**/*.ts',
-      'src/log.ts',
-      'src/metrics.ts',
-      'src/http-server.ts',
-      'src/errors.ts',
-      'src/version.ts',
-      'src/crash.ts',
-    ],
-    rules: importsFrom(
-      `adapters import core and adapters only: ${direction}`,
-      'heal',
-      'commands',
-      'cli',
-    ),
-  },
-  {
-    files: ['src/heal/**/*.ts', 'src/daemon.ts'],
-    rules: importsFrom(
-      `heal/ and daemon.ts do not import commands or the cli: ${direction}`,
-      'commands',
-      'cli',
-    ),
-  },
-  {
-    files: ['src/commands/**/*.ts'],
-    rules: importsFrom(`commands do not import the cli: ${direction}`, 'cli'),
-  },
+  ...floorRules(),
   {
     files: ['src/**/*.ts'],
     ignores: ['src/cli.ts'],

@@ -20,13 +20,13 @@ import {
   defaultPostgresBackupDir,
   locationLabel,
   openStore,
-  resolveStore,
   storeArgsOf,
   type StoreLocation,
 } from './store/open.js'
-import { LocatedStore, type Located } from './store/located.js'
+import { resolveStore } from './locate/resolve-store.js'
+import { LocatedStore, type Located } from './locate/located-store.js'
 import type { IdpStore } from './store/port.js'
-import { dsnNotes, Secret } from './store/postgres/dsn.js'
+import { dsnNotes, Secret } from './core/dsn.js'
 
 export interface DaemonOptions {
   readonly config: Config

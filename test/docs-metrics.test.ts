@@ -11,9 +11,11 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import { Writable } from 'node:stream'
 import { Registry } from 'prom-client'
-import { configSchema, modes } from '../src/config/schema.js'
+import { configSchema } from '../src/config/schema.js'
+import { modes } from '../src/core/mode.js'
 import { skipReasons } from '../src/core/heal-decision.js'
 import { probeFailureReasons } from '../src/core/sso-probe.js'
+import { evidenceKinds } from '../src/core/recovery.js'
 import { startDaemon } from '../src/daemon.js'
 import { checkNames, createHealMetrics, jobNames, repairResults } from '../src/heal/metrics.js'
 import { createSsoMetrics } from '../src/heal/sso-metrics.js'
@@ -105,6 +107,7 @@ test('every label value the code pre-initialises is named in the doc', () => {
     ...healthStatuses,
     ...modes,
     ...probeFailureReasons,
+    ...evidenceKinds,
   ]
   assert.deepEqual(
     values.filter((v) => !doc.includes(`\`${v}\``)),

@@ -414,6 +414,14 @@ test('a repair whose restart still fails is rolled back, loudly, and the breaker
     1,
   )
   assert.equal(await s.metric('netbird_watchdog_breaker_open', { container: s.container }), 1)
+  // The rollback names its evidence: the fatal line the fresh run logged, or its crash.
+  const evidence = async (kind: string): Promise<number> =>
+    (await s.metric('netbird_watchdog_rollback_evidence_total', {
+      container: s.container,
+      evidence: kind,
+    })) ?? 0
+  assert.equal((await evidence('log')) + (await evidence('crash')), 1)
+  assert.equal((await evidence('probe')) + (await evidence('store')), 0)
   // Every table as it was, but the rolled-back connector carries yet another resource_version (the
   // repair wrote "1", the rollback "2"), so that a running Dex reopens it.
   const expected = join(s.dir, 'expected.db')

@@ -305,7 +305,8 @@ test('a lock another process holds on idp.db through the confirm check leaves th
     variant: 'fatal',
     probeSeconds: 0,
     busyTimeoutMs: 200,
-    config: { repair: { confirmSeconds: 3, restartBackoffSeconds: 0, stopTimeoutSeconds: 2 } },
+    // A window long enough that the lock is surely taken before the check, even on a loaded machine.
+    config: { repair: { confirmSeconds: 10, restartBackoffSeconds: 0, stopTimeoutSeconds: 2 } },
   })
   // The run after the repair has read its connectors and is up: now the hostile lock.
   await waitFor(

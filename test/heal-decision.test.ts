@@ -16,7 +16,7 @@ import {
 } from '../src/core/heal-decision.js'
 import { judgeIssuer } from '../src/core/issuer-policy.js'
 import type { BreakerState } from '../src/core/breaker.js'
-import type { Mode } from '../src/config/schema.js'
+import type { Mode } from '../src/core/mode.js'
 
 /** One connector's live discovery, as the cases below state it. */
 interface ConnectorDiscovery {

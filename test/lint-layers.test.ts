@@ -2,13 +2,16 @@
 // under src/ and the project's own ESLint configuration must reject it with the rule that guards it
 // (eslint.config.js), while a probe that respects the layers passes.
 import assert from 'node:assert/strict'
-import { rmSync, writeFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { ESLint } from 'eslint'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
+const repo = root
 const tag = `zz-lint-probe-${process.pid}`
 
 interface Probe {
@@ -164,5 +167,39 @@ test('lint rejects every kind of layer violation and import cycle, and passes co
         `${p.what}: expected ${p.rule}, got ${JSON.stringify(rules)}`,
       )
     }
+  }
+})
+
+test('the import graph: a cycle of type-only imports, which ESLint cannot see, is rejected', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nbw-import-graph-'))
+  try {
+    mkdirSync(join(dir, 'src', 'heal'), { recursive: true })
+    writeFileSync(
+      join(dir, 'src', 'heal', 'a.ts'),
+      "import type { B } from './b.js'\nexport interface A { b?: B }\n",
+    )
+    writeFileSync(
+      join(dir, 'src', 'heal', 'b.ts'),
+      "import type { A } from './a.js'\nexport interface B { a?: A }\n",
+    )
+    const run = (root: string) =>
+      spawnSync(
+        process.execPath,
+        [join(root === dir ? repo : root, 'scripts/import-graph.mjs'), '--root', root],
+        {
+          encoding: 'utf8',
+        },
+      )
+    const planted = run(dir)
+    assert.equal(planted.status, 1, planted.stderr)
+    assert.match(
+      planted.stderr,
+      /import cycle \(type-only imports count too\): src\/heal\/a\.ts <-> src\/heal\/b\.ts/,
+    )
+    // The project itself has none.
+    const own = run(repo)
+    assert.equal(own.status, 0, own.stderr)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
   }
 })

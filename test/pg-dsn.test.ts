@@ -10,7 +10,7 @@ import {
   isSocketHost,
   parseDsn,
   type PgSettings,
-} from '../src/store/postgres/dsn.js'
+} from '../src/core/dsn.js'
 
 /** A password with every quoting hazard; it (and any part of it) must appear in no output. */
 const canary = `Canary#'q' \\ "x" @:/?&=%+ 9d2f7b1c`

@@ -13,10 +13,10 @@ import {
   backupDirFor,
   defaultPostgresBackupDir,
   locationLabel,
-  resolveStore,
   type StoreLocation,
 } from '../src/store/open.js'
-import { Secret } from '../src/store/postgres/dsn.js'
+import { resolveStore } from '../src/locate/resolve-store.js'
+import { Secret } from '../src/core/dsn.js'
 import { editIssuers } from '../src/store/issuer-edits.js'
 import { createIdpDb, jumpcloudId, jumpcloudIssuerDiscovered } from './helpers/idp-fixture.js'
 import { startWatchdog } from './helpers/watchdog.js'

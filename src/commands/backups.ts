@@ -6,13 +6,8 @@ import type { Command } from 'commander'
 import { WatchdogError } from '../errors.js'
 import { engineOf, findBackup, listBackups, type BackupInfo } from '../store/backup-files.js'
 import { pruneBackups } from '../store/retention.js'
-import {
-  backupDirFor,
-  locationLabel,
-  openStore,
-  resolveStore,
-  type StoreLocation,
-} from '../store/open.js'
+import { backupDirFor, locationLabel, openStore, type StoreLocation } from '../store/open.js'
+import { resolveStore } from '../locate/resolve-store.js'
 import type { IdpStore } from '../store/port.js'
 import { assertSameStore } from '../store/restore-guard.js'
 import { verifyBackupFile } from '../store/verify.js'

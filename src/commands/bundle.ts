@@ -47,10 +47,10 @@ import {
   backupDirFor,
   defaultPostgresBackupDir,
   openStore,
-  resolveStore,
   type StoreLocation,
 } from '../store/open.js'
-import { Secret } from '../store/postgres/dsn.js'
+import { resolveStore } from '../locate/resolve-store.js'
+import { Secret } from '../core/dsn.js'
 import { readVersion } from '../version.js'
 import { toJson as doctorJson } from './doctor.js'
 import { intFlag, waitMs } from './flags.js'

@@ -8,18 +8,17 @@ import { checkIds, type CheckArea, type CheckStatus } from '../core/checks/check
 import { loadConfig } from '../config/load.js'
 import type { Config, Secrets } from '../config/schema.js'
 import { runDoctor, type DoctorReport } from '../doctor/run-doctor.js'
-import { WatchdogError, isWatchdogError } from '../errors.js'
-import { isStoreUnreachable } from '../store/availability.js'
+import { WatchdogError, isStoreUnreachable, isWatchdogError } from '../errors.js'
 import {
   backupDirFor,
   defaultPostgresBackupDir,
   locationLabel,
   openStore,
-  resolveStore,
   storeArgsOf,
   type StoreLocation,
 } from '../store/open.js'
-import { Secret } from '../store/postgres/dsn.js'
+import { resolveStore } from '../locate/resolve-store.js'
+import { Secret } from '../core/dsn.js'
 import { intFlag, waitMs } from './flags.js'
 import { exitCodes, throwIfStopped, writeLine, type CliIO } from './io.js'
 

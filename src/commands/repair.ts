@@ -11,7 +11,7 @@ import {
   issuerProblem,
   type ConnectorRow,
 } from '../core/connectors.js'
-import type { IssuerChange } from '../core/edit-plan.js'
+import { changesFor, type IssuerChange } from '../core/edit-plan.js'
 import type { IssuerVerdict } from '../core/issuer-policy.js'
 import { quoteText } from '../core/issuer.js'
 import { redactValues } from '../core/redact.js'
@@ -20,7 +20,8 @@ import { WatchdogError, errorMessage, isWatchdogError } from '../errors.js'
 import { repairIssuers, type RepairResult } from '../heal/repair.js'
 import { discoverConnectors } from '../oidc/connector-discovery.js'
 import { fetchDiscovery } from '../oidc/discovery.js'
-import { backupDirFor, openStore, resolveStore } from '../store/open.js'
+import { backupDirFor, openStore } from '../store/open.js'
+import { resolveStore } from '../locate/resolve-store.js'
 import type { IdpStore } from '../store/port.js'
 import { readVersion } from '../version.js'
 import { intFlag, waitMs } from './flags.js'
@@ -356,17 +357,10 @@ function planFromVerdicts(
   unresolved: Unresolved[],
   skipped: Skipped[],
 ): IssuerChange[] {
-  const changes: IssuerChange[] = []
   for (const v of verdicts) {
     switch (v.kind) {
       case 'fix':
-        // Compare-and-set: a connector edited meanwhile is left alone.
-        changes.push({ connectorId: v.connectorId, to: v.to, expectFrom: v.from })
-        break
       case 'match':
-        // The store is right; a no-op change still lets the repair check a static entry in management.json.
-        if (checkStatics)
-          changes.push({ connectorId: v.connectorId, to: v.stored, expectFrom: v.stored })
         break
       case 'refuse':
         unresolved.push({
@@ -389,7 +383,7 @@ function planFromVerdicts(
         break
     }
   }
-  return changes
+  return changesFor(verdicts, { checkStatics })
 }
 
 function collectSecrets(rows: readonly ConnectorRow[]): string[] {

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs'
 import type { z } from 'zod'
 import { WatchdogError, errorMessage } from '../errors.js'
-import { parseDsn, Secret } from '../store/postgres/dsn.js'
+import { parseDsn, Secret } from '../core/dsn.js'
 import { configSchema, type Config, type Secrets } from './schema.js'
 import { parseYaml } from './yaml.js'
 
@@ -140,7 +140,7 @@ function readSecrets(env: Env, problems: string[]): Secrets {
   if (resetToken !== undefined && resetToken.length < 16) {
     problems.push('NETBIRD_WATCHDOG_RESET_TOKEN: must be at least 16 characters')
   }
-  // The PostgreSQL store's DSN: checked now, never quoted (store/postgres/dsn.ts).
+  // The PostgreSQL store's DSN: checked now, never quoted (core/dsn.ts).
   const dsn = secret('NETBIRD_WATCHDOG_IDP_DSN')
   if (dsn !== undefined) {
     try {

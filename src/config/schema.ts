@@ -5,10 +5,9 @@
 import { validate as isValidCron } from 'node-cron'
 import { z } from 'zod'
 import { errorMessage } from '../errors.js'
-import { isDsn, parseDsn, type Secret } from '../store/postgres/dsn.js'
+import { isDsn, parseDsn, type Secret } from '../core/dsn.js'
 
-export const modes = ['observe', 'dry-run', 'repair'] as const
-export type Mode = (typeof modes)[number]
+import { modes, type Mode } from '../core/mode.js'
 
 /**
  * The configuration's schema, built afresh on each call. It is needed only while a config is loaded,

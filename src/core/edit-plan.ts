@@ -13,6 +13,7 @@
 import { connectorIssuer, isOidcConnector, issuerProblem, type ConnectorRow } from './connectors.js'
 import { setConnectorIssuerBytes } from './connector-json.js'
 import { WatchdogError } from '../errors.js'
+import type { IssuerVerdict } from './issuer-policy.js'
 import { quoteText, validateIssuer } from './issuer.js'
 
 export interface IssuerChange {
@@ -183,6 +184,26 @@ export function expectedAfter(
  */
 export function nextResourceVersion(current: string): string {
   return /^\d{1,15}$/.test(current) ? String(Number(current) + 1) : '1'
+}
+
+/**
+ * The changes the issuer policy's verdicts ask for — the one mapping `repair --discover` and the
+ * self-healing flow share: a fix's value, compare-and-set (a connector edited since discovery looked
+ * at it is left alone); with `checkStatics` (a management.json is given), also a no-op for a connector
+ * that matches, so that a static entry there that still holds another issuer is found and fixed too
+ * (NetBird writes static connectors into the store on every start).
+ */
+export function changesFor(
+  verdicts: readonly IssuerVerdict[],
+  opts: { readonly checkStatics: boolean },
+): IssuerChange[] {
+  return verdicts.flatMap((v): IssuerChange[] => {
+    if (v.kind === 'fix') return [{ connectorId: v.connectorId, to: v.to, expectFrom: v.from }]
+    if (v.kind === 'match' && opts.checkStatics) {
+      return [{ connectorId: v.connectorId, to: v.stored, expectFrom: v.stored }]
+    }
+    return []
+  })
 }
 
 /** The changes that undo `applied`, each only where the row still holds the value written. */

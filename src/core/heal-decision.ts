@@ -7,7 +7,7 @@
 // Plus, after the store changed, how the new config gets loaded: `decideActivation` (live, proven by
 // the SSO login probe — Dex reopens a connector whose resource_version changed — or a restart) and
 // `decideRestart` (when a restart is the way).
-import type { Mode } from '../config/schema.js'
+import type { Mode } from './mode.js'
 import { advance, requestRepair, type BreakerPolicy, type BreakerState } from './breaker.js'
 import { describeVerdict, type IssuerVerdict } from './issuer-policy.js'
 import { quoteText } from './issuer.js'

@@ -57,10 +57,18 @@ export interface RecoveryFacts {
   readonly kills: readonly number[]
 }
 
+/**
+ * What a rollback rests on, named in its log line and in rollbacks_total's `evidence` label: the SSO
+ * login probe (a connector that passed before the repair fails now), the log (a failure a run after
+ * the repair logged), a crash (it exited by itself with an error), the store (it fails its check).
+ */
+export const evidenceKinds = ['probe', 'log', 'crash', 'store'] as const
+export type EvidenceKind = (typeof evidenceKinds)[number]
+
 export type RecoveryVerdict =
   /** Up for confirmMs with no failure: still to be checked against the store before calling it good. */
   | { readonly kind: 'stayed-up' }
-  | { readonly kind: 'worse'; readonly evidence: string }
+  | { readonly kind: 'worse'; readonly evidence: string; readonly evidenceKind: EvidenceKind }
   | { readonly kind: 'interrupted'; readonly why: string }
   | { readonly kind: 'waiting' }
 
@@ -77,7 +85,9 @@ export function judgeRecovery(f: RecoveryFacts): RecoveryVerdict {
     return { kind: 'interrupted', why: `the container is ${v.status} and was not started again` }
   }
   const failed = f.failures.find((x) => x.at >= v.startedAt)
-  if (failed !== undefined) return { kind: 'worse', evidence: `${failed.what} after the restart` }
+  if (failed !== undefined) {
+    return { kind: 'worse', evidence: `${failed.what} after the restart`, evidenceKind: 'log' }
+  }
   const died =
     v.status !== 'running' && Number.isFinite(v.finishedAt) && v.finishedAt >= v.startedAt
   if (died) {
@@ -92,7 +102,11 @@ export function judgeRecovery(f: RecoveryFacts): RecoveryVerdict {
     }
     if (v.exitCode === 0)
       return { kind: 'interrupted', why: 'the container exited cleanly (exit code 0)' }
-    return { kind: 'worse', evidence: `the container crashed again (exit code ${v.exitCode})` }
+    return {
+      kind: 'worse',
+      evidence: `the container crashed again (exit code ${v.exitCode})`,
+      evidenceKind: 'crash',
+    }
   }
   if (v.status === 'running' && f.now - v.startedAt >= f.confirmMs) return { kind: 'stayed-up' }
   return { kind: 'waiting' }

@@ -7,6 +7,8 @@
 // format, with the slog attributes as a `[k: v, …]` block in random order, even when NB_LOG_FORMAT=json
 // makes the rest of the stream JSON. Rule ids are a public contract: they are metric labels and JSON
 // output, so never rename or reuse one.
+// Why ~500 lines: it is data — one entry per signature with its source, meaning, remedy, pattern,
+// anchors and literal example lines; split by theme, the first-match order would be hidden across files.
 
 export type Severity = 'critical' | 'error' | 'warning'
 

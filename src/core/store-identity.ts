@@ -17,8 +17,11 @@
 // or replaced (heal/store-watch.ts) and doctor's `store-matches-backup`.
 import { shellQuote } from './checks/check.js'
 
+/** The kinds of IdP store: NetBird's idp.db, or Dex's tables in PostgreSQL (v0.66.1+). */
+export type StoreEngine = 'sqlite' | 'postgres'
+
 export interface StoreFacts {
-  readonly engine: 'sqlite' | 'postgres'
+  readonly engine: StoreEngine
   /** The name it was reached by: a manifest's `source`, or the store's label. */
   readonly name: string
   readonly instance?: string

@@ -5,6 +5,7 @@
 // counted twice.
 import type { Readable } from 'node:stream'
 import type { Finding } from '../core/detect.js'
+import { delay } from '../delay.js'
 import { isWatchdogError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { DockerPort } from './engine.js'
@@ -98,7 +99,7 @@ export class LogFollower {
       if (reattach) {
         this.#poked = true
         const wait = minAttachGapMs - (Date.now() - began)
-        if (wait > 0) await abortableDelay(wait, signal)
+        if (wait > 0) await delay(wait, signal)
       }
     }
   }
@@ -135,16 +136,4 @@ export class LogFollower {
       this.#stream = undefined
     }
   }
-}
-
-function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms)
-    function done(): void {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    signal.addEventListener('abort', done, { once: true })
-  })
 }

@@ -4,8 +4,6 @@
 // settings: idp-config-checks.ts; standalone setups: standalone-tasks.ts). Independent of the CLI so
 // the daemon can run it on a schedule.
 // Checks run concurrently, each under a deadline: one hanging provider never holds up the report.
-import { existsSync } from 'node:fs'
-import { basename, dirname, join } from 'node:path'
 import { connectorIssuer, type ConnectorRow } from '../core/connectors.js'
 import { reportOk, type CheckResult } from '../core/checks/check.js'
 import {
@@ -20,16 +18,7 @@ import {
   type SuggestedStore,
 } from '../core/checks/connector-checks.js'
 import { evaluateDiscoveryReachable } from '../core/checks/discovery.js'
-import {
-  cookieKeyEnv,
-  evaluateCookieKey,
-  evaluateIdpStorage,
-  evaluateLocalAuth,
-  evaluateConfigFileInUse,
-  evaluateStoreInUse,
-  type ConfigFileFacts,
-  type StoreInUseFacts,
-} from '../core/checks/idp-config-checks.js'
+import { cookieKeyEnv } from '../core/checks/idp-config-checks.js'
 import { evaluateStaticDrift } from '../core/checks/static-checks.js'
 import { evaluateStoreMatchesBackup, type StoreBackupFacts } from '../core/checks/store-checks.js'
 import { discoveryUrl } from '../core/issuer.js'
@@ -37,7 +26,6 @@ import type { StoreArgs } from '../core/store-identity.js'
 import { isSecretKey, redactValues } from '../core/redact.js'
 import type { Logger } from '../log.js'
 import {
-  defaultDataDir,
   readCombinedConfig,
   readManagementJson,
   readSetupEnv,
@@ -50,7 +38,7 @@ import { fetchDiscovery, fetchDiscoveryDocument, type DiscoveryResult } from '..
 import { engineOf } from '../store/backup-files.js'
 import type { IdpStore } from '../store/port.js'
 import { compareWithLastKept } from '../store/restore-guard.js'
-import { SqliteStore } from '../store/sqlite/store.js'
+import { addIdpConfigTasks } from './idp-config-tasks.js'
 import { addManagementStandaloneTasks, addSetupEnvTasks } from './standalone-tasks.js'
 import type { TaskSpec } from './task.js'
 
@@ -200,30 +188,7 @@ export async function runDoctor(inputs: DoctorInputs, opts: DoctorOptions): Prom
       run: () => [evaluateDashboardRedirectUris(src, src.issuer, src.uris)],
     })
   }
-  addIdpConfigTasks(tasks, management, combined, rows, env)
-  if (combined !== undefined) {
-    const result = evaluateConfigFileInUse(configFileFacts(combined))
-    if (result !== undefined) {
-      tasks.push({
-        id: 'config-file-in-use',
-        area: 'idp-config',
-        target: result.target,
-        run: () => [result],
-      })
-    }
-  }
-  const storeInUse = await storeInUseFacts(inputs, management, combined, rows)
-  if (storeInUse !== undefined) {
-    const result = evaluateStoreInUse(storeInUse)
-    if (result !== undefined) {
-      tasks.push({
-        id: 'store-in-use',
-        area: 'idp-config',
-        target: result.target,
-        run: () => [result],
-      })
-    }
-  }
+  await addIdpConfigTasks(tasks, { ...inputs, management, combined, rows, env })
   if (inputs.store !== undefined && inputs.backupDir !== undefined) {
     const { store, backupDir } = inputs
     const args = inputs.storeArgs ?? { engine: store.engine, label: store.label }
@@ -290,177 +255,6 @@ async function storeBackupFacts(
     },
     ...(change !== undefined ? { change } : {}),
     ...(advice !== undefined ? { advice } : {}),
-  }
-}
-
-/**
- * config.yaml.enterprise beside the config.yaml doctor was given (migrate-to-enterprise.sh writes it
- * next to the compose file, where the quickstart keeps config.yaml), and the engine each one sets.
- */
-function configFileFacts(combined: CombinedConfig): ConfigFileFacts {
-  const engine = combined.idpStorage.engine
-  if (basename(combined.path).endsWith('.enterprise'))
-    return { path: combined.path, engine, enterprise: undefined }
-  const candidate = join(dirname(combined.path), 'config.yaml.enterprise')
-  if (!existsSync(candidate)) return { path: combined.path, engine, enterprise: undefined }
-  let other: string
-  try {
-    other = readCombinedConfig(candidate).idpStorage.engine
-  } catch {
-    other = engine // unreadable: named all the same, without a comparison
-  }
-  return { path: combined.path, engine, enterprise: { path: candidate, engine: other } }
-}
-
-/**
- * What the store-in-use check compares: the store NetBird's config makes it use (config.yaml first,
- * as store/open.ts reads them), the one doctor read, and an idp.db found here while NetBird uses
- * PostgreSQL (the path NetBird's config gives it, or the watchdog's idp.dbPath), read for its
- * connector ids. Undefined when NetBird's config names no engine it accepts.
- */
-async function storeInUseFacts(
-  inputs: DoctorInputs,
-  management: ManagementJson | undefined,
-  combined: CombinedConfig | undefined,
-  rows: ConnectorRow[] | undefined,
-): Promise<StoreInUseFacts | undefined> {
-  const e = management?.embedded
-  const named =
-    combined !== undefined
-      ? {
-          path: combined.path,
-          layout: 'combined' as const,
-          engine: combined.idpStorage.engine,
-          engineField: combined.idpStorage.field ?? 'server.authStore.engine (default)',
-          sqlitePath: combined.sqliteFile,
-        }
-      : management !== undefined && e?.enabled === true
-        ? {
-            path: management.path,
-            layout: 'management' as const,
-            engine: e.storageType !== undefined && e.storageType !== '' ? e.storageType : 'sqlite3',
-            engineField:
-              e.storageType !== undefined && e.storageType !== ''
-                ? 'EmbeddedIdP.Storage.Type'
-                : 'EmbeddedIdP.Storage.Type (default)',
-            sqlitePath: managementSqlitePath(management),
-          }
-        : undefined
-  if (named === undefined || (named.engine !== 'sqlite3' && named.engine !== 'postgres')) {
-    return undefined
-  }
-  const store = inputs.store
-  const facts: StoreInUseFacts = {
-    path: named.path,
-    layout: named.layout,
-    netbirdEngine: named.engine,
-    engineField: named.engineField,
-    netbirdSqlitePath: named.sqlitePath,
-    checked: store !== undefined ? { engine: store.engine, label: store.label } : undefined,
-    ...(rows !== undefined ? { usedConnectorIds: rows.map((r) => r.id) } : {}),
-  }
-  if (named.engine !== 'postgres' || store?.engine === 'sqlite') return facts
-  const candidates = [...new Set([named.sqlitePath, inputs.dbPath])]
-  const stale = candidates.find((p): p is string => p !== undefined && existsSync(p))
-  if (stale === undefined) return facts
-  // Read-only, like every doctor read; an unreadable leftover is still named, without its connectors.
-  const old = new SqliteStore(stale)
-  try {
-    const ids = (await old.readConnectors()).map((r) => r.id)
-    return { ...facts, staleSqlite: { path: stale, connectorIds: ids } }
-  } catch {
-    return { ...facts, staleSqlite: { path: stale } }
-  } finally {
-    await old.close()
-  }
-}
-
-/** management/cmd/management.go ApplyEmbeddedIdPConfig: Storage.Config.File, else idp.db in the data directory. */
-function managementSqlitePath(management: ManagementJson): string {
-  const e = management.embedded
-  if (e?.storageFile !== undefined && e.storageFile !== '') return e.storageFile
-  const dataDir =
-    management.datadir !== undefined && management.datadir !== ''
-      ? management.datadir
-      : defaultDataDir
-  return join(dataDir, 'idp.db')
-}
-
-/**
- * The embedded IdP's own settings, from each NetBird file that configures it: the auth store engine
- * and its DSN or file, the session cookie key, and local login switched off without another connector.
- */
-function addIdpConfigTasks(
-  tasks: TaskSpec[],
-  management: ManagementJson | undefined,
-  combined: CombinedConfig | undefined,
-  rows: ConnectorRow[] | undefined,
-  env: Readonly<Record<string, string | undefined>>,
-): void {
-  const connectors = rows?.map((r) => ({ id: r.id, type: r.type }))
-  const envKey = env[cookieKeyEnv]
-  const add = (id: TaskSpec['id'], target: string, run: () => CheckResult[]): void => {
-    tasks.push({ id, area: 'idp-config', target, run })
-  }
-  if (combined !== undefined) {
-    const path = combined.path
-    const src = { path, layout: 'combined' as const }
-    const field = combined.idpStorage.field ?? 'server.authStore.engine'
-    add('idp-storage-config', `${path} ${field}`, () => [
-      evaluateIdpStorage({
-        ...src,
-        engine: combined.idpStorage.field !== undefined ? combined.idpStorage.engine : undefined,
-        engineField: field,
-        hasDsn: combined.authStoreDsn !== undefined,
-        dsnField: 'server.authStore.dsn',
-        file: combined.idpDbPath ?? '',
-      }),
-    ])
-    const cookie = evaluateCookieKey({
-      ...src,
-      key: combined.sessionCookieKey?.reveal(),
-      keyField: 'server.auth.sessionCookieEncryptionKey',
-      envKey,
-    })
-    if (cookie !== undefined) add('session-cookie-key', cookie.target, () => [cookie])
-    const local = evaluateLocalAuth({
-      ...src,
-      field: 'server.auth.localAuthDisabled',
-      disabled: combined.localAuthDisabled,
-      connectors,
-      staticConnectorIds: [],
-    })
-    if (local !== undefined) add('local-auth-connectors', local.target, () => [local])
-  }
-  const e = management?.embedded
-  if (management !== undefined && e?.enabled === true) {
-    const path = management.path
-    const src = { path, layout: 'management' as const }
-    add('idp-storage-config', `${path} EmbeddedIdP.Storage.Type`, () => [
-      evaluateIdpStorage({
-        ...src,
-        engine: e.storageType,
-        engineField: 'EmbeddedIdP.Storage.Type',
-        hasDsn: e.storageDsn !== undefined,
-        dsnField: 'EmbeddedIdP.Storage.Config.DSN',
-        file: managementSqlitePath(management),
-      }),
-    ])
-    const cookie = evaluateCookieKey({
-      ...src,
-      key: e.sessionCookieKey?.reveal(),
-      keyField: 'EmbeddedIdP.SessionCookieEncryptionKey',
-      envKey,
-    })
-    if (cookie !== undefined) add('session-cookie-key', cookie.target, () => [cookie])
-    const local = evaluateLocalAuth({
-      ...src,
-      field: 'EmbeddedIdP.LocalAuthDisabled',
-      disabled: e.localAuthDisabled,
-      connectors,
-      staticConnectorIds: e.staticConnectors.map((c) => c.id),
-    })
-    if (local !== undefined) add('local-auth-connectors', local.target, () => [local])
   }
 }
 

@@ -2,7 +2,7 @@
 // a fresh run stayed up for the confirm window (and the store then passes its check), the repair made
 // things worse (evidence), or the confirmation was cut short (interrupted: the healer keeps it pending
 // and resumes it when the engine and the container are back).
-import { judgeRecovery, type TargetView } from '../core/recovery.js'
+import { judgeRecovery, type EvidenceKind, type TargetView } from '../core/recovery.js'
 import type { ContainerDetails, DockerPort } from '../docker/engine.js'
 import { delay } from '../delay.js'
 import { errorMessage, isDamagedStore } from '../errors.js'
@@ -11,7 +11,7 @@ import type { Evidence } from './target.js'
 
 export type ConfirmVerdict =
   | { readonly kind: 'recovered' }
-  | { readonly kind: 'worse'; readonly evidence: string }
+  | { readonly kind: 'worse'; readonly evidence: string; readonly evidenceKind: EvidenceKind }
   | { readonly kind: 'interrupted'; readonly why: string; readonly shutdown?: boolean }
 
 export interface ConfirmOptions {
@@ -54,7 +54,11 @@ export async function confirmRecovery(o: ConfirmOptions): Promise<ConfirmVerdict
         const health = await checkStore(o.store)
         if (health.kind === 'ok') return { kind: 'recovered' }
         if (health.kind === 'failed') {
-          return { kind: 'worse', evidence: `the IdP store fails its check: ${health.problem}` }
+          return {
+            kind: 'worse',
+            evidence: `the IdP store fails its check: ${health.problem}`,
+            evidenceKind: 'store',
+          }
         }
         // No answer (locked by another process, busy, a PostgreSQL server restarting) says nothing
         // about the repair: asked again on the next poll for another confirm window, then the repair

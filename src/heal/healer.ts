@@ -15,9 +15,9 @@ import {
   decideGate,
   decideRepair,
   type HealTrigger,
-  type IssuerFix,
   type SkipReason,
 } from '../core/heal-decision.js'
+import { changesFor } from '../core/edit-plan.js'
 import { describeVerdict, type DiscoveryAnswer, type IssuerVerdict } from '../core/issuer-policy.js'
 import { quoteText } from '../core/issuer.js'
 import { isIdpFailure } from '../core/recovery.js'
@@ -335,7 +335,7 @@ export class Healer {
     const decision = decided.decision
     if (decision.action === 'skip') {
       if (decision.reason === 'dry_run' && decision.fixes !== undefined) {
-        await this.#dryRun(t, decision.fixes, log)
+        await this.#dryRun(t, verdicts, log)
       }
       return skipped(
         decision.reason,
@@ -354,7 +354,7 @@ export class Healer {
     log.warn({ fixes }, 'repairing: verified backup, then the exact issuer fix')
     let repair: RepairResult
     try {
-      repair = await repairIssuers(this.#repairRequest(fixes, false))
+      repair = await repairIssuers(this.#repairRequest(verdicts, false))
     } catch (err) {
       // The error says what the store holds now: rolled back before the commit, undone after it, or
       // (a PostgreSQL commit whose answer was lost) applied whole or not at all.
@@ -450,9 +450,9 @@ export class Healer {
     )
   }
 
-  async #dryRun(t: Target, fixes: readonly IssuerFix[], log: Logger): Promise<void> {
+  async #dryRun(t: Target, verdicts: readonly IssuerVerdict[], log: Logger): Promise<void> {
     try {
-      const plan = await repairIssuers(this.#repairRequest(fixes, true))
+      const plan = await repairIssuers(this.#repairRequest(verdicts, true))
       log.warn(
         { plan: plan.changes, managementJson: plan.managementJson?.changes },
         `dry-run: would back up ${this.#o.store.label}, apply ${plan.changes.length} issuer fix(es) and restart ${t.name}`,
@@ -463,14 +463,14 @@ export class Healer {
   }
 
   #repairRequest(
-    fixes: readonly IssuerFix[],
+    verdicts: readonly IssuerVerdict[],
     dryRun: boolean,
   ): Parameters<typeof repairIssuers>[0] {
     const idp = this.#o.config.idp
     return {
       store: this.#o.store,
-      // Compare-and-set: a connector edited since discovery looked at it is left alone.
-      changes: fixes.map((f) => ({ connectorId: f.connectorId, to: f.to, expectFrom: f.from })),
+      // The one verdict -> change mapping (compare-and-set), shared with `repair --discover`.
+      changes: changesFor(verdicts, { checkStatics: idp.managementJson !== undefined }),
       dryRun,
       backupDir: this.#o.backupDir,
       allowInsecure: this.#o.config.oidc.allowInsecure,

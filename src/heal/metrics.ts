@@ -2,8 +2,9 @@
 // Conventions (docs/reference/conventions.md, "Prometheus"): counters end in _total, failures are their own counter,
 // 0/1 state gauges stay present with 0, every label set the alerts use is initialised up front.
 import { Counter, Gauge, type Registry } from 'prom-client'
-import { modes, type Mode } from '../config/schema.js'
+import { modes, type Mode } from '../core/mode.js'
 import { skipReasons } from '../core/heal-decision.js'
+import { evidenceKinds } from '../core/recovery.js'
 import type { StoreEngine } from '../store/port.js'
 
 export const repairResults = ['success', 'rolled_back', 'failed', 'unconfirmed'] as const
@@ -21,6 +22,7 @@ export interface HealMetrics {
   readonly repairs: Counter<'container' | 'result'>
   readonly repairFailures: Counter<'container'>
   readonly rollbacks: Counter<'container'>
+  readonly rollbackEvidence: Counter<'container' | 'evidence'>
   readonly repairsSkipped: Counter<'container' | 'reason'>
   readonly breakerOpen: Gauge<'container'>
   readonly lastRepair: Gauge
@@ -63,6 +65,12 @@ export function createHealMetrics(
       name: `${p}rollbacks_total`,
       help: 'Repairs undone because a run after the fix showed evidence that it made things worse (the repaired values put back; the whole backup only when the store failed its check).',
       labelNames: ['container'] as const,
+      registers,
+    }),
+    rollbackEvidence: new Counter({
+      name: `${p}rollback_evidence_total`,
+      help: 'What each rollback rested on: probe (a connector whose SSO login probe passed before the repair fails now), log (a failure logged by a run after the repair), crash (it exited by itself with an error), store (the IdP store fails its check).',
+      labelNames: ['container', 'evidence'] as const,
       registers,
     }),
     repairsSkipped: new Counter({
@@ -166,6 +174,7 @@ export function createHealMetrics(
       for (const reason of skipReasons) m.repairsSkipped.inc({ container, reason }, 0)
       m.repairFailures.inc({ container }, 0)
       m.rollbacks.inc({ container }, 0)
+      for (const evidence of evidenceKinds) m.rollbackEvidence.inc({ container, evidence }, 0)
       m.breakerOpen.set({ container }, 0)
     },
   }

@@ -2,6 +2,7 @@
 // line and the webhook for every outcome come from `report`, never from the steps themselves.
 import { statSync } from 'node:fs'
 import type { SkipReason } from '../core/heal-decision.js'
+import type { EvidenceKind } from '../core/recovery.js'
 import type { Logger } from '../log.js'
 import type { HealMetrics, RepairResultLabel } from './metrics.js'
 import type { RepairResult } from './repair.js'
@@ -28,6 +29,8 @@ export type HealOutcome =
       readonly breakerOpened?: boolean
       /** How the fix was loaded: live (Dex reopened the connector, no restart) or by a restart. */
       readonly activation?: 'live' | 'restart'
+      /** What a rollback (or a failed one) rested on. */
+      readonly evidence?: EvidenceKind
     }
 
 export interface OutcomeReporter {
@@ -66,6 +69,7 @@ export function createOutcomeReporter(opts: {
           : {}),
         ...(o.rollback !== undefined ? { rollback: o.rollback } : {}),
         ...(o.activation !== undefined ? { activation: o.activation } : {}),
+        ...(o.evidence !== undefined ? { evidence: o.evidence } : {}),
       }
       switch (o.result) {
         case 'success':
@@ -77,6 +81,7 @@ export function createOutcomeReporter(opts: {
           break
         case 'rolled_back':
           m.rollbacks.inc({ container })
+          if (o.evidence !== undefined) m.rollbackEvidence.inc({ container, evidence: o.evidence })
           m.repairFailures.inc({ container })
           log.error({ container, ...details }, o.detail)
           break

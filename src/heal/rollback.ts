@@ -1,20 +1,16 @@
 // Undoing a repair that made things worse, and only what it changed (docs/self-healing.md, "Rolling
 // back"): `rollbackRepair` puts each repaired value back in the IdP store where the connector still
 // holds it (after a fresh verified backup; a store that fails its check gets the whole pre-repair backup
-// back) and undoes management.json's static-connector edits the same way; `rollBack` is the healer's
-// step around it — undo, restart, latch the breaker, and the outcome to report.
+// back) and undoes management.json's static-connector edits the same way. The healer's step around it
+// (undo, restart, latch the breaker, the outcome to report) is settle.ts `rollBackOnEvidence`.
 import { resolve } from 'node:path'
 import type { RepairChange, StaleChange } from '../core/edit-plan.js'
-import type { DockerPort } from '../docker/engine.js'
 import { errorMessage, isDamagedStore } from '../errors.js'
 import type { Logger } from '../log.js'
 import { revertStaticConnectors } from '../netbird/static-connectors.js'
 import { editIssuers } from '../store/issuer-edits.js'
 import type { IdpStore } from '../store/port.js'
-import type { HealOutcome } from './outcome.js'
 import { asChange, type RepairResult, type StaticResult } from './repair.js'
-import { restartTarget } from './restart.js'
-import type { Target } from './target.js'
 
 export interface RollbackResult {
   /** `values`: the repaired values were put back; `restored`: the store failed its check and the pre-repair backup was restored whole. */
@@ -86,73 +82,4 @@ export async function rollbackRepair(
     }
   }
   return managementJson !== undefined ? { ...result, managementJson } : result
-}
-
-/** The healer's rollback step: undo, restart, latch the breaker; the outcome to report. */
-export async function rollBack(o: {
-  store: IdpStore
-  docker: DockerPort
-  target: Target
-  repair: RepairResult
-  why: string
-  backupDir: string
-  version: string
-  stopTimeoutSeconds: number
-  signal: AbortSignal
-  logger: Logger
-  log: Logger
-  /**
-   * Restart the container after undoing (default). A repair that was loaded live is undone live too:
-   * the undo writes yet another resource_version, and Dex reopens the connector at the next login.
-   */
-  restart?: boolean
-}): Promise<HealOutcome> {
-  const { target: t, repair, why, log } = o
-  log.error(
-    { why, backup: repair.backup?.path ?? null },
-    'REPAIR DID NOT HOLD: undoing exactly what it changed',
-  )
-  t.trip('rolled_back')
-  try {
-    const rollback = await rollbackRepair(o.store, repair, {
-      backupDir: o.backupDir,
-      version: o.version,
-      logger: o.logger,
-    })
-    const restart = o.restart !== false
-    if (restart) {
-      try {
-        await restartTarget({
-          docker: o.docker,
-          target: t,
-          stopTimeoutSeconds: o.stopTimeoutSeconds,
-          signal: o.signal,
-          log,
-        })
-      } catch (err) {
-        log.error({ err }, 'restart after rollback failed')
-      }
-    }
-    const how =
-      rollback.how === 'restored'
-        ? `the store failed its check, so it was restored whole from ${repair.backup?.path ?? '?'}`
-        : `the previous issuer${rollback.reverted.length === 1 ? ' was' : 's were'} put back${rollback.stale.length > 0 ? ` (not on ${rollback.stale.map((s) => s.connectorId).join(', ')}, changed since)` : ''}`
-    return {
-      kind: 'repaired',
-      result: 'rolled_back',
-      detail: `ROLLED BACK: ${why}; ${how}, ${restart ? 'container restarted' : 'Dex reopens the connector at the next login (no restart)'}, circuit breaker OPEN (no more automatic repairs until POST /reset or a long quiet period)`,
-      repair,
-      rollback,
-      breakerOpened: true,
-    }
-  } catch (err) {
-    return {
-      kind: 'repaired',
-      result: 'failed',
-      detail: `ROLLBACK FAILED: ${why}; undoing the repair failed: ${errorMessage(err)}; circuit breaker OPEN — restore by hand: netbird-watchdog backups restore`,
-      repair,
-      error: err,
-      breakerOpened: true,
-    }
-  }
 }

@@ -5,16 +5,19 @@
 // out, and where the probe runs it has the last word. The decisions are pure (core/recovery.ts,
 // core/sso-probe.ts); the healer (healer.ts) calls these and reports what they return.
 import type { Config } from '../config/schema.js'
+import type { EvidenceKind } from '../core/recovery.js'
 import { conclusiveFailures, newFailure } from '../core/sso-probe.js'
 import { quoteText } from '../core/issuer.js'
 import type { DockerPort } from '../docker/engine.js'
 import { delay } from '../delay.js'
+import { errorMessage } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { IdpStore } from '../store/port.js'
 import { checkStore, confirmRecovery, viewTarget } from './confirm.js'
 import type { HealOutcome } from './outcome.js'
 import type { RepairResult } from './repair.js'
-import { rollBack } from './rollback.js'
+import { rollbackRepair } from './rollback.js'
+import { restartTarget } from './restart.js'
 import type { FailedProbe, SsoProbe } from './sso-monitor.js'
 import type { PendingConfirm, Target } from './target.js'
 
@@ -85,7 +88,14 @@ export async function settleAfterRestart(
       switch (proof.kind) {
         case 'worse':
           t.pending = null
-          return await rollBackOnEvidence(ctx, t, repair, proof.evidence, log, true)
+          return await rollBackOnEvidence(
+            ctx,
+            t,
+            repair,
+            { text: proof.evidence, kind: 'probe' },
+            log,
+            true,
+          )
         case 'passes':
           t.pending = null
           t.noteUp()
@@ -139,7 +149,14 @@ export async function settleAfterRestart(
       )
     case 'worse':
       t.pending = null
-      return await rollBackOnEvidence(ctx, t, repair, verdict.evidence, log, true)
+      return await rollBackOnEvidence(
+        ctx,
+        t,
+        repair,
+        { text: verdict.evidence, kind: verdict.evidenceKind },
+        log,
+        true,
+      )
   }
 }
 
@@ -163,7 +180,14 @@ export async function confirmLive(
       t.pending = null
       return {
         kind: 'outcome',
-        outcome: await rollBackOnEvidence(ctx, t, repair, proof.evidence, log, false),
+        outcome: await rollBackOnEvidence(
+          ctx,
+          t,
+          repair,
+          { text: proof.evidence, kind: 'probe' },
+          log,
+          false,
+        ),
       }
     case 'still-fails':
       // Dex still refuses the connector, readably: it did not pick the fix up. A restart will.
@@ -191,7 +215,7 @@ export async function confirmLive(
         ctx,
         t,
         repair,
-        `the IdP store fails its check: ${health.problem}`,
+        { text: `the IdP store fails its check: ${health.problem}`, kind: 'store' },
         log,
         false,
       ),
@@ -263,28 +287,74 @@ async function probeUntil(
   }
 }
 
-function rollBackOnEvidence(
+/**
+ * Evidence was seen: undo exactly what the repair changed (rollback.ts), restart the container when the
+ * repair was loaded by a restart (a live one is undone live: the undo writes yet another
+ * resource_version, and Dex reopens the connector at the next login), latch the breaker; the outcome.
+ */
+async function rollBackOnEvidence(
   ctx: SettleContext,
   t: Target,
   repair: RepairResult,
-  why: string,
+  evidence: Evidence,
   log: Logger,
   restart: boolean,
 ): Promise<HealOutcome> {
-  return rollBack({
-    store: ctx.store,
-    docker: ctx.docker,
-    target: t,
-    repair,
-    why,
-    backupDir: ctx.backupDir,
-    version: ctx.version,
-    stopTimeoutSeconds: ctx.config.repair.stopTimeoutSeconds,
-    signal: ctx.signal,
-    logger: ctx.logger,
-    log,
-    restart,
-  })
+  const why = evidence.text
+  log.error(
+    { why, evidence: evidence.kind, backup: repair.backup?.path ?? null },
+    'REPAIR DID NOT HOLD: undoing exactly what it changed',
+  )
+  t.trip('rolled_back')
+  try {
+    const rollback = await rollbackRepair(ctx.store, repair, {
+      backupDir: ctx.backupDir,
+      version: ctx.version,
+      logger: ctx.logger,
+    })
+    if (restart) {
+      try {
+        await restartTarget({
+          docker: ctx.docker,
+          target: t,
+          stopTimeoutSeconds: ctx.config.repair.stopTimeoutSeconds,
+          signal: ctx.signal,
+          log,
+        })
+      } catch (err) {
+        log.error({ err }, 'restart after rollback failed')
+      }
+    }
+    const how =
+      rollback.how === 'restored'
+        ? `the store failed its check, so it was restored whole from ${repair.backup?.path ?? '?'}`
+        : `the previous issuer${rollback.reverted.length === 1 ? ' was' : 's were'} put back${rollback.stale.length > 0 ? ` (not on ${rollback.stale.map((s) => s.connectorId).join(', ')}, changed since)` : ''}`
+    return {
+      kind: 'repaired',
+      result: 'rolled_back',
+      detail: `ROLLED BACK: ${why}; ${how}, ${restart ? 'container restarted' : 'Dex reopens the connector at the next login (no restart)'}, circuit breaker OPEN (no more automatic repairs until POST /reset or a long quiet period)`,
+      repair,
+      rollback,
+      evidence: evidence.kind,
+      breakerOpened: true,
+    }
+  } catch (err) {
+    return {
+      kind: 'repaired',
+      result: 'failed',
+      detail: `ROLLBACK FAILED: ${why}; undoing the repair failed: ${errorMessage(err)}; circuit breaker OPEN — restore by hand: netbird-watchdog backups restore`,
+      repair,
+      error: err,
+      evidence: evidence.kind,
+      breakerOpened: true,
+    }
+  }
+}
+
+/** Evidence that a repair made things worse: what was seen, and its kind (core/recovery.ts). */
+interface Evidence {
+  readonly text: string
+  readonly kind: EvidenceKind
 }
 
 export function unconfirmed(repair: RepairResult, detail: string): HealOutcome {

@@ -1,9 +1,9 @@
 // The IdP store as self-healing uses it, watched: every call that reaches the store (whatever it
-// answers) reports "up", every call that cannot reach it (store/availability.ts) reports "down". The
+// answers) reports "up", every call that cannot reach it (errors.ts isStoreUnreachable) reports "down". The
 // composition root turns that into netbird_watchdog_idp_store_up; nothing else changes — results and
 // errors pass through untouched.
 import type { IdpStore } from '../store/port.js'
-import { isStoreUnreachable } from '../store/availability.js'
+import { isStoreUnreachable } from '../errors.js'
 
 export function observeStore(store: IdpStore, report: (up: boolean) => void): IdpStore {
   const watch = async <T>(call: () => Promise<T>): Promise<T> => {

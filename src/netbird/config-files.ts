@@ -5,14 +5,14 @@
 // Config struct (management/internals/server/config, EmbeddedIdP = management/server/idp/embedded.go
 // EmbeddedIdPConfig), config.yaml is combined/cmd/config.go, setup.env is read by
 // infrastructure_files/configure.sh.
-// Why ~430 lines: three small parsers of NetBird's own files, each with the Go semantics it mirrors
+// Why ~500 lines: three small parsers of NetBird's own files, each with the Go semantics it mirrors
 // (case-insensitive struct keys, template substitution, bash quoting), sharing `readText`.
 import { readFileSync } from 'node:fs'
 import { isAbsolute, join } from 'node:path'
 import { parseYaml } from '../config/yaml.js'
 import { z } from 'zod'
 import { WatchdogError, errorMessage } from '../errors.js'
-import { Secret } from '../store/postgres/dsn.js'
+import { Secret } from '../core/dsn.js'
 
 type Env = Readonly<Record<string, string | undefined>>
 

@@ -26,7 +26,7 @@ import {
 } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
 import { WatchdogError, errorMessage } from '../errors.js'
-import type { StoreEngine } from './port.js'
+import type { StoreEngine } from '../core/store-identity.js'
 
 export const backupDirName = 'netbird-watchdog-backups'
 

@@ -3,9 +3,10 @@
 // v0.66.1, a PostgreSQL database (store/postgres/). The repair, rollback and backup logic
 // (store/issuer-edits.ts) is written once against this interface; no caller knows the engine.
 import type { ConnectorRow } from '../core/connectors.js'
+import type { StoreEngine } from '../core/store-identity.js'
 import type { BackupInfo, VerifyResult } from './backup-files.js'
 
-export type StoreEngine = 'sqlite' | 'postgres'
+export type { StoreEngine } from '../core/store-identity.js'
 
 /** What a backup records about why and by whom it was taken. */
 export interface BackupRequest {

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs'
 import type { ConnectionOptions } from 'node:tls'
 import type { PoolConfig } from 'pg'
 import { WatchdogError, errorMessage, type ErrorCode } from '../../errors.js'
-import { isSocketHost, type PgSettings, type Secret } from './dsn.js'
+import { isSocketHost, type PgSettings, type Secret } from '../../core/dsn.js'
 
 export interface PgTimeouts {
   /** Establishing a connection (TCP, TLS, authentication), and waiting for a free pooled one. */

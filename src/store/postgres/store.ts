@@ -9,7 +9,7 @@
 // - a restore locks the whole table (EXCLUSIVE: Dex still reads, nobody writes) and puts every row of
 //   the backup back in one transaction, after a verified backup of what it replaces;
 // - reads take no row locks. Every wait is bounded (store/postgres/connection.ts).
-// Why ~580 lines: the transaction, the restore and the error mapping share one connection discipline
+// Why ~650 lines: the transaction, the restore and the error mapping share one connection discipline
 // (no commit on a failed connection, the server asked whether a commit landed); split, each part
 // would have to restate it.
 import type { ConnectionOptions } from 'node:tls'
@@ -36,7 +36,13 @@ import {
   type PgTimeouts,
   type TlsChoice,
 } from './connection.js'
-import { dsnIdentity, dsnLabel, parseDsn, type ParseOptions, type PgSettings } from './dsn.js'
+import {
+  dsnIdentity,
+  dsnLabel,
+  parseDsn,
+  type ParseOptions,
+  type PgSettings,
+} from '../../core/dsn.js'
 import {
   describeSql,
   dexSchemaOf,
@@ -134,7 +140,7 @@ export class PostgresStore implements IdpStore {
     this.identity = dsnIdentity(settings)
   }
 
-  /** A store for a DSN (store/postgres/dsn.ts); a malformed one throws CONFIG_INVALID or USAGE. */
+  /** A store for a DSN (core/dsn.ts); a malformed one throws CONFIG_INVALID or USAGE. */
   static fromDsn(dsn: string, opts: PostgresStoreOptions & ParseOptions = {}): PostgresStore {
     const { code, source, ...timeouts } = opts
     return new PostgresStore(

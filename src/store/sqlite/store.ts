@@ -13,7 +13,7 @@ import type {
   StoreIdentity,
   StoreTransaction,
 } from '../port.js'
-import { isDsn, looksLikeDsn, notADsn } from '../postgres/dsn.js'
+import { isDsn, looksLikeDsn, notADsn } from '../../core/dsn.js'
 import { backupSqlite, fileIdentity, restoreSqlite, verifySqliteBackup } from './backup.js'
 import {
   defaultBusyTimeoutMs,

@@ -8,8 +8,8 @@
 import { statSync } from 'node:fs'
 import type { ConnectorRow } from '../core/connectors.js'
 import { WatchdogError, errorMessage } from '../errors.js'
-import type { BackupInfo, VerifyResult } from './backup-files.js'
-import { locationLabel, type StoreLocation } from './open.js'
+import type { BackupInfo, VerifyResult } from '../store/backup-files.js'
+import { locationLabel, type StoreLocation } from '../store/open.js'
 import type {
   BackupRequest,
   IdpStore,
@@ -17,7 +17,7 @@ import type {
   StoreEngine,
   StoreIdentity,
   StoreTransaction,
-} from './port.js'
+} from '../store/port.js'
 
 /** What finding the store gave: where it is, or why it cannot be known now. */
 export type Located = { readonly location: StoreLocation } | { readonly unknown: string }

@@ -15,7 +15,7 @@
 // Why ~410 lines: two grammars (URI and key=value) with their own quoting and decoding, each failure
 // worded without quoting a byte of the DSN, and the label and identity built from the result; split,
 // the rule "no message quotes the DSN" would have to be kept in several places.
-import { WatchdogError } from '../../errors.js'
+import { WatchdogError } from '../errors.js'
 
 export type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full'
 
