@@ -197,8 +197,10 @@ test('PostgreSQL store: crash loop → detect, back up, repair in PostgreSQL, re
   assert.equal(await issuerIn(s.database), `${peer.origin}/`)
   const now = await rawConnectors(cluster, s.database)
   const others = (rows: Array<Record<string, unknown>>): unknown =>
-    rows.map((r) => (r.id === jc ? { ...r, config: null } : r))
+    rows.map((r) => (r.id === jc ? { ...r, config: null, resource_version: null } : r))
   assert.deepEqual(others(now), others(s.pristine))
+  // With a new resource_version, so that a running Dex reopens the connector.
+  assert.equal(now.find((r) => r.id === jc)!.resource_version, '1')
   assert.equal((await inspectState(s.container)).Status, 'running')
 
   // The verified pre-repair backup holds the rows as they were, byte for byte.
@@ -246,9 +248,11 @@ test('PostgreSQL store: a repair whose restart still fails is rolled back, the r
     1,
   )
   assert.equal(await s.metric('netbird_watchdog_breaker_open', { container: s.container }), 1)
+  // Every connector row as it was; the rolled-back one with yet another resource_version (the repair
+  // wrote "1", the rollback "2"), so that a running Dex reopens it.
   assert.deepEqual(
     await rawConnectors(cluster, s.database),
-    s.pristine,
+    s.pristine.map((r) => (r.id === jc ? { ...r, resource_version: '2' } : r)),
     'every connector row is as it was',
   )
   assert.ok(s.records.some((r) => r.level === 'error' && r.msg.startsWith('ROLLED BACK:')))

@@ -95,6 +95,8 @@ test('explicit series from the start: docker_up 0, build_info, every rule at 0 f
     'check',
     'task',
     'engine',
+    'evidence',
+    'connector',
   ])
   for (const s of samples.filter((x) => x.name.startsWith('netbird_watchdog_'))) {
     for (const l of Object.keys(s.labels)) assert.ok(allowed.has(l), `${s.name}{${l}}`)
