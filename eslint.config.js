@@ -54,8 +54,8 @@ const floors = [
   [
     {
       room: 'leaves',
-      files: ['src/log.ts', 'src/delay.ts', 'src/version.ts', 'src/crash.ts'],
-      specs: ['**/log.js', '**/delay.js', '**/version.js', '**/crash.js'],
+      files: ['src/log.ts', 'src/delay.ts', 'src/version.ts', 'src/crash.ts', 'src/files.ts'],
+      specs: ['**/log.js', '**/delay.js', '**/version.js', '**/crash.js', '**/files.js'],
     },
   ],
   [{ room: 'core', files: ['src/core/**/*.ts'], specs: ['**/core/**'] }],

@@ -42,7 +42,8 @@ import {
   type DockerPort,
 } from '../docker/engine.js'
 import { WatchdogError, errorMessage, isWatchdogError } from '../errors.js'
-import { defaultBackupDir, stampOf, writePrivateFileAtomically } from '../store/backup-files.js'
+import { defaultBackupDir } from '../store/backup-files.js'
+import { stampOf, writePrivateFileAtomically } from '../files.js'
 import {
   backupDirFor,
   defaultPostgresBackupDir,

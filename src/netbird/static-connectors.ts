@@ -9,7 +9,7 @@ import { closeSync, fsyncSync, ftruncateSync, openSync, writeSync } from 'node:f
 import { basename, join } from 'node:path'
 import { findMember, parseLocated, setStringMember, type JsonNode } from '../core/connector-json.js'
 import { WatchdogError, errorMessage } from '../errors.js'
-import { preparePrivateDir, stampOf } from '../store/backup-files.js'
+import { preparePrivateDir, stampOf } from '../files.js'
 import { readText } from './config-files.js'
 
 export interface StaticConnector {

@@ -3,7 +3,8 @@
 // backup left behind.
 import { readdirSync, statSync, unlinkSync } from 'node:fs'
 import { join } from 'node:path'
-import { listBackups, unlinkIfExists, type BackupInfo } from './backup-files.js'
+import { listBackups, type BackupInfo } from './backup-files.js'
+import { unlinkIfExists } from '../files.js'
 
 export interface PrunePolicy {
   /** Keep at most this many of each kind of file (the newest). */

@@ -9,18 +9,20 @@ import { join, resolve } from 'node:path'
 import { WatchdogError, errorMessage } from '../../errors.js'
 import {
   checkAgainstManifest,
-  checkFreeSpace,
   engineOf,
-  hashFile,
-  preparePrivateDir,
   uniqueBackupId,
-  unlinkIfExists,
   writeManifest,
-  writePrivateFileAtomically,
   type BackupInfo,
   type BackupManifest,
   type VerifyResult,
 } from '../backup-files.js'
+import {
+  checkFreeSpace,
+  hashFile,
+  preparePrivateDir,
+  unlinkIfExists,
+  writePrivateFileAtomically,
+} from '../../files.js'
 import { sweepStalePartials } from '../retention.js'
 import type { BackupRequest } from '../port.js'
 import { sameRecords, type PgConnectorRecord } from './schema.js'

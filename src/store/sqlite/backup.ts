@@ -9,20 +9,22 @@ import { sameConnectors, type ConnectorRow } from '../../core/connectors.js'
 import { WatchdogError, errorMessage } from '../../errors.js'
 import {
   checkAgainstManifest,
-  checkFreeSpace,
-  createPrivateFile,
-  fileSize,
-  fsyncFile,
-  hashFile,
   keepEvidenceCopy,
-  preparePrivateDir,
   uniqueBackupId,
-  unlinkIfExists,
   writeManifest,
   type BackupInfo,
   type BackupManifest,
   type VerifyResult,
 } from '../backup-files.js'
+import {
+  checkFreeSpace,
+  createPrivateFile,
+  fileSize,
+  fsyncFile,
+  hashFile,
+  preparePrivateDir,
+  unlinkIfExists,
+} from '../../files.js'
 import { sweepStalePartials } from '../retention.js'
 import type { BackupRequest, RestoreResult } from '../port.js'
 import {
