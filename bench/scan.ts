@@ -15,6 +15,7 @@ import { LineScanner } from '../src/scan/scan-stream.js'
 import { createLineFactory, prng } from './lib/fuzz-lines.js'
 import { childrenCpuSeconds } from './lib/proc.js'
 import { argNumber, figure, note, printMachine } from './lib/report.js'
+import { named, nodeEnv, runtimes, type Runtime } from './lib/runtime.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const outDir = `${root}bench/out`
@@ -89,10 +90,10 @@ interface Timed {
   stdout: string
 }
 
-function timeCommand(cmd: string, args: string[]): Timed {
+function timeCommand(cmd: string, args: string[], env?: NodeJS.ProcessEnv): Timed {
   const cpu = childrenCpuSeconds()
   const start = process.hrtime.bigint()
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 28 })
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 28, ...(env ? { env } : {}) })
   const ms = Number(process.hrtime.bigint() - start) / 1e6
   if (r.status !== 0 && r.status !== 1) {
     throw new Error(`${cmd} exited ${r.status}: ${r.stderr}`)
@@ -100,19 +101,19 @@ function timeCommand(cmd: string, args: string[]): Timed {
   return { ms, cpuMs: (childrenCpuSeconds() - cpu) * 1000, stdout: r.stdout }
 }
 
-/** Runs `a` and `b` alternately `runs` times; the best wall time and the best CPU time of each. */
-function bestOf(runs: number, a: () => Timed, b: () => Timed): [Timed, Timed] {
+/** Runs each command in turn, `runs` rounds; per command the best wall time and the best CPU time. */
+function bestOf(runs: number, commands: readonly (() => Timed)[]): Timed[] {
   const best = (x: Timed | undefined, y: Timed): Timed =>
     x === undefined
       ? y
       : { ms: Math.min(x.ms, y.ms), cpuMs: Math.min(x.cpuMs, y.cpuMs), stdout: y.stdout }
-  let ra: Timed | undefined
-  let rb: Timed | undefined
+  const results: (Timed | undefined)[] = commands.map(() => undefined)
   for (let i = 0; i < runs; i++) {
-    ra = best(ra, a())
-    rb = best(rb, b())
+    commands.forEach((run, k) => {
+      results[k] = best(results[k], run())
+    })
   }
-  return [ra!, rb!]
+  return results as Timed[]
 }
 
 /**
@@ -166,29 +167,34 @@ if (!existsSync(logFile)) await generate(logFile)
 const bytes = statSync(logFile).size
 
 printMachine()
-const [ours, grep] = bestOf(
-  3,
-  () => timeCommand(process.execPath, [cli, 'scan', '--json', logFile]),
+const measured: readonly Runtime[] = runtimes()
+const scanOf = (r: Runtime) => (): Timed =>
+  timeCommand(r.node, [`${r.root}/dist/cli.js`, 'scan', '--json', logFile], nodeEnv())
+const [grep, ...scans] = bestOf(3, [
   () => timeCommand('grep', ['-E', '-c', grepPattern, logFile]),
-)
-const ourFindings = ours.stdout.trim() === '' ? 0 : ours.stdout.trim().split('\n').length
-const grepFindings = Number(grep.stdout.trim())
+  ...measured.map(scanOf),
+])
+const grepFindings = Number(grep!.stdout.trim())
 
 figure('scan_input_lines', totalLines)
 figure('scan_input_mb', bytes / 1e6, 1)
-figure('scan_findings', ourFindings)
 figure('grep_matching_lines', grepFindings)
-figure('scan_ms', ours.ms, 0)
-figure('grep_ms', grep.ms, 0)
-figure('scan_lines_per_s', Math.round(totalLines / (ours.ms / 1000)))
-figure('scan_vs_grep_ratio', ours.ms / grep.ms, 2)
+figure('grep_ms', grep!.ms, 0)
+figure('grep_cpu_ms', grep!.cpuMs, 0)
+measured.forEach((runtime, i) => {
+  const ours = scans[i]!
+  const findings = ours.stdout.trim() === '' ? 0 : ours.stdout.trim().split('\n').length
+  figure(named('scan_findings', runtime), findings)
+  figure(named('scan_ms', runtime), ours.ms, 0)
+  figure(named('scan_lines_per_s', runtime), Math.round(totalLines / (ours.ms / 1000)))
+  figure(named('scan_vs_grep_ratio', runtime), ours.ms / grep!.ms, 2)
+  figure(named('scan_cpu_ms', runtime), ours.cpuMs, 0)
+  figure(named('scan_vs_grep_cpu_ratio', runtime), ours.cpuMs / grep!.cpuMs, 2)
+  if (findings !== grepFindings) {
+    note(`${runtime.label}: finding counts differ (scan ${findings}, grep ${grepFindings})`)
+  }
+})
 note('target: scan_vs_grep_ratio <= 1.5, scan_findings = grep_matching_lines')
-figure('scan_cpu_ms', ours.cpuMs, 0)
-figure('grep_cpu_ms', grep.cpuMs, 0)
-figure('scan_vs_grep_cpu_ratio', ours.cpuMs / grep.cpuMs, 2)
-if (ourFindings !== grepFindings) {
-  note(`finding counts differ (scan ${ourFindings}, grep ${grepFindings})`)
-}
 printMachine('machine after the timed runs')
 
 const fuzz = fuzzCheck(fuzzLines, 1)

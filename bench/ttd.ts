@@ -11,7 +11,8 @@
 // Running (NetBird v0.65.2+, where a failed connector no longer stops management): at the same time,
 // a container that stays up logs the `ERRO … server: Failed to open connector` line at random
 // intervals; the daemon's finding and a reference follower attached once are both timed per line.
-// Ratios: the daemon's p95 over the floor's p95, same lines, same run.
+// Ratios: the daemon's p95 over the floor's p95, same lines, same run. With a second runtime set
+// (bench/lib/runtime.ts), a second daemon on it watches the same containers: the `_node20` figures.
 // Usage: npm run bench:ttd [-- --events 60] [-- --quick]
 import { mkdirSync } from 'node:fs'
 import {
@@ -30,6 +31,7 @@ import { writeCdfPlot } from './lib/plot.js'
 import { prng } from './lib/fuzz-lines.js'
 import { delayOf, FloorFollower } from './lib/log-floor.js'
 import { argNumber, figure, hasFlag, note, percentile, printMachine } from './lib/report.js'
+import { compareRuntime, named, shippedRuntime, type Runtime } from './lib/runtime.js'
 import { delay, observeConfig, repoRoot, Watchdog, type LogRecord } from './lib/watchdog.js'
 import { crashWorkload, erroLine, fatalLine } from './lib/workloads.js'
 
@@ -80,14 +82,23 @@ await runContainer({
   createOnly: true,
 })
 let wd: Watchdog | undefined
+let wdOther: Watchdog | undefined
 let stopping = false
 const floors: FloorFollower[] = []
 try {
-  wd = await Watchdog.start({
-    config: observeConfig({ names: [name, runningName] }),
-    keep: (r) => isFinding(r) || isRunningFinding(r),
-  })
+  const other = compareRuntime()
+  const start = (runtime: Runtime): Promise<Watchdog> =>
+    Watchdog.start({
+      config: observeConfig({ names: [name, runningName] }),
+      keep: (r) => isFinding(r) || isRunningFinding(r),
+      runtime,
+    })
+  wd = await start(shippedRuntime)
   const watchdog = wd
+  if (other) {
+    wdOther = await start(other)
+    note(`compared runtime: ${other.node} ${other.version} on ${other.root}`)
+  }
   const startFloor = await FloorFollower.onStart(name)
   floors.push(startFloor)
   await docker(['start', runningName])
@@ -128,11 +139,10 @@ try {
     await docker(['start', name])
   }
   // Let the last event be seen by the watchdog and by a poll that began after it.
-  await watchdog.waitRecord(() => watchdog.records.filter(isFinding).length >= events, 30_000)
-  await watchdog.waitRecord(
-    () => watchdog.records.filter(isRunningFinding).length >= events,
-    60_000,
-  )
+  for (const w of [watchdog, ...(wdOther ? [wdOther] : [])]) {
+    await w.waitRecord(() => w.records.filter(isFinding).length >= events, 30_000)
+    await w.waitRecord(() => w.records.filter(isRunningFinding).length >= events, 60_000)
+  }
   await docker(['wait', name])
   const lastExit = Date.now()
   while (!polls.some((p) => p.began > lastExit)) await delay(100)
@@ -190,10 +200,11 @@ try {
     runningFloor.of(erroLine),
     running.map((l) => l.ts),
   )
-  const runningFindings = watchdog.records.filter(isRunningFinding).map((r) => Date.parse(r.time))
-  const ttdRunning = running
-    .slice(0, runningFindings.length)
-    .map((l, i) => runningFindings[i]! - l.at)
+  const runningTtd = (w: Watchdog): number[] => {
+    const found = w.records.filter(isRunningFinding).map((r) => Date.parse(r.time))
+    return running.slice(0, found.length).map((l, i) => found[i]! - l.at)
+  }
+  const ttdRunning = runningTtd(watchdog)
   if (floorStart.length !== n || floorRunning.length !== running.length) {
     note(
       `floor lines missing: start ${floorStart.length} of ${n}, running ${floorRunning.length} of ${running.length}`,
@@ -219,6 +230,26 @@ try {
     'target: ttd_running_vs_floor_p95_ratio <= 2 (a container that stays up, NetBird v0.65.2+; ' +
       'finding times have 1 ms resolution, the floor sub-millisecond)',
   )
+  if (wdOther && other) {
+    // The same events and lines, seen by the same code on the other runtime.
+    const found = wdOther.records.filter(isFinding).map((r) => Date.parse(r.time))
+    const ttdOther = written.slice(0, found.length).map((w, i) => found[i]! - w)
+    const runningOther = runningTtd(wdOther)
+    figure(named('ttd_p50_ms', other), percentile(ttdOther, 50), 1)
+    figure(named('ttd_p95_ms', other), percentile(ttdOther, 95), 1)
+    figure(
+      named('ttd_vs_start_floor_p95_ratio', other),
+      percentile(ttdOther, 95) / percentile(floorStart, 95),
+      2,
+    )
+    figure(named('ttd_running_p50_ms', other), percentile(runningOther, 50), 2)
+    figure(named('ttd_running_p95_ms', other), percentile(runningOther, 95), 2)
+    figure(
+      named('ttd_running_vs_floor_p95_ratio', other),
+      percentile(runningOther, 95) / percentile(floorRunning, 95),
+      2,
+    )
+  }
 
   // The committed plot (bench/results, shown in BENCHMARKS.md) comes from full runs only; a --quick
   // smoke run writes its plot under bench/out (ignored) instead of overwriting it.
@@ -245,6 +276,7 @@ try {
 } finally {
   stopping = true
   for (const f of floors) f.stop()
+  await wdOther?.stop()
   await wd?.stop()
   await removeBenchContainers()
 }
