@@ -10,7 +10,8 @@
 // in seven of a NetBird log. Each jump waits for the byte it jumped to, so the loop runs two cursors
 // at once, over the two halves of the block, and the processor overlaps their waits (1.5× faster in
 // bench/scan.ts). A shorter literal would shorten every jump, so each one is searched on its own with
-// Buffer.indexOf (memchr on its first byte: cheap for the upper-case level markers such as `FATL`).
+// Buffer.indexOf (memchr on its first byte: cheap for the upper-case level markers such as `FATL`),
+// those that begin alike in one pass.
 
 /** Literals at least this long (in bytes) share the skip loop; shorter ones get a search of their own. */
 export const skipWindow = 11
@@ -50,13 +51,13 @@ interface SkipTable {
  */
 export class LiteralSearch {
   readonly literals: readonly string[]
-  readonly #short: readonly Buffer[]
+  readonly #short: readonly ShortSearch[]
   readonly #skip: SkipTable | undefined
 
   constructor(literals: readonly string[]) {
     this.literals = minimalLiterals(literals)
     const encoded = this.literals.map((l) => Buffer.from(l, 'utf8'))
-    this.#short = encoded.filter((b) => b.length < skipWindow)
+    this.#short = shortSearches(encoded.filter((b) => b.length < skipWindow))
     const long = encoded.filter((b) => b.length >= skipWindow)
     this.#skip = long.length === 0 ? undefined : skipTable(long)
   }
@@ -73,14 +74,40 @@ export class LiteralSearch {
       else skipSearchTwo(block, skip, found)
     }
     let sorted = true
-    for (const lit of this.#short) {
+    for (const { key, literals } of this.#short) {
       const before = found.length
-      for (let at = block.indexOf(lit); at !== -1; at = block.indexOf(lit, at + 1)) found.push(at)
+      for (let at = block.indexOf(key); at !== -1; at = block.indexOf(key, at + 1)) {
+        if (literals.some((lit) => at + lit.length <= block.length && matchesAt(block, at, lit))) {
+          found.push(at)
+        }
+      }
       if (before > 0 && found.length > before) sorted = false
     }
     if (!sorted) found.sort((a, b) => a - b)
     return found
   }
+}
+
+/** A search pass for short literals that begin alike: their common beginning, then each checked. */
+interface ShortSearch {
+  readonly key: Buffer
+  readonly literals: readonly Buffer[]
+}
+
+/** One pass per group of short literals sharing their first three bytes (`FATL` and `FATA`: `FAT`). */
+function shortSearches(short: readonly Buffer[]): ShortSearch[] {
+  const groups = new Map<string, Buffer[]>()
+  for (const lit of short) {
+    const head = lit.length >= 3 ? lit.toString('latin1', 0, 3) : `${lit.toString('latin1')}\n`
+    groups.set(head, [...(groups.get(head) ?? []), lit])
+  }
+  return [...groups.values()].map((literals) => {
+    let n = Math.min(...literals.map((l) => l.length))
+    for (const lit of literals) {
+      while (n > 0 && !lit.subarray(0, n).equals((literals[0] as Buffer).subarray(0, n))) n--
+    }
+    return { key: (literals[0] as Buffer).subarray(0, n), literals }
+  })
 }
 
 function skipTable(long: readonly Buffer[]): SkipTable {
