@@ -220,6 +220,7 @@ try {
     const floor = floorByTs.get(l.ts)
     return floor === undefined ? [] : [ttdFinding[i]! - floor]
   })
+  figure('ttd_over_start_floor_p5_ms', percentile(over, 5), 1)
   figure('ttd_over_start_floor_p50_ms', percentile(over, 50), 1)
   figure('ttd_over_start_floor_p95_ms', percentile(over, 95), 1)
   note(
