@@ -10,9 +10,12 @@
 //   warm-up: 150 s, so that every process is measured settled. V8 keeps the heap it grew to while
 //     starting until its memory reducer runs, about 104 s after start for a process started from a
 //     file (seen with --trace-gc on Node 26, for the daemon and the floor alike; BENCHMARKS.md).
-//   idle: one healthy target, /metrics scraped every 15 s (as Prometheus would), 60 s window; the
-//     daemon runs with the default schedules (doctor, backup, integrity: node-cron sets one timer
-//     for each next run; with no idp.db here a run costs a few milliseconds).
+//   idle: one healthy target, /metrics scraped every 15 s (as Prometheus would), 60 s window. The
+//     memory figures come from a daemon with the schedules off, as in every run before; beside it
+//     a second daemon with the default schedules (doctor, backup, integrity: node-cron sets one
+//     timer for each next run; with no idp.db here a run costs a few milliseconds) gives
+//     `cpu_idle_pct` and `rss_idle_default_schedules_mb` (node-cron's date matching touches ICU's
+//     time-zone data: about 7 MB of the node binary's file-backed pages, BENCHMARKS.md).
 //   busy: a second target floods 1,000 lines/s and restart-loops (fatal line, exit 1), 60 s window.
 // Usage: npm run bench:footprint [-- --seconds 60] [-- --warmup 150] [-- --quick]
 //   [-- --node-options '<options>']
@@ -119,7 +122,7 @@ async function startImage(configDir: string): Promise<{ port: number; pid: numbe
     JSON.stringify(
       observeConfig(
         { names: [idleName] },
-        { log: { level: 'info' }, schedules: {}, metrics: { address: `127.0.0.1:${port}` } },
+        { log: { level: 'info' }, metrics: { address: `127.0.0.1:${port}` } },
       ),
     ),
     { mode: 0o644 },
@@ -167,24 +170,30 @@ if (other) note(`compared runtime: ${other.node} ${other.version} on ${other.roo
 const configDir = mkdtempSync(join(tmpdir(), 'nbw-bench-fp-'))
 chmodSync(configDir, 0o755) // the image's user (1000) reads the config through the bind mount
 let wd: Watchdog | undefined
-let wdOther: Watchdog | undefined
+/** The idle-only daemons: default schedules (both runtimes), and the other runtime's memory one. */
+const idleOnly: Watchdog[] = []
 try {
   const idle = idleWorkload()
   await runContainer({ name: idleName, image, cmd: idle.cmd, env: idle.env })
-  // The default schedules on (observeConfig turns them off for the other benches).
-  const config = observeConfig(
-    { names: [idleName, busyName] },
-    { log: { level: 'info' }, schedules: {} },
-  )
-  wd = await Watchdog.start({ config, env: { NODE_OPTIONS: nodeOptions } })
+  wd = await Watchdog.start({
+    config: observeConfig({ names: [idleName, busyName] }, { log: { level: 'info' } }),
+    env: { NODE_OPTIONS: nodeOptions },
+  })
   const watchdog = wd
-  if (other) {
-    wdOther = await Watchdog.start({
-      config: observeConfig({ names: [idleName] }, { log: { level: 'info' }, schedules: {} }),
+  const idleDaemon = async (runtime: Runtime, schedules: boolean): Promise<Watchdog> => {
+    // `schedules: {}`: the defaults (observeConfig turns them off).
+    const extra = schedules ? { log: { level: 'info' }, schedules: {} } : { log: { level: 'info' } }
+    const w = await Watchdog.start({
+      config: observeConfig({ names: [idleName] }, extra),
       env: { NODE_OPTIONS: nodeOptions },
-      runtime: other,
+      runtime,
     })
+    idleOnly.push(w)
+    return w
   }
+  const wdSchedules = await idleDaemon(shippedRuntime, true)
+  const wdOther = other ? await idleDaemon(other, false) : undefined
+  const wdOtherSchedules = other ? await idleDaemon(other, true) : undefined
   const inImage = await startImage(configDir)
   await delay(warmupS * 1000)
 
@@ -195,10 +204,12 @@ try {
   const dockerodeIdle = new ProcSampler(dockerodeOnly.pid!).start()
   const stackIdle = new ProcSampler(stackOnly.pid!).start()
   const imageIdle = new ProcSampler(inImage.pid).start()
+  const schedulesIdle = new ProcSampler(wdSchedules.pid).start()
   const otherIdle =
-    other && wdOther && bareOther && stackOther
+    other && wdOther && wdOtherSchedules && bareOther && stackOther
       ? {
           daemon: new ProcSampler(wdOther.pid).start(),
+          schedules: new ProcSampler(wdOtherSchedules.pid).start(),
           bare: new ProcSampler(bareOther.pid!).start(),
           stack: new ProcSampler(stackOther.pid!).start(),
         }
@@ -208,8 +219,7 @@ try {
       .then((r) => r.arrayBuffer())
       .catch(() => undefined)
   const scrapes = setInterval(() => {
-    void watchdog.scrape().catch(() => undefined)
-    void wdOther?.scrape().catch(() => undefined)
+    for (const w of [watchdog, ...idleOnly]) void w.scrape().catch(() => undefined)
     void scrapeImage()
   }, 15_000)
   const statsBytes: number[] = []
@@ -226,11 +236,13 @@ try {
   const rssImage = median(imageIdle.stop().map((s) => s.rssBytes))
   const rssIdle = median(idleSamples.map((s) => s.rssBytes))
   const rssBare = median(bareSamples.map((s) => s.rssBytes))
-  const cpuIdle = cpuPercent(idleSamples[0]!, idleSamples.at(-1)!)
+  const schedulesSamples = schedulesIdle.stop()
+  const cpuIdle = cpuPercent(schedulesSamples[0]!, schedulesSamples.at(-1)!)
+  const cpuIdleSchedulesOff = cpuPercent(idleSamples[0]!, idleSamples.at(-1)!)
+  const rssIdleSchedules = median(schedulesSamples.map((s) => s.rssBytes))
   const bareCpu = cpuPercent(bareSamples[0]!, bareSamples.at(-1)!)
   const otherFigures = otherIdle && other ? settledFigures(otherIdle, other) : []
-  await wdOther?.stop()
-  wdOther = undefined
+  for (const w of idleOnly.splice(0)) await w.stop()
   await docker(['rm', '-f', '-v', imageName])
 
   // Busy window: the flood target appears (started late on purpose: it must be picked up).
@@ -261,6 +273,8 @@ try {
   figure('image_idle_docker_stats_mb', mb(median(statsBytes)), 1)
   figure('image_idle_rss_mb', mb(rssImage), 1)
   figure('cpu_idle_pct', cpuIdle, 3)
+  figure('cpu_idle_schedules_off_pct', cpuIdleSchedulesOff, 3)
+  figure('rss_idle_default_schedules_mb', mb(rssIdleSchedules), 1)
   note('target: cpu_idle_pct < 0.2 (default schedules on); rss_vs_stack_floor_ratio <= 1.10')
   figure('cpu_bare_node_pct', bareCpu, 3)
   figure('cpu_busy_pct', cpuBusy, 1)
@@ -279,7 +293,7 @@ try {
 } finally {
   for (const child of [bare, dockerodeOnly, stackOnly, bareOther, stackOther])
     child?.kill('SIGKILL')
-  await wdOther?.stop()
+  for (const w of idleOnly) await w.stop()
   await wd?.stop()
   await removeBenchContainers()
   rmSync(configDir, { recursive: true, force: true })
@@ -287,10 +301,11 @@ try {
 
 /** The compared runtime's idle figures, from the same window: [name, value, decimals]. */
 function settledFigures(
-  s: { daemon: ProcSampler; bare: ProcSampler; stack: ProcSampler },
+  s: { daemon: ProcSampler; schedules: ProcSampler; bare: ProcSampler; stack: ProcSampler },
   runtime: Runtime,
 ): [string, number, number][] {
   const daemon = s.daemon.stop()
+  const schedules = s.schedules.stop()
   const bareRss = median(s.bare.stop().map((x) => x.rssBytes))
   const stackRss = median(s.stack.stop().map((x) => x.rssBytes))
   const rss = median(daemon.map((x) => x.rssBytes))
@@ -299,6 +314,11 @@ function settledFigures(
     [named('rss_idle_mb', runtime), mb(rss), 1],
     [named('rss_stack_imports_only_mb', runtime), mb(stackRss), 1],
     [named('rss_vs_stack_floor_ratio', runtime), rss / stackRss, 3],
-    [named('cpu_idle_pct', runtime), cpuPercent(daemon[0]!, daemon.at(-1)!), 3],
+    [named('cpu_idle_pct', runtime), cpuPercent(schedules[0]!, schedules.at(-1)!), 3],
+    [
+      named('rss_idle_default_schedules_mb', runtime),
+      mb(median(schedules.map((x) => x.rssBytes))),
+      1,
+    ],
   ]
 }

@@ -143,7 +143,7 @@ describe('benign lines', () => {
     assert.deepEqual(hits, [])
   })
 
-  test('the block prefilter lets every rule example through', () => {
+  test('the block search lets every rule example through', () => {
     const examples = rules.flatMap((r) => r.examples.map((e) => [r.id, e] as const))
     const found: Finding[] = []
     detectBlock(Buffer.from(examples.map(([, e]) => e).join('\n')), 1, (f) => found.push(f))
@@ -181,9 +181,10 @@ describe('benign lines', () => {
   })
 })
 
-test('the block prefilter never drops a line that line-by-line classification would report', () => {
+test('the block search never drops a line that line-by-line classification would report', () => {
   // Lines assembled from every anchor, every fatal-level spelling the classifier knows, near
-  // misses and random text, in every order: detectBlock must report exactly what detectLine does.
+  // misses and random text, in every order: detectBlock must report exactly what detectLine does
+  // (the literal search may skip only lines in which detectLine finds nothing).
   const pieces = [
     ...rules.flatMap((r) => r.anchors),
     ...rules.flatMap((r) => r.examples.map((e) => e.slice(0, 60))),
