@@ -3,18 +3,23 @@
 // times, median of 7 warm runs each, interleaved, with `sync` before
 // each timed run so that one run's dirty pages are not flushed on the next one's clock:
 //   sqlite3     `sqlite3 SRC ".backup DST"` (the reference; needs the sqlite3 CLI on PATH)
-//   copy        our online-backup step alone (better-sqlite3 backup(), large steps)
+//   copy        our copy step alone (copySnapshot in src/store/sqlite/backup.ts: VACUUM INTO)
 //   verified    backupDb(): copy + integrity_check + connector comparison + sha256 + fsync + manifest
 // and prints `backup_vs_sqlite3_ratio: R` (copy / sqlite3) and `verified_backup_vs_sqlite3_ratio: R`.
+// The timing runs in a child node with the image's NODE_OPTIONS; with a second runtime set
+// (bench/lib/runtime.ts) a child on it times the same files too: the `_node20` figures.
 // Run: npm run bench:backup [-- --quick]   (--quick: the 10 MB file only, 3 runs: a smoke run)
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
+import { copySnapshot } from '../src/store/sqlite/backup.js'
 import { backupDb } from '../test/helpers/store.js'
 import { createIdpDb } from '../test/helpers/idp-fixture.js'
+import { figure, note, printMachine } from './lib/report.js'
+import { named, nodeEnv, runtimes } from './lib/runtime.js'
 
 const quick = process.argv.includes('--quick')
 const runs = quick ? 3 : 7
@@ -83,8 +88,46 @@ async function time(fn: () => Promise<void> | void): Promise<number> {
   return performance.now() - start
 }
 
-async function main(): Promise<void> {
+interface Medians {
+  sqlite3: number
+  copy: number
+  verified: number
+}
+
+/** The timed runs on one source (in the measuring child). */
+async function measure(src: string, runs: number): Promise<Medians> {
+  const dir = mkdtempSync(join(tmpdir(), 'nbw-bench-backup-run-'))
+  try {
+    const sqlite3: number[] = []
+    const copy: number[] = []
+    const verified: number[] = []
+    for (let r = 0; r < runs; r++) {
+      const a = join(dir, `sqlite3-${r}.db`)
+      sqlite3.push(await time(() => void execFileSync('sqlite3', [src, `.backup ${a}`])))
+      rmSync(a)
+      const b = join(dir, `copy-${r}.db`)
+      const h = new Database(src, { readonly: true })
+      copy.push(await time(() => copySnapshot(h, b, src)))
+      h.close()
+      rmSync(b)
+      const out = join(dir, `verified-${r}`)
+      verified.push(
+        await time(
+          async () =>
+            void (await backupDb(src, { backupDir: out, reason: 'bench', version: 'bench' })),
+        ),
+      )
+      rmSync(out, { recursive: true })
+    }
+    return { sqlite3: median(sqlite3), copy: median(copy), verified: median(verified) }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+function main(): void {
   const dir = mkdtempSync(join(tmpdir(), 'nbw-bench-backup-'))
+  printMachine()
   try {
     const sizes = [
       ['10MB', 10 * 1024 * 1024],
@@ -94,39 +137,43 @@ async function main(): Promise<void> {
       const src = join(dir, `idp-${label}.db`)
       build(src, bytes)
       const size = statSync(src).size
-      const sqlite3: number[] = []
-      const copy: number[] = []
-      const verified: number[] = []
-      for (let r = 0; r < runs; r++) {
-        const a = join(dir, `sqlite3-${label}-${r}.db`)
-        sqlite3.push(await time(() => void execFileSync('sqlite3', [src, `.backup ${a}`])))
-        rmSync(a)
-        const b = join(dir, `copy-${label}-${r}.db`)
-        const h = new Database(src, { readonly: true })
-        h.pragma('cache_size = 0') // as src/store/sqlite/backup.ts does
-        copy.push(await time(async () => void (await h.backup(b, { progress: () => 1 << 14 }))))
-        h.close()
-        rmSync(b)
-        const out = join(dir, `verified-${label}-${r}`)
-        verified.push(
-          await time(
-            async () =>
-              void (await backupDb(src, { backupDir: out, reason: 'bench', version: 'bench' })),
-          ),
-        )
-        rmSync(out, { recursive: true })
-      }
-      const ms = { sqlite3: median(sqlite3), copy: median(copy), verified: median(verified) }
       console.log(`size: ${label} (${size} bytes)`)
-      console.log(`  sqlite3_backup_ms: ${ms.sqlite3.toFixed(1)}`)
-      console.log(`  our_backup_copy_ms: ${ms.copy.toFixed(1)}`)
-      console.log(`  our_verified_backup_ms: ${ms.verified.toFixed(1)}`)
-      console.log(`  backup_vs_sqlite3_ratio: ${(ms.copy / ms.sqlite3).toFixed(2)}`)
-      console.log(`  verified_backup_vs_sqlite3_ratio: ${(ms.verified / ms.sqlite3).toFixed(2)}`)
+      for (const runtime of runtimes()) {
+        // A child node per runtime, with the image's NODE_OPTIONS, times the same file.
+        const child = spawnSync(
+          runtime.node,
+          [
+            '--import',
+            'tsx',
+            join(runtime.root, 'bench/backup.ts'),
+            '--measure',
+            src,
+            String(runs),
+          ],
+          { cwd: runtime.root, env: nodeEnv(), encoding: 'utf8', maxBuffer: 1 << 20 },
+        )
+        if (child.status !== 0) throw new Error(`${runtime.label} measuring child: ${child.stderr}`)
+        const ms = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as Medians
+        const f = (name: string, value: number, decimals: number): void =>
+          figure(`  ${named(name, runtime)}`, value, decimals)
+        f('sqlite3_backup_ms', ms.sqlite3, 1)
+        f('our_backup_copy_ms', ms.copy, 1)
+        f('our_verified_backup_ms', ms.verified, 1)
+        f('backup_vs_sqlite3_ratio', ms.copy / ms.sqlite3, 2)
+        f('verified_backup_vs_sqlite3_ratio', ms.verified / ms.sqlite3, 2)
+      }
     }
+    note('target: backup_vs_sqlite3_ratio <= 1.0 at 10MB and 200MB')
+    printMachine('machine at end')
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
 }
 
-await main()
+const measuring = process.argv.indexOf('--measure')
+if (measuring > 0) {
+  const src = process.argv[measuring + 1]!
+  console.log(JSON.stringify(await measure(src, Number(process.argv[measuring + 2]))))
+} else {
+  main()
+}

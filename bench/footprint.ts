@@ -10,12 +10,18 @@
 //   warm-up: 150 s, so that every process is measured settled. V8 keeps the heap it grew to while
 //     starting until its memory reducer runs, about 104 s after start for a process started from a
 //     file (seen with --trace-gc on Node 26, for the daemon and the floor alike; BENCHMARKS.md).
-//   idle: one healthy target, /metrics scraped every 15 s (as Prometheus would), 60 s window.
+//   idle: one healthy target, /metrics scraped every 15 s (as Prometheus would), 60 s window. The
+//     memory figures come from a daemon with the schedules off, as in every run before; beside it
+//     a second daemon with the default schedules (doctor, backup, integrity: node-cron sets one
+//     timer for each next run; with no idp.db here a run costs a few milliseconds) gives
+//     `cpu_idle_pct` and `rss_idle_default_schedules_mb` (node-cron's date matching touches ICU's
+//     time-zone data: about 7 MB of the node binary's file-backed pages, BENCHMARKS.md).
 //   busy: a second target floods 1,000 lines/s and restart-loops (fatal line, exit 1), 60 s window.
 // Usage: npm run bench:footprint [-- --seconds 60] [-- --warmup 150] [-- --quick]
 //   [-- --node-options '<options>']
 // (--quick: 3 s warm-up, 10 s windows, not settled; --node-options replaces the image's NODE_OPTIONS
-// for the host processes: to measure a V8 flag.)
+// for the host processes: to measure a V8 flag.) With a second runtime set (bench/lib/runtime.ts),
+// its daemon, bare node and stack floor idle in the same window: the `_node20` figures.
 import { execFileSync, spawn } from 'node:child_process'
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -31,6 +37,13 @@ import {
 import { cpuPercent, mb, ProcSampler, sampleProcess } from './lib/proc.js'
 import { argNumber, argValue, figure, hasFlag, median, note, printMachine } from './lib/report.js'
 import { sumOf } from './lib/metrics-text.js'
+import {
+  compareRuntime,
+  imageNodeOptions,
+  named,
+  shippedRuntime,
+  type Runtime,
+} from './lib/runtime.js'
 import { delay, observeConfig, repoRoot, Watchdog } from './lib/watchdog.js'
 import { freePort } from '../test/helpers/net.js'
 import { floodWorkload, idleWorkload } from './lib/workloads.js'
@@ -45,12 +58,6 @@ const busyName = `nbw-bench-fp-busy-${run}`
 const imageName = `nbw-bench-fp-image-${run}`
 const appImage = 'netbird-watchdog:bench'
 
-/** The image's `ENV NODE_OPTIONS=…` (Dockerfile), the options the shipped daemon runs with. */
-function imageNodeOptions(): string {
-  const dockerfile = readFileSync(join(repoRoot, 'Dockerfile'), 'utf8')
-  const m = /^ENV NODE_OPTIONS=(?:"([^"]*)"|(\S*))\s*$/m.exec(dockerfile)
-  return m?.[1] ?? m?.[2] ?? ''
-}
 const nodeOptions = argValue('node-options') ?? imageNodeOptions()
 const nodeEnv = { ...process.env, NODE_OPTIONS: nodeOptions }
 
@@ -71,8 +78,11 @@ note(
 )
 
 /** A node process that imports `modules` and then idles (bench/lib/idle-node.mjs). */
-const importing = (modules: readonly string[]): ReturnType<typeof spawn> =>
-  spawn(process.execPath, [join(repoRoot, 'bench/lib/idle-node.mjs'), ...modules], {
+const importing = (
+  modules: readonly string[],
+  runtime: Runtime = shippedRuntime,
+): ReturnType<typeof spawn> =>
+  spawn(runtime.node, [join(runtime.root, 'bench/lib/idle-node.mjs'), ...modules], {
     stdio: 'ignore',
     env: nodeEnv,
   })
@@ -153,9 +163,15 @@ async function startImage(configDir: string): Promise<{ port: number; pid: numbe
 const bare = importing([])
 const dockerodeOnly = importing(['dockerode'])
 const stackOnly = importing(stackModules)
+const other = compareRuntime()
+const bareOther = other ? importing([], other) : undefined
+const stackOther = other ? importing(stackModules, other) : undefined
+if (other) note(`compared runtime: ${other.node} ${other.version} on ${other.root}`)
 const configDir = mkdtempSync(join(tmpdir(), 'nbw-bench-fp-'))
 chmodSync(configDir, 0o755) // the image's user (1000) reads the config through the bind mount
 let wd: Watchdog | undefined
+/** The idle-only daemons: default schedules (both runtimes), and the other runtime's memory one. */
+const idleOnly: Watchdog[] = []
 try {
   const idle = idleWorkload()
   await runContainer({ name: idleName, image, cmd: idle.cmd, env: idle.env })
@@ -164,6 +180,20 @@ try {
     env: { NODE_OPTIONS: nodeOptions },
   })
   const watchdog = wd
+  const idleDaemon = async (runtime: Runtime, schedules: boolean): Promise<Watchdog> => {
+    // `schedules: {}`: the defaults (observeConfig turns them off).
+    const extra = schedules ? { log: { level: 'info' }, schedules: {} } : { log: { level: 'info' } }
+    const w = await Watchdog.start({
+      config: observeConfig({ names: [idleName] }, extra),
+      env: { NODE_OPTIONS: nodeOptions },
+      runtime,
+    })
+    idleOnly.push(w)
+    return w
+  }
+  const wdSchedules = await idleDaemon(shippedRuntime, true)
+  const wdOther = other ? await idleDaemon(other, false) : undefined
+  const wdOtherSchedules = other ? await idleDaemon(other, true) : undefined
   const inImage = await startImage(configDir)
   await delay(warmupS * 1000)
 
@@ -174,12 +204,22 @@ try {
   const dockerodeIdle = new ProcSampler(dockerodeOnly.pid!).start()
   const stackIdle = new ProcSampler(stackOnly.pid!).start()
   const imageIdle = new ProcSampler(inImage.pid).start()
+  const schedulesIdle = new ProcSampler(wdSchedules.pid).start()
+  const otherIdle =
+    other && wdOther && wdOtherSchedules && bareOther && stackOther
+      ? {
+          daemon: new ProcSampler(wdOther.pid).start(),
+          schedules: new ProcSampler(wdOtherSchedules.pid).start(),
+          bare: new ProcSampler(bareOther.pid!).start(),
+          stack: new ProcSampler(stackOther.pid!).start(),
+        }
+      : undefined
   const scrapeImage = (): Promise<unknown> =>
     fetch(`http://127.0.0.1:${inImage.port}/metrics`, { signal: AbortSignal.timeout(5000) })
       .then((r) => r.arrayBuffer())
       .catch(() => undefined)
   const scrapes = setInterval(() => {
-    void watchdog.scrape().catch(() => undefined)
+    for (const w of [watchdog, ...idleOnly]) void w.scrape().catch(() => undefined)
     void scrapeImage()
   }, 15_000)
   const statsBytes: number[] = []
@@ -196,8 +236,13 @@ try {
   const rssImage = median(imageIdle.stop().map((s) => s.rssBytes))
   const rssIdle = median(idleSamples.map((s) => s.rssBytes))
   const rssBare = median(bareSamples.map((s) => s.rssBytes))
-  const cpuIdle = cpuPercent(idleSamples[0]!, idleSamples.at(-1)!)
+  const schedulesSamples = schedulesIdle.stop()
+  const cpuIdle = cpuPercent(schedulesSamples[0]!, schedulesSamples.at(-1)!)
+  const cpuIdleSchedulesOff = cpuPercent(idleSamples[0]!, idleSamples.at(-1)!)
+  const rssIdleSchedules = median(schedulesSamples.map((s) => s.rssBytes))
   const bareCpu = cpuPercent(bareSamples[0]!, bareSamples.at(-1)!)
+  const otherFigures = otherIdle && other ? settledFigures(otherIdle, other) : []
+  for (const w of idleOnly.splice(0)) await w.stop()
   await docker(['rm', '-f', '-v', imageName])
 
   // Busy window: the flood target appears (started late on purpose: it must be picked up).
@@ -228,11 +273,15 @@ try {
   figure('image_idle_docker_stats_mb', mb(median(statsBytes)), 1)
   figure('image_idle_rss_mb', mb(rssImage), 1)
   figure('cpu_idle_pct', cpuIdle, 3)
+  figure('cpu_idle_schedules_off_pct', cpuIdleSchedulesOff, 3)
+  figure('rss_idle_default_schedules_mb', mb(rssIdleSchedules), 1)
+  note('target: cpu_idle_pct < 0.2 (default schedules on); rss_vs_stack_floor_ratio <= 1.10')
   figure('cpu_bare_node_pct', bareCpu, 3)
   figure('cpu_busy_pct', cpuBusy, 1)
   figure('busy_lines_per_s', (linesAfter - linesBefore) / windowS, 0)
   figure('fds_idle', idleSamples.at(-1)!.fds)
   figure('fds_busy_max', Math.max(...busySamples.map((s) => s.fds)))
+  for (const [name, value, decimals] of otherFigures) figure(name, value, decimals)
   figure('footprint_window_s', windowS)
   figure('footprint_warmup_s', warmupS)
   note(
@@ -242,8 +291,34 @@ try {
   )
   printMachine('machine at end')
 } finally {
-  for (const child of [bare, dockerodeOnly, stackOnly]) child.kill('SIGKILL')
+  for (const child of [bare, dockerodeOnly, stackOnly, bareOther, stackOther])
+    child?.kill('SIGKILL')
+  for (const w of idleOnly) await w.stop()
   await wd?.stop()
   await removeBenchContainers()
   rmSync(configDir, { recursive: true, force: true })
+}
+
+/** The compared runtime's idle figures, from the same window: [name, value, decimals]. */
+function settledFigures(
+  s: { daemon: ProcSampler; schedules: ProcSampler; bare: ProcSampler; stack: ProcSampler },
+  runtime: Runtime,
+): [string, number, number][] {
+  const daemon = s.daemon.stop()
+  const schedules = s.schedules.stop()
+  const bareRss = median(s.bare.stop().map((x) => x.rssBytes))
+  const stackRss = median(s.stack.stop().map((x) => x.rssBytes))
+  const rss = median(daemon.map((x) => x.rssBytes))
+  return [
+    [named('rss_bare_node_mb', runtime), mb(bareRss), 1],
+    [named('rss_idle_mb', runtime), mb(rss), 1],
+    [named('rss_stack_imports_only_mb', runtime), mb(stackRss), 1],
+    [named('rss_vs_stack_floor_ratio', runtime), rss / stackRss, 3],
+    [named('cpu_idle_pct', runtime), cpuPercent(schedules[0]!, schedules.at(-1)!), 3],
+    [
+      named('rss_idle_default_schedules_mb', runtime),
+      mb(median(schedules.map((x) => x.rssBytes))),
+      1,
+    ],
+  ]
 }

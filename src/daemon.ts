@@ -37,10 +37,7 @@ export interface DaemonOptions {
   /** The engine port; by default the dockerode adapter for config.docker / DOCKER_HOST. */
   readonly docker?: DockerPort
   /** Watcher timings (tests shorten the reconnect backoff and the ping period). */
-  readonly watcherTuning?: Pick<
-    WatcherOptions,
-    'reconnectInitialMs' | 'pingMs' | 'pingTimeoutMs' | 'tickMs'
-  >
+  readonly watcherTuning?: Pick<WatcherOptions, 'reconnectInitialMs' | 'pingMs' | 'pingTimeoutMs'>
 }
 
 export interface Daemon {

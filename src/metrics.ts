@@ -40,9 +40,10 @@ export function createWatchMetrics(
   const registers = [registry]
   if (options.defaults !== false) {
     // prom-client samples event-loop delay with a 10 ms timer by default: 100 wake-ups a second,
-    // about 1 % of a core on an idle sidecar (measured by bench/footprint.ts). 100 ms still shows
-    // any stall that matters here and brings the idle daemon to ~0.2 %.
-    collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 100 })
+    // about 1 % of a core on an idle sidecar (measured by bench/footprint.ts), and every 100 ms still
+    // cost a tenth of a percent. Once a second: a stall of a second or more always shows, a shorter
+    // one when it covers a sample (BENCHMARKS.md, "Idle CPU").
+    collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 1000 })
   }
   const known = new Set<string>()
   const m = {

@@ -6,7 +6,7 @@ import {
   detectBlock,
   detectLine,
   maxLineLength,
-  prefilterTokens,
+  scanLiterals,
   type Finding,
 } from '../src/core/detect.js'
 import { ruleIds, rules } from '../src/core/rules.js'
@@ -143,10 +143,10 @@ describe('benign lines', () => {
     assert.deepEqual(hits, [])
   })
 
-  test('the block prefilter lets every rule example through', () => {
+  test('the block search lets every rule example through', () => {
     const examples = rules.flatMap((r) => r.examples.map((e) => [r.id, e] as const))
     const found: Finding[] = []
-    detectBlock(examples.map(([, e]) => e).join('\n'), 1, (f) => found.push(f))
+    detectBlock(Buffer.from(examples.map(([, e]) => e).join('\n')), 1, (f) => found.push(f))
     assert.deepEqual(
       found.map((f) => f.rule),
       examples.map(([id]) => id),
@@ -156,7 +156,7 @@ describe('benign lines', () => {
   test('block scanning agrees with line-by-line classification and numbers lines', () => {
     const text = [...corpus.slice(0, 50), fatalLine, ...corpus.slice(50, 120), fatalLine].join('\n')
     const found: Finding[] = []
-    const { lines, longLines } = detectBlock(text, 1, (f) => found.push(f))
+    const { lines, longLines } = detectBlock(Buffer.from(text), 1, (f) => found.push(f))
     assert.equal(lines, 122)
     assert.equal(longLines, 0)
     assert.deepEqual(
@@ -164,24 +164,27 @@ describe('benign lines', () => {
       [51, 122],
     )
     assert.deepEqual(
-      detectBlock('', 1, () => assert.fail('no finding expected')),
+      detectBlock(Buffer.from(''), 1, () => assert.fail('no finding expected')),
       { lines: 0, longLines: 0 },
     )
     assert.deepEqual(
-      detectBlock('a\nb\n', 1, () => undefined),
+      detectBlock(Buffer.from('a\nb\n'), 1, () => undefined),
       { lines: 2, longLines: 0 },
     )
     assert.deepEqual(
-      detectBlock(`a\n${'y'.repeat(maxLineLength + 1)}\n${fatalLine}`, 1, (f) => found.push(f)),
+      detectBlock(Buffer.from(`a\n${'y'.repeat(maxLineLength + 1)}\n${fatalLine}`), 1, (f) =>
+        found.push(f),
+      ),
       { lines: 3, longLines: 1 },
     )
     assert.equal(found.at(-1)?.line, 3)
   })
 })
 
-test('the block prefilter never drops a line that line-by-line classification would report', () => {
+test('the block search never drops a line that line-by-line classification would report', () => {
   // Lines assembled from every anchor, every fatal-level spelling the classifier knows, near
-  // misses and random text, in every order: detectBlock must report exactly what detectLine does.
+  // misses and random text, in every order: detectBlock must report exactly what detectLine does
+  // (the literal search may skip only lines in which detectLine finds nothing).
   const pieces = [
     ...rules.flatMap((r) => r.anchors),
     ...rules.flatMap((r) => r.examples.map((e) => e.slice(0, 60))),
@@ -212,7 +215,7 @@ test('the block prefilter never drops a line that line-by-line classification wo
   fc.assert(
     fc.property(fc.array(line, { minLength: 1, maxLength: 8 }), (lines) => {
       const block: Finding[] = []
-      detectBlock(lines.join('\n'), 1, (f) => block.push(f))
+      detectBlock(Buffer.from(lines.join('\n')), 1, (f) => block.push(f))
       const single = lines.flatMap((l, i) => detectLine(l, i + 1) ?? [])
       assert.deepEqual(block, single)
     }),
@@ -246,7 +249,7 @@ describe('hostile input', () => {
             line = line.slice(0, i) + ins + line.slice(i + del)
           }
           detectLine(line)
-          detectBlock(line + '\n' + line, 1, () => undefined)
+          detectBlock(Buffer.from(line + '\n' + line), 1, () => undefined)
         },
       ),
       { numRuns: 3000 },
@@ -272,12 +275,12 @@ describe('hostile input', () => {
   })
 })
 
-test('every rule anchor contains a block-prefilter token, and every example contains an anchor', () => {
+test('the scan literals come from the catalogue: every anchor contains one, every example an anchor', () => {
   for (const rule of rules) {
     for (const anchor of rule.anchors) {
       assert.ok(
-        prefilterTokens.some((t) => anchor.includes(t)),
-        `${rule.id}: anchor "${anchor}" has no prefilter token`,
+        scanLiterals.some((l) => anchor.includes(l)),
+        `${rule.id}: anchor "${anchor}" has no scan literal`,
       )
     }
     if (rule.id === 'fatal') continue
@@ -286,6 +289,32 @@ test('every rule anchor contains a block-prefilter token, and every example cont
         rule.anchors.some((a) => example.includes(a)),
         `${rule.id}: ${example.slice(0, 80)}`,
       )
+    }
+  }
+  for (const fatal of [
+    'FATL',
+    'FATA',
+    'PANC',
+    'Error: ',
+    'level=fatal',
+    'level="PANIC',
+    '"level": "panic"',
+  ]) {
+    assert.ok(
+      scanLiterals.some((l) => fatal.includes(l)),
+      fatal,
+    )
+  }
+})
+
+test('anchors are matched on the raw line: printable ASCII that JSON logs do not escape', () => {
+  // NB_LOG_FORMAT=json writes the message as a JSON string: Go's encoder escapes '"', '\\', control
+  // characters and (logrus's default) '<', '>' and '&'. An anchor without them reads the same in a
+  // JSON line as in a text line, and its bytes are its characters.
+  for (const rule of rules) {
+    for (const anchor of rule.anchors) {
+      assert.match(anchor, /^[\x20-\x7e]+$/, `${rule.id}: "${anchor}"`)
+      assert.doesNotMatch(anchor, /["\\<>&]/, `${rule.id}: "${anchor}"`)
     }
   }
 })
@@ -432,7 +461,7 @@ describe('login-time and startup failures of NetBird v0.66+', () => {
       'Response: {"error":"unauthorized_client"}] idp/dex/logrus_handler.go:83: failed to authenticate',
     ].join('\n')
     const found: Finding[] = []
-    detectBlock(text, 1, (f) => found.push(f))
+    detectBlock(Buffer.from(text), 1, (f) => found.push(f))
     assert.deepEqual(found, [{ line: 2, rule: 'login-failed', severity: 'error', fatal: false }])
   })
 
@@ -448,7 +477,7 @@ describe('login-time and startup failures of NetBird v0.66+', () => {
       example('login-issuer-mismatch'),
     ]
     const found: Finding[] = []
-    detectBlock(stream.join('\n'), 1, (f) => found.push(f))
+    detectBlock(Buffer.from(stream.join('\n')), 1, (f) => found.push(f))
     assert.deepEqual(
       found.map((f) => [f.line, f.rule, f.fatal]),
       [

@@ -4,6 +4,7 @@ import { test } from 'node:test'
 import {
   evaluateLoop,
   initialLoopState,
+  nextLoopChangeMs,
   reconcileStart,
   recordDeath,
   recordStart,
@@ -102,6 +103,21 @@ test('a loop clears only after the stable period without a death (up, or down an
   let stopped = initialLoopState
   for (const t of [0, 1000, 2000]) stopped = recordDeath(stopped, policy, t)
   assert.equal(evaluateLoop(stopped, policy, 602_000).active, false)
+})
+
+test('the next change by time alone: none without a loop; the end of the stable period with one', () => {
+  // The watcher sets a timer only for this moment, so an idle daemon is never woken.
+  let st = recordDeath(initialLoopState, policy, 0)
+  assert.equal(nextLoopChangeMs(st, policy), undefined)
+  for (const t of [1000, 2000]) st = recordDeath(st, policy, t)
+  assert.equal(nextLoopChangeMs(st, policy), 2000 + 600_000)
+  st = recordStart(st, 3000)
+  const due = nextLoopChangeMs(st, policy)!
+  assert.equal(due, 3000 + 600_000)
+  assert.equal(evaluateLoop(st, policy, due - 1).active, true)
+  const cleared = evaluateLoop(st, policy, due)
+  assert.equal(cleared.active, false)
+  assert.equal(nextLoopChangeMs(cleared, policy), undefined)
 })
 
 test('evaluate forgets deaths outside the window and is a no-op otherwise', () => {

@@ -170,15 +170,18 @@ export function parseNanoTime(ts: string): number {
   return whole + frac
 }
 
-/** `docker logs --timestamps` of a container as (time ms, text) pairs. */
-export async function timestampedLogs(container: string): Promise<{ at: number; text: string }[]> {
+/** `docker logs --timestamps` of a container: each line's time (ms, and as the engine prints it). */
+export async function timestampedLogs(
+  container: string,
+): Promise<{ at: number; ts: string; text: string }[]> {
   const out = await docker(['logs', '--timestamps', container])
   return out
     .split('\n')
     .filter(Boolean)
     .map((line) => {
       const sp = line.indexOf(' ')
-      return { at: parseNanoTime(line.slice(0, sp)), text: line.slice(sp + 1) }
+      const ts = line.slice(0, sp)
+      return { at: parseNanoTime(ts), ts, text: line.slice(sp + 1) }
     })
 }
 

@@ -50,6 +50,17 @@ export function sampleProcess(pid: number): ProcSample {
   }
 }
 
+/**
+ * CPU time (user + system, seconds) of this process's children that have ended and been waited for
+ * (cutime + cstime of /proc/self/stat): the difference around a spawnSync is that child's CPU time,
+ * which a busy machine inflates far less than its wall time.
+ */
+export function childrenCpuSeconds(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8')
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(rest[13]) + Number(rest[14])) / ticksPerSecond()
+}
+
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0)

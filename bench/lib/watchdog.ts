@@ -1,12 +1,15 @@
 // Runs the real daemon (`node dist/cli.js run --config FILE`) as a child process for the benches and
 // fault tests: writes its config, waits until /readyz answers, reads its pino JSON log lines as they
-// come, scrapes /metrics. Stop with stop() (SIGTERM, then SIGKILL after a deadline) or kill().
+// come, scrapes /metrics. Stop with stop() (SIGTERM, then SIGKILL after a deadline) or kill(). The
+// daemon runs with the image's NODE_OPTIONS, on the bench's node unless another runtime is given
+// (bench/lib/runtime.ts).
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseMetrics, sumOf, type Sample } from './metrics-text.js'
+import { nodeEnv, shippedRuntime, type Runtime } from './runtime.js'
 import { freePort } from '../../test/helpers/net.js'
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
@@ -32,6 +35,8 @@ export interface WatchdogOptions {
   readyTimeoutMs?: number
   /** Wait for /readyz (engine reachable, targets resolved) rather than /healthz. */
   waitReady?: boolean
+  /** The node and checkout to run (default: this node, this checkout). */
+  runtime?: Runtime
 }
 
 /**
@@ -94,11 +99,16 @@ export class Watchdog {
       metrics: { address: `127.0.0.1:${port}` },
     }
     writeFileSync(configFile, JSON.stringify(config, null, 2))
-    const child = spawn(process.execPath, [cliPath, 'run', '--config', configFile], {
-      cwd: repoRoot,
-      env: { ...process.env, ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
+    const runtime = options.runtime ?? shippedRuntime
+    const child = spawn(
+      runtime.node,
+      [join(runtime.root, 'dist/cli.js'), 'run', '--config', configFile],
+      {
+        cwd: runtime.root,
+        env: nodeEnv(options.env),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
     const wd = new Watchdog(child, port, dir, options)
     try {
       if (options.waitReady === false) {

@@ -7,7 +7,7 @@ import type { Command } from 'commander'
 import type { Finding } from '../core/detect.js'
 import { getRule, rules, type RuleId } from '../core/rules.js'
 import { WatchdogError, errorMessage } from '../errors.js'
-import { scanStream } from '../scan/scan-stream.js'
+import { scanFile, scanStream, type ScanStats } from '../scan/scan-stream.js'
 import { exitCodes, writeLine, type CliIO } from './io.js'
 
 export function registerScan(program: Command, io: CliIO): void {
@@ -32,19 +32,24 @@ by SIGINT/SIGTERM.`,
       const input = await openInput(file, io)
       const json = opts.json === true
       const seenRules = new Map<RuleId, number>()
-      // A signal stops the read at once (a FIFO or a pipe may never end on its own).
+      const onFinding = (f: Finding): void => {
+        seenRules.set(f.rule, (seenRules.get(f.rule) ?? 0) + 1)
+        // Now, not at the end: a reader that closes the pipe early (`| head`) ends the process here.
+        io.setExitCode(exitCodes.problems)
+        writeLine(io.stdout, json ? JSON.stringify(toJson(f)) : formatFinding(f))
+      }
+      // A signal stops the read at once (a FIFO or a pipe may never end on its own); a regular file
+      // is read a megabyte at a time and stops at the next read.
       const stop = (): void => {
-        input.destroy()
+        if (input !== regularFile) input.destroy()
       }
       io.signal.addEventListener('abort', stop, { once: true })
-      let stats
+      let stats: ScanStats
       try {
-        stats = await scanStream(input, (f) => {
-          seenRules.set(f.rule, (seenRules.get(f.rule) ?? 0) + 1)
-          // Now, not at the end: a reader that closes the pipe early (`| head`) ends the process here.
-          io.setExitCode(exitCodes.problems)
-          writeLine(io.stdout, json ? JSON.stringify(toJson(f)) : formatFinding(f))
-        })
+        stats =
+          input === regularFile
+            ? await scanFile(file, onFinding, io.signal)
+            : await scanStream(input, onFinding)
       } catch (err) {
         if (io.signal.aborted) {
           throw new WatchdogError('INTERRUPTED', 'scan stopped by a signal', { cause: err })
@@ -65,7 +70,10 @@ by SIGINT/SIGTERM.`,
     })
 }
 
-async function openInput(file: string, io: CliIO): Promise<Readable> {
+/** openInput's answer for a regular file: scanFile reads it. */
+const regularFile = Symbol('regular file')
+
+async function openInput(file: string, io: CliIO): Promise<Readable | typeof regularFile> {
   if (file === '-') return io.stdin
   try {
     const st = await stat(file)
@@ -77,13 +85,13 @@ async function openInput(file: string, io: CliIO): Promise<Readable> {
       const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK)
       return new Socket({ fd, readable: true, writable: false })
     }
+    if (st.isFile()) return regularFile
   } catch (err) {
     throw new WatchdogError('INPUT_UNREADABLE', `cannot read ${file}: ${errorMessage(err)}`, {
       cause: err,
     })
   }
-  const stream = createReadStream(file, { highWaterMark: 1024 * 1024 })
-  return stream
+  return createReadStream(file, { highWaterMark: 1024 * 1024 })
 }
 
 /** The `--json` shape is a public contract: exactly these keys, optional ones absent when unknown. */

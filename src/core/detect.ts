@@ -6,6 +6,7 @@
 // slog text (Dex in v0.62.0–0.62.1), the `name  | ` compose prefix, `docker logs --timestamps`
 // prefixes and CRLF line ends; a stream may mix them (Dex always logs text).
 
+import { LiteralSearch, minimalLiterals } from './literal-search.js'
 import { getRule, rules, type RuleId, type Severity } from './rules.js'
 
 export interface Finding {
@@ -26,60 +27,29 @@ export interface Finding {
 export const maxLineLength = 64 * 1024
 
 /**
- * Block prefilter: a line can only produce a finding if it contains a rule anchor or a fatal-level
- * marker, so these literals are the anchors themselves (or a piece of one) plus the txt formatter's
- * fatal levels and cobra's `Error: ` (tested: every anchor contains one). Exact anchors rather than
- * shorter tokens: a near-miss such as "listing connectors from storage" then costs nothing beyond the
- * search. Split by the case of the first letter into two regexes, because V8 scans a few
- * alternatives that start alike much faster than one long alternation (bench/scan.ts). For the same
- * reason every lower-case token starts with d, o, p or t: the v0.66+ anchors as they read (starting
- * with c, f, i, l, m, s…) doubled the prefilter's scan time, and one more upper-case token cost
- * ~40 %, so some tokens start mid-word ('t load TLS credentials' of "cannot load", 'd creating …' of
- * "failed creating").
+ * What every fatal line contains, whatever its format (isFatalLine below is the exact test, and these
+ * follow its regexes): the txt formatter's fatal levels, cobra's `Error: `, and the logrus text and
+ * JSON fatal and panic levels. A line is classified only if it holds one of these or an anchor.
  */
-export const prefilterTokens = [
-  'did not match the issuer',
-  'open storage',
-  'perform migrations',
-  'SQLite storage',
-  'to open connector',
-  'to open all connectors',
-  'to parse connector',
-  'to get connector',
-  'token issued by a different provider',
-  'to authenticate',
-  'parse authorization request',
-  'JumpCloud API request',
-  'pported IdP storage type',
-  'orage DSN is required for postgres',
-  'orage file is required for sqlite3',
-  'ookie encryption key',
-  'disable local authentication',
-  'post_logout_redirect_uri',
-  'IDP manager',
-  'IDP service',
-  'OIDC configuration',
-  'decrypt: cipher: message authentication failed',
-  'd not initialize geolocation service: ',
-  'to create store',
-  'to initialize event store',
-  'd creating Store',
-  't load TLS credentials',
-  'to create certificate service',
-  'to setup TLS config',
-  'd creating LetsEncrypt cert manager',
-  'to execute command',
-  'panic: ',
+const fatalLevelLiterals = [
   'FATL',
   'FATA',
   'PANC',
   'Error: ',
-] as const
-const tokenRegex = (upper: boolean): RegExp =>
-  new RegExp(prefilterTokens.filter((t) => (t[0] === t[0]?.toUpperCase()) === upper).join('|'), 'g')
-/** The logrus text and JSON fatal/panic levels (a superset of kvLevel and jsonLevel below). */
-const levelMarker = /level(?:="?|": ?")(?:fatal|panic|FATAL|PANIC)/g
-const prefilters = [tokenRegex(true), tokenRegex(false), levelMarker]
+  ...['fatal', 'panic', 'FATAL', 'PANIC'].flatMap((l) => [`level=${l}`, `level="${l}`]),
+  ...['fatal', 'panic'].flatMap((l) => [`level":"${l}"`, `level": "${l}"`]),
+]
+
+/**
+ * The block search: a line can only produce a finding if it contains a rule anchor (a non-fatal
+ * finding needs one, see detectLine) or a fatal-level literal, so these are the literals searched
+ * for, built from the catalogue itself. A new rule's anchors join by themselves.
+ */
+export const scanLiterals: readonly string[] = minimalLiterals([
+  ...rules.flatMap((r) => r.anchors),
+  ...fatalLevelLiterals,
+])
+const search = new LiteralSearch(scanLiterals)
 
 // `netbird-management  | ` (compose) and up to two leading RFC3339 timestamps (docker --timestamps
 // then NetBird's own), then the NetBird level token.
@@ -183,43 +153,36 @@ export interface BlockResult {
   readonly longLines: number
 }
 
+const newline = 0x0a
+
 /**
- * Classify a block of complete lines and call `onFinding` for each hit. Only lines containing a
- * prefilter hit are classified, which keeps large benign logs fast. `block` may be a latin1 view of
- * the bytes (one char per byte, so indices are byte offsets); `lineText(start, end)` then returns the
- * properly decoded line. Counts lines and over-long lines in the same pass.
+ * Classify a block of lines (UTF-8 bytes; the last one may lack its '\n') and call `onFinding` for
+ * each hit. Only the lines holding one of the scan literals are decoded and classified: the search
+ * runs over the bytes, so most lines cost a newline search and nothing else. Lines longer than
+ * maxLineLength bytes are classified on their first maxLineLength bytes and counted.
  */
 export function detectBlock(
-  block: string,
+  block: Buffer,
   firstLineNo: number,
   onFinding: (finding: Finding) => void,
-  lineText: (start: number, end: number) => string = (start, end) => block.slice(start, end),
 ): BlockResult {
+  const hits = search.find(block)
+  let h = 0
   let lineNo = firstLineNo
   let longLines = 0
   let pos = 0
-  // The next hit of each prefilter (block.length when there is none), and the nearest of them.
-  const next = prefilters.map((re) => nextHit(re, block, 0))
-  let nearest = Math.min(...next)
   while (pos < block.length) {
-    let end = block.indexOf('\n', pos)
+    let end = block.indexOf(newline, pos)
     if (end === -1) end = block.length
     if (end - pos > maxLineLength) longLines++
-    if (nearest < end) {
-      const finding = detectLine(lineText(pos, Math.min(end, pos + maxLineLength)), lineNo)
+    if (h < hits.length && (hits[h] as number) < end) {
+      const line = block.toString('utf8', pos, Math.min(end, pos + maxLineLength))
+      const finding = detectLine(line, lineNo)
       if (finding) onFinding(finding)
-      for (let i = 0; i < next.length; i++) {
-        if ((next[i] as number) < end) next[i] = nextHit(prefilters[i] as RegExp, block, end + 1)
-      }
-      nearest = Math.min(...next)
+      while (h < hits.length && (hits[h] as number) < end) h++
     }
     lineNo++
     pos = end + 1
   }
   return { lines: lineNo - firstLineNo, longLines }
-}
-
-function nextHit(re: RegExp, text: string, from: number): number {
-  re.lastIndex = from
-  return re.exec(text)?.index ?? text.length
 }

@@ -134,6 +134,16 @@ export function recordStart(state: LoopState, atMs: number): LoopState {
 }
 
 /**
+ * When time passing next changes what a loop reports: the moment an active loop clears (deaths leaving
+ * the window change nothing visible until the next death, which prunes them itself). Undefined when
+ * nothing will change by waiting, so an idle watcher sets no timer.
+ */
+export function nextLoopChangeMs(state: LoopState, policy: LoopPolicy): number | undefined {
+  if (!state.active) return undefined
+  return Math.max(state.lastDeathMs ?? 0, state.lastStartMs ?? 0) + policy.stableMs
+}
+
+/**
  * Time passing: clears an active loop once the container has gone `stableMs` without dying (whether
  * it has been up since, or was stopped and stayed down), and forgets deaths outside the window.
  */

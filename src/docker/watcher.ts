@@ -12,6 +12,7 @@ import type { Finding } from '../core/detect.js'
 import {
   evaluateLoop,
   initialLoopState,
+  nextLoopChangeMs,
   recordDeath,
   recordStart,
   recordStartEvent,
@@ -39,8 +40,6 @@ export interface WatcherOptions {
   readonly now?: () => number
   /** First reconnect delay; doubles up to docker.reconnectMaxSeconds. */
   readonly reconnectInitialMs?: number
-  /** How often loops are re-evaluated (cleared after the stable period). */
-  readonly tickMs?: number
   /** How often the engine is pinged while connected (a hung engine ends the session). */
   readonly pingMs?: number
   /** How long a ping may take before the engine counts as gone. */
@@ -88,7 +87,8 @@ export class Watcher {
   readonly #seenEvents = new Map<string, bigint>()
   #eventsFromNs = 0n
   #run: Promise<void> | undefined
-  #tick: ReturnType<typeof setInterval> | undefined
+  /** Set only while a loop is active: fires when the earliest one may clear (stable period over). */
+  #loopTimer: ReturnType<typeof setTimeout> | undefined
   #wakeReconnect: (() => void) | undefined
 
   constructor(options: WatcherOptions) {
@@ -130,15 +130,12 @@ export class Watcher {
   start(): void {
     if (this.#run) return
     this.#run = this.#loop()
-    const tickMs = this.#o.tickMs ?? 1000
-    this.#tick = setInterval(() => this.#evaluateLoops(), tickMs)
-    this.#tick.unref()
   }
 
   async stop(): Promise<void> {
     this.#abort.abort()
     this.#wakeReconnect?.()
-    if (this.#tick) clearInterval(this.#tick)
+    clearTimeout(this.#loopTimer)
     await this.#run
     await Promise.all(
       [...this.#tracked.values()].map((t) => t.follower?.stop() ?? Promise.resolve()),
@@ -493,6 +490,7 @@ export class Watcher {
   #setLoop(name: string, next: LoopState): void {
     const before = this.#loopOf(name).active
     this.#loops.set(name, next)
+    this.#armLoopTimer()
     if (next.active === before) return
     this.#o.metrics.restartLoop.set({ container: name }, next.active ? 1 : 0)
     if (next.active) {
@@ -516,6 +514,24 @@ export class Watcher {
       const next = evaluateLoop(state, this.#policy, now)
       if (next !== state) this.#setLoop(name, next)
     }
+    this.#armLoopTimer()
+  }
+
+  /**
+   * One timer for the earliest moment a loop may clear, instead of a tick every second: an idle
+   * daemon (no loop active) is not woken at all. Re-armed whenever a loop's state changes.
+   */
+  #armLoopTimer(): void {
+    let due: number | undefined
+    for (const state of this.#loops.values()) {
+      const at = nextLoopChangeMs(state, this.#policy)
+      if (at !== undefined && (due === undefined || at < due)) due = at
+    }
+    clearTimeout(this.#loopTimer)
+    this.#loopTimer = undefined
+    if (due === undefined || this.#abort.signal.aborted) return
+    this.#loopTimer = setTimeout(() => this.#evaluateLoops(), Math.max(0, due - this.#now()))
+    this.#loopTimer.unref()
   }
 }
 

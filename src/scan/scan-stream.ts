@@ -1,6 +1,7 @@
 // Streams a log (file, stdin, a container's log stream) through the rule catalogue in constant
 // memory: complete lines are classified in blocks, a line longer than the bound is cut for matching,
 // counted, and the rest of it skipped without ever being buffered whole.
+import { open } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
 import { detectBlock, maxLineLength, type Finding } from '../core/detect.js'
 
@@ -11,11 +12,12 @@ export interface ScanStats {
 }
 
 const newline = 0x0a
+const empty = Buffer.alloc(0)
 
 /** Incremental scanner: feed it byte chunks, then call `end()`. Used by the CLI and the daemon. */
 export class LineScanner {
   readonly stats: ScanStats = { lines: 0, findings: 0, truncatedLines: 0 }
-  #carry: Buffer = Buffer.alloc(0)
+  #carry: Buffer = empty
   #skipping = false
   readonly #onFinding: (finding: Finding) => void
   readonly #maxBytes: number
@@ -28,6 +30,7 @@ export class LineScanner {
     this.#maxBytes = maxBytes
   }
 
+  /** Classify what `input` completes; nothing of it is kept but a copy of its unfinished last line. */
   push(input: Buffer): void {
     let chunk = input
     if (this.#skipping) {
@@ -37,45 +40,47 @@ export class LineScanner {
       this.#skipping = false
     }
     if (this.#carry.length > 0) {
+      // The line carried over from the last chunk: completed here, or longer still.
       const nl = chunk.indexOf(newline)
-      const firstLen = this.#carry.length + (nl === -1 ? chunk.length : nl)
-      if (firstLen > this.#maxBytes) {
+      const length = this.#carry.length + (nl === -1 ? chunk.length : nl)
+      if (length > this.#maxBytes) {
         const head = Buffer.concat([
           this.#carry,
           chunk.subarray(0, this.#maxBytes - this.#carry.length),
         ])
-        this.#carry = Buffer.alloc(0)
+        this.#carry = empty
         this.#emitTruncated(head)
         if (nl === -1) {
           this.#skipping = true
           return
         }
-        chunk = chunk.subarray(nl + 1)
+      } else if (nl === -1) {
+        this.#carry = Buffer.concat([this.#carry, chunk])
+        return
+      } else {
+        const line = Buffer.concat([this.#carry, chunk.subarray(0, nl + 1)])
+        this.#carry = empty
+        this.#classify(line)
       }
+      chunk = chunk.subarray(nl + 1)
     }
+    // Complete lines are classified where they are, without a copy.
     const last = chunk.lastIndexOf(newline)
-    if (last === -1) {
-      this.#carry =
-        this.#carry.length > 0 ? Buffer.concat([this.#carry, chunk]) : Buffer.from(chunk)
-      if (this.#carry.length > this.#maxBytes) {
-        const head = this.#carry.subarray(0, this.#maxBytes)
-        this.#carry = Buffer.alloc(0)
-        this.#emitTruncated(head)
-        this.#skipping = true
-      }
-      return
+    if (last !== -1) this.#classify(chunk.subarray(0, last + 1))
+    const rest = chunk.subarray(last + 1)
+    if (rest.length > this.#maxBytes) {
+      this.#emitTruncated(rest.subarray(0, this.#maxBytes))
+      this.#skipping = true
+    } else if (rest.length > 0) {
+      this.#carry = Buffer.from(rest)
     }
-    const complete = chunk.subarray(0, last + 1)
-    const block = this.#carry.length > 0 ? Buffer.concat([this.#carry, complete]) : complete
-    this.#carry = Buffer.from(chunk.subarray(last + 1))
-    this.#classify(block)
   }
 
   /** Flush a final line that had no newline. */
   end(): ScanStats {
     if (this.#carry.length > 0) {
       this.#classify(this.#carry)
-      this.#carry = Buffer.alloc(0)
+      this.#carry = empty
     }
     this.#skipping = false
     return this.stats
@@ -86,15 +91,8 @@ export class LineScanner {
     this.#classify(head)
   }
 
-  // The prefilter runs over a latin1 view (one char per byte: cheap, and indices are byte offsets);
-  // only the candidate lines are decoded as UTF-8.
   #classify(block: Buffer): void {
-    const result = detectBlock(
-      block.toString('latin1'),
-      this.stats.lines + 1,
-      this.#onFinding,
-      (start, end) => block.toString('utf8', start, end),
-    )
+    const result = detectBlock(block, this.stats.lines + 1, this.#onFinding)
     this.stats.lines += result.lines
     this.stats.truncatedLines += result.longLines
   }
@@ -109,4 +107,33 @@ export async function scanStream(
     scanner.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer))
   }
   return scanner.end()
+}
+
+/** Bytes read at a time from a file. */
+const fileReadSize = 1 << 20
+
+/**
+ * Scan a regular file through one buffer that every read reuses: a fresh buffer per read (as a read
+ * stream allocates) costs the kernel more than the scan costs (page faults and zeroing: 0.5 s of
+ * system time for 272 MB in bench/scan.ts, against 0.03 s). Stops between reads once `signal` is
+ * aborted, with the stats so far.
+ */
+export async function scanFile(
+  path: string,
+  onFinding: (finding: Finding) => void,
+  signal?: AbortSignal,
+): Promise<ScanStats> {
+  const file = await open(path, 'r')
+  try {
+    const scanner = new LineScanner(onFinding)
+    const buffer = Buffer.allocUnsafeSlow(fileReadSize)
+    while (signal?.aborted !== true) {
+      const { bytesRead } = await file.read(buffer, 0, buffer.length, null)
+      if (bytesRead === 0) break
+      scanner.push(buffer.subarray(0, bytesRead))
+    }
+    return scanner.end()
+  } finally {
+    await file.close()
+  }
 }
