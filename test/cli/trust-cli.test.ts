@@ -33,7 +33,7 @@ import { connectorIssuer } from '../../src/core/connectors.js'
 import { listBackups } from '../../src/store/backup-files.js'
 import { readConnectors } from '../../src/store/sqlite/idp-db.js'
 import { runCli, spawnCli, type CliRun } from '../helpers/cli.js'
-import { waitFor } from '../helpers/docker.js'
+import { waitFor } from '../helpers/wait.js'
 import { createIdpDb, jumpcloudId, oidcConnectors } from '../helpers/idp-fixture.js'
 import {
   startFailurePeer,

@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { listBackups } from '../../src/store/backup-files.js'
 import { runCli, spawnCli } from '../helpers/cli.js'
-import { waitFor } from '../helpers/docker.js'
+import { waitFor } from '../helpers/wait.js'
 import { createIdpDb, oidcConnectors } from '../helpers/idp-fixture.js'
 
 function tempDir(t: { after: (fn: () => void) => void }): string {

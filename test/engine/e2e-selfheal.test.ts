@@ -37,12 +37,8 @@ import {
 } from '../helpers/docker.js'
 import { createIdpDb, oidcConnectors } from '../helpers/idp-fixture.js'
 import { parseMetrics, valueOf } from '../helpers/metrics-text.js'
-import {
-  removeTestContainers,
-  repoRoot,
-  runFakeNetbird,
-  startIssuerPeer,
-} from '../helpers/selfheal.js'
+import { removeTestContainers, runFakeNetbird, startIssuerPeer } from '../helpers/selfheal.js'
+import { projectImage } from '../helpers/image.js'
 import { freePort } from '../helpers/net.js'
 
 const jc = 'd1c9q2ll0fgs73cunqsg'
@@ -427,23 +423,8 @@ test('a repair whose restart still fails is rolled back, loudly, and the breaker
 })
 
 test('the same, with the watchdog running as a container of the project image', async (t) => {
-  // scripts/build-image.sh, as .ci/run and operators build it (offline, cached between runs).
-  const image = 'netbird-watchdog:selfheal-test'
-  await docker(['image', 'rm', '-f', image]).catch(() => '')
-  await new Promise<void>((resolve, reject) => {
-    const build = spawn(
-      'bash',
-      [`${repoRoot}/scripts/build-image.sh`, image, '--', '--label', testLabel],
-      {
-        stdio: ['ignore', 'ignore', 'pipe'],
-      },
-    )
-    let err = ''
-    build.stderr.on('data', (b: Buffer) => (err += b.toString('utf8')))
-    build.on('close', (code) =>
-      code === 0 ? resolve() : reject(new Error(`build-image.sh: ${err}`)),
-    )
-  })
-  t.after(() => docker(['image', 'rm', '-f', image]).catch(() => ''))
-  await headline(t, image)
+  // scripts/build-image.sh, as .ci/run and operators build it: the test run's image, or one built now.
+  const image = await projectImage()
+  t.after(() => image.release())
+  await headline(t, image.tag)
 })

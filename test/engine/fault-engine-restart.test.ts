@@ -14,7 +14,7 @@ import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { sumOf } from '../../bench/lib/metrics-text.js'
-import { delay, observeConfig, Watchdog } from '../../bench/lib/watchdog.js'
+import { observeConfig, Watchdog } from '../../bench/lib/watchdog.js'
 import { fatalLine } from '../../bench/lib/workloads.js'
 import { connectorIssuer } from '../../src/core/connectors.js'
 import { readConnectors } from '../../src/store/sqlite/idp-db.js'
@@ -28,6 +28,7 @@ import {
 } from '../helpers/docker.js'
 import { createIdpDb, oidcConnectors } from '../helpers/idp-fixture.js'
 import { fakeNetbirdDexUrl, runFakeNetbird, startIssuerPeer } from '../helpers/selfheal.js'
+import { waitFor } from '../helpers/wait.js'
 import { freePort } from '../helpers/net.js'
 
 function issuerOf(dbPath: string, id: string): string | undefined {
@@ -36,15 +37,6 @@ function issuerOf(dbPath: string, id: string): string | undefined {
 }
 
 const name = `nbw-fault-engine-${process.pid}`
-
-/** Polls `fn` until it returns true, with a deadline; the message says what never happened. */
-async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`)
-    await delay(100)
-  }
-}
 
 test('engine restarted twice during a restart loop: restarts and findings counted once each', async (t) => {
   await requireDocker([busyboxImage])
@@ -92,16 +84,21 @@ test('engine restarted twice during a restart loop: restarts and findings counte
   const restarts = async (): Promise<number> =>
     sumOf(await wd.scrape(), 'netbird_watchdog_container_restarts_total', { container: name })
 
-  await until('two restarts counted', async () => (await restarts()) >= 2)
+  await waitFor('two restarts counted', async () => (await restarts()) >= 2, 30_000, 100)
   for (let cycle = 0; cycle < 2; cycle++) {
     await engine.stop()
     await wd.waitMetric('netbird_watchdog_docker_up', (v) => v === 0)
     await engine.start()
     await wd.waitMetric('netbird_watchdog_docker_up', (v) => v === 1)
     const before = await restarts()
-    await until(`two more restarts after engine restart ${cycle + 1}`, async () => {
-      return (await restarts()) >= before + 2
-    })
+    await waitFor(
+      `two more restarts after engine restart ${cycle + 1}`,
+      async () => {
+        return (await restarts()) >= before + 2
+      },
+      30_000,
+      100,
+    )
   }
 
   // End the loop: `docker stop` also cancels a pending restart of the policy.
@@ -127,12 +124,17 @@ test('engine restarted twice during a restart loop: restarts and findings counte
     }
   }
   // Counters only grow: wait (deadline) until they reach the reference, then compare exactly.
-  await until('counters reach the reference', async () => {
-    const s = await seen()
-    return (
-      s.restarts >= expect.restarts && s.findings >= expect.findings && s.deaths >= expect.deaths
-    )
-  }).catch(() => undefined)
+  await waitFor(
+    'counters reach the reference',
+    async () => {
+      const s = await seen()
+      return (
+        s.restarts >= expect.restarts && s.findings >= expect.findings && s.deaths >= expect.deaths
+      )
+    },
+    30_000,
+    100,
+  ).catch(() => undefined)
   assert.ok(starts >= 6, `the loop ran (${starts} starts)`)
   assert.deepEqual(await seen(), expect)
   const reconnects = sumOf(await wd.scrape(), 'netbird_watchdog_docker_reconnects_total')
@@ -187,10 +189,15 @@ test("the engine restarts during a repair's confirm window: no rollback, the rep
     60_000,
   )
   // A fresh run, started after the fix, is up: the confirm window is open.
-  await until('the fixed container running', async () => {
-    const s = await inspectState(container, engine.host)
-    return s.Running && Date.parse(s.StartedAt) >= Date.parse(committed.time)
-  })
+  await waitFor(
+    'the fixed container running',
+    async () => {
+      const s = await inspectState(container, engine.host)
+      return s.Running && Date.parse(s.StartedAt) >= Date.parse(committed.time)
+    },
+    30_000,
+    100,
+  )
   const fixed = `${peer.origin}/`
   assert.equal(issuerOf(dbPath, jc), fixed)
 

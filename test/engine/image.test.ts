@@ -1,11 +1,12 @@
 // The container image, built from the repository's Dockerfile on the real local engine by
-// scripts/build-image.sh (as .ci/run and operators build it), then run the ways the compose files
+// scripts/build-image.sh (as .ci/run and operators build it; once per test run, test/helpers/image.ts),
+// then run the ways the compose files
 // run it: non-root, read-only root filesystem, a tmpfs on /tmp, no capabilities. The daemon inside
 // serves /healthz and /metrics while it watches a real target container, Docker's HEALTHCHECK turns
 // healthy, and the compose files' init step lets the non-root user write a root-owned idp.db.
 // Everything the test creates carries the label netbird-watchdog.test=1 and one naming this run, and
-// is removed at the end by the run's label (the image tag is the run's too), so the test can run beside
-// other test runs on a shared engine; scripts/test-env.sh removes what killed runs left.
+// is removed at the end by the run's label (and the image, when this file built it), so the test can run
+// beside other test runs on a shared engine; scripts/test-env.sh removes what killed runs left.
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
@@ -16,13 +17,17 @@ import { fileURLToPath } from 'node:url'
 import { parse, stringify } from 'yaml'
 import { compose, run } from '../helpers/compose.js'
 import { requireDocker } from '../helpers/docker.js'
+import { projectImage, type ProjectImage } from '../helpers/image.js'
+import { waitFor } from '../helpers/wait.js'
 import { freePort } from '../helpers/net.js'
 
 const repo = fileURLToPath(new URL('../..', import.meta.url))
 const version = (JSON.parse(await readFile(`${repo}package.json`, 'utf8')) as { version: string })
   .version
 const runId = randomBytes(4).toString('hex')
-const image = `netbird-watchdog:test-${runId}`
+/** The project image's tag (test/helpers/image.ts), set before the first test. */
+let image = ''
+let builtImage: ProjectImage | undefined
 const runLabel = `netbird-watchdog.test.run=${runId}`
 const labelArgs = ['--label', 'netbird-watchdog.test=1', '--label', runLabel]
 const composeLabels = { 'netbird-watchdog.test': '1', 'netbird-watchdog.test.run': runId }
@@ -44,28 +49,7 @@ async function cleanup(): Promise<void> {
   if (ids !== '') await docker(['rm', '-f', '-v', ...ids.split('\n')])
   const volumes = await docker(['volume', 'ls', '-q', '--filter', `label=${runLabel}`])
   if (volumes !== '') await docker(['volume', 'rm', '-f', ...volumes.split('\n')])
-  const images = await docker(['image', 'ls', '-q', image])
-  if (images !== '') await docker(['rmi', '-f', image])
-}
-
-/** Polls `check` until it returns a value, or fails with the last reason after `ms`. */
-async function eventually<T>(
-  what: string,
-  check: () => Promise<T | undefined>,
-  ms = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + ms
-  let last = ''
-  for (;;) {
-    try {
-      const value = await check()
-      if (value !== undefined) return value
-    } catch (err) {
-      last = String(err)
-    }
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what} ${last}`)
-    await new Promise((resolve) => setTimeout(resolve, 250))
-  }
+  await builtImage?.release()
 }
 
 async function get(url: string): Promise<{ status: number; body: string } | undefined> {
@@ -99,13 +83,11 @@ function nodeIn(args: readonly string[], script: string): Promise<string> {
 }
 
 before(async () => {
-  // The engine only: the image and its base images are built below (scripts/build-image.sh).
+  // The engine only: the image (and its base images) comes from test/helpers/image.ts.
   await requireDocker([])
   await cleanup()
-  const built = await run('bash', [`${repo}scripts/build-image.sh`, image, '--', ...labelArgs], {
-    timeoutMs: 30 * 60_000,
-  })
-  assert.equal(built.code, 0, built.stderr)
+  builtImage = await projectImage(['--label', runLabel])
+  image = builtImage.tag
 })
 
 after(cleanup)
@@ -383,23 +365,38 @@ test('the daemon in the image: healthy, /healthz and /metrics, non-root, read-on
     image,
   ])
   const base = `http://127.0.0.1:${port}`
-  const health = await eventually('/healthz', async () => {
-    const r = await get(`${base}/healthz`)
-    return r?.status === 200 ? r : undefined
-  })
+  const health = await waitFor(
+    '/healthz',
+    async () => {
+      const r = await get(`${base}/healthz`)
+      return r?.status === 200 ? r : undefined
+    },
+    60_000,
+    250,
+  )
   assert.equal(health.status, 200)
-  const metrics = await eventually('the finding on /metrics', async () => {
-    const r = await get(`${base}/metrics`)
-    return r !== undefined && findingIn(r.body, target) ? r.body : undefined
-  })
+  const metrics = await waitFor(
+    'the finding on /metrics',
+    async () => {
+      const r = await get(`${base}/metrics`)
+      return r !== undefined && findingIn(r.body, target) ? r.body : undefined
+    },
+    60_000,
+    250,
+  )
   assert.match(metrics, new RegExp(`netbird_watchdog_build_info\\{version="${version}"\\} 1`))
   assert.match(metrics, new RegExp(`netbird_watchdog_container_up\\{container="${target}"\\} 1`))
   assert.match(metrics, /netbird_watchdog_docker_up 1/)
   assert.equal(
-    await eventually('Docker health status healthy', async () => {
-      const s = await docker(['inspect', '-f', '{{.State.Health.Status}}', name])
-      return s === 'healthy' ? s : undefined
-    }),
+    await waitFor(
+      'Docker health status healthy',
+      async () => {
+        const s = await docker(['inspect', '-f', '{{.State.Health.Status}}', name])
+        return s === 'healthy' ? s : undefined
+      },
+      60_000,
+      250,
+    ),
     'healthy',
   )
   // The HEALTHCHECK script itself: 0 against the daemon, 1 (with the reason) against a dead port.
@@ -491,10 +488,15 @@ test('the shipped quickstart compose file runs the image next to a stand-in for 
     const up = await compose(['-p', project, 'up', '-d'], { cwd: dir, env, timeoutMs: 300_000 })
     assert.equal(up.code, 0, up.stderr)
     try {
-      const metrics = await eventually('the finding on /metrics', async () => {
-        const r = await get(`http://127.0.0.1:${port}/metrics`)
-        return r !== undefined && findingIn(r.body, management) ? r.body : undefined
-      })
+      const metrics = await waitFor(
+        'the finding on /metrics',
+        async () => {
+          const r = await get(`http://127.0.0.1:${port}/metrics`)
+          return r !== undefined && findingIn(r.body, management) ? r.body : undefined
+        },
+        60_000,
+        250,
+      )
       assert.match(
         metrics,
         new RegExp(`netbird_watchdog_container_up\\{container="${management}"\\} 1`),

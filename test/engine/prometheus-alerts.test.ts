@@ -16,7 +16,7 @@ import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { parse } from 'yaml'
 import { sumOf } from '../../bench/lib/metrics-text.js'
-import { delay, observeConfig, Watchdog } from '../../bench/lib/watchdog.js'
+import { observeConfig, Watchdog } from '../../bench/lib/watchdog.js'
 import { freePort } from '../helpers/net.js'
 import { getRule } from '../../src/core/rules.js'
 import {
@@ -36,22 +36,6 @@ const alertsPath = fileURLToPath(new URL('../../config/alerts.yml', import.meta.
 interface ActiveAlert {
   labels: Record<string, string>
   state: 'pending' | 'firing'
-}
-
-/** Polls `fn` until it returns a value, with a deadline; the message says what never happened. */
-async function until<T>(
-  what: string,
-  fn: () => Promise<T | undefined>,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await fn().catch(() => undefined)
-    if (value !== undefined) return value
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await delay(200)
-  }
 }
 
 async function startPrometheus(
@@ -107,10 +91,15 @@ async function startPrometheus(
     }
   }
   try {
-    await until('Prometheus /-/ready', async () => {
-      if (child.exitCode !== null) throw new Error('exited')
-      return (await fetch(`${url}/-/ready`)).ok ? true : undefined
-    })
+    await waitFor(
+      'Prometheus /-/ready',
+      async () => {
+        if (child.exitCode !== null) throw new Error('exited')
+        return (await fetch(`${url}/-/ready`)).ok ? true : undefined
+      },
+      60_000,
+      200,
+    )
   } catch (err) {
     await stop()
     throw new Error(`Prometheus did not become ready:\n${output}`, { cause: err })
@@ -201,14 +190,19 @@ test('real Prometheus with the shipped alerts: issuer mismatch, SSO login failur
   const findings = (container: string, rule: string): string =>
     `netbird_watchdog_log_findings_total{job="netbird-watchdog",container="${container}",rule="${rule}"}`
   // Prometheus holds the zeros of all three counters the alerts will need.
-  await until('Prometheus to have scraped the watchdog', async () => {
-    const samples = [
-      ...(await query(prom.url, `${findings(mgmt, 'oidc-issuer-mismatch')} == 0`)),
-      ...(await query(prom.url, `${findings(dex, 'login-issuer-mismatch')} == 0`)),
-      ...(await query(prom.url, `${findings(store, 'store-failed')} == 0`)),
-    ]
-    return samples.length === 3 ? true : undefined
-  })
+  await waitFor(
+    'Prometheus to have scraped the watchdog',
+    async () => {
+      const samples = [
+        ...(await query(prom.url, `${findings(mgmt, 'oidc-issuer-mismatch')} == 0`)),
+        ...(await query(prom.url, `${findings(dex, 'login-issuer-mismatch')} == 0`)),
+        ...(await query(prom.url, `${findings(store, 'store-failed')} == 0`)),
+      ]
+      return samples.length === 3 ? true : undefined
+    },
+    60_000,
+    200,
+  )
   await writeFile(join(triggerDir, 'go'), '')
 
   const expected = [
@@ -218,13 +212,14 @@ test('real Prometheus with the shipped alerts: issuer mismatch, SSO login failur
   ].map((a) => a.join(' '))
   const key = (a: ActiveAlert): string =>
     [a.labels.alertname, a.labels.container, a.labels.rule].join(' ')
-  const firing = await until(
+  const firing = await waitFor(
     'the three alerts to fire',
     async () => {
       const now = (await activeAlerts(prom.url)).filter((a) => a.state === 'firing').map(key)
       return expected.every((e) => now.includes(e)) ? now : undefined
     },
     120_000,
+    200,
   ).catch(async (err: unknown) => {
     const now = await activeAlerts(prom.url).catch(() => [])
     throw new Error(
@@ -345,21 +340,27 @@ test('real Prometheus with the shipped alerts: the SSO login probe finds a conne
     )
   }
   // Pending first: the shipped `for:` holds it back.
-  const pending = await until('NetbirdWatchdogSsoConnectorDown to be pending', async () => {
-    const found = (await activeAlerts(prom.url)).filter(sso)
-    return found.length > 0 ? found : undefined
-  }).catch(explain)
+  const pending = await waitFor(
+    'NetbirdWatchdogSsoConnectorDown to be pending',
+    async () => {
+      const found = (await activeAlerts(prom.url)).filter(sso)
+      return found.length > 0 ? found : undefined
+    },
+    60_000,
+    200,
+  ).catch(explain)
   assert.deepEqual(
     pending.map((a) => [a.labels.container, a.labels.connector, a.state]),
     [[netbird, 'broken', 'pending']],
   )
-  const firing = await until(
+  const firing = await waitFor(
     'NetbirdWatchdogSsoConnectorDown to fire',
     async () => {
       const found = (await activeAlerts(prom.url)).filter((a) => sso(a) && a.state === 'firing')
       return found.length > 0 ? found : undefined
     },
     240_000,
+    200,
   ).catch(explain)
   assert.deepEqual(
     firing.map((a) => a.labels),

@@ -16,7 +16,7 @@ import { startDaemon } from '../../src/daemon.js'
 import { isWatchdogError } from '../../src/errors.js'
 import { createLogger } from '../../src/log.js'
 import { defaultPostgresBackupDir } from '../../src/store/open.js'
-import { waitFor } from '../helpers/docker.js'
+import { waitFor } from '../helpers/wait.js'
 import { parseMetrics, valueOf } from '../helpers/metrics-text.js'
 import { recordSink, type LogRecord } from '../helpers/watchdog.js'
 import {

@@ -47,6 +47,7 @@ import {
   rejectsWith,
   type PgCluster,
 } from '../helpers/postgres.js'
+import { waitFor } from '../helpers/wait.js'
 
 let cluster: PgCluster
 clusterForFile((c) => (cluster = c))
@@ -454,14 +455,6 @@ function startWriter(client: pg.Client, step: (n: number) => Promise<void>): Wri
   }
 }
 
-async function until(what: string, cond: () => boolean, ms = 60_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
-
 test('concurrent Dex-like writers during a repair: not one row lost', async (t) => {
   const { database, dsn } = await createDexDatabase(cluster, { schema: 'grant-types' })
   const dir = await tempDir(t)
@@ -523,7 +516,7 @@ test('concurrent Dex-like writers during a repair: not one row lost', async (t) 
     await Promise.all(writers.map((w) => w.stop()))
   }
   t.after(stopAll)
-  await until('every writer to start', () => writers.every((w) => w.acked() >= 3))
+  await waitFor('every writer to start', () => writers.every((w) => w.acked() >= 3), 60_000, 10)
 
   // The repair, held open (rows locked) until the inserting writers moved on meanwhile.
   class HeldStore extends PostgresStore {
@@ -534,9 +527,11 @@ test('concurrent Dex-like writers during a repair: not one row lost', async (t) 
           backup: async (request) => {
             const info = await tx.backup(request)
             const [t0, c0, u0] = [tokenWriter.acked(), creatorWriter.acked(), updateWriter.acked()]
-            await until(
+            await waitFor(
               'writers during the repair',
               () => tokenWriter.acked() >= t0 + 5 && creatorWriter.acked() >= c0 + 5,
+              60_000,
+              10,
             )
             // Dex's UpdateConnector waits on the locked row (one commit may have been in flight).
             assert.ok(updateWriter.acked() <= u0 + 1, 'a connector changed under the lock')
@@ -554,7 +549,12 @@ test('concurrent Dex-like writers during a repair: not one row lost', async (t) 
   assert.equal(result.changes.length, 1)
 
   const after0 = updateWriter.acked()
-  await until('the blocked updater to carry on', () => updateWriter.acked() >= after0 + 3)
+  await waitFor(
+    'the blocked updater to carry on',
+    () => updateWriter.acked() >= after0 + 3,
+    60_000,
+    10,
+  )
   await stopAll()
 
   const rows = await rawConnectors(cluster, database)

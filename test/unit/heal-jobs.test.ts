@@ -11,6 +11,7 @@ import { createHealMetrics } from '../../src/heal/metrics.js'
 import { createResetHandler } from '../../src/heal/reset.js'
 import { startScheduler } from '../../src/heal/scheduler.js'
 import { createNotifier } from '../../src/heal/webhook.js'
+import { waitFor } from '../helpers/wait.js'
 
 function sinkLogger(): {
   logger: ReturnType<typeof createLogger>
@@ -24,18 +25,6 @@ function sinkLogger(): {
     },
   })
   return { logger: createLogger({ level: 'debug' }, stream), lines }
-}
-
-async function until(
-  pred: () => boolean | Promise<boolean>,
-  what: string,
-  ms = 10_000,
-): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await pred())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setImmediate(r))
-  }
 }
 
 async function metricValue(registry: Registry, name: string, labels: Record<string, string> = {}) {
@@ -108,7 +97,7 @@ test('a real cron tick runs the job; a job that throws is logged, not fatal; sto
       },
     ],
   })
-  await until(() => ticks >= 1, 'a cron tick')
+  await waitFor('a cron tick', () => ticks >= 1, 10_000, 1)
   await scheduler.stop()
   const after = ticks
   // The error is logged as an object (pino keeps its type, message and stack).

@@ -1,18 +1,50 @@
-// The architecture holds because lint holds it: each kind of violation is planted in a temporary file
-// under src/ and the project's own ESLint configuration must reject it with the rule that guards it
-// (eslint.config.js), while a probe that respects the layers passes.
+// The architecture holds because lint holds it: each kind of violation is planted in a file under src/
+// and the project's own ESLint configuration must reject it with the rule that guards it
+// (eslint.config.js), while a probe that respects the layers passes. The probes are planted in a
+// temporary copy of what ESLint reads (src/, eslint.config.js, the tsconfigs, package.json, the
+// import-graph script; node_modules linked) and ESLint runs there: a killed run leaves nothing in the
+// real src/, where neither CI's `git diff` nor a reviewer would see an untracked file.
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { ESLint } from 'eslint'
 
-const root = fileURLToPath(new URL('../..', import.meta.url))
-const repo = root
+const repo = fileURLToPath(new URL('../..', import.meta.url))
 const tag = `zz-lint-probe-${process.pid}`
+
+/** Copies the folder `from` to `to`, recursively (files and folders only). */
+function copyTree(from: string, to: string): void {
+  mkdirSync(to, { recursive: true })
+  for (const e of readdirSync(from, { withFileTypes: true })) {
+    if (e.isDirectory()) copyTree(join(from, e.name), join(to, e.name))
+    else if (e.isFile()) copyFileSync(join(from, e.name), join(to, e.name))
+  }
+}
+
+/** A temporary copy of what ESLint reads to lint src/, with the repository's node_modules linked. */
+function projectCopy(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'nbw-lint-probes-'))
+  copyTree(join(repo, 'src'), join(dir, 'src'))
+  for (const f of ['eslint.config.js', 'tsconfig.json', 'tsconfig.test.json', 'package.json']) {
+    copyFileSync(join(repo, f), join(dir, f))
+  }
+  mkdirSync(join(dir, 'scripts'))
+  copyFileSync(join(repo, 'scripts', 'import-graph.mjs'), join(dir, 'scripts', 'import-graph.mjs'))
+  symlinkSync(join(repo, 'node_modules'), join(dir, 'node_modules'), 'dir')
+  return dir
+}
 
 interface Probe {
   /** What is planted (the test's name for it). */
@@ -141,15 +173,12 @@ const probes: Probe[] = [
 ]
 
 test('lint rejects every kind of layer violation and import cycle, and passes code that follows the layers', async (t) => {
-  const written: string[] = []
-  t.after(() => {
-    for (const f of written) rmSync(f, { force: true })
-  })
+  const root = projectCopy()
+  t.after(() => rmSync(root, { recursive: true, force: true }))
   for (const p of probes) {
     for (const [rel, text] of Object.entries(p.files)) {
-      const path = join(root, rel)
-      writeFileSync(path, text)
-      written.push(path)
+      mkdirSync(dirname(join(root, rel)), { recursive: true })
+      writeFileSync(join(root, rel), text)
     }
   }
   const eslint = new ESLint({ cwd: root })

@@ -12,7 +12,7 @@ import { ruleIds } from '../../src/core/rules.js'
 import { startDaemon } from '../../src/daemon.js'
 import { isWatchdogError } from '../../src/errors.js'
 import { createLogger } from '../../src/log.js'
-import { waitFor } from '../helpers/docker.js'
+import { waitFor } from '../helpers/wait.js'
 import { parseMetrics, valueOf } from '../helpers/metrics-text.js'
 import { startWatchdog, type TestWatchdog } from '../helpers/watchdog.js'
 

@@ -9,7 +9,7 @@ import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync } fro
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { isWatchdogError } from '../../src/errors.js'
-import { waitFor } from '../helpers/docker.js'
+import { waitFor } from '../helpers/wait.js'
 import { createIdpDb } from '../helpers/idp-fixture.js'
 import { startWatchdog } from '../helpers/watchdog.js'
 
