@@ -10,6 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { busyboxImage, requireDocker } from '../helpers/docker.js'
+import { testSeed } from '../helpers/seed.js'
 import { runFuzz } from '../../bench/soak/fuzz.js'
 
 test('200,000 fuzzed lines from a real container: no crash, every line and finding counted', async (t) => {
@@ -18,7 +19,7 @@ test('200,000 fuzzed lines from a real container: no crash, every line and findi
   t.after(() => rm(dir, { recursive: true, force: true }))
   const r = await runFuzz({
     lines: 200_000,
-    seed: 7,
+    seed: testSeed(t, 7),
     dir,
     labels: ['netbird-watchdog.test=1'],
     image: busyboxImage,

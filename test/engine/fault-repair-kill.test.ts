@@ -6,13 +6,14 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { nodeImage, requireDocker } from '../helpers/docker.js'
+import { testSeed } from '../helpers/seed.js'
 import { runRepairKill } from '../../bench/soak/repair-kill.js'
 
-test('SIGKILL during automated repairs (3 cycles): idp.db intact, next start completes', async () => {
+test('SIGKILL during automated repairs (3 cycles): idp.db intact, next start completes', async (t) => {
   await requireDocker([nodeImage])
   const cycles = await runRepairKill({
     cycles: 3,
-    seed: 3,
+    seed: testSeed(t, 3),
     labels: ['netbird-watchdog.test=1'],
   })
   assert.equal(cycles.length, 3)

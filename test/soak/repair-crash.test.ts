@@ -15,6 +15,8 @@ import { verifyBackup } from '../helpers/store.js'
 import { connectorIssuer } from '../../src/core/connectors.js'
 import { readConnectorsFrom } from '../../src/store/sqlite/idp-db.js'
 import { repairDb } from '../helpers/store.js'
+import { testSeed } from '../helpers/seed.js'
+import { prng } from '../../bench/lib/fuzz-lines.js'
 import {
   createIdpDb,
   defaultConnectors,
@@ -136,6 +138,7 @@ test('SIGKILL at random moments during repairs (4 lanes × 52 kills): never a to
   const lanes = 4
   const killsPerLane = 52
   let hotJournals = 0
+  const seed = testSeed(t)
   const runLane = async (lane: number): Promise<number> => {
     const dir = await mkdtemp(join(tmpdir(), `nbw-crash-${lane}-`))
     t.after(() => rm(dir, { recursive: true, force: true }))
@@ -145,6 +148,8 @@ test('SIGKILL at random moments during repairs (4 lanes × 52 kills): never a to
     let last = A
     let lastCheck = new Date(0).toISOString()
     let changedKills = 0
+    // Each lane draws its kill points from its own generator, so a seed replays every lane's choices.
+    const random = prng(seed + lane)
     for (let k = 0; k < killsPerLane; k++) {
       const child = spawn(process.execPath, [loopScript, dist, db, jumpcloudId, A, B], {
         stdio: ['pipe', 'pipe', 'pipe'],
@@ -154,10 +159,10 @@ test('SIGKILL at random moments during repairs (4 lanes × 52 kills): never a to
       await waitReady(child)
       // Even kills: after 0–2 completed repairs plus a random slice of the next one. Odd kills: aimed at
       // the write transaction, a random 0–4 ms after the child reports its backup taken.
-      if (k % 2 === 0) await afterDots(child, Math.floor(Math.random() * 3))
+      if (k % 2 === 0) await afterDots(child, Math.floor(random() * 3))
       else await afterText(child, '<verified backup taken>')
       await new Promise<void>((r) => setImmediate(r))
-      const spin = Math.random() * (k % 2 === 0 ? 12 : 4)
+      const spin = random() * (k % 2 === 0 ? 12 : 4)
       const until = performance.now() + spin
       while (performance.now() < until) await new Promise<void>((r) => setImmediate(r))
       child.kill('SIGKILL')

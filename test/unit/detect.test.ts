@@ -10,6 +10,7 @@ import {
   type Finding,
 } from '../../src/core/detect.js'
 import { ruleIds, rules } from '../../src/core/rules.js'
+import { testSeed } from '../helpers/seed.js'
 
 const jumpcloud = {
   id: 'd5k3c2ejl7ks73b0hq2g',
@@ -179,7 +180,7 @@ describe('benign lines', () => {
   })
 })
 
-test('the block prefilter never drops a line that line-by-line classification would report', () => {
+test('the block prefilter never drops a line that line-by-line classification would report', (t) => {
   // Lines assembled from every anchor, every fatal-level spelling the classifier knows, near
   // misses and random text, in every order: detectBlock must report exactly what detectLine does.
   const pieces = [
@@ -216,22 +217,22 @@ test('the block prefilter never drops a line that line-by-line classification wo
       const single = lines.flatMap((l, i) => detectLine(l, i + 1) ?? [])
       assert.deepEqual(block, single)
     }),
-    { numRuns: 5000 },
+    { numRuns: 5000, seed: testSeed(t) },
   )
 })
 
 describe('hostile input', () => {
-  test('random strings never throw and classify to a known rule or nothing', () => {
+  test('random strings never throw and classify to a known rule or nothing', (t) => {
     fc.assert(
       fc.property(fc.string({ maxLength: 2000, unit: 'binary' }), (s) => {
         const f = detectLine(s)
         assert.ok(f === undefined || (ruleIds as readonly string[]).includes(f.rule))
       }),
-      { numRuns: 3000 },
+      { numRuns: 3000, seed: testSeed(t) },
     )
   })
 
-  test('mutated real lines never throw', () => {
+  test('mutated real lines never throw', (t) => {
     const seeds = rules.flatMap((r) => r.examples)
     fc.assert(
       fc.property(
@@ -249,7 +250,7 @@ describe('hostile input', () => {
           detectBlock(line + '\n' + line, 1, () => undefined)
         },
       ),
-      { numRuns: 3000 },
+      { numRuns: 3000, seed: testSeed(t) },
     )
   })
 
