@@ -1,7 +1,7 @@
 // Lint: type-aware rules, and the architecture as rules — every import points down the floors of the
 // house (`floors` below, docs/architecture.md): the leaves, pure core, then the adapters in their own
 // order (config; store | oidc | scan | metrics; docker; netbird), then the use cases (locate; doctor |
-// bundle), heal/ and daemon.ts, commands/, cli.ts — and no import cycle anywhere, type-only included. test/lint-layers.test.ts plants
+// bundle), heal/ and daemon.ts, commands/, cli.ts — and no import cycle anywhere, type-only included. test/unit/lint-layers.test.ts plants
 // each kind of violation in a temporary file and shows lint rejecting it.
 import js from '@eslint/js'
 import { importX } from 'eslint-plugin-import-x'

@@ -35,7 +35,7 @@ command -v docker >/dev/null 2>&1 || need_packages+=(docker.io)
 [ -x /bin/busybox ] || need_packages+=(busybox-static)
 command -v promtool >/dev/null 2>&1 || need_packages+=(prometheus)
 command -v sqlite3 >/dev/null 2>&1 || need_packages+=(sqlite3)
-# test/durability.test.ts watches the CLI's fsync calls with strace.
+# test/cli/durability.test.ts watches the CLI's fsync calls with strace.
 command -v strace >/dev/null 2>&1 || need_packages+=(strace)
 # The compose tests validate and bring up the shipped compose files.
 { docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1; } || need_packages+=(docker-compose)

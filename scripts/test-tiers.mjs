@@ -1,0 +1,179 @@
+#!/usr/bin/env node
+// Runs the test tiers (CONTRIBUTING.md, "Running the tests"): each tier is a folder of test/, sorted by
+// what its files need from the machine, and runs with node's own test runner (`node --import tsx
+// --test`), the files of one tier side by side up to the tier's concurrency. Node 20's `--test` takes
+// no globs, so the files are listed here; this script runs on every Node the project supports.
+//
+//   unit    in-process only: src/ imported directly, servers on 127.0.0.1 in the test's own process
+//           (oidc-provider, HTTP), temporary SQLite files, short-lived tools (promtool); no build
+//   cli     the compiled CLI (dist/, so `npm run build` first) run as a child process, as an operator
+//           runs it, against temporary files and in-process peers
+//   store   a real PostgreSQL server (each file starts a throw-away cluster, test/helpers/postgres.ts)
+//   engine  the Docker engine (and the test images, the project image, a private dockerd, PostgreSQL)
+//   soak    long fault runs (hundreds of kills); no engine
+//
+//   node scripts/test-tiers.mjs [--parallel] TIER...    run the tiers (all: every tier), in order, or
+//                                                       with --parallel all at once (each tier's
+//                                                       output printed when it ends)
+//   node scripts/test-tiers.mjs --list TIER...          print their files
+//
+// Prints each tier's duration and exits 1 if any file failed (every tier still runs).
+//
+// The engine tier's image tests use one project image for the whole run: when the engine tier runs and
+// NBW_TEST_IMAGE does not name one already, this script builds it from the working tree
+// (scripts/build-image.sh, started at once so it overlaps the tiers before it), hands its tag to the
+// tests in NBW_TEST_IMAGE and removes it at the end. A file run on its own builds its own.
+// NBW_TEST_CONCURRENCY=N runs every tier N files at a time (1: one after another). NBW_TEST_SEED
+// replays the randomness of a failed fault test (each prints the seed it used).
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, relative } from 'node:path'
+import process from 'node:process'
+import { fileURLToPath, URL } from 'node:url'
+
+const repo = fileURLToPath(new URL('..', import.meta.url))
+
+/**
+ * Files run at once per tier, on a 2-core machine. unit and cli are CPU-bound (each spawned CLI loads
+ * every module); store files each run a PostgreSQL server; engine files mostly wait on containers and
+ * the `for:` of alert rules, and share the engine (unique names, labels) without sharing state.
+ */
+const tiers = { unit: 3, cli: 3, store: 2, engine: 3, soak: 1 }
+
+const args = process.argv.slice(2)
+const list = args.includes('--list')
+const parallel = args.includes('--parallel')
+let names = args.filter((a) => !a.startsWith('--'))
+if (names.includes('all')) names = Object.keys(tiers)
+const unknown = names.filter((n) => !(n in tiers))
+if (
+  names.length === 0 ||
+  unknown.length > 0 ||
+  args.some((a) => a.startsWith('--') && a !== '--list' && a !== '--parallel')
+) {
+  process.stderr.write(
+    `usage: node scripts/test-tiers.mjs [--list | --parallel] TIER... (tiers: ${Object.keys(tiers).join(', ')}, all)\n`,
+  )
+  process.exit(2)
+}
+
+/** The tier's test files, sorted, as paths relative to the repository. */
+function filesOf(tier) {
+  const dir = join(repo, 'test', tier)
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.test.ts'))
+    .sort()
+    .map((f) => relative(repo, join(dir, f)))
+}
+
+if (list) {
+  for (const tier of names) for (const f of filesOf(tier)) process.stdout.write(`${f}\n`)
+  process.exit(0)
+}
+
+const forced = process.env.NBW_TEST_CONCURRENCY
+if (forced !== undefined && !/^[1-9][0-9]*$/.test(forced)) {
+  process.stderr.write(`NBW_TEST_CONCURRENCY must be a positive integer (got '${forced}')\n`)
+  process.exit(2)
+}
+
+const started = Date.now()
+const seconds = (since) => Math.round((Date.now() - since) / 1000)
+const say = (line) => process.stdout.write(`${line}\n`)
+
+/** Runs a command; resolves with its exit code. Output inherited, or written to the file `out`. */
+function run(cmd, argv, { env = process.env, out } = {}) {
+  return new Promise((resolve) => {
+    const fd = out === undefined ? undefined : openSync(out, 'w')
+    const stdio = fd === undefined ? 'inherit' : ['ignore', fd, fd]
+    const child = spawn(cmd, argv, { cwd: repo, env, stdio })
+    child.on('error', (err) => {
+      process.stderr.write(`${cmd}: ${err.message}\n`)
+      resolve(127)
+    })
+    child.on('close', (code, signal) => {
+      if (fd !== undefined) closeSync(fd)
+      resolve(code ?? (signal ? 128 : 1))
+    })
+  })
+}
+
+// One project image for the run, built while the first tiers run.
+let image
+if (names.includes('engine') && !process.env.NBW_TEST_IMAGE) {
+  const runId = randomBytes(4).toString('hex')
+  const tag = `netbird-watchdog:test-run-${runId}`
+  const labels = [
+    '--label',
+    'netbird-watchdog.test=1',
+    '--label',
+    `netbird-watchdog.test.run=${runId}`,
+  ]
+  const logDir = mkdtempSync(join(tmpdir(), 'nbw-test-image-'))
+  const log = join(logDir, 'build.log')
+  const t0 = Date.now()
+  say(`==> the project image ${tag}: building from the working tree (scripts/build-image.sh)`)
+  image = {
+    tag,
+    built: run('bash', [join(repo, 'scripts/build-image.sh'), tag, '--', ...labels], {
+      out: log,
+    }).then((code) => {
+      const text = readFileSync(log, 'utf8')
+      rmSync(logDir, { recursive: true, force: true })
+      if (code !== 0) say(`==> the project image: build FAILED (exit ${code}):\n${text}`)
+      else say(`==> the project image ${tag}: built in ${seconds(t0)}s`)
+      return code
+    }),
+  }
+}
+
+async function runTier(tier, { buffered }) {
+  const files = filesOf(tier)
+  const concurrency = Number(forced ?? tiers[tier])
+  const env = { ...process.env }
+  let failed = false
+  if (tier === 'engine' && image !== undefined) {
+    if ((await image.built) !== 0) failed = true
+    // Set even after a failed build: the image tests then fail at once, naming the missing tag.
+    env.NBW_TEST_IMAGE = image.tag
+  }
+  const t0 = Date.now()
+  const header = `==> test:${tier}: ${files.length} files, ${concurrency} at a time`
+  let out
+  let outDir
+  if (buffered) {
+    outDir = mkdtempSync(join(tmpdir(), `nbw-test-${tier}-`))
+    out = join(outDir, 'out.txt')
+  } else say(header)
+  const code = await run(
+    process.execPath,
+    ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...files],
+    { env, out },
+  )
+  const line = `==> test:${tier}: ${seconds(t0)}s (${code === 0 && !failed ? 'pass' : 'FAIL'})`
+  if (buffered) {
+    say(`${header}\n${readFileSync(out, 'utf8')}${line}`)
+    rmSync(outDir, { recursive: true, force: true })
+  } else say(line)
+  return { tier, seconds: seconds(t0), ok: code === 0 && !failed }
+}
+
+let results
+if (parallel) {
+  results = await Promise.all(names.map((tier) => runTier(tier, { buffered: true })))
+} else {
+  results = []
+  for (const tier of names) results.push(await runTier(tier, { buffered: false }))
+}
+
+if (image !== undefined) {
+  await image.built
+  await run('docker', ['image', 'rm', '-f', image.tag], { out: '/dev/null' })
+}
+
+say(`\n==> test tiers (${seconds(started)}s in all)`)
+for (const r of results)
+  say(`${String(r.seconds).padStart(5)}s  test:${r.tier}${r.ok ? '' : '  FAILED'}`)
+process.exit(results.every((r) => r.ok) ? 0 : 1)

@@ -1,0 +1,154 @@
+// Errors never escape the self-healing flow: an engine that goes away between the repair's commit and
+// its restart, or that is unreachable from the start, ends the flow as an outcome (metric, log line),
+// never as an unhandled rejection. And a true bug anywhere in the process is logged with its stack by
+// the process-level handler, which exits 70 so the container is restarted.
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Writable } from 'node:stream'
+import { test, type TestContext } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { Registry } from 'prom-client'
+import { connectorIssuer } from '../../src/core/connectors.js'
+import { DockerEngine } from '../../src/docker/engine.js'
+import { createLogger } from '../../src/log.js'
+import { readConnectors } from '../../src/store/sqlite/idp-db.js'
+import {
+  SocketRelay,
+  containerLogs,
+  engineSocket,
+  nodeImage,
+  requireDocker,
+  waitFor,
+} from '../helpers/docker.js'
+import { createIdpDb, oidcConnectors } from '../helpers/idp-fixture.js'
+import {
+  metricValue,
+  removeTestContainers,
+  runFakeNetbird,
+  startIssuerPeer,
+  startTestSelfHealing,
+} from '../helpers/selfheal.js'
+
+const jc = 'd1c9q2ll0fgs73cunqsg'
+
+/** Unhandled rejections and uncaught exceptions seen while `fn` runs (node:test would fail on them too). */
+async function noEscapes<T>(fn: () => Promise<T>): Promise<{ value: T; escaped: unknown[] }> {
+  const escaped: unknown[] = []
+  const onError = (err: unknown): void => void escaped.push(err)
+  process.on('unhandledRejection', onError)
+  process.on('uncaughtException', onError)
+  try {
+    const value = await fn()
+    // Let any rejection still in flight surface.
+    await new Promise((r) => setImmediate(r))
+    return { value, escaped }
+  } finally {
+    process.off('unhandledRejection', onError)
+    process.off('uncaughtException', onError)
+  }
+}
+
+function tmp(t: TestContext): string {
+  const dir = mkdtempSync(join(tmpdir(), 'nbw-heal-err-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+test('the engine goes away between the commit and the restart: an outcome, not a crash', async (t) => {
+  await requireDocker([nodeImage])
+  const dir = tmp(t)
+  const dbPath = join(dir, 'idp.db')
+  const peer = await startIssuerPeer(t, { trailingSlash: true })
+  createIdpDb(dbPath, { connectors: oidcConnectors([{ id: jc, issuer: peer.origin }]) })
+  const container = `nbw-heal-err-${process.pid}`
+  t.after(() => removeTestContainers([container]))
+  await runFakeNetbird({ name: container, store: { dataDir: dir }, variant: 'erro' })
+  await waitFor(
+    'the ERRO line',
+    async () => (await containerLogs(container)).toString('utf8').includes('ERRO'),
+    60_000,
+  )
+  // The healer reaches the engine through a relay, cut the moment the repair is committed.
+  const relay = new SocketRelay(join(dir, 'docker.sock'), engineSocket())
+  await relay.listen()
+  t.after(() => relay.close())
+  const records: Array<Record<string, unknown>> = []
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) {
+        const r = JSON.parse(line) as Record<string, unknown>
+        records.push(r)
+        if (r.msg === 'IdP store repaired and verified; restarting the container') relay.cut()
+      }
+      cb()
+    },
+  })
+  const registry = new Registry()
+  const heal = startTestSelfHealing(t, {
+    dbPath,
+    dir,
+    registry,
+    logger: createLogger({ level: 'info' }, sink),
+    docker: new DockerEngine({ socketPath: relay.path }),
+    config: {
+      mode: 'repair',
+      targets: { names: [container], autoDetect: false },
+      repair: { confirmSeconds: 2, restartBackoffSeconds: 0, stopTimeoutSeconds: 2 },
+    },
+  })
+  const { value: outcome, escaped } = await noEscapes(() =>
+    heal.healer.heal(container, '', { kind: 'finding', connectorId: jc }),
+  )
+  assert.deepEqual(escaped, [])
+  assert.equal(outcome.kind, 'repaired')
+  assert.equal(outcome.kind === 'repaired' && outcome.result, 'unconfirmed')
+  assert.match(outcome.detail, /restarting the container failed/)
+  assert.equal(
+    await metricValue(registry, 'netbird_watchdog_repairs_total', {
+      container,
+      result: 'unconfirmed',
+    }),
+    1,
+  )
+  // The fix stays: nothing says it is wrong.
+  const row = readConnectors(dbPath).find((r) => r.id === jc)!
+  assert.equal(connectorIssuer(row), `${peer.origin}/`)
+
+  // Unreachable from the start: a skip with its reason, nothing asked of the provider or the store.
+  const { value: skipped, escaped: escaped2 } = await noEscapes(() =>
+    heal.healer.heal(container, '', { kind: 'finding', connectorId: jc }),
+  )
+  assert.deepEqual(escaped2, [])
+  assert.equal(skipped.kind === 'skipped' && skipped.reason, 'docker_unreachable')
+  assert.ok(records.every((r) => r.level !== 'fatal'))
+})
+
+test('a true bug: the process-level handler logs it with its stack and exits 70', async () => {
+  const crash = fileURLToPath(new URL('../../dist/crash.js', import.meta.url))
+  for (const how of ['reject', 'throw'] as const) {
+    const script = `
+      const { installCrashHandlers } = await import(${JSON.stringify(crash)})
+      installCrashHandlers((code) => process.exit(code))
+      ${how === 'reject' ? "Promise.reject(new Error('boom-' + 'reject'))" : "setImmediate(() => { throw new Error('boom-' + 'throw') })"}
+      setTimeout(() => process.exit(0), 10000)
+    `
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    })
+    let stderr = ''
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString('utf8')))
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
+    assert.equal(code, 70, stderr)
+    const line = JSON.parse(stderr.trim().split('\n').at(-1)!) as {
+      level: string
+      msg: string
+      err: { message: string; stack: string }
+    }
+    assert.equal(line.level, 'fatal')
+    assert.equal(line.err.message, `boom-${how}`)
+    assert.match(line.err.stack, /boom-/)
+  }
+})

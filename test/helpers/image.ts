@@ -1,0 +1,45 @@
+// The project image for the tests that run it (test/engine/image.test.ts, test/engine/e2e-selfheal.test.ts):
+// built from the working tree by scripts/build-image.sh, as operators and CI build it. The test
+// runner (scripts/test-tiers.mjs) builds it once per run and names it in NBW_TEST_IMAGE; a file run on
+// its own builds one under a tag of its own and removes it when done. A build takes minutes on the
+// test machines (vfs storage copies every layer), hence once per run.
+import { randomBytes } from 'node:crypto'
+import { fileURLToPath } from 'node:url'
+import { run } from './compose.js'
+
+const repo = fileURLToPath(new URL('../..', import.meta.url))
+
+export interface ProjectImage {
+  readonly tag: string
+  /** Removes the image if this test built it; leaves the run's shared image alone. */
+  release(): Promise<void>
+}
+
+/**
+ * The image to test: NBW_TEST_IMAGE (it must exist), or a new build carrying `labels` as well as
+ * `netbird-watchdog.test=1`.
+ */
+export async function projectImage(labels: readonly string[] = []): Promise<ProjectImage> {
+  const shared = process.env.NBW_TEST_IMAGE
+  if (shared !== undefined && shared !== '') {
+    const found = await run('docker', ['image', 'inspect', '--format', '{{.Id}}', shared])
+    if (found.code !== 0) {
+      throw new Error(
+        `NBW_TEST_IMAGE=${shared} names no image (the test runner's build failed, or it was removed): ${found.stderr.trim()}`,
+      )
+    }
+    return { tag: shared, release: () => Promise.resolve() }
+  }
+  const tag = `netbird-watchdog:test-${randomBytes(4).toString('hex')}`
+  const labelArgs = ['--label', 'netbird-watchdog.test=1', ...labels]
+  const built = await run('bash', [`${repo}scripts/build-image.sh`, tag, '--', ...labelArgs], {
+    timeoutMs: 30 * 60_000,
+  })
+  if (built.code !== 0) throw new Error(`scripts/build-image.sh ${tag} failed:\n${built.stderr}`)
+  return {
+    tag,
+    release: async () => {
+      await run('docker', ['image', 'rm', '-f', tag])
+    },
+  }
+}
