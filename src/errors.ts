@@ -125,14 +125,19 @@ export const unreachableStoreCodes: ReadonlySet<ErrorCode> = new Set<ErrorCode>(
   'DB_UNREADABLE',
 ])
 
-/** True when `err`, or an error it wraps (`cause`), says the store could not be reached. */
-export function isStoreUnreachable(err: unknown): boolean {
+/** True when `err`, or an error it wraps (`cause`, a few levels deep), has one of `codes`. */
+export function hasErrorCode(err: unknown, codes: ReadonlySet<ErrorCode>): boolean {
   let e: unknown = err
   for (let depth = 0; depth < 8 && e !== undefined && e !== null; depth++) {
-    if (e instanceof WatchdogError && unreachableStoreCodes.has(e.code)) return true
+    if (e instanceof WatchdogError && codes.has(e.code)) return true
     e = e instanceof Error ? e.cause : undefined
   }
   return false
+}
+
+/** True when `err`, or an error it wraps (`cause`), says the store could not be reached. */
+export function isStoreUnreachable(err: unknown): boolean {
+  return hasErrorCode(err, unreachableStoreCodes)
 }
 
 export function errorMessage(err: unknown): string {

@@ -7,7 +7,13 @@ import { renameSync, statSync, truncateSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import Database from 'better-sqlite3'
 import { sameConnectors, type ConnectorRow } from '../../core/connectors.js'
-import { WatchdogError, errorMessage } from '../../errors.js'
+import {
+  WatchdogError,
+  damagedStoreCodes,
+  errorMessage,
+  hasErrorCode,
+  type ErrorCode,
+} from '../../errors.js'
 import {
   checkAgainstManifest,
   keepEvidenceCopy,
@@ -96,10 +102,11 @@ export async function backupSqlite(
       const problem = checkCopy(partial, rows)
       if (problem === undefined) break
       if (opts.expected !== undefined || attempt >= 3) {
-        throw new WatchdogError(
-          'BACKUP_VERIFY_FAILED',
-          `backup of ${source} failed verification: ${problem}`,
-        )
+        const text = `backup of ${source} failed verification: ${problem.text}`
+        // A copy that does not open or fails integrity_check is a copy of a damaged database: the
+        // cause says so by its code (a restore keeps such a file as evidence and overwrites it).
+        const cause = problem.damaged ? new WatchdogError('DB_CORRUPT', text) : undefined
+        throw new WatchdogError('BACKUP_VERIFY_FAILED', text, { cause })
       }
       unlinkIfExists(partial)
     }
@@ -218,21 +225,29 @@ async function copyPages(
   }
 }
 
-/** Open a copy, run integrity_check and compare its connector rows; a problem description or undefined. */
-function checkCopy(file: string, expected: readonly ConnectorRow[]): string | undefined {
+/** What is wrong with a copy: `damaged` when it does not open or fails integrity_check. */
+interface CopyProblem {
+  text: string
+  damaged: boolean
+}
+
+/** Open a copy, run integrity_check and compare its connector rows; the problem, or undefined. */
+function checkCopy(file: string, expected: readonly ConnectorRow[]): CopyProblem | undefined {
   let db: Database.Database
   try {
     db = new Database(file, { readonly: true, fileMustExist: true })
   } catch (err) {
-    return `cannot open it: ${errorMessage(err)}`
+    return { text: `cannot open it: ${errorMessage(err)}`, damaged: true }
   }
   try {
     const integrity = integrityCheck(db)
-    if (integrity !== 'ok') return `integrity_check: ${integrity}`
+    if (integrity !== 'ok') return { text: `integrity_check: ${integrity}`, damaged: true }
     const rows = readConnectorsFrom(db, file)
-    return sameConnectors(rows, expected) ? undefined : 'its connector rows differ from the source'
+    return sameConnectors(rows, expected)
+      ? undefined
+      : { text: 'its connector rows differ from the source', damaged: false }
   } catch (err) {
-    return errorMessage(err)
+    return { text: errorMessage(err), damaged: false }
   } finally {
     db.close()
   }
@@ -325,7 +340,10 @@ export async function restoreSqlite(
     await copyInto(backupDb, target)
     const problem = checkCopy(target, expected)
     if (problem !== undefined) {
-      throw new WatchdogError('REPAIR_FAILED', `restored ${target} failed verification: ${problem}`)
+      throw new WatchdogError(
+        'REPAIR_FAILED',
+        `restored ${target} failed verification: ${problem.text}`,
+      )
     }
   } catch (err) {
     if (err instanceof WatchdogError && err.code === 'REPAIR_FAILED') throw err
@@ -360,11 +378,14 @@ async function copyInto(src: Database.Database, target: string): Promise<void> {
   }
 }
 
+/**
+ * A file that is no longer a usable database (damaged, not SQLite, not Dex's, unreadable connector
+ * rows), by its code or the code of what it wraps: a restore keeps its bytes and overwrites it.
+ */
 function isUnreadableDb(err: unknown): boolean {
-  const codes = ['DB_NOT_SQLITE', 'DB_CORRUPT', 'DB_NO_CONNECTOR_TABLE', 'CONNECTOR_CONFIG_INVALID']
-  return (
-    err instanceof WatchdogError &&
-    (codes.includes(err.code) ||
-      (err.code === 'BACKUP_VERIFY_FAILED' && /integrity_check|cannot open/.test(err.message)))
-  )
+  return hasErrorCode(err, unusableDbCodes)
 }
+const unusableDbCodes: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  ...damagedStoreCodes,
+  'CONNECTOR_CONFIG_INVALID',
+])
