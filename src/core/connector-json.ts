@@ -21,6 +21,13 @@ export interface JsonEntry {
 
 export class JsonSyntaxError extends Error {
   override name = 'JsonSyntaxError'
+  /** `too-deep`: valid so far, but nested deeper than `maxJsonDepth`; `syntax`: not JSON. */
+  readonly kind: 'syntax' | 'too-deep'
+
+  constructor(message: string, kind: 'syntax' | 'too-deep' = 'syntax') {
+    super(message)
+    this.kind = kind
+  }
 }
 
 /**
@@ -56,7 +63,7 @@ export function parseLocated(
     // A value starts here.
     const c = p.text[p.i]
     if (c === '{' || c === '[') {
-      if (stack.length >= maxJsonDepth) throw new JsonSyntaxError('nesting too deep')
+      if (stack.length >= maxJsonDepth) throw new JsonSyntaxError('nesting too deep', 'too-deep')
       const node: Container =
         c === '{'
           ? { kind: 'object', start: p.i, end: -1, entries: [] }

@@ -131,7 +131,7 @@ function parseConfig(
     // The parser's message names an offset, never the text; the depth is said as such.
     return {
       error:
-        err instanceof JsonSyntaxError && err.message === 'nesting too deep'
+        err instanceof JsonSyntaxError && err.kind === 'too-deep'
           ? `connector ${JSON.stringify(id)}: config is nested more than ${maxJsonDepth} levels deep (Go's limit: Dex refuses it too)`
           : `connector ${JSON.stringify(id)}: config is not valid JSON`,
     }
