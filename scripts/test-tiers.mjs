@@ -24,10 +24,11 @@
 // (scripts/build-image.sh, started at once so it overlaps the tiers before it), hands its tag to the
 // tests in NBW_TEST_IMAGE and removes it at the end. A file run on its own builds its own.
 // NBW_TEST_CONCURRENCY=N runs every tier N files at a time (1: one after another). NBW_TEST_SEED
-// replays the randomness of a failed fault test (each prints the seed it used).
+// replays the randomness of a failed fault test (each prints the seed it used). NBW_TEST_TIMES=FILE
+// appends each tier's duration to FILE (for .ci/run's summary).
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { appendFileSync, closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import process from 'node:process'
@@ -173,7 +174,11 @@ if (image !== undefined) {
   await run('docker', ['image', 'rm', '-f', image.tag], { out: '/dev/null' })
 }
 
+const lines = results.map(
+  (r) => `${String(r.seconds).padStart(5)}s  test:${r.tier}${r.ok ? '' : '  FAILED'}`,
+)
 say(`\n==> test tiers (${seconds(started)}s in all)`)
-for (const r of results)
-  say(`${String(r.seconds).padStart(5)}s  test:${r.tier}${r.ok ? '' : '  FAILED'}`)
+for (const line of lines) say(line)
+// .ci/run prints these with its own step durations.
+if (process.env.NBW_TEST_TIMES) appendFileSync(process.env.NBW_TEST_TIMES, `${lines.join('\n')}\n`)
 process.exit(results.every((r) => r.ok) ? 0 : 1)

@@ -326,7 +326,10 @@ test('the loop clears once the container has stayed up for the stable period', a
   chmodSync(dir, 0o777)
   const wd = await watch({
     targets: { names: [name], autoDetect: false },
-    detection: { loopDeaths: 3, loopWindowSeconds: 60, stableSeconds: 2 },
+    // Docker backs off 100, 200, 400 ms between restarts: a stable period well above that, so the
+    // loop does not clear as "down and quiet" between the third crash and the last start on a
+    // machine slow to start containers.
+    detection: { loopDeaths: 3, loopWindowSeconds: 60, stableSeconds: 5 },
   })
   try {
     const c = { container: name }
