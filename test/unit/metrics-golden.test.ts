@@ -8,6 +8,8 @@
 // listens on): a named target never found; an idp.db built by Dex's migrations holding one OIDC
 // connector stored without the trailing slash its real provider (oidc-provider) returns; the SSO login
 // probe pointed at a port nothing listens on; then the backup, integrity and doctor jobs run once each.
+// Only last_finding_timestamp_seconds has no series here (a line read from the engine makes its first;
+// docs-metrics.test.ts pins its labels, test/engine/docker-watch.test.ts its values).
 //
 // Normalised before the comparison: prom-client's default process_* and nodejs_* families are left out
 // (their set depends on the platform and the Node version; docs-metrics.test.ts covers them); the
@@ -147,9 +149,19 @@ test('the /metrics text of a scripted scenario equals test/fixtures/metrics-gold
   } catch (err) {
     throw new Error(`the golden file is missing; create it with ${regenerate}`, { cause: err })
   }
-  assert.equal(
-    actual,
-    golden,
-    `the exposition differs from test/fixtures/metrics-golden.prom: if the change is meant, regenerate it (${regenerate}) and review the diff`,
+  if (actual === golden) return
+  assert.fail(
+    `the exposition differs from test/fixtures/metrics-golden.prom (- golden, + now):\n${lineDiff(golden, actual)}\nIf the change is meant, regenerate it (${regenerate}) and review the diff.`,
   )
 })
+
+/** The lines only one side has (the order of the others aside). */
+function lineDiff(golden: string, actual: string): string {
+  const was = golden.split('\n')
+  const now = actual.split('\n')
+  const lines = [
+    ...was.filter((l) => !now.includes(l)).map((l) => `- ${l}`),
+    ...now.filter((l) => !was.includes(l)).map((l) => `+ ${l}`),
+  ]
+  return lines.length > 0 ? lines.join('\n') : '(the same lines, in another order)'
+}
