@@ -88,10 +88,14 @@ function normalise(text: string): string {
 
 test('the /metrics text of a scripted scenario equals test/fixtures/metrics-golden.prom', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'nbw-golden-'))
-  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  // Released last first (node:test runs `after` hooks in the order they were added).
+  const release: Array<() => unknown> = [() => rmSync(dir, { recursive: true, force: true })]
+  t.after(async () => {
+    for (const r of release.reverse()) await r()
+  })
   // The JumpCloud case: stored without the trailing slash the provider's discovery returns.
   const provider = await startOidcPeer({ path: '/' })
-  t.after(() => provider.close())
+  release.push(() => provider.close())
   const dbPath = join(dir, 'idp.db')
   createIdpDb(dbPath, { connectors: oidcConnectors([{ id: connector, issuer: provider.origin }]) })
   const noDex = await closedPort()
@@ -113,7 +117,7 @@ test('the /metrics text of a scripted scenario equals test/fixtures/metrics-gold
     logger: createLogger({ level: 'silent' }, new Writable({ write: (_c, _e, cb) => cb() })),
     version: 'test',
   })
-  t.after(() => daemon.stop())
+  release.push(() => daemon.stop())
   const scrape = async (): Promise<string> => {
     const res = await fetch(`http://127.0.0.1:${daemon.address.port}/metrics`)
     assert.equal(res.status, 200)
