@@ -3,6 +3,10 @@
 // timestamps in _timestamp_seconds, 0/1 gauges are explicit and stay present, every per-container
 // series (and every rule of the catalogue) exists with 0 from the moment the container is known.
 // Labels are low-cardinality: the container name and the rule id, never ids or messages.
+// Counters count events: the watcher increments them where the event happens. The gauges mirror what
+// the watcher knows (the engine, the targets, each container by name), and read it at scrape time from
+// its WatchState (prom-client `collect()`): nothing copies state into them. Which containers have
+// series comes from the same state, counters included.
 import { Counter, Gauge, collectDefaultMetrics, type Registry } from 'prom-client'
 import { ruleIds, type RuleId } from './core/rules.js'
 
@@ -11,27 +15,45 @@ const p = 'netbird_watchdog_'
 export const healthStatuses = ['none', 'starting', 'healthy', 'unhealthy'] as const
 export type HealthStatus = (typeof healthStatuses)[number]
 
+/** What the watcher knows of one container, by name (a container recreated under it continues it). */
+export interface ContainerState {
+  readonly container: string
+  /** A target of this name runs now (false once it stopped, went, or was renamed). */
+  readonly up: boolean
+  /** Docker's own RestartCount, as last inspected. */
+  readonly restartCount: number
+  readonly lastExitCode: number
+  readonly health: HealthStatus
+  readonly restartLoop: boolean
+  /** Unix time in seconds of the last log line that matched each rule (rules not seen yet: absent). */
+  readonly lastFindings: ReadonlyMap<RuleId, number>
+}
+
+/** The watcher's state as the gauges read it (docker/watcher.ts `state()`). */
+export interface WatchState {
+  readonly dockerUp: boolean
+  /** Containers selected as targets now. */
+  readonly targets: number
+  /**
+   * Every container known by name: the named targets from the start, and every target seen since; a
+   * container that went stays (its series stay, container_up 0).
+   */
+  readonly containers: readonly ContainerState[]
+}
+
 export interface WatchMetrics {
   readonly restarts: Counter<'container'>
-  readonly restartCount: Gauge<'container'>
-  readonly up: Gauge<'container'>
-  readonly lastExitCode: Gauge<'container'>
   readonly oomEvents: Counter<'container'>
   readonly deaths: Counter<'container'>
-  readonly restartLoop: Gauge<'container'>
-  readonly health: Gauge<'container' | 'status'>
   readonly findings: Counter<'container' | 'rule'>
-  readonly lastFinding: Gauge<'container' | 'rule'>
   readonly logLines: Counter<'container'>
   readonly logTruncatedLines: Counter<'container'>
-  readonly dockerUp: Gauge
   readonly dockerReconnects: Counter
-  readonly targets: Gauge
-  readonly buildInfo: Gauge<'version'>
-  /** Creates every series of a container with 0 (idempotent). */
-  addContainer(container: string): void
-  setHealth(container: string, status: HealthStatus): void
+  /** Where the gauges read the watcher's state at scrape time (until set: no engine, nothing known). */
+  collectFrom(state: () => WatchState): void
 }
+
+const nothingKnown: WatchState = { dockerUp: false, targets: 0, containers: [] }
 
 export function createWatchMetrics(
   registry: Registry,
@@ -45,123 +67,148 @@ export function createWatchMetrics(
     // one when it covers a sample (BENCHMARKS.md, "Idle CPU").
     collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 1000 })
   }
-  const known = new Set<string>()
-  const m = {
-    restarts: new Counter({
-      name: `${p}container_restarts_total`,
-      help: 'Restarts of the container counted from Docker start events (restart policy, docker restart, docker start after a stop); unlike RestartCount it includes manual restarts.',
+  let state: () => WatchState = () => nothingKnown
+  const known = (): readonly ContainerState[] => state().containers
+
+  /** A counter of a container's events; each known container's series is there, at 0, before the first. */
+  const counted = (name: string, help: string): Counter<'container'> =>
+    new Counter({
+      name,
+      help,
       labelNames: ['container'] as const,
       registers,
-    }),
-    restartCount: new Gauge({
-      name: `${p}container_restart_count`,
-      help: "Docker's own RestartCount of the container (restart-policy restarts only; resets when the container is recreated).",
+      collect() {
+        for (const c of known()) this.inc({ container: c.container }, 0)
+      },
+    })
+  /** A gauge of each known container, read from the state (a container no longer known leaves it). */
+  const mirrored = (name: string, help: string, value: (c: ContainerState) => number): void => {
+    new Gauge({
+      name,
+      help,
       labelNames: ['container'] as const,
       registers,
-    }),
-    up: new Gauge({
-      name: `${p}container_up`,
-      help: 'Whether the container is running (1) or not (0: exited, restarting, created, missing).',
-      labelNames: ['container'] as const,
-      registers,
-    }),
-    lastExitCode: new Gauge({
-      name: `${p}container_last_exit_code`,
-      help: 'Exit code of the last time the container died.',
-      labelNames: ['container'] as const,
-      registers,
-    }),
-    oomEvents: new Counter({
-      name: `${p}container_oom_events_total`,
-      help: 'Runs of the container that ran out of memory (Docker oom events, at most one per run).',
-      labelNames: ['container'] as const,
-      registers,
-    }),
-    deaths: new Counter({
-      name: `${p}container_deaths_total`,
-      help: 'Times the container died (Docker die events).',
-      labelNames: ['container'] as const,
-      registers,
-    }),
-    restartLoop: new Gauge({
-      name: `${p}restart_loop`,
-      help: 'Whether the container is in a restart loop (1): enough deaths within the window, until it stays up (or down) for the stable period.',
-      labelNames: ['container'] as const,
-      registers,
-    }),
-    health: new Gauge({
-      name: `${p}container_health_status`,
-      help: 'Docker health status of the container as a state set (1 on the current status; none when it has no HEALTHCHECK).',
-      labelNames: ['container', 'status'] as const,
-      registers,
-    }),
-    findings: new Counter({
-      name: `${p}log_findings_total`,
-      help: 'Log lines of the container that matched a rule of the failure catalogue, by rule id (every rule present from the start).',
-      labelNames: ['container', 'rule'] as const,
-      registers,
-    }),
-    lastFinding: new Gauge({
-      name: `${p}last_finding_timestamp_seconds`,
-      help: 'Unix time of the last log line of the container that matched the rule (absent until the first one).',
-      labelNames: ['container', 'rule'] as const,
-      registers,
-    }),
-    logLines: new Counter({
-      name: `${p}log_lines_total`,
-      help: 'Log lines of the container read and classified (stdout and stderr).',
-      labelNames: ['container'] as const,
-      registers,
-    }),
-    logTruncatedLines: new Counter({
-      name: `${p}log_truncated_lines_total`,
-      help: 'Log lines of the container longer than 64 KiB; only their first 64 KiB were classified.',
-      labelNames: ['container'] as const,
-      registers,
-    }),
-    dockerUp: new Gauge({
-      name: `${p}docker_up`,
-      help: 'Whether the Docker engine answers (1) or not (0).',
-      registers,
-    }),
-    dockerReconnects: new Counter({
-      name: `${p}docker_reconnects_total`,
-      help: 'Times the watcher reconnected to the Docker engine after losing it.',
-      registers,
-    }),
-    targets: new Gauge({
-      name: `${p}targets`,
-      help: 'Containers currently selected as targets (existing, running or not).',
-      registers,
-    }),
-    buildInfo: new Gauge({
-      name: `${p}build_info`,
-      help: 'Always 1; the version label is the running netbird-watchdog version.',
-      labelNames: ['version'] as const,
-      registers,
-    }),
-    addContainer(container: string): void {
-      if (known.has(container)) return
-      known.add(container)
-      const c = { container }
-      m.restarts.inc(c, 0)
-      m.restartCount.set(c, 0)
-      m.up.set(c, 0)
-      m.lastExitCode.set(c, 0)
-      m.oomEvents.inc(c, 0)
-      m.deaths.inc(c, 0)
-      m.restartLoop.set(c, 0)
-      m.logLines.inc(c, 0)
-      m.logTruncatedLines.inc(c, 0)
-      for (const rule of ruleIds) m.findings.inc({ container, rule: rule satisfies RuleId }, 0)
-      m.setHealth(container, 'none')
+      collect() {
+        this.reset()
+        for (const c of known()) this.set({ container: c.container }, value(c))
+      },
+    })
+  }
+
+  const restarts = counted(
+    `${p}container_restarts_total`,
+    'Restarts of the container counted from Docker start events (restart policy, docker restart, docker start after a stop); unlike RestartCount it includes manual restarts.',
+  )
+  mirrored(
+    `${p}container_restart_count`,
+    "Docker's own RestartCount of the container (restart-policy restarts only; resets when the container is recreated).",
+    (c) => c.restartCount,
+  )
+  mirrored(
+    `${p}container_up`,
+    'Whether the container is running (1) or not (0: exited, restarting, created, missing).',
+    (c) => (c.up ? 1 : 0),
+  )
+  mirrored(
+    `${p}container_last_exit_code`,
+    'Exit code of the last time the container died.',
+    (c) => c.lastExitCode,
+  )
+  const oomEvents = counted(
+    `${p}container_oom_events_total`,
+    'Runs of the container that ran out of memory (Docker oom events, at most one per run).',
+  )
+  const deaths = counted(
+    `${p}container_deaths_total`,
+    'Times the container died (Docker die events).',
+  )
+  mirrored(
+    `${p}restart_loop`,
+    'Whether the container is in a restart loop (1): enough deaths within the window, until it stays up (or down) for the stable period.',
+    (c) => (c.restartLoop ? 1 : 0),
+  )
+  new Gauge({
+    name: `${p}container_health_status`,
+    help: 'Docker health status of the container as a state set (1 on the current status; none when it has no HEALTHCHECK).',
+    labelNames: ['container', 'status'] as const,
+    registers,
+    collect() {
+      this.reset()
+      for (const c of known()) {
+        for (const status of healthStatuses) {
+          this.set({ container: c.container, status }, status === c.health ? 1 : 0)
+        }
+      }
     },
-    setHealth(container: string, status: HealthStatus): void {
-      for (const s of healthStatuses) m.health.set({ container, status: s }, s === status ? 1 : 0)
+  })
+  const findings = new Counter({
+    name: `${p}log_findings_total`,
+    help: 'Log lines of the container that matched a rule of the failure catalogue, by rule id (every rule present from the start).',
+    labelNames: ['container', 'rule'] as const,
+    registers,
+    collect() {
+      for (const c of known()) {
+        for (const rule of ruleIds) this.inc({ container: c.container, rule }, 0)
+      }
+    },
+  })
+  new Gauge({
+    name: `${p}last_finding_timestamp_seconds`,
+    help: 'Unix time of the last log line of the container that matched the rule (absent until the first one).',
+    labelNames: ['container', 'rule'] as const,
+    registers,
+    collect() {
+      this.reset()
+      for (const c of known()) {
+        for (const [rule, at] of c.lastFindings) this.set({ container: c.container, rule }, at)
+      }
+    },
+  })
+  const logLines = counted(
+    `${p}log_lines_total`,
+    'Log lines of the container read and classified (stdout and stderr).',
+  )
+  const logTruncatedLines = counted(
+    `${p}log_truncated_lines_total`,
+    'Log lines of the container longer than 64 KiB; only their first 64 KiB were classified.',
+  )
+  new Gauge({
+    name: `${p}docker_up`,
+    help: 'Whether the Docker engine answers (1) or not (0).',
+    registers,
+    collect() {
+      this.set(state().dockerUp ? 1 : 0)
+    },
+  })
+  const dockerReconnects = new Counter({
+    name: `${p}docker_reconnects_total`,
+    help: 'Times the watcher reconnected to the Docker engine after losing it.',
+    registers,
+  })
+  new Gauge({
+    name: `${p}targets`,
+    help: 'Containers currently selected as targets (existing, running or not).',
+    registers,
+    collect() {
+      this.set(state().targets)
+    },
+  })
+  new Gauge({
+    name: `${p}build_info`,
+    help: 'Always 1; the version label is the running netbird-watchdog version.',
+    labelNames: ['version'] as const,
+    registers,
+  }).set({ version: options.version }, 1)
+  return {
+    restarts,
+    oomEvents,
+    deaths,
+    findings,
+    logLines,
+    logTruncatedLines,
+    dockerReconnects,
+    collectFrom(read) {
+      state = read
     },
   }
-  m.dockerUp.set(0)
-  m.targets.set(0)
-  m.buildInfo.set({ version: options.version }, 1)
-  return m
 }

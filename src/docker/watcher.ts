@@ -1,12 +1,16 @@
 // The observer: keeps a connection to the Docker engine, selects the targets, and turns the engine's
-// container events and the targets' logs into metrics, log lines and typed events (events.ts).
+// container events and the targets' logs into state, counted events, log lines and typed events
+// (events.ts). The gauges read the state at scrape time (`state()`, metrics.ts); each target logs
+// through a child logger bound to its name and id.
 // - Events are the source of truth for restarts and deaths (core/restart-loop.ts); inspect fills in
-//   the gauges and covers starts whose events were lost while the engine was away.
+//   what only it knows (RestartCount, health) and covers starts whose events were lost while the
+//   engine was away.
 // - The engine going away is a state: docker_up 0, reconnect with capped exponential backoff, replay
 //   missed events with `since` (deduplicated by time and identity), reconcile with list + inspect.
 // - Observe only: nothing here changes a container.
-// Why ~500 lines: one engine session's state (targets, restart ledgers, loops, the event dedupe
-// window, log followers) is one state machine; the pure parts already live in core/restart-loop.ts.
+// Why ~590 lines: one engine session's state (targets, what is known of each container by name,
+// restart ledgers, loops, the event dedupe window, log followers) is one state machine; the pure parts
+// already live in core/restart-loop.ts.
 import type { Config } from '../config/schema.js'
 import type { Finding } from '../core/detect.js'
 import {
@@ -22,10 +26,11 @@ import {
   type LoopState,
   type StartLedger,
 } from '../core/restart-loop.js'
+import type { RuleId } from '../core/rules.js'
 import { matchTarget, type TargetSelector } from '../core/targets.js'
 import { errorMessage, isWatchdogError } from '../errors.js'
 import type { Logger } from '../log.js'
-import type { WatchMetrics } from '../metrics.js'
+import type { HealthStatus, WatchMetrics, WatchState } from '../metrics.js'
 import { rfc3339ToNs, type ContainerDetails, type DockerPort, type EngineEvent } from './engine.js'
 import type { WatchdogEvents } from './events.js'
 import { LogFollower } from './log-follower.js'
@@ -55,6 +60,8 @@ export interface TargetInfo {
 interface Tracked {
   readonly id: string
   name: string
+  /** Bound to the container's name and short id (bound again when it is renamed). */
+  log: Logger
   tty: boolean
   status: string
   ledger: StartLedger | undefined
@@ -62,6 +69,17 @@ interface Tracked {
   /** The kernel can report many OOM events for one run (one per killed process): count one. */
   oomSinceStart: boolean
   follower: LogFollower | undefined
+}
+
+/**
+ * What is known of a container by name, kept after it went: `container` is the series' name, so a
+ * container recreated under the same name continues it. (Its restart-loop state is in #loops.)
+ */
+interface Named {
+  restartCount: number
+  lastExitCode: number
+  health: HealthStatus
+  readonly lastFindings: Map<RuleId, number>
 }
 
 const nsPerMs = 1_000_000n
@@ -79,6 +97,7 @@ export class Watcher {
   /** Engine time from which everything is new: the watcher's start. */
   readonly #startNs: bigint
   readonly #tracked = new Map<string, Tracked>()
+  readonly #named = new Map<string, Named>()
   readonly #loops = new Map<string, LoopState>()
   #dockerUp = false
   #everUp = false
@@ -110,7 +129,8 @@ export class Watcher {
       stableMs: d.stableSeconds * 1000,
     }
     // Explicitly named targets have their series from the start, found or not.
-    for (const name of t.names) options.metrics.addContainer(name)
+    for (const name of t.names) this.#known(name)
+    options.metrics.collectFrom(() => this.state())
   }
 
   get dockerUp(): boolean {
@@ -119,6 +139,25 @@ export class Watcher {
 
   get targets(): TargetInfo[] {
     return [...this.#tracked.values()].map((t) => ({ id: t.id, name: t.name, status: t.status }))
+  }
+
+  /** What the watcher knows now; the gauges read it at scrape time. */
+  state(): WatchState {
+    const running = new Set<string>()
+    for (const t of this.#tracked.values()) if (t.status === 'running') running.add(t.name)
+    return {
+      dockerUp: this.#dockerUp,
+      targets: this.#tracked.size,
+      containers: [...this.#named].map(([container, n]) => ({
+        container,
+        up: running.has(container),
+        restartCount: n.restartCount,
+        lastExitCode: n.lastExitCode,
+        health: n.health,
+        restartLoop: this.#loopOf(container).active,
+        lastFindings: new Map(n.lastFindings),
+      })),
+    }
   }
 
   readiness(): { ready: boolean; reason: string } {
@@ -224,7 +263,6 @@ export class Watcher {
   #setDockerUp(up: boolean): void {
     if (up === this.#dockerUp) return
     this.#dockerUp = up
-    this.#o.metrics.dockerUp.set(up ? 1 : 0)
     if (up) {
       if (this.#everUp) this.#o.metrics.dockerReconnects.inc()
       this.#everUp = true
@@ -259,7 +297,6 @@ export class Watcher {
     for (const id of [...this.#tracked.keys()]) {
       if (!present.has(id)) await this.#untrack(id, 'gone')
     }
-    this.#o.metrics.targets.set(this.#tracked.size)
     // Read what the targets printed while the engine was away (or since the watcher started); after
     // a reconnect, streams of the old connection may hang, so every follower attaches afresh.
     for (const t of this.#tracked.values()) {
@@ -274,6 +311,7 @@ export class Watcher {
       t = {
         id: d.id,
         name: d.name,
+        log: this.#targetLog(d),
         tty: d.tty,
         status: d.state.status,
         ledger: undefined,
@@ -282,14 +320,14 @@ export class Watcher {
         follower: undefined,
       }
       this.#tracked.set(d.id, t)
-      this.#o.metrics.addContainer(d.name)
-      this.#o.metrics.targets.set(this.#tracked.size)
-      this.#log.info({ container: d.name, containerId: short(d.id) }, 'target found')
+      this.#known(d.name)
+      t.log.info('target found')
       if (this.#o.config.detection.followLogs) t.follower = this.#newFollower(t)
       this.#o.events.emit('target', { container: d.name, containerId: d.id })
     } else if (t.name !== d.name) {
       t.name = d.name
-      this.#o.metrics.addContainer(d.name)
+      t.log = this.#targetLog(d)
+      this.#known(d.name)
     }
     t.tty = d.tty
     return t
@@ -299,10 +337,22 @@ export class Watcher {
     const t = this.#tracked.get(id)
     if (!t) return
     this.#tracked.delete(id)
-    this.#o.metrics.up.set({ container: t.name }, 0)
-    this.#o.metrics.targets.set(this.#tracked.size)
-    this.#log.info({ container: t.name, containerId: short(id), why }, 'target dropped')
+    t.log.info({ why }, 'target dropped')
     await t.follower?.stop()
+  }
+
+  #targetLog(d: ContainerDetails): Logger {
+    return this.#log.child({ container: d.name, containerId: short(d.id) })
+  }
+
+  /** The container's record by name, created (with every series at 0) when the name is new. */
+  #known(name: string): Named {
+    let n = this.#named.get(name)
+    if (n === undefined) {
+      n = { restartCount: 0, lastExitCode: 0, health: 'none', lastFindings: new Map() }
+      this.#named.set(name, n)
+    }
+    return n
   }
 
   #newFollower(t: Tracked): LogFollower {
@@ -311,7 +361,7 @@ export class Watcher {
       id: t.id,
       tty: t.tty,
       sinceNs: this.#startNs,
-      logger: this.#log.child({ container: t.name }),
+      logger: t.log,
       onFinding: (f, at) => this.#onFinding(t, f, at),
       onLines: (lines, truncated) => {
         this.#o.metrics.logLines.inc({ container: t.name }, lines)
@@ -323,10 +373,9 @@ export class Watcher {
   #onFinding(t: Tracked, finding: Finding, at: number | undefined): void {
     const container = t.name
     this.#o.metrics.findings.inc({ container, rule: finding.rule })
-    this.#o.metrics.lastFinding.set({ container, rule: finding.rule }, this.#now() / 1000)
-    this.#log.warn(
+    this.#known(container).lastFindings.set(finding.rule, this.#now() / 1000)
+    t.log.warn(
       {
-        container,
         rule: finding.rule,
         severity: finding.severity,
         fatal: finding.fatal,
@@ -345,15 +394,13 @@ export class Watcher {
   }
 
   #applyInspect(t: Tracked, d: ContainerDetails): void {
-    const c = { container: d.name }
-    const m = this.#o.metrics
+    const n = this.#known(d.name)
     t.status = d.state.status
-    m.up.set(c, d.state.status === 'running' ? 1 : 0)
-    m.restartCount.set(c, d.restartCount)
+    n.restartCount = d.restartCount
     if (d.state.status === 'exited' || d.state.status === 'dead' || d.state.restarting) {
-      m.lastExitCode.set(c, d.state.exitCode)
+      n.lastExitCode = d.state.exitCode
     }
-    m.setHealth(d.name, d.state.health ?? 'none')
+    n.health = d.state.health ?? 'none'
   }
 
   async #onEvent(e: EngineEvent): Promise<void> {
@@ -385,8 +432,6 @@ export class Watcher {
       this.#applyInspect(t, d)
     }
     const atMs = Number(e.timeNano / nsPerMs)
-    const c = { container: t.name }
-    const m = this.#o.metrics
     switch (action) {
       case 'start': {
         // Rare: the event may be the own event of a start just accounted from inspect, or a quick
@@ -404,10 +449,9 @@ export class Watcher {
         }
         t.diedSinceStart = false
         t.status = 'running'
-        m.up.set(c, 1)
         this.#setLoop(t.name, recordStart(this.#loopOf(t.name), atMs))
         t.oomSinceStart = false
-        this.#log.info({ container: t.name, containerId: short(t.id) }, 'container started')
+        t.log.info('container started')
         this.#o.events.emit('started', { container: t.name, containerId: t.id, at: atMs })
         t.follower?.poke()
         await this.#refresh(t)
@@ -417,11 +461,10 @@ export class Watcher {
         const exitCode = Number(e.attributes.exitCode ?? '0')
         t.status = 'exited'
         t.diedSinceStart = true
-        m.up.set(c, 0)
-        m.lastExitCode.set(c, Number.isFinite(exitCode) ? exitCode : 0)
-        m.deaths.inc(c)
+        this.#known(t.name).lastExitCode = Number.isFinite(exitCode) ? exitCode : 0
+        this.#o.metrics.deaths.inc({ container: t.name })
         this.#recordDeath(t, atMs)
-        this.#log.warn({ container: t.name, containerId: short(t.id), exitCode }, 'container died')
+        t.log.warn({ exitCode }, 'container died')
         this.#o.events.emit('died', { container: t.name, containerId: t.id, exitCode, at: atMs })
         // Read the last lines it printed, even if the stream ended before they were delivered.
         t.follower?.poke()
@@ -430,14 +473,14 @@ export class Watcher {
       case 'oom':
         if (t.oomSinceStart) break
         t.oomSinceStart = true
-        m.oomEvents.inc(c)
-        this.#log.warn({ container: t.name, containerId: short(t.id) }, 'container out of memory')
+        this.#o.metrics.oomEvents.inc({ container: t.name })
+        t.log.warn('container out of memory')
         break
       case 'health_status': {
         const status = e.action.slice(e.action.indexOf(':') + 1).trim()
         if (status === 'healthy' || status === 'unhealthy' || status === 'starting') {
-          m.setHealth(t.name, status)
-          this.#log.info({ container: t.name, health: status }, 'container health')
+          this.#known(t.name).health = status
+          t.log.info({ health: status }, 'container health')
         }
         break
       }
@@ -464,18 +507,18 @@ export class Watcher {
     })
   }
 
-  /** Gauges that only inspect knows (RestartCount, health); failures are left to reconnect. */
+  /** What only inspect knows (RestartCount, health); failures are left to reconnect. */
   async #refresh(t: Tracked): Promise<void> {
     const d = await this.#o.docker.inspect(t.id, this.#abort.signal).catch(() => undefined)
     if (!d) return
-    const m = this.#o.metrics
-    m.restartCount.set({ container: t.name }, d.restartCount)
-    m.setHealth(t.name, d.state.health ?? 'none')
+    const n = this.#known(t.name)
+    n.restartCount = d.restartCount
+    n.health = d.state.health ?? 'none'
   }
 
   #countRestart(t: Tracked, source: 'event' | 'inspect'): void {
     this.#o.metrics.restarts.inc({ container: t.name })
-    this.#log.info({ container: t.name, containerId: short(t.id), source }, 'restart counted')
+    t.log.info({ source }, 'restart counted')
     this.#o.events.emit('restarted', { container: t.name, containerId: t.id, source })
   }
 
@@ -492,7 +535,7 @@ export class Watcher {
     this.#loops.set(name, next)
     this.#armLoopTimer()
     if (next.active === before) return
-    this.#o.metrics.restartLoop.set({ container: name }, next.active ? 1 : 0)
+    // A loop is the name's, and may clear after its container went: logged by name only.
     if (next.active) {
       this.#log.error(
         {

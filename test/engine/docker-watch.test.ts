@@ -272,6 +272,38 @@ test('a recreated container (new id, same name) is followed; recreate is not a r
   assert.equal(await wd.metric('netbird_watchdog_container_restarts_total', c), 0)
 })
 
+test('a target renamed while it runs: up under its new name, down under the old one; its lines carry the new name', async () => {
+  const first = newName('rename')
+  const second = newName('renamed')
+  const labelValue = `ren-${process.pid}-${Date.now()}`
+  const wd = await watch({ targets: { label: `nbw-test-select=${labelValue}`, autoDetect: false } })
+  await waitFor('the engine connected', () => wd.daemon.watcher.dockerUp)
+  const up = (container: string): Promise<number | undefined> =>
+    wd.metric('netbird_watchdog_container_up', { container })
+  const id = await runContainer({
+    name: first,
+    stopTimeoutSeconds: 1,
+    labels: { 'nbw-test-select': labelValue },
+    cmd: ['sh', '-c', stayUp],
+  })
+  await waitFor('up under its first name', async () => (await up(first)) === 1)
+  await docker(['rename', first, second])
+  await waitFor('up under its new name', async () => (await up(second)) === 1)
+  // No target carries the first name any more: its series stay, reading down.
+  assert.equal(await up(first), 0)
+  assert.equal(await wd.metric('netbird_watchdog_targets'), 1)
+  await docker(['stop', second])
+  const died = await waitFor('the death logged', () =>
+    wd.records.find((r) => r.msg === 'container died'),
+  )
+  // Each target logs through one child logger, bound again to its new name.
+  assert.equal(died.container, second)
+  assert.equal(died.containerId, id.slice(0, 12))
+  const found = wd.records.find((r) => r.msg === 'target found')
+  assert.equal(found?.container, first)
+  assert.equal(found.containerId, id.slice(0, 12))
+})
+
 test('targets started after the watchdog are found, by label and by compose service; /readyz follows', async () => {
   const byLabel = newName('label')
   const byService = newName('service')
