@@ -90,6 +90,9 @@ export class Healer {
       ...(o.pollMs !== undefined ? { pollMs: o.pollMs } : {}),
       ...(o.startTimeoutMs !== undefined ? { startTimeoutMs: o.startTimeoutMs } : {}),
     }
+    o.metrics.breakersFrom(() =>
+      [...this.#targets.values()].map((t) => ({ container: t.name, open: t.isOpen })),
+    )
     const r = o.config.repair
     this.#policy = {
       maxRepairs: r.maxRepairs,
@@ -542,7 +545,6 @@ export class Healer {
       t = new Target(name, id, {
         policy: this.#policy,
         now: this.#now,
-        onBreaker: (open) => this.#o.metrics.breakerOpen.set({ container: name }, open ? 1 : 0),
       })
       this.#targets.set(name, t)
       this.#o.metrics.addTarget(name)

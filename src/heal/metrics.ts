@@ -39,6 +39,11 @@ export interface HealMetrics {
   readonly storeUp: Gauge
   /** Initialise every series of a target, so alerts see 0 rather than nothing. */
   addTarget(container: string): void
+  /**
+   * Where breaker_open reads each target's breaker at scrape time (the healer): a breaker closes by
+   * itself when its cooldown ends, with no event to set a gauge.
+   */
+  breakersFrom(read: () => ReadonlyArray<{ container: string; open: boolean }>): void
 }
 
 /** `engine`: the IdP store's engine, exported as idp_store_info (the daemon always knows it). */
@@ -48,6 +53,7 @@ export function createHealMetrics(
   engine?: StoreEngine,
 ): HealMetrics {
   const registers = [registry]
+  let readBreakers: () => ReadonlyArray<{ container: string; open: boolean }> = () => []
   const m = {
     repairs: new Counter({
       name: `${p}repairs_total`,
@@ -84,6 +90,9 @@ export function createHealMetrics(
       help: 'Whether the self-healing circuit breaker of a container is open (1) and repairs are suspended.',
       labelNames: ['container'] as const,
       registers,
+      collect() {
+        for (const b of readBreakers()) this.set({ container: b.container }, b.open ? 1 : 0)
+      },
     }),
     lastRepair: new Gauge({
       name: `${p}last_repair_timestamp_seconds`,
@@ -176,6 +185,9 @@ export function createHealMetrics(
       m.rollbacks.inc({ container }, 0)
       for (const evidence of evidenceKinds) m.rollbackEvidence.inc({ container, evidence }, 0)
       m.breakerOpen.set({ container }, 0)
+    },
+    breakersFrom(read): void {
+      readBreakers = read
     },
   }
 }

@@ -52,28 +52,22 @@ export class Target {
   #breaker: BreakerState = closedBreaker
   readonly #policy: BreakerPolicy
   readonly #now: () => number
-  readonly #onBreaker: (open: boolean) => void
 
-  constructor(
-    name: string,
-    id: string,
-    opts: { policy: BreakerPolicy; now: () => number; onBreaker: (open: boolean) => void },
-  ) {
+  constructor(name: string, id: string, opts: { policy: BreakerPolicy; now: () => number }) {
     this.name = name
     this.id = id
     this.#policy = opts.policy
     this.#now = opts.now
-    this.#onBreaker = opts.onBreaker
   }
 
   /** The breaker as of now (time-driven transitions applied). */
   get breaker(): BreakerState {
-    this.#set(advance(this.#breaker, this.#policy, this.#now()))
+    this.#breaker = advance(this.#breaker, this.#policy, this.#now())
     return this.#breaker
   }
 
   set breaker(next: BreakerState) {
-    this.#set(next)
+    this.#breaker = next
   }
 
   get isOpen(): boolean {
@@ -86,19 +80,19 @@ export class Target {
   }
 
   noteTrouble(): void {
-    this.#set(recordTrouble(this.#breaker, this.#policy, this.#now()))
+    this.#breaker = recordTrouble(this.#breaker, this.#policy, this.#now())
   }
 
   noteUp(): void {
-    this.#set(recordUp(this.#breaker, this.#policy, this.#now()))
+    this.#breaker = recordUp(this.#breaker, this.#policy, this.#now())
   }
 
   noteRepair(at: number): void {
-    this.#set(recordRepair(this.#breaker, this.#policy, at))
+    this.#breaker = recordRepair(this.#breaker, this.#policy, at)
   }
 
   noteRestart(): void {
-    this.#set(recordRestart(this.#breaker, this.#policy, this.#now()))
+    this.#breaker = recordRestart(this.#breaker, this.#policy, this.#now())
   }
 
   restartVerdict(): RestartVerdict {
@@ -106,17 +100,10 @@ export class Target {
   }
 
   trip(reason: OpenReason): void {
-    this.#set(tripBreaker(this.#breaker, this.#policy, reason, this.#now()))
+    this.#breaker = tripBreaker(this.#breaker, this.#policy, reason, this.#now())
   }
 
   reset(): void {
-    this.#set(closedBreaker)
-  }
-
-  #set(next: BreakerState): void {
-    const wasOpen = this.#breaker.open !== null
-    this.#breaker = next
-    if (wasOpen !== (next.open !== null) || next === closedBreaker)
-      this.#onBreaker(next.open !== null)
+    this.#breaker = closedBreaker
   }
 }

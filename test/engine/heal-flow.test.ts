@@ -50,6 +50,7 @@ async function rig(
     confirmSeconds?: number
     storedIssuer: string
     extraConnectors?: Array<{ id: string; issuer: string }>
+    now?: () => number
   },
 ): Promise<Rig> {
   const dir = mkdtempSync(join(tmpdir(), 'nbw-heal-'))
@@ -69,6 +70,7 @@ async function rig(
     dir,
     registry,
     logger: testLogger(),
+    ...(opts.now !== undefined ? { now: opts.now } : {}),
     config: {
       mode: opts.mode ?? 'repair',
       targets: { names: [container], autoDetect: false },
@@ -217,6 +219,38 @@ test('heal flow on the real engine', async (t) => {
       await r.heal.scheduler.runNow('doctor')
       await r.heal.healer.idle()
       assert.equal(issuerOf(r.dbPath), peer.origin)
+    },
+  )
+
+  await t.test(
+    'an open breaker closes by itself when its cooldown ends: breaker_open reads 0 with no event',
+    async (t) => {
+      const peer = await startIssuerPeer(t, { trailingSlash: true })
+      let ahead = 0 // how far the healer's clock runs ahead of the wall clock
+      const r = await rig(t, {
+        variant: 'erro',
+        storedIssuer: peer.origin,
+        now: () => Date.now() + ahead,
+      })
+      await until(
+        async () => (await containerLogs(r.container)).toString('utf8').includes('ERRO'),
+        'ERRO line',
+      )
+      await r.heal.scheduler.runNow('doctor')
+      await r.heal.healer.idle()
+      peer.setTrailingSlash(false)
+      await r.heal.scheduler.runNow('doctor')
+      await r.heal.healer.idle()
+      const open = (): Promise<number | undefined> =>
+        metricValue(r.registry, 'netbird_watchdog_breaker_open', { container: r.container })
+      assert.equal(await open(), 1)
+      // The default cooldown is 24 h; a minute past it, nothing else has happened to the target.
+      ahead = (24 * 3600 + 60) * 1000
+      assert.equal(await open(), 0, 'the scrape reads the breaker as of now')
+      assert.deepEqual(
+        r.heal.healer.status().map((s) => s.breakerOpen),
+        [false],
+      )
     },
   )
 

@@ -176,6 +176,8 @@ export function startTestSelfHealing(
     logger?: Logger
     docker?: DockerPort
     registry?: Registry
+    /** The healer's clock (default Date.now): a test moves it past a cooldown. */
+    now?: () => number
   },
 ): SelfHealing {
   const config = configSchema().parse({
@@ -194,6 +196,7 @@ export function startTestSelfHealing(
     store: new SqliteStore(opts.dbPath),
     backupDir: join(opts.dir, 'backups'),
     version: 'test',
+    ...(opts.now !== undefined ? { now: opts.now } : {}),
   })
   t.after(() => heal.stop())
   return heal
