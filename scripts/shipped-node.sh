@@ -8,6 +8,7 @@
 #   scripts/shipped-node.sh version        # the pinned version (from .node-version)
 #   scripts/shipped-node.sh dir            # installs it if missing, prints its folder (bin/, include/)
 #   scripts/shipped-node.sh rebuild        # builds better-sqlite3's native module for it, from source
+#                                          # (once per better-sqlite3 release: the build is cached)
 #   scripts/shipped-node.sh exec CMD...    # runs CMD with it first on PATH (and warns when
 #                                          # node_modules holds another node's native build)
 #
@@ -70,6 +71,22 @@ native_ok() {
 
 rebuild() {
   [[ -d $repo/node_modules/better-sqlite3 ]] || die "no node_modules/better-sqlite3: run npm ci first"
+  local module=$repo/node_modules/better-sqlite3/build/Release/better_sqlite3.node
+  # A build is cached beside the node it was built for, by better-sqlite3's version and the
+  # lockfile's integrity hash of it, and used again only when it loads.
+  local integrity key cached
+  integrity=$(cd "$repo" && node -p "require('./package-lock.json').packages['node_modules/better-sqlite3'].integrity" 2>/dev/null) || integrity=unknown
+  key=$(printf '%s' "$integrity" | sha256sum | cut -c1-16)
+  cached=$dir/native/better-sqlite3-$(cd "$repo" && node -p "require('./node_modules/better-sqlite3/package.json').version")-$key.node
+  if [[ -f $cached ]]; then
+    mkdir -p "$(dirname "$module")"
+    cp "$cached" "$module.tmp" && mv "$module.tmp" "$module"
+    if native_ok; then
+      log "better-sqlite3 for node $version: the cached build ($cached)"
+      return 0
+    fi
+    log "the cached build does not load: building again"
+  fi
   log "building better-sqlite3 for node $version (node-gyp, headers in $dir/include/node)"
   # Its own build-release script (node-gyp rebuild --release), not its install script, whose
   # prebuild-install would first try to download a prebuilt binary from outside the registry.
@@ -81,6 +98,8 @@ rebuild() {
   fi
   rm -f "$build_log"
   native_ok || die "better-sqlite3 still does not load under node $version"
+  mkdir -p "$dir/native"
+  cp "$module" "$cached.tmp.$$" && mv "$cached.tmp.$$" "$cached"
 }
 
 cmd=${1:-}
