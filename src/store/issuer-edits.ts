@@ -266,12 +266,7 @@ function compare(
   now: readonly ConnectorRow[],
   expected: readonly ConnectorRow[],
 ): string | undefined {
-  if (!sameConnectors(now, expected)) return 'connector rows differ from the plan'
-  for (const row of now) {
-    const want = expected.find((r) => r.id === row.id)
-    if (want === undefined || JSON.stringify(row.config) !== JSON.stringify(want.config)) {
-      return `config of ${row.id} differs`
-    }
-  }
-  return undefined
+  // The stored bytes and text decide: the same bytes parse to the same config. (No comparison of
+  // parsed values: a config Dex accepts may nest 10,000 levels, past JSON.stringify's stack.)
+  return sameConnectors(now, expected) ? undefined : 'connector rows differ from the plan'
 }

@@ -306,15 +306,33 @@ test('a lock another process holds on idp.db through the confirm check leaves th
     probeSeconds: 0,
     busyTimeoutMs: 200,
     // A window long enough that the lock is surely taken before the check, even on a machine busy
-    // with other test files (10 s was not, with three engine files and a second runtime's tiers).
-    config: { repair: { confirmSeconds: 30, restartBackoffSeconds: 0, stopTimeoutSeconds: 2 } },
+    // with other test files.
+    config: { repair: { confirmSeconds: 15, restartBackoffSeconds: 0, stopTimeoutSeconds: 2 } },
   })
-  // The run after the repair has read its connectors and is up: now the hostile lock.
+  // The run started after the watchdog's restart (or after it left the start to Docker's restart
+  // policy) has read its connectors and is up: now the hostile lock. (Docker's policy can start a
+  // run between the commit and the watchdog's restart, which the restart then ends: not that one.)
+  const restart = await waitFor(
+    "the watchdog's restart of the repaired container",
+    () =>
+      s.wd.records.find(
+        (r) =>
+          r.msg === 'restarting the container' ||
+          r.msg === "container is in Docker's restart loop; its restart policy will start it",
+      ),
+    120_000,
+    100,
+  )
+  const restartAt = Number(restart.time)
   await waitFor(
-    'the repaired run up',
-    () => {
+    'the run after that restart up',
+    async () => {
+      const state = await inspectState(s.container)
+      if (!state.Running || Date.parse(state.StartedAt) < restartAt) return false
       // The stand-in logs to stderr, which `docker logs` relays on its own stderr.
-      const logs = spawnSync('docker', ['logs', s.container], { encoding: 'utf8' })
+      const logs = spawnSync('docker', ['logs', '--since', state.StartedAt, s.container], {
+        encoding: 'utf8',
+      })
       return /embedded Dex IDP initialized/.test(logs.stderr)
     },
     120_000,
@@ -335,7 +353,9 @@ test('a lock another process holds on idp.db through the confirm check leaves th
       return undefined
     },
     90_000,
-  )
+  ).catch((err: unknown) => {
+    throw new Error(`the daemon said:\n${s.messages().join('\n')}`, { cause: err })
+  })
   // `success` would mean the window ended before the lock was taken: not what this test tests.
   assert.equal(ended, 'unconfirmed')
   assert.equal(await s.wd.metric('netbird_watchdog_rollbacks_total', { container: s.container }), 0)
