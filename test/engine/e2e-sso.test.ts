@@ -307,7 +307,7 @@ test('a lock another process holds on idp.db through the confirm check leaves th
     busyTimeoutMs: 200,
     // A window long enough that the lock is surely taken before the check, even on a machine busy
     // with other test files.
-    config: { repair: { confirmSeconds: 15, restartBackoffSeconds: 0, stopTimeoutSeconds: 2 } },
+    config: { repair: { confirmSeconds: 20, restartBackoffSeconds: 0, stopTimeoutSeconds: 2 } },
   })
   // The run started after the watchdog's restart (or after it left the start to Docker's restart
   // policy) has read its connectors and is up: now the hostile lock. (Docker's policy can start a
@@ -324,22 +324,33 @@ test('a lock another process holds on idp.db through the confirm check leaves th
     100,
   )
   const restartAt = Number(restart.time)
-  await waitFor(
-    'the run after that restart up',
-    async () => {
-      const state = await inspectState(s.container)
-      if (!state.Running || Date.parse(state.StartedAt) < restartAt) return false
-      // The stand-in logs to stderr, which `docker logs` relays on its own stderr.
-      const logs = spawnSync('docker', ['logs', '--since', state.StartedAt, s.container], {
-        encoding: 'utf8',
-      })
-      return /embedded Dex IDP initialized/.test(logs.stderr)
-    },
-    120_000,
-    100,
-  )
-  const lock = await holdLock(s.dbPath, 'exclusive')
-  t.after(() => lock.release())
+  // A run that has been up a few seconds: Docker does not replace it any more (its restart policy
+  // can still start another right after the watchdog's restart, which ends the first).
+  const settledMs = 4000
+  let lock: Awaited<ReturnType<typeof holdLock>> | undefined
+  while (lock === undefined) {
+    const run = await waitFor(
+      'a settled run after that restart',
+      async () => {
+        const state = await inspectState(s.container)
+        const started = Date.parse(state.StartedAt)
+        if (!state.Running || started < restartAt || Date.now() - started < settledMs) return false
+        // The stand-in logs to stderr, which `docker logs` relays on its own stderr.
+        const logs = spawnSync('docker', ['logs', '--since', state.StartedAt, s.container], {
+          encoding: 'utf8',
+        })
+        return /embedded Dex IDP initialized/.test(logs.stderr) ? state.StartedAt : false
+      },
+      120_000,
+      100,
+    )
+    const held = await holdLock(s.dbPath, 'exclusive')
+    const now = await inspectState(s.container)
+    if (now.Running && now.StartedAt === run) lock = held
+    else await held.release() // another run started meanwhile: not locked under it
+  }
+  const held = lock
+  t.after(() => held.release())
   const ended = await waitFor(
     'the confirmation to end',
     async () => {
@@ -360,7 +371,7 @@ test('a lock another process holds on idp.db through the confirm check leaves th
   assert.equal(ended, 'unconfirmed')
   assert.equal(await s.wd.metric('netbird_watchdog_rollbacks_total', { container: s.container }), 0)
   assert.ok(!s.messages().some((m) => m.startsWith('REPAIR DID NOT HOLD')))
-  await lock.release()
+  await held.release()
   assert.equal(issuerOf(s.dbPath), `${peer.origin}/`, 'the repair stays')
 })
 
