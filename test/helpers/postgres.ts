@@ -35,6 +35,7 @@ import { after, before } from 'node:test'
 import { inspect, promisify } from 'node:util'
 import pg from 'pg'
 import { isWatchdogError, type ErrorCode } from '../../src/errors.js'
+import { PostgresStore, type PostgresStoreOptions } from '../../src/store/postgres/store.js'
 import {
   defaultConnectors,
   goJsonMarshal,
@@ -488,4 +489,15 @@ export async function rawConnectors(
   } finally {
     await c.end()
   }
+}
+
+/** A PostgresStore for `dsn`, closed when the test ends. */
+export function openPgStore(
+  t: { after: (fn: () => Promise<void>) => void },
+  dsn: string,
+  opts: PostgresStoreOptions = {},
+): PostgresStore {
+  const store = PostgresStore.fromDsn(dsn, opts)
+  t.after(() => store.close())
+  return store
 }

@@ -13,7 +13,6 @@ import { join } from 'node:path'
 import { inspect } from 'node:util'
 import { isWatchdogError } from '../../src/errors.js'
 import { editIssuers } from '../../src/store/issuer-edits.js'
-import { PostgresStore, type PostgresStoreOptions } from '../../src/store/postgres/store.js'
 import {
   defaultConnectors,
   jumpcloudId,
@@ -24,6 +23,7 @@ import {
   createDexDatabase,
   rawConnectors,
   clusterForFile,
+  openPgStore,
   rejectsWith,
   assertNoDsnPassword,
   type PgCluster,
@@ -40,16 +40,6 @@ async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise
   const dir = await mkdtemp(join(tmpdir(), 'nbw-pgf-'))
   t.after(() => rm(dir, { recursive: true, force: true }))
   return dir
-}
-
-function openStore(
-  t: { after: (fn: () => Promise<void>) => void },
-  dsn: string,
-  opts: PostgresStoreOptions = {},
-): PostgresStore {
-  const store = PostgresStore.fromDsn(dsn, opts)
-  t.after(() => store.close())
-  return store
 }
 
 const jumpcloudConfig = defaultConnectors().find((c) => c.id === jumpcloudId)!.config!
@@ -71,7 +61,7 @@ async function stateOf(database: string): Promise<{ config: string; others: unkn
 
 test('server killed after the write, before the commit: typed error, the old value after restart', async (t) => {
   const { database, dsn } = await createDexDatabase(cluster)
-  const store = openStore(t, dsn)
+  const store = openPgStore(t, dsn)
   const before = await stateOf(database)
   await rejectsWith(
     store.transaction(async (tx) => {
@@ -94,7 +84,7 @@ test('server killed after the write, before the commit: typed error, the old val
 test('server killed right after the commit: the new value survives the crash', async (t) => {
   const { database, dsn } = await createDexDatabase(cluster)
   const dir = await tempDir(t)
-  const store = openStore(t, dsn)
+  const store = openPgStore(t, dsn)
   const before = await stateOf(database)
   const result = await editIssuers(store, repair, {
     backup: { dir, reason: 'pre-repair', version },
@@ -122,7 +112,7 @@ test("the commit's answer lost, the server out of reach for a while: found commi
   const { database } = await createDexDatabase(cluster)
   const dir = await tempDir(t)
   const { relay, dsn } = await relayed(t, database)
-  const store = openStore(t, dsn)
+  const store = openPgStore(t, dsn)
   const before = await stateOf(database)
   const cut = relay.cutAfter(pgCommitMessage)
   const editing = editIssuers(store, repair, {
@@ -148,7 +138,7 @@ test("the commit's answer lost and the server never back in time: the outcome is
   const { database } = await createDexDatabase(cluster)
   const dir = await tempDir(t)
   const { relay, dsn } = await relayed(t, database)
-  const store = openStore(t, dsn)
+  const store = openPgStore(t, dsn)
   const cut = relay.cutAfter(pgCommitMessage)
   const editing = editIssuers(store, repair, {
     backup: { dir, reason: 'pre-repair', version },
@@ -171,7 +161,7 @@ test("the commit's answer lost and the server never back in time: the outcome is
 
 test('connection terminated during the transaction: not committed, nothing changed', async (t) => {
   const { database, dsn } = await createDexDatabase(cluster)
-  const store = openStore(t, dsn)
+  const store = openPgStore(t, dsn)
   const before = await stateOf(database)
   const admin = await cluster.admin(database)
   t.after(() => admin.end())
@@ -199,7 +189,7 @@ test('server killed at an arbitrary point of a repair: the value is the old one 
   for (let round = 0; round < 3; round++) {
     const { database, dsn } = await createDexDatabase(cluster)
     const dir = await tempDir(t)
-    const store = openStore(t, dsn)
+    const store = openPgStore(t, dsn)
     const before = await stateOf(database)
     const repairing = editIssuers(store, repair, {
       backup: { dir, reason: 'pre-repair', version },
@@ -238,7 +228,7 @@ test('server killed at an arbitrary point of a repair: the value is the old one 
 test('server stopped between operations and started again: typed errors meanwhile, no crash', async (t) => {
   const { dsn } = await createDexDatabase(cluster)
   const dir = await tempDir(t)
-  const store = openStore(t, dsn)
+  const store = openPgStore(t, dsn)
   assert.equal(await store.check(), 'ok') // an idle pooled connection the stop then breaks
   await cluster.stop('fast')
   await rejectsWith(store.check(), 'STORE_UNREACHABLE', /cannot be reached/)
@@ -265,7 +255,7 @@ test('nothing listening on the port: STORE_UNREACHABLE, and no backup directory 
   })
   const dir = join(await tempDir(t), 'backups')
   for (const form of ['uri', 'kv'] as const) {
-    const store = openStore(t, cluster.dsn({ database, port: closed }, form))
+    const store = openPgStore(t, cluster.dsn({ database, port: closed }, form))
     await rejectsWith(store.readConnectors(), 'STORE_UNREACHABLE', /ECONNREFUSED/)
     await rejectsWith(store.check(), 'STORE_UNREACHABLE')
     await rejectsWith(
@@ -279,7 +269,7 @@ test('nothing listening on the port: STORE_UNREACHABLE, and no backup directory 
     )
   }
   assert.equal(existsSync(dir), false)
-  const noSocket = openStore(
+  const noSocket = openPgStore(
     t,
     cluster.dsn({ database, host: join(cluster.socketDir, 'missing'), port: cluster.port }, 'kv'),
   )
@@ -302,7 +292,7 @@ test('a server that accepts and never answers: STORE_UNREACHABLE after the conne
   )
   const addr = silent.address()
   const port = typeof addr === 'object' && addr !== null ? addr.port : 0
-  const store = openStore(t, cluster.dsn({ database: 'idp', port }), { connectTimeoutMs: 300 })
+  const store = openPgStore(t, cluster.dsn({ database: 'idp', port }), { connectTimeoutMs: 300 })
   await rejectsWith(store.readConnectors(), 'STORE_UNREACHABLE', /no connection within 300 ms/)
   await rejectsWith(
     store.transaction(() => Promise.resolve()),

@@ -20,7 +20,7 @@ import type { StoreTransaction } from '../../src/store/port.js'
 import { parseDsn } from '../../src/core/dsn.js'
 import { assertSameStore } from '../../src/store/restore-guard.js'
 import { SqliteStore } from '../../src/store/sqlite/store.js'
-import { PostgresStore, type PostgresStoreOptions } from '../../src/store/postgres/store.js'
+import { PostgresStore } from '../../src/store/postgres/store.js'
 import { verifyBackupFile } from '../../src/store/verify.js'
 import { runCli } from '../helpers/cli.js'
 import {
@@ -44,6 +44,7 @@ import {
   rolePassword,
   seedDex,
   clusterForFile,
+  openPgStore,
   rejectsWith,
   type PgCluster,
 } from '../helpers/postgres.js'
@@ -58,16 +59,6 @@ async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise
   const dir = await mkdtemp(join(tmpdir(), 'nbw-pg-'))
   t.after(() => rm(dir, { recursive: true, force: true }))
   return dir
-}
-
-function openStore(
-  t: { after: (fn: () => Promise<void>) => void },
-  dsn: string,
-  opts: PostgresStoreOptions = {},
-): PostgresStore {
-  const store = PostgresStore.fromDsn(dsn, opts)
-  t.after(() => store.close())
-  return store
 }
 
 function bytesOf(row: Record<string, unknown> | undefined, column: string): Buffer | null {
@@ -89,7 +80,7 @@ const repair = [
 for (const schema of ['v0.244', 'grant-types'] as const) {
   test(`reads Dex's connector rows (${schema}) as stored, and checks ok`, async (t) => {
     const { dsn } = await createDexDatabase(cluster, { schema })
-    const store = openStore(t, dsn)
+    const store = openPgStore(t, dsn)
     assert.equal(store.engine, 'postgres')
     assert.match(store.label, /^postgres:\/\/watchdog@127\.0\.0\.1:\d+\/nbw_\d+$/)
     assert.match(store.identity, /^127\.0\.0\.1:\d+\/nbw_\d+$/)
@@ -115,7 +106,7 @@ for (const schema of ['v0.244', 'grant-types'] as const) {
     const { database, dsn } = await createDexDatabase(cluster, { schema })
     const dir = await tempDir(t)
     const backupDir = join(dir, 'backups')
-    const store = openStore(t, dsn)
+    const store = openPgStore(t, dsn)
     const before = await rawConnectors(cluster, database)
     const logLines: string[] = []
     const logger = createLogger(
@@ -212,7 +203,7 @@ for (const schema of ['v0.244', 'grant-types'] as const) {
 
 test('a store closed while its first connection is being made connects nowhere', async (t) => {
   const { dsn } = await createDexDatabase(cluster)
-  const store = openStore(t, dsn)
+  const store = openPgStore(t, dsn)
   // The first use loads node-postgres (an await) before it makes the pool; close() comes meanwhile.
   const read = store.readConnectors()
   await store.close()
@@ -227,7 +218,7 @@ test('a store closed while its first connection is being made connects nowhere',
 
 test('a transaction whose function throws leaves nothing behind', async (t) => {
   const { database, dsn } = await createDexDatabase(cluster)
-  const store = openStore(t, dsn)
+  const store = openPgStore(t, dsn)
   const before = await rawConnectors(cluster, database)
   await assert.rejects(
     store.transaction(async (tx) => {
@@ -247,7 +238,7 @@ test('a transaction whose function throws leaves nothing behind', async (t) => {
 
 test('writeConfig of a row that is not there changes nothing and fails', async (t) => {
   const { database, dsn } = await createDexDatabase(cluster)
-  const store = openStore(t, dsn)
+  const store = openPgStore(t, dsn)
   const before = await rawConnectors(cluster, database)
   await rejectsWith(
     store.transaction(async (tx) => {
@@ -263,7 +254,7 @@ test('writeConfig of a row that is not there changes nothing and fails', async (
 test('backup, verify and restore: rows changed, added and removed since come back exactly', async (t) => {
   const { database, dsn } = await createDexDatabase(cluster, { schema: 'grant-types' })
   const dir = await tempDir(t)
-  const store = openStore(t, dsn)
+  const store = openPgStore(t, dsn)
   const original = await rawConnectors(cluster, database)
   const backup = await store.backup({ dir, reason: 'manual', version })
   assert.equal(backup.manifest.engine, 'postgres')
@@ -318,7 +309,7 @@ test('backup, verify and restore: rows changed, added and removed since come bac
 test('a tampered backup is refused, by verify and by restore, and nothing changes', async (t) => {
   const { database, dsn } = await createDexDatabase(cluster)
   const dir = await tempDir(t)
-  const store = openStore(t, dsn)
+  const store = openPgStore(t, dsn)
   const backup = await store.backup({ dir, reason: 'manual', version })
   const c = await cluster.connect(database)
   try {
@@ -368,7 +359,7 @@ test('a tampered backup is refused, by verify and by restore, and nothing change
 test("a backup from before Dex's grant_types migration restores into the migrated table", async (t) => {
   const { database, dsn } = await createDexDatabase(cluster, { schema: 'v0.244' })
   const dir = await tempDir(t)
-  const store = openStore(t, dsn)
+  const store = openPgStore(t, dsn)
   const backup = await store.backup({ dir, reason: 'manual', version })
   const c = await cluster.connect(database)
   try {
@@ -397,7 +388,7 @@ test("a backup from before Dex's grant_types migration restores into the migrate
 test('restoring grant types into a table without the column is refused', async (t) => {
   const newer = await createDexDatabase(cluster, { schema: 'grant-types' })
   const dir = await tempDir(t)
-  const store = openStore(t, newer.dsn)
+  const store = openPgStore(t, newer.dsn)
   const c = await cluster.connect(newer.database)
   try {
     await c.query(
@@ -595,7 +586,7 @@ test('concurrent Dex-like writers during a repair: not one row lost', async (t) 
 test('a lock another session holds: a bounded wait, DB_LOCKED, nothing changed', async (t) => {
   const { database, dsn } = await createDexDatabase(cluster)
   const dir = await tempDir(t)
-  const store = openStore(t, dsn, { lockTimeoutMs: 300 })
+  const store = openPgStore(t, dsn, { lockTimeoutMs: 300 })
   const holder = await cluster.connect(database)
   t.after(() => holder.end())
   await holder.query('begin')
@@ -638,7 +629,7 @@ test('a lock another session holds: a bounded wait, DB_LOCKED, nothing changed',
 
 test('a statement that runs past statement_timeout: STORE_TIMEOUT, nothing changed', async (t) => {
   const { database, dsn } = await createDexDatabase(cluster)
-  const store = openStore(t, dsn, { statementTimeoutMs: 300, lockTimeoutMs: 60_000 })
+  const store = openPgStore(t, dsn, { statementTimeoutMs: 300, lockTimeoutMs: 60_000 })
   const holder = await cluster.admin(database)
   t.after(() => holder.end())
   await holder.query('begin')
@@ -657,7 +648,7 @@ test('wrong password and a role pg_hba.conf rejects: STORE_AUTH_FAILED, no passw
   const { database } = await createDexDatabase(cluster)
   const wrong = `${rolePassword}-wrong`
   for (const form of ['uri', 'kv'] as const) {
-    const store = openStore(t, cluster.dsn({ database, password: wrong }, form))
+    const store = openPgStore(t, cluster.dsn({ database, password: wrong }, form))
     const err = await rejectsWith(store.readConnectors(), 'STORE_AUTH_FAILED', /28P01/)
     assert.ok(!err.message.includes(wrong))
     await rejectsWith(
@@ -666,14 +657,14 @@ test('wrong password and a role pg_hba.conf rejects: STORE_AUTH_FAILED, no passw
     )
     await rejectsWith(store.check(), 'STORE_AUTH_FAILED')
   }
-  const blocked = openStore(t, cluster.dsn({ database, user: blockedRole }))
+  const blocked = openPgStore(t, cluster.dsn({ database, user: blockedRole }))
   await rejectsWith(blocked.readConnectors(), 'STORE_AUTH_FAILED', /28000.*pg_hba/)
 })
 
 test("not Dex's schema: STORE_NOT_DEX saying what is missing", async (t) => {
   const empty = await cluster.createDatabase()
   const dir = await tempDir(t)
-  const store = openStore(t, cluster.dsn({ database: empty }))
+  const store = openPgStore(t, cluster.dsn({ database: empty }))
   await rejectsWith(store.readConnectors(), 'STORE_NOT_DEX', /no connector table/)
   await rejectsWith(store.check(), 'STORE_NOT_DEX')
   await rejectsWith(
@@ -690,14 +681,14 @@ test("not Dex's schema: STORE_NOT_DEX saying what is missing", async (t) => {
   } finally {
     await c.end()
   }
-  const oddStore = openStore(t, cluster.dsn({ database: odd }))
+  const oddStore = openPgStore(t, cluster.dsn({ database: odd }))
   await rejectsWith(
     oddStore.readConnectors(),
     'STORE_NOT_DEX',
     /no column resource_version; column config is text, not bytea/,
   )
 
-  const missing = openStore(t, cluster.dsn({ database: 'no_such_database' }))
+  const missing = openPgStore(t, cluster.dsn({ database: 'no_such_database' }))
   await rejectsWith(missing.readConnectors(), 'STORE_NOT_DEX', /does not exist/)
 })
 
@@ -710,7 +701,7 @@ test('a role without privileges on the table: STORE_AUTH_FAILED naming what it n
   } finally {
     await admin.end()
   }
-  const store = openStore(t, cluster.dsn({ database }))
+  const store = openPgStore(t, cluster.dsn({ database }))
   await rejectsWith(
     store.readConnectors(),
     'STORE_AUTH_FAILED',
@@ -721,19 +712,19 @@ test('a role without privileges on the table: STORE_AUTH_FAILED naming what it n
 test('sslmode as libpq means it, against a server without TLS', async (t) => {
   const { database } = await createDexDatabase(cluster)
   // No sslmode: verify-full, as Dex assumes; this server offers no TLS, so no connection.
-  const bare = openStore(t, cluster.dsn({ database }).replace('?sslmode=disable', ''))
+  const bare = openPgStore(t, cluster.dsn({ database }).replace('?sslmode=disable', ''))
   await rejectsWith(
     bare.readConnectors(),
     'STORE_UNREACHABLE',
     /does not offer TLS.*sslmode=disable/,
   )
   await rejectsWith(
-    openStore(t, cluster.dsn({ database, sslmode: 'require' })).check(),
+    openPgStore(t, cluster.dsn({ database, sslmode: 'require' })).check(),
     'STORE_UNREACHABLE',
   )
   // prefer and allow settle on a plain connection.
   for (const sslmode of ['prefer', 'allow']) {
-    const store = openStore(t, cluster.dsn({ database, sslmode }, 'kv'))
+    const store = openPgStore(t, cluster.dsn({ database, sslmode }, 'kv'))
     assert.equal((await store.readConnectors()).length, 4, sslmode)
     assert.equal(await store.check(), 'ok')
   }
@@ -741,19 +732,19 @@ test('sslmode as libpq means it, against a server without TLS', async (t) => {
 
 test('a unix-socket DSN reaches the same database', async (t) => {
   const { database } = await createDexDatabase(cluster)
-  const store = openStore(
+  const store = openPgStore(
     t,
     cluster.dsn({ database, host: cluster.socketDir }, 'kv').replace(' sslmode=disable', ''),
   )
   assert.equal(store.identity, `${cluster.socketDir}:${cluster.port}/${database}`)
   assert.equal((await store.readConnectors()).length, 4)
-  const uri = openStore(t, cluster.dsn({ database, host: cluster.socketDir }))
+  const uri = openPgStore(t, cluster.dsn({ database, host: cluster.socketDir }))
   assert.equal(await uri.check(), 'ok')
 })
 
 test('close() is idempotent and the store can be used again afterwards', async (t) => {
   const { dsn } = await createDexDatabase(cluster)
-  const store = openStore(t, dsn)
+  const store = openPgStore(t, dsn)
   assert.equal((await store.readConnectors()).length, 4)
   await store.close()
   await store.close()
@@ -803,7 +794,7 @@ test('PostgreSQL and SQLite backups share a directory: listed, verified and prun
   const dir = await tempDir(t)
   const backups = join(dir, 'backups')
   const { dsn } = await createDexDatabase(cluster)
-  const pgStore = openStore(t, dsn)
+  const pgStore = openPgStore(t, dsn)
   const dbPath = join(dir, 'idp.db')
   createIdpDb(dbPath)
   const sqlite = new SqliteStore(dbPath)
@@ -827,18 +818,18 @@ test('a PostgreSQL backup is restored only over the database it was taken of', a
   const dir = await tempDir(t)
   const one = await createDexDatabase(cluster)
   const other = await createDexDatabase(cluster)
-  const store = openStore(t, one.dsn)
+  const store = openPgStore(t, one.dsn)
   const info = await store.backup({ dir, reason: 'manual', version })
   // The manifest records which cluster and which database it is.
   assert.match(info.manifest.instance ?? '', /^\d+\/\d+$/)
   await assertSameStore(info, store, false)
   // The same database through another DSN form (key=value, same host:port/db) is the same store.
-  await assertSameStore(info, openStore(t, cluster.dsn({ database: one.database }, 'kv')), false)
+  await assertSameStore(info, openPgStore(t, cluster.dsn({ database: one.database }, 'kv')), false)
   await assert.rejects(
-    assertSameStore(info, openStore(t, other.dsn), false),
+    assertSameStore(info, openPgStore(t, other.dsn), false),
     (err) => isWatchdogError(err, 'RESTORE_REFUSED') && err.message.includes(store.identity),
   )
-  await assertSameStore(info, openStore(t, other.dsn), true)
+  await assertSameStore(info, openPgStore(t, other.dsn), true)
   const dbPath = join(dir, 'idp.db')
   createIdpDb(dbPath)
   await assert.rejects(
