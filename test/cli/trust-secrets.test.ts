@@ -15,38 +15,16 @@ import { redactValues } from '../../src/core/redact.js'
 import { createNotifier } from '../../src/heal/webhook.js'
 import { createLogger } from '../../src/log.js'
 import { classifyNetworkError } from '../../src/oidc/discovery.js'
-import { runCli, type CliRun } from '../helpers/cli.js'
+import { assertNoCanary, assertNoCanaryIn, envWithoutWatchdog, runCli } from '../helpers/cli.js'
 import { createIdpDb } from '../helpers/idp-fixture.js'
 import { closedPort, startJumpCloudApi, startJumpCloudLike } from '../helpers/oidc-peers.js'
 
 const canary = 'cnry-7f3c9a1e5b-Zq'
-const core = /7f3c9a1e5b/i
-
-function assertNoCanary(text: string, where: string): void {
-  const m = core.exec(text)
-  if (m === null) return
-  const around = text.slice(Math.max(0, m.index - 120), m.index + 40)
-  assert.fail(`the canary leaked into ${where}: …${around}…`)
-}
-
-function assertClean(res: CliRun, what: string): void {
-  assertNoCanary(res.stdout, `${what} stdout`)
-  assertNoCanary(res.stderr, `${what} stderr`)
-}
 
 function tempDir(t: { after: (fn: () => void) => void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'nbw-trust-secrets-'))
   t.after(() => rmSync(dir, { recursive: true, force: true }))
   return dir
-}
-
-/** The environment of the test run without NETBIRD_WATCHDOG_* (so only what a case sets counts). */
-function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const env: Record<string, string> = {}
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v !== undefined && !k.startsWith('NETBIRD_WATCHDOG_')) env[k] = v
-  }
-  return { ...env, ...extra }
 }
 
 function sinkLogger(): { logger: ReturnType<typeof createLogger>; text: () => string } {
@@ -166,9 +144,9 @@ describe('a webhook URL with user information', () => {
       `http://h:99999/${canary}`,
     ]) {
       const res = await runCli(['doctor'], {
-        env: cleanEnv({ NETBIRD_WATCHDOG_WEBHOOK_URL: url }),
+        env: envWithoutWatchdog({ NETBIRD_WATCHDOG_WEBHOOK_URL: url }),
       })
-      assertClean(res, url)
+      assertNoCanaryIn(res, url)
       assert.equal(res.code, 2, res.stderr)
       assert.match(res.stderr, /NETBIRD_WATCHDOG_WEBHOOK_URL: not a valid http\(s\) URL/)
     }
@@ -224,7 +202,7 @@ describe('usage errors never quote a value from the command line', () => {
   for (const [what, args, proof] of cases) {
     test(`${what}: exit 2, the value not shown`, async () => {
       const res = await runCli(args)
-      assertClean(res, what)
+      assertNoCanaryIn(res, what)
       assert.equal(res.code, 2, res.stderr)
       assert.match(res.stderr, proof)
       assert.equal(res.stdout, '')
@@ -265,8 +243,8 @@ describe('a mistyped DSN is "not a valid DSN", never a path', () => {
       const dir = tempDir(t)
       for (const args of commands) {
         const argv = args(value, dir)
-        const res = await runCli(argv, { env: cleanEnv() })
-        assertClean(res, argv.slice(0, 2).join(' '))
+        const res = await runCli(argv, { env: envWithoutWatchdog() })
+        assertNoCanaryIn(res, argv.slice(0, 2).join(' '))
         assert.equal(res.code, 2, `${argv[0]}: ${res.stderr}`)
         assert.match(res.stderr, /--db is not a valid DSN/, argv.join(' '))
         assert.doesNotMatch(res.stderr, /not found|no backups in/)
@@ -276,16 +254,18 @@ describe('a mistyped DSN is "not a valid DSN", never a path', () => {
   }
 
   test('the bare word "postgres:" is not a valid DSN either', async () => {
-    const res = await runCli(['doctor', '--db', 'postgres:'], { env: cleanEnv() })
+    const res = await runCli(['doctor', '--db', 'postgres:'], { env: envWithoutWatchdog() })
     assert.equal(res.code, 2, res.stderr)
     assert.match(res.stderr, /--db is not a valid DSN/)
   })
 
   test('NETBIRD_WATCHDOG_IDP_DB holding a mistyped DSN (doctor): exit 2, not shown', async () => {
     const res = await runCli(['doctor'], {
-      env: cleanEnv({ NETBIRD_WATCHDOG_IDP_DB: `postgres:/netbird:${canary}@db/netbird` }),
+      env: envWithoutWatchdog({
+        NETBIRD_WATCHDOG_IDP_DB: `postgres:/netbird:${canary}@db/netbird`,
+      }),
     })
-    assertClean(res, 'doctor')
+    assertNoCanaryIn(res, 'doctor')
     assert.equal(res.code, 2, res.stderr)
     assert.match(res.stderr, /not a valid DSN/)
   })
@@ -294,7 +274,7 @@ describe('a mistyped DSN is "not a valid DSN", never a path', () => {
     const dir = tempDir(t)
     const db = join(dir, 'postgres-idp.db')
     createIdpDb(db)
-    const res = await runCli(['doctor', '--db', db], { env: cleanEnv() })
+    const res = await runCli(['doctor', '--db', db], { env: envWithoutWatchdog() })
     assert.ok(res.code === 0 || res.code === 1, res.stderr)
     assert.ok(res.stdout.includes(`idp.db ${db}`), res.stdout)
     assert.equal(existsSync(join(dir, 'netbird-watchdog-backups')), false)
@@ -337,7 +317,7 @@ describe('a JumpCloud API token holding whitespace or a control character', () =
           '--allow-insecure',
           ...(json ? ['--json'] : []),
         ])
-        assertClean(res, 'doctor')
+        assertNoCanaryIn(res, 'doctor')
         assert.equal(res.code, 1, res.stdout + res.stderr)
         assert.match(
           res.stdout,
@@ -370,7 +350,7 @@ describe('a JumpCloud API token holding whitespace or a control character', () =
       '--timeout-ms',
       '2000',
     ])
-    assertClean(res, 'doctor')
+    assertNoCanaryIn(res, 'doctor')
     assert.equal(res.code, 1, res.stdout + res.stderr)
     assert.match(
       res.stdout,

@@ -14,7 +14,15 @@ import { createServer as createNetServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { stringify } from 'yaml'
-import { cliPath, runCli, type CliRun } from '../helpers/cli.js'
+import {
+  assertNoCanary,
+  canaryCore,
+  assertNoCanaryIn,
+  cliPath,
+  envWithoutWatchdog,
+  runCli,
+  type CliRun,
+} from '../helpers/cli.js'
 import { nodeImage, requireDocker, waitFor } from '../helpers/docker.js'
 import {
   canarySecret,
@@ -37,35 +45,13 @@ const canary = 'cnry-7f3c9a1e5b-Zq'
  * What must never appear: the canary's core, which `canary`, the fixture's `canarySecret`
  * ('canary-Secr3t&<x>-7f3c9a1e5b', stored Go-escaped) and every token below share.
  */
-const core = /7f3c9a1e5b/i
 /** Under 16 characters: too short for NETBIRD_WATCHDOG_RESET_TOKEN. */
 const shortCanary = 'cnry7f3c9a1e5b'
-
-function assertNoCanary(text: string, where: string): void {
-  const m = core.exec(text)
-  if (m === null) return
-  const around = text.slice(Math.max(0, m.index - 120), m.index + 40)
-  assert.fail(`the canary leaked into ${where}: …${around}…`)
-}
-
-function assertClean(res: CliRun, what: string): void {
-  assertNoCanary(res.stdout, `${what} stdout`)
-  assertNoCanary(res.stderr, `${what} stderr`)
-}
 
 function tempDir(t: { after: (fn: () => void) => void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'nbw-secrets-'))
   t.after(() => rmSync(dir, { recursive: true, force: true }))
   return dir
-}
-
-/** The environment of the test run without NETBIRD_WATCHDOG_* (so only what a case sets counts). */
-function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const env: Record<string, string> = {}
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v !== undefined && !k.startsWith('NETBIRD_WATCHDOG_')) env[k] = v
-  }
-  return { ...env, ...extra }
 }
 
 function fixture(name: string): string {
@@ -89,8 +75,11 @@ function runCases(cases: readonly Case[]): void {
     test(c.name, async (t) => {
       const dir = tempDir(t)
       for (const [name, text] of Object.entries(c.files ?? {})) writeFileSync(join(dir, name), text)
-      const res = await runCli(c.args(dir), { env: cleanEnv(c.env?.(dir)), timeoutMs: 30_000 })
-      assertClean(res, c.name)
+      const res = await runCli(c.args(dir), {
+        env: envWithoutWatchdog(c.env?.(dir)),
+        timeoutMs: 30_000,
+      })
+      assertNoCanaryIn(res, c.name)
       const codes: readonly number[] = typeof c.code === 'number' ? [c.code] : c.code
       assert.ok(codes.includes(res.code ?? -1), `exit ${res.code}: ${res.stdout}${res.stderr}`)
       assert.match(res.stdout + res.stderr, c.proof)
@@ -615,12 +604,12 @@ async function step(
   options: { env?: Record<string, string>; input?: string } = {},
 ): Promise<CliRun> {
   const res = await runCli(args, {
-    env: cleanEnv(options.env),
+    env: envWithoutWatchdog(options.env),
     timeoutMs: 60_000,
     ...(options.input !== undefined ? { input: options.input } : {}),
   })
   const what = args.slice(0, 3).join(' ')
-  assertClean(res, what)
+  assertNoCanaryIn(res, what)
   assert.equal(res.code, code, `${what}: ${res.stdout}${res.stderr}`)
   assert.match(res.stdout + res.stderr, proof, what)
   if (args.includes('--json')) JSON.parse(res.stdout) // one JSON document, nothing else
@@ -717,7 +706,8 @@ describe('every command on an idp.db whose client secrets are the canary', () =>
     assert.ok(assertManifestsClean(backups) >= 2)
     const copies = readdirSync(backups).filter((n) => n.endsWith('.db'))
     assert.ok(copies.length >= 2)
-    for (const c of copies) assert.match(readFileSync(join(backups, c)).toString('latin1'), core)
+    for (const c of copies)
+      assert.match(readFileSync(join(backups, c)).toString('latin1'), canaryCore)
 
     // A NetBird log with the canary in it: scan reports the finding, never the text around it.
     const log = join(dir, 'management.log')
@@ -829,7 +819,11 @@ describe('every command on an idp.db whose client secrets are the canary', () =>
     await step(fix, 1, /static connectors in .*management\.json/)
     await step([...fix, '--fix-management-json', '--json'], 0, /"managementJson":/)
     assert.equal(assertManifestsClean(join(dir, 'netbird-watchdog-backups')), 1)
-    assert.match(readFileSync(mj, 'utf8'), core, 'the secret itself is kept in management.json')
+    assert.match(
+      readFileSync(mj, 'utf8'),
+      canaryCore,
+      'the secret itself is kept in management.json',
+    )
   })
 
   test('a connector config that is not usable JSON, holding the canary: reported and refused, never shown', async (t) => {
@@ -1007,7 +1001,7 @@ describe('the daemon (run, repair mode) on the real Docker engine', () => {
     )
     let stderr = ''
     const child = spawn(process.execPath, [cliPath, 'run', '--config', configPath], {
-      env: cleanEnv({
+      env: envWithoutWatchdog({
         NETBIRD_WATCHDOG_WEBHOOK_URL: hookUrl,
         NETBIRD_WATCHDOG_RESET_TOKEN: resetToken,
       }),

@@ -1,5 +1,6 @@
 // Spawns the built CLI (dist/cli.js) as a child process, as an operator would run it — also a command
 // line the watchdog printed, pasted into a shell.
+import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -104,4 +105,30 @@ export async function runPrinted(
       }),
     )
   })
+}
+
+/** The part every canary secret of the tests shares (`canarySecret` and the DSN canaries). */
+export const canaryCore = /7f3c9a1e5b/i
+
+/** Fails, showing the text around it, when a canary secret appears in `text`. */
+export function assertNoCanary(text: string, where: string): void {
+  const m = canaryCore.exec(text)
+  if (m === null) return
+  const around = text.slice(Math.max(0, m.index - 120), m.index + 40)
+  assert.fail(`the canary leaked into ${where}: …${around}…`)
+}
+
+/** Neither stream of a CLI run holds a canary secret. */
+export function assertNoCanaryIn(res: CliRun, what: string): void {
+  assertNoCanary(res.stdout, `${what} stdout`)
+  assertNoCanary(res.stderr, `${what} stderr`)
+}
+
+/** The environment of the test run without NETBIRD_WATCHDOG_* (so only what a case sets counts). */
+export function envWithoutWatchdog(extra: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = {}
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && !k.startsWith('NETBIRD_WATCHDOG_')) env[k] = v
+  }
+  return { ...env, ...extra }
 }
