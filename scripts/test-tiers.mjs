@@ -23,8 +23,10 @@
 //
 // The engine tier's image tests use one project image for the whole run: when the engine tier runs and
 // NBW_TEST_IMAGE does not name one already, this script builds it from the working tree
-// (scripts/build-image.sh, started at once so it overlaps the tiers before it), hands its tag to the
-// tests in NBW_TEST_IMAGE and removes it at the end. A file run on its own builds its own.
+// (scripts/build-image.sh, started at once), hands its tag to the tests in NBW_TEST_IMAGE and removes
+// it at the end. The tier does not wait for the build: the files that import test/helpers/image.ts
+// start last, and each waits for the build's status file (NBW_TEST_IMAGE_STATUS: the build's exit code,
+// then its log). A file run on its own builds its own.
 // NBW_TEST_CONCURRENCY=N runs every tier N files at a time (1: one after another). NBW_TEST_SEED
 // replays the randomness of a failed fault test (each prints the seed it used). NBW_TEST_TIMES=FILE
 // appends each tier's duration to FILE (for .ci/run's summary).
@@ -37,7 +39,9 @@ import {
   openSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
+  writeFileSync,
 } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
@@ -70,13 +74,19 @@ if (
   process.exit(2)
 }
 
-/** The tier's test files, sorted, as paths relative to the repository. */
+/**
+ * The tier's test files, sorted, as paths relative to the repository; those that run the project image
+ * (they import its helper) last, so that the build has the time the other files take.
+ */
 function filesOf(tier) {
   const dir = join(repo, 'test', tier)
-  return readdirSync(dir)
+  const files = readdirSync(dir)
     .filter((f) => f.endsWith('.test.ts'))
     .sort()
     .map((f) => relative(repo, join(dir, f)))
+  const runsImage = (f) =>
+    /from '\.\.\/helpers\/image\.js'/.test(readFileSync(join(repo, f), 'utf8'))
+  return [...files.filter((f) => !runsImage(f)), ...files.filter(runsImage)]
 }
 
 if (list) {
@@ -124,15 +134,20 @@ if (names.includes('engine') && !process.env.NBW_TEST_IMAGE) {
   ]
   const logDir = mkdtempSync(join(tmpdir(), 'nbw-test-image-'))
   const log = join(logDir, 'build.log')
+  const status = join(logDir, 'status')
   const t0 = Date.now()
   say(`==> the project image ${tag}: building from the working tree (scripts/build-image.sh)`)
   image = {
     tag,
+    status,
+    logDir,
     built: run('bash', [join(repo, 'scripts/build-image.sh'), tag, '--', ...labels], {
       out: log,
     }).then((code) => {
       const text = readFileSync(log, 'utf8')
-      rmSync(logDir, { recursive: true, force: true })
+      // Written whole, then renamed: a test never reads half of it.
+      writeFileSync(`${status}.tmp`, `${code}\n${text}`)
+      renameSync(`${status}.tmp`, status)
       if (code !== 0) say(`==> the project image: build FAILED (exit ${code}):\n${text}`)
       else say(`==> the project image ${tag}: built in ${seconds(t0)}s`)
       return code
@@ -144,11 +159,9 @@ async function runTier(tier, { buffered }) {
   const files = filesOf(tier)
   const concurrency = Number(forced ?? tiers[tier])
   const env = { ...process.env }
-  let failed = false
   if (tier === 'engine' && image !== undefined) {
-    if ((await image.built) !== 0) failed = true
-    // Set even after a failed build: the image tests then fail at once, naming the missing tag.
     env.NBW_TEST_IMAGE = image.tag
+    env.NBW_TEST_IMAGE_STATUS = image.status
   }
   const t0 = Date.now()
   const header = `==> test:${tier}: ${files.length} files, ${concurrency} at a time`
@@ -163,6 +176,7 @@ async function runTier(tier, { buffered }) {
     ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...files],
     { env, out },
   )
+  const failed = tier === 'engine' && image !== undefined && (await image.built) !== 0
   const line = `==> test:${tier}: ${seconds(t0)}s (${code === 0 && !failed ? 'pass' : 'FAIL'})`
   if (buffered) {
     say(`${header}\n${readFileSync(out, 'utf8')}${line}`)
@@ -188,6 +202,7 @@ if (parallel) {
 
 if (image !== undefined) {
   await image.built
+  rmSync(image.logDir, { recursive: true, force: true })
   await run('docker', ['image', 'rm', '-f', image.tag], { out: '/dev/null' })
 }
 

@@ -264,6 +264,9 @@ test('heal flow on the real engine', async (t) => {
         variant: 'fatal',
         storedIssuer: peer.origin,
         extraConnectors: [{ id: 'okta-d1c9q4dl0fgs73cunqt0', issuer: dead.origin }],
+        // The fresh run's crash is the evidence; on a busy machine it may come seconds after the
+        // start, and a run still up at the end of the window would count as recovered.
+        confirmSeconds: 20,
       })
       await until(
         async () => (await containerLogs(r.container)).toString('utf8').includes('FATL'),

@@ -1,6 +1,7 @@
 // Starts the real daemon (src/daemon.ts) in-process for a test: config through the real schema,
 // HTTP on 127.0.0.1 port 0, pino records captured and parsed, /metrics scraped over HTTP.
 import { Writable } from 'node:stream'
+import type { TestContext } from 'node:test'
 import { configSchema } from '../../src/config/schema.js'
 import { startDaemon, type Daemon } from '../../src/daemon.js'
 import { createLogger } from '../../src/log.js'
@@ -24,15 +25,43 @@ export interface TestWatchdog {
 
 /** A stream for pino that parses each JSON line it is given into `records`. */
 export function recordSink(records: LogRecord[]): Writable {
-  let carry = ''
+  const collect = recordCollector(records)
   return new Writable({
     write(chunk: Buffer, _enc, cb) {
-      carry += chunk.toString('utf8')
-      const lines = carry.split('\n')
-      carry = lines.pop() ?? ''
-      for (const l of lines) if (l) records.push(JSON.parse(l) as LogRecord)
+      collect(chunk)
       cb()
     },
+  })
+}
+
+/**
+ * A listener for a daemon's output (a child's stderr, `docker logs -f`): each JSON line becomes a
+ * record in `records`; other lines (Docker's own) are left out.
+ */
+export function recordCollector(records: LogRecord[]): (chunk: Buffer) => void {
+  let carry = ''
+  return (chunk) => {
+    carry += chunk.toString('utf8')
+    const lines = carry.split('\n')
+    carry = lines.pop() ?? ''
+    for (const l of lines) if (l.startsWith('{')) records.push(JSON.parse(l) as LogRecord)
+  }
+}
+
+/**
+ * When the test fails, its daemon's last log records go to the test's output: what the watchdog
+ * decided is what a failure on a busy CI machine needs explained.
+ */
+export function printRecordsIfFailed(t: TestContext, records: readonly LogRecord[]): void {
+  t.after(() => {
+    // TestContext.passed: Node 21.7+ (undefined on Node 20, where nothing is printed).
+    if ((t as { passed?: boolean }).passed !== false) return
+    const last = records.slice(-80)
+    process.stdout.write(
+      `# the watchdog's last ${last.length} of ${records.length} log records:\n${last
+        .map((r) => `#   ${typeof r.time === 'string' ? r.time : ''} ${r.level} ${r.msg}`)
+        .join('\n')}\n`,
+    )
   })
 }
 
