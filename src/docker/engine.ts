@@ -6,7 +6,7 @@
 // Why ~480 lines: the port, the zod shapes of the engine's JSON and the adapter that parses them are
 // one boundary, kept in one file so that a change of the Engine API is a change here only.
 import { Readable } from 'node:stream'
-import Docker from 'dockerode'
+import type Docker from 'dockerode'
 import { z } from 'zod'
 import { WatchdogError, errorMessage } from '../errors.js'
 
@@ -325,38 +325,56 @@ function timeoutSignal(outer?: AbortSignal): AbortSignal {
   return outer ? AbortSignal.any([outer, t]) : t
 }
 
+/**
+ * dockerode, loaded on first use: a one-shot command that never reaches the engine (`repair` without
+ * a restart, `doctor` on files) does not pay for loading it, about 0.2 s of start-up (it brings ssh2
+ * and gRPC with it).
+ */
+let dockerode: Promise<typeof Docker> | undefined
+
 /** The dockerode adapter. */
 export class DockerEngine implements DockerPort {
-  readonly #docker: Docker
+  readonly #connection: DockerConnection
+  #client: Promise<Docker> | undefined
 
   constructor(connection: DockerConnection) {
-    // Every key is set explicitly: docker-modem merges DOCKER_HOST defaults into missing ones.
-    this.#docker =
-      'socketPath' in connection
-        ? new Docker({ socketPath: connection.socketPath, host: undefined, port: undefined })
-        : new Docker({
-            host: connection.host,
-            port: connection.port,
-            protocol: connection.protocol,
-            socketPath: undefined,
-          })
+    this.#connection = connection
+  }
+
+  /** The dockerode client, made on first use. */
+  get #docker(): Promise<Docker> {
+    return (this.#client ??= (dockerode ??= import('dockerode').then((m) => m.default)).then(
+      (Dockerode) => {
+        const c = this.#connection
+        // Every key is set explicitly: docker-modem merges DOCKER_HOST defaults into missing ones.
+        return 'socketPath' in c
+          ? new Dockerode({ socketPath: c.socketPath, host: undefined, port: undefined })
+          : new Dockerode({
+              host: c.host,
+              port: c.port,
+              protocol: c.protocol,
+              socketPath: undefined,
+            })
+      },
+    ))
   }
 
   async ping(signal?: AbortSignal): Promise<void> {
+    const docker = await this.#docker
     try {
-      await (this.#docker.ping as (opts: { abortSignal: AbortSignal }) => Promise<unknown>).call(
-        this.#docker,
-        { abortSignal: timeoutSignal(signal) },
-      )
+      await (docker.ping as (opts: { abortSignal: AbortSignal }) => Promise<unknown>).call(docker, {
+        abortSignal: timeoutSignal(signal),
+      })
     } catch (err) {
       throw wrap(err, 'ping')
     }
   }
 
   async list(signal?: AbortSignal): Promise<ContainerSummary[]> {
+    const docker = await this.#docker
     let raw: unknown
     try {
-      raw = await this.#docker.listContainers({ all: true, abortSignal: timeoutSignal(signal) })
+      raw = await docker.listContainers({ all: true, abortSignal: timeoutSignal(signal) })
     } catch (err) {
       throw wrap(err, 'list containers')
     }
@@ -375,11 +393,10 @@ export class DockerEngine implements DockerPort {
   }
 
   async inspect(idOrName: string, signal?: AbortSignal): Promise<ContainerDetails | undefined> {
+    const docker = await this.#docker
     let raw: unknown
     try {
-      raw = await this.#docker
-        .getContainer(idOrName)
-        .inspect({ abortSignal: timeoutSignal(signal) })
+      raw = await docker.getContainer(idOrName).inspect({ abortSignal: timeoutSignal(signal) })
     } catch (err) {
       if ((err as HttpError).statusCode === 404) return undefined
       throw wrap(err, `inspect ${idOrName}`)
@@ -398,9 +415,10 @@ export class DockerEngine implements DockerPort {
   }
 
   async *events(options: { sinceNs?: bigint; signal: AbortSignal }): AsyncIterable<EngineEvent> {
+    const docker = await this.#docker
     let stream: Readable
     try {
-      stream = (await this.#docker.getEvents({
+      stream = (await docker.getEvents({
         ...(options.sinceNs !== undefined ? { since: nsToSince(options.sinceNs) } : {}),
         filters: { type: ['container'] },
         abortSignal: options.signal,
@@ -443,8 +461,9 @@ export class DockerEngine implements DockerPort {
   }
 
   async logs(id: string, options: LogsOptions): Promise<Readable> {
+    const docker = await this.#docker
     try {
-      const stream = (await this.#docker.getContainer(id).logs({
+      const stream = (await docker.getContainer(id).logs({
         follow: options.follow as true,
         stdout: true,
         stderr: true,
@@ -465,16 +484,18 @@ export class DockerEngine implements DockerPort {
   }
 
   async restart(id: string, options: { timeoutSeconds: number }): Promise<void> {
+    const docker = await this.#docker
     try {
-      await this.#docker.getContainer(id).restart({ t: options.timeoutSeconds })
+      await docker.getContainer(id).restart({ t: options.timeoutSeconds })
     } catch (err) {
       throw wrap(err, `restart ${id}`)
     }
   }
 
   async start(id: string): Promise<void> {
+    const docker = await this.#docker
     try {
-      await this.#docker.getContainer(id).start()
+      await docker.getContainer(id).start()
     } catch (err) {
       if ((err as HttpError).statusCode === 304) return
       throw wrap(err, `start ${id}`)
@@ -482,8 +503,9 @@ export class DockerEngine implements DockerPort {
   }
 
   async stop(id: string, options: { timeoutSeconds: number }): Promise<void> {
+    const docker = await this.#docker
     try {
-      await this.#docker.getContainer(id).stop({ t: options.timeoutSeconds })
+      await docker.getContainer(id).stop({ t: options.timeoutSeconds })
     } catch (err) {
       if ((err as HttpError).statusCode === 304) return
       throw wrap(err, `stop ${id}`)
