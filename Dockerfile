@@ -47,6 +47,11 @@ RUN npm run build \
  && chmod 0700 /state/backups
 
 FROM node:${NODE_MAJOR}-bookworm-slim AS runtime
+# The image's labels' values (set by scripts/build-image.sh), declared here and used last.
+ARG NODE_MAJOR
+ARG VERSION=dev
+ARG REVISION=unknown
+ARG CREATED=unknown
 ENV NODE_ENV=production
 # V8 grows its young generation with the allocation rate (to 64 MB on Node 26, seen with
 # v8.getHeapSpaceStatistics(); 32 MB on Node 20), and an idle process keeps what it grew to resident
@@ -57,9 +62,10 @@ ENV NODE_ENV=production
 # `scan` throughput. Override with -e NODE_OPTIONS=.
 ENV NODE_OPTIONS=--max-semi-space-size=1
 WORKDIR /app
+# What changes least first: every step after a changed one is built again, and on Docker's vfs storage
+# driver each step copies the whole file system. A change to src/ rebuilds only dist/ and the labels.
 COPY --from=build /src/package.json ./package.json
 COPY --from=build /src/node_modules ./node_modules
-COPY --from=build /src/dist ./dist
 COPY config ./config
 COPY scripts/healthcheck.mjs scripts/grant-idp-access.mjs ./
 # The watchdog's own state (backups by default in the shipped compose files), owned by the runtime user;
@@ -72,12 +78,8 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "/app/healthcheck.mjs"]
 ENTRYPOINT ["node", "/app/dist/cli.js"]
 CMD ["run"]
-
+COPY --from=build /src/dist ./dist
 # Last, so a new revision only changes the image's metadata, never a cached layer.
-ARG NODE_MAJOR
-ARG VERSION=dev
-ARG REVISION=unknown
-ARG CREATED=unknown
 LABEL org.opencontainers.image.title="netbird-watchdog" \
       org.opencontainers.image.description="Sidecar that keeps a self-hosted NetBird control plane alive: detects embedded-IdP failures, repairs idp.db with verified backups, exports Prometheus metrics." \
       org.opencontainers.image.version="${VERSION}" \

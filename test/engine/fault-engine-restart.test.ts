@@ -29,6 +29,7 @@ import {
 import { createIdpDb, oidcConnectors } from '../helpers/idp-fixture.js'
 import { fakeNetbirdDexUrl, runFakeNetbird, startIssuerPeer } from '../helpers/selfheal.js'
 import { waitFor } from '../helpers/wait.js'
+import { printRecordsIfFailed } from '../helpers/watchdog.js'
 import { freePort } from '../helpers/net.js'
 
 function issuerOf(dbPath: string, id: string): string | undefined {
@@ -175,6 +176,7 @@ test("the engine restarts during a repair's confirm window: no rollback, the rep
     keep: () => true,
   })
   t.after(() => wd.stop())
+  printRecordsIfFailed(t, wd.records)
   // NetBird ≤ v0.65.1: crash-loops on the JumpCloud trailing slash until the watchdog fixes it.
   await runFakeNetbird({
     name: container,
