@@ -216,11 +216,30 @@ test("the engine restarts during a repair's confirm window: no rollback, the rep
   assert.equal(issuerOf(dbPath, jc), fixed, 'the repair stays in place')
 
   await engine.start()
-  // The engine restarts the container (restart policy); the watchdog sees it and resumes confirming.
-  await wd.waitMetric('netbird_watchdog_repairs_total', (v) => v === 1, 90_000, {
-    ...c,
-    result: 'success',
-  })
+  // The engine restarts the container (its restart policy), or an operator starts it: either way
+  // the watchdog sees it running again and resumes confirming. Docker brings an `unless-stopped`
+  // container back only if it recorded the container's exit before it went down; when its shutdown
+  // lost that race (seen on a busy machine: "cleaning up dead shim" at the next start, the container
+  // exited with code 0, as in moby/moby#45800) or it went down inside a `docker restart` between the
+  // stop and the start (moby/moby#46688), the container stays exited, and the test starts it.
+  const back = await inspectState(container, engine.host)
+  if (!back.Running && !back.Restarting) {
+    t.diagnostic(`the engine left the container ${back.Status}: starting it as an operator would`)
+    await docker(['start', container], { host: engine.host })
+  }
+  try {
+    await wd.waitMetric('netbird_watchdog_repairs_total', (v) => v === 1, 90_000, {
+      ...c,
+      result: 'success',
+    })
+  } catch (err) {
+    const state = await docker(['inspect', '-f', '{{json .State}}', container], {
+      host: engine.host,
+    }).catch((e: unknown) => String(e))
+    throw new Error(
+      `${String(err)}\ncontainer state: ${state}\nthe private dockerd's log:\n${engine.logTail(60)}`,
+    )
+  }
   assert.equal(await metric('netbird_watchdog_rollbacks_total', c), 0)
   assert.equal(await metric('netbird_watchdog_breaker_open', c), 0)
   assert.equal(issuerOf(dbPath, jc), fixed)
