@@ -238,6 +238,7 @@ test("the engine restarts during a repair's confirm window: no rollback, the rep
     }).catch((e: unknown) => String(e))
     throw new Error(
       `${String(err)}\ncontainer state: ${state}\nthe private dockerd's log:\n${engine.logTail(60)}`,
+      { cause: err },
     )
   }
   assert.equal(await metric('netbird_watchdog_rollbacks_total', c), 0)
