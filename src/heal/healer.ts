@@ -6,7 +6,7 @@
 // The decisions are pure (core/heal-decision.ts, core/issuer-policy.ts, core/recovery.ts), the steps
 // are small modules (repair.ts, restart.ts, confirm.ts), and every outcome is reported in one place
 // (outcome.ts). No step throws out of the flow: an engine or store failure becomes an outcome.
-// Why ~570 lines: the order of the steps (`#run`), the events that start and resume the flow, and
+// Why ~600 lines: the order of the steps (`#run`), the events that start and resume the flow, and
 // the per-target bookkeeping stay together so that the flow reads in one place; every step it takes
 // is its own module (the confirmation after the commit: settle.ts).
 import type { BreakerPolicy } from '../core/breaker.js'
@@ -24,7 +24,7 @@ import { isIdpFailure } from '../core/recovery.js'
 import { modeFor, type Config } from '../config/schema.js'
 import type { DockerPort } from '../docker/engine.js'
 import type { WatchdogEvents, WatchdogEventMap } from '../docker/events.js'
-import { errorMessage } from '../errors.js'
+import { errorMessage, isWatchdogError } from '../errors.js'
 import type { Logger } from '../log.js'
 import { discoverConnectors } from '../oidc/connector-discovery.js'
 import type { IdpStore } from '../store/port.js'
@@ -32,7 +32,7 @@ import { viewTarget } from './confirm.js'
 import type { HealMetrics } from './metrics.js'
 import type { HealOutcome, OutcomeReporter } from './outcome.js'
 import { repairIssuers, type RepairResult } from './repair.js'
-import { restartTarget } from './restart.js'
+import { finishCutRestart, restartTarget } from './restart.js'
 import { confirmLive, settleAfterRestart, unconfirmed, type SettleContext } from './settle.js'
 import type { FailedProbe, SsoProbe } from './sso-monitor.js'
 import { Target } from './target.js'
@@ -119,8 +119,13 @@ export class Healer {
       events.on('sso-failure', (e) => this.#onProbeFailure(e.container, e.failure)),
       events.on('started', (e) => {
         const t = this.#target(e.container, e.containerId)
+        t.restartOwed = false
         t.noteUp()
         this.#resume(t)
+      }),
+      events.on('docker', (e) => {
+        if (!e.up) return
+        for (const t of this.#targets.values()) this.#finishRestart(t)
       }),
       events.on('restarted', (e) => this.#resume(this.#target(e.container, e.containerId))),
       events.on('container', (e) => {
@@ -391,6 +396,7 @@ export class Healer {
       crashLooping,
     })
     t.armEvidence()
+    t.restartOwed = false
     t.pending = {
       repair,
       committedAt,
@@ -433,6 +439,9 @@ export class Healer {
         )
       }
     } catch (err) {
+      // The engine went away inside the restart: it may have stopped the container and not started
+      // it again (moby/moby#46688). Finished when the engine is back (#finishRestart).
+      if (isWatchdogError(err, 'DOCKER_UNAVAILABLE')) t.restartOwed = true
       return unconfirmed(
         repair,
         `the IdP store is fixed, but restarting the container failed (${errorMessage(err)}); confirmation resumes when it is back`,
@@ -451,6 +460,37 @@ export class Healer {
     void this.#exclusive(t, () =>
       settleAfterRestart(this.#settling, t, this.#log.child({ container: t.name })),
     )
+  }
+
+  /** The engine is back: finish the restart its outage cut short (restart.ts), then confirm. */
+  #finishRestart(t: Target): void {
+    if (!t.restartOwed || t.pending === null || t.inFlight !== null) return
+    if (this.#abort.signal.aborted) return
+    const log = this.#log.child({ container: t.name })
+    void this.#exclusive(t, async () => {
+      const pending = t.pending
+      if (pending === null) {
+        return { kind: 'skipped', reason: 'no_drift', detail: 'no repair waits for confirmation' }
+      }
+      t.restartOwed = false
+      try {
+        await finishCutRestart({
+          docker: this.#o.docker,
+          target: t,
+          committedAt: pending.committedAt,
+          stopTimeoutSeconds: this.#o.config.repair.stopTimeoutSeconds,
+          signal: this.#abort.signal,
+          log,
+        })
+      } catch (err) {
+        if (isWatchdogError(err, 'DOCKER_UNAVAILABLE')) t.restartOwed = true
+        return unconfirmed(
+          pending.repair,
+          `the IdP store is fixed, but restarting the container failed again (${errorMessage(err)}); confirmation resumes when it is back`,
+        )
+      }
+      return await settleAfterRestart(this.#settling, t, log)
+    })
   }
 
   async #dryRun(t: Target, verdicts: readonly IssuerVerdict[], log: Logger): Promise<void> {

@@ -1,10 +1,13 @@
 // Restarting the target after its IdP store changed, so NetBird loads the fix — unless Docker's
-// restart policy is already doing it, or the container is stopped (never started by us). Restarts go
+// restart policy is already doing it, or the container is stopped (never started by us, except to
+// finish a restart of ours that the engine's outage cut between its stop and its start). Restarts go
 // through the Docker port and the breaker's backoff (core/heal-decision.ts decideRestart).
 import { decideRestart, type TargetStatus } from '../core/heal-decision.js'
 import type { DockerPort } from '../docker/engine.js'
 import type { Logger } from '../log.js'
 import { delay } from '../delay.js'
+import { WatchdogError } from '../errors.js'
+import { viewTarget } from './confirm.js'
 import type { Target } from './target.js'
 
 export type RestartOutcome = 'restarted' | 'docker' | 'left-stopped'
@@ -43,5 +46,40 @@ export async function restartTarget(o: {
         await o.docker.restart(t.id, { timeoutSeconds: o.stopTimeoutSeconds })
         return 'restarted'
     }
+  }
+}
+
+/**
+ * The restart the engine's outage cut short, once the engine is back: nothing to do when the container
+ * started since the commit (the confirmation judges that run); a container still running from before
+ * is restarted (through the breaker, as above); one left stopped — the restart's stop done, its start
+ * never (moby/moby#46688) — is started: the restart the watchdog asked for, finished. Throws the
+ * engine's error (DOCKER_UNAVAILABLE: it went away again).
+ */
+export async function finishCutRestart(o: {
+  docker: DockerPort
+  target: Target
+  committedAt: number
+  stopTimeoutSeconds: number
+  signal: AbortSignal
+  log: Logger
+}): Promise<void> {
+  const { target: t, log } = o
+  const view = await viewTarget(o.docker, t.name, o.signal)
+  if (view.kind === 'engine-unreachable') {
+    throw new WatchdogError('DOCKER_UNAVAILABLE', 'the Docker engine went away again')
+  }
+  if (view.kind !== 'container' || view.details === undefined) return
+  if (view.startedAt >= o.committedAt) return
+  t.id = view.details.id
+  if (view.status === 'exited' || view.status === 'created') {
+    log.warn(
+      'the engine is back and the container is still stopped by the restart its outage cut short: starting it',
+    )
+    t.noteRestart()
+    await o.docker.start(t.id)
+  } else if (view.status === 'running') {
+    log.warn('the engine is back: restarting the container, as the repair still needs')
+    await restartTarget(o)
   }
 }

@@ -49,6 +49,11 @@ export class Target {
   looping = false
   /** Engine time of the target's last death (`die` event). */
   lastDeathAt = -Infinity
+  /**
+   * The restart after the pending repair was cut short by the engine going away: the engine may have
+   * stopped the container and never started it again. Finished when the engine is back.
+   */
+  restartOwed = false
   #breaker: BreakerState = closedBreaker
   readonly #policy: BreakerPolicy
   readonly #now: () => number

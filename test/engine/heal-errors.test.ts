@@ -1,6 +1,6 @@
 // Errors never escape the self-healing flow: an engine that goes away between the repair's commit and
 // its restart, or that is unreachable from the start, ends the flow as an outcome (metric, log line),
-// never as an unhandled rejection. And a true bug anywhere in the process is logged with its stack by
+// never as an unhandled rejection; when it is back, the restart it cut short is finished. And a true bug anywhere in the process is logged with its stack by
 // the process-level handler, which exits 70 so the container is restarted.
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
@@ -13,12 +13,15 @@ import { fileURLToPath } from 'node:url'
 import { Registry } from 'prom-client'
 import { connectorIssuer } from '../../src/core/connectors.js'
 import { DockerEngine } from '../../src/docker/engine.js'
+import { WatchdogEvents } from '../../src/docker/events.js'
 import { createLogger } from '../../src/log.js'
 import { readConnectors } from '../../src/store/sqlite/idp-db.js'
 import {
   SocketRelay,
   containerLogs,
+  docker,
   engineSocket,
+  inspectState,
   nodeImage,
   requireDocker,
   waitFor,
@@ -124,6 +127,85 @@ test('the engine goes away between the commit and the restart: an outcome, not a
   assert.deepEqual(escaped2, [])
   assert.equal(skipped.kind === 'skipped' && skipped.reason, 'docker_unreachable')
   assert.ok(records.every((r) => r.level !== 'fatal'))
+})
+
+test('the engine goes away inside the restart after a repair: when it is back, the container it left stopped is started and the repair confirmed', async (t) => {
+  await requireDocker([nodeImage])
+  const dir = tmp(t)
+  const dbPath = join(dir, 'idp.db')
+  const peer = await startIssuerPeer(t, { trailingSlash: true })
+  createIdpDb(dbPath, { connectors: oidcConnectors([{ id: jc, issuer: peer.origin }]) })
+  const container = `nbw-heal-cut-${process.pid}`
+  t.after(() => removeTestContainers([container]))
+  await runFakeNetbird({ name: container, store: { dataDir: dir }, variant: 'erro' })
+  await waitFor(
+    'the ERRO line',
+    async () => (await containerLogs(container)).toString('utf8').includes('ERRO'),
+    60_000,
+  )
+  // The healer reaches the engine through a relay, cut the moment the repair is committed; the
+  // container is then stopped, as an engine that went down between a restart's stop and its start
+  // leaves it (moby/moby#46688).
+  const relay = new SocketRelay(join(dir, 'docker.sock'), engineSocket())
+  await relay.listen()
+  t.after(() => relay.close())
+  const records: Array<Record<string, unknown>> = []
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) {
+        const r = JSON.parse(line) as Record<string, unknown>
+        records.push(r)
+        if (r.msg === 'IdP store repaired and verified; restarting the container') relay.cut()
+      }
+      cb()
+    },
+  })
+  const registry = new Registry()
+  const events = new WatchdogEvents()
+  const heal = startTestSelfHealing(t, {
+    dbPath,
+    dir,
+    registry,
+    events,
+    logger: createLogger({ level: 'info' }, sink),
+    docker: new DockerEngine({ socketPath: relay.path }),
+    config: {
+      mode: 'repair',
+      targets: { names: [container], autoDetect: false },
+      repair: { confirmSeconds: 2, restartBackoffSeconds: 0, stopTimeoutSeconds: 2 },
+    },
+  })
+  const cut = await heal.healer.heal(container, '', { kind: 'finding', connectorId: jc })
+  assert.equal(cut.kind === 'repaired' && cut.result, 'unconfirmed', JSON.stringify(cut))
+  await docker(['stop', '-t', '2', container])
+  const stopped = await inspectState(container)
+  assert.equal(stopped.Running, false)
+
+  // The engine answers again (the watcher's reconnection says so on the bus).
+  relay.restore()
+  events.emit('docker', { up: true })
+  await heal.healer.idle()
+  const state = await inspectState(container)
+  assert.equal(state.Running, true, 'the container is started again')
+  assert.ok(Date.parse(state.StartedAt) > Date.parse(stopped.FinishedAt), 'a run after the stop')
+  assert.ok(
+    records.some(
+      (r) => typeof r.msg === 'string' && r.msg.includes('still stopped by the restart'),
+    ),
+    'the log says why it was started',
+  )
+  assert.equal(
+    await metricValue(registry, 'netbird_watchdog_repairs_total', { container, result: 'success' }),
+    1,
+  )
+  assert.equal(await metricValue(registry, 'netbird_watchdog_rollbacks_total', { container }), 0)
+  assert.equal(connectorIssuer(readConnectors(dbPath).find((r) => r.id === jc)!), `${peer.origin}/`)
+
+  // Nothing is owed any more: another reconnection starts nothing.
+  await docker(['stop', '-t', '2', container])
+  events.emit('docker', { up: true })
+  await heal.healer.idle()
+  assert.equal((await inspectState(container)).Running, false, 'an operator stop is left alone')
 })
 
 test('a true bug: the process-level handler logs it with its stack and exits 70', async () => {

@@ -122,6 +122,7 @@ export interface InspectState {
   Restarting: boolean
   ExitCode: number
   StartedAt: string
+  FinishedAt: string
 }
 
 export async function inspectState(name: string, host?: string): Promise<InspectState> {

@@ -175,6 +175,8 @@ export function startTestSelfHealing(
     config: Record<string, unknown>
     logger?: Logger
     docker?: DockerPort
+    /** The bus the watcher would feed (default: a fresh one nobody emits on). */
+    events?: WatchdogEvents
     registry?: Registry
     /** The healer's clock (default Date.now): a test moves it past a cooldown. */
     now?: () => number
@@ -192,7 +194,7 @@ export function startTestSelfHealing(
     config,
     secrets: {},
     docker: opts.docker ?? new DockerEngine({ socketPath: engineSocket() }),
-    events: new WatchdogEvents(),
+    events: opts.events ?? new WatchdogEvents(),
     store: new SqliteStore(opts.dbPath),
     backupDir: join(opts.dir, 'backups'),
     version: 'test',
