@@ -12,14 +12,16 @@ import type { Target } from './target.js'
 
 export type RestartOutcome = 'restarted' | 'docker' | 'left-stopped'
 
-export async function restartTarget(o: {
-  docker: DockerPort
-  target: Target
-  stopTimeoutSeconds: number
+export interface RestartOptions {
+  readonly docker: DockerPort
+  readonly target: Target
+  readonly stopTimeoutSeconds: number
   /** Aborted on shutdown: a waiting restart happens at once rather than leave the fix unloaded. */
-  signal: AbortSignal
-  log: Logger
-}): Promise<RestartOutcome> {
+  readonly signal: AbortSignal
+  readonly log: Logger
+}
+
+export async function restartTarget(o: RestartOptions): Promise<RestartOutcome> {
   const { target: t, log } = o
   for (;;) {
     const d = await o.docker.inspect(t.name)
@@ -56,14 +58,9 @@ export async function restartTarget(o: {
  * never (moby/moby#46688) — is started: the restart the watchdog asked for, finished. Throws the
  * engine's error (DOCKER_UNAVAILABLE: it went away again).
  */
-export async function finishCutRestart(o: {
-  docker: DockerPort
-  target: Target
-  committedAt: number
-  stopTimeoutSeconds: number
-  signal: AbortSignal
-  log: Logger
-}): Promise<void> {
+export async function finishCutRestart(
+  o: RestartOptions & { readonly committedAt: number },
+): Promise<void> {
   const { target: t, log } = o
   const view = await viewTarget(o.docker, t.name, o.signal)
   if (view.kind === 'engine-unreachable') {

@@ -33,7 +33,9 @@ import {
   runFakeNetbird,
   startIssuerPeer,
   startTestSelfHealing,
+  type IssuerPeer,
 } from '../helpers/selfheal.js'
+import type { SelfHealing } from '../../src/heal/self-heal.js'
 
 const jc = 'd1c9q2ll0fgs73cunqsg'
 
@@ -60,13 +62,30 @@ function tmp(t: TestContext): string {
   return dir
 }
 
-test('the engine goes away between the commit and the restart: an outcome, not a crash', async (t) => {
+/**
+ * A NetBird v0.65.2+ stand-in whose connector's issuer lacks the provider's trailing slash, and a
+ * healer that reaches the engine through a relay cut the moment the repair is committed (between the
+ * commit and the restart).
+ */
+async function cutAtCommit(
+  t: TestContext,
+  name: string,
+  events?: WatchdogEvents,
+): Promise<{
+  dbPath: string
+  peer: IssuerPeer
+  container: string
+  relay: SocketRelay
+  records: Array<Record<string, unknown>>
+  registry: Registry
+  heal: SelfHealing
+}> {
   await requireDocker([nodeImage])
   const dir = tmp(t)
   const dbPath = join(dir, 'idp.db')
   const peer = await startIssuerPeer(t, { trailingSlash: true })
   createIdpDb(dbPath, { connectors: oidcConnectors([{ id: jc, issuer: peer.origin }]) })
-  const container = `nbw-heal-err-${process.pid}`
+  const container = `${name}-${process.pid}`
   t.after(() => removeTestContainers([container]))
   await runFakeNetbird({ name: container, store: { dataDir: dir }, variant: 'erro' })
   await waitFor(
@@ -74,7 +93,6 @@ test('the engine goes away between the commit and the restart: an outcome, not a
     async () => (await containerLogs(container)).toString('utf8').includes('ERRO'),
     60_000,
   )
-  // The healer reaches the engine through a relay, cut the moment the repair is committed.
   const relay = new SocketRelay(join(dir, 'docker.sock'), engineSocket())
   await relay.listen()
   t.after(() => relay.close())
@@ -94,6 +112,7 @@ test('the engine goes away between the commit and the restart: an outcome, not a
     dbPath,
     dir,
     registry,
+    ...(events !== undefined ? { events } : {}),
     logger: createLogger({ level: 'info' }, sink),
     docker: new DockerEngine({ socketPath: relay.path }),
     config: {
@@ -102,6 +121,11 @@ test('the engine goes away between the commit and the restart: an outcome, not a
       repair: { confirmSeconds: 2, restartBackoffSeconds: 0, stopTimeoutSeconds: 2 },
     },
   })
+  return { dbPath, peer, container, relay, records, registry, heal }
+}
+
+test('the engine goes away between the commit and the restart: an outcome, not a crash', async (t) => {
+  const { dbPath, peer, container, records, registry, heal } = await cutAtCommit(t, 'nbw-heal-err')
   const { value: outcome, escaped } = await noEscapes(() =>
     heal.healer.heal(container, '', { kind: 'finding', connectorId: jc }),
   )
@@ -130,51 +154,14 @@ test('the engine goes away between the commit and the restart: an outcome, not a
 })
 
 test('the engine goes away inside the restart after a repair: when it is back, the container it left stopped is started and the repair confirmed', async (t) => {
-  await requireDocker([nodeImage])
-  const dir = tmp(t)
-  const dbPath = join(dir, 'idp.db')
-  const peer = await startIssuerPeer(t, { trailingSlash: true })
-  createIdpDb(dbPath, { connectors: oidcConnectors([{ id: jc, issuer: peer.origin }]) })
-  const container = `nbw-heal-cut-${process.pid}`
-  t.after(() => removeTestContainers([container]))
-  await runFakeNetbird({ name: container, store: { dataDir: dir }, variant: 'erro' })
-  await waitFor(
-    'the ERRO line',
-    async () => (await containerLogs(container)).toString('utf8').includes('ERRO'),
-    60_000,
-  )
-  // The healer reaches the engine through a relay, cut the moment the repair is committed; the
-  // container is then stopped, as an engine that went down between a restart's stop and its start
-  // leaves it (moby/moby#46688).
-  const relay = new SocketRelay(join(dir, 'docker.sock'), engineSocket())
-  await relay.listen()
-  t.after(() => relay.close())
-  const records: Array<Record<string, unknown>> = []
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) {
-        const r = JSON.parse(line) as Record<string, unknown>
-        records.push(r)
-        if (r.msg === 'IdP store repaired and verified; restarting the container') relay.cut()
-      }
-      cb()
-    },
-  })
-  const registry = new Registry()
+  // The container is stopped while the relay is cut, as an engine that went down between a
+  // restart's stop and its start leaves it (moby/moby#46688).
   const events = new WatchdogEvents()
-  const heal = startTestSelfHealing(t, {
-    dbPath,
-    dir,
-    registry,
+  const { dbPath, peer, container, relay, records, registry, heal } = await cutAtCommit(
+    t,
+    'nbw-heal-cut',
     events,
-    logger: createLogger({ level: 'info' }, sink),
-    docker: new DockerEngine({ socketPath: relay.path }),
-    config: {
-      mode: 'repair',
-      targets: { names: [container], autoDetect: false },
-      repair: { confirmSeconds: 2, restartBackoffSeconds: 0, stopTimeoutSeconds: 2 },
-    },
-  })
+  )
   const cut = await heal.healer.heal(container, '', { kind: 'finding', connectorId: jc })
   assert.equal(cut.kind === 'repaired' && cut.result, 'unconfirmed', JSON.stringify(cut))
   await docker(['stop', '-t', '2', container])
