@@ -26,7 +26,8 @@
 // (scripts/build-image.sh, started at once), hands its tag to the tests in NBW_TEST_IMAGE and removes
 // it at the end. The tier does not wait for the build: the files that import test/helpers/image.ts
 // start last, and each waits for the build's status file (NBW_TEST_IMAGE_STATUS: the build's exit code,
-// then its log). A file run on its own builds its own.
+// then its log). A caller that builds the image itself sets both (.ci/run starts its build earlier). A
+// file run on its own builds its own.
 // NBW_TEST_CONCURRENCY=N runs every tier N files at a time (1: one after another). NBW_TEST_SEED
 // replays the randomness of a failed fault test (each prints the seed it used). NBW_TEST_TIMES=FILE
 // appends each tier's duration to FILE (for .ci/run's summary).
