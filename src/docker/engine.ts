@@ -332,6 +332,11 @@ function timeoutSignal(outer?: AbortSignal): AbortSignal {
  */
 let dockerode: Promise<typeof Docker> | undefined
 
+function loadDockerode(): Promise<typeof Docker> {
+  dockerode ??= import('dockerode').then((m) => m.default)
+  return dockerode
+}
+
 /** The dockerode adapter. */
 export class DockerEngine implements DockerPort {
   readonly #connection: DockerConnection
@@ -343,20 +348,14 @@ export class DockerEngine implements DockerPort {
 
   /** The dockerode client, made on first use. */
   get #docker(): Promise<Docker> {
-    return (this.#client ??= (dockerode ??= import('dockerode').then((m) => m.default)).then(
-      (Dockerode) => {
-        const c = this.#connection
-        // Every key is set explicitly: docker-modem merges DOCKER_HOST defaults into missing ones.
-        return 'socketPath' in c
-          ? new Dockerode({ socketPath: c.socketPath, host: undefined, port: undefined })
-          : new Dockerode({
-              host: c.host,
-              port: c.port,
-              protocol: c.protocol,
-              socketPath: undefined,
-            })
-      },
-    ))
+    this.#client ??= loadDockerode().then((Dockerode) => {
+      const c = this.#connection
+      // Every key is set explicitly: docker-modem merges DOCKER_HOST defaults into missing ones.
+      return 'socketPath' in c
+        ? new Dockerode({ socketPath: c.socketPath, host: undefined, port: undefined })
+        : new Dockerode({ host: c.host, port: c.port, protocol: c.protocol, socketPath: undefined })
+    })
+    return this.#client
   }
 
   async ping(signal?: AbortSignal): Promise<void> {
