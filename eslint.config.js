@@ -54,8 +54,22 @@ const floors = [
   [
     {
       room: 'leaves',
-      files: ['src/log.ts', 'src/delay.ts', 'src/version.ts', 'src/crash.ts', 'src/files.ts'],
-      specs: ['**/log.js', '**/delay.js', '**/version.js', '**/crash.js', '**/files.js'],
+      files: [
+        'src/log.ts',
+        'src/delay.ts',
+        'src/version.ts',
+        'src/crash.ts',
+        'src/files.ts',
+        'src/node-http.ts',
+      ],
+      specs: [
+        '**/log.js',
+        '**/delay.js',
+        '**/version.js',
+        '**/crash.js',
+        '**/files.js',
+        '**/node-http.js',
+      ],
     },
   ],
   [{ room: 'core', files: ['src/core/**/*.ts'], specs: ['**/core/**'] }],
@@ -220,6 +234,20 @@ export default tseslint.config(
       'no-restricted-properties': [
         'error',
         { object: 'process', property: 'exit', message: 'Only src/cli.ts exits the process.' },
+      ],
+    },
+  },
+  {
+    // An ES import of node:http loads Node's bundled undici into every process (src/node-http.ts).
+    files: ['src/**/*.ts'],
+    ignores: ['src/core/**'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "ImportDeclaration[importKind!='type'][source.value=/^(node:)?http$/]",
+          message: 'Take node:http from src/node-http.ts: an ES import of it loads undici.',
+        },
       ],
     },
   },

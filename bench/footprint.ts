@@ -34,7 +34,14 @@ import {
   requireEngine,
   runContainer,
 } from './lib/containers.js'
-import { cpuPercent, mb, ProcSampler, sampleProcess } from './lib/proc.js'
+import {
+  cpuPercent,
+  mb,
+  ProcSampler,
+  sampleProcess,
+  threadAccounts,
+  threadUse,
+} from './lib/proc.js'
 import { argNumber, argValue, figure, hasFlag, median, note, printMachine } from './lib/report.js'
 import { sumOf } from './lib/metrics-text.js'
 import {
@@ -205,6 +212,7 @@ try {
   const stackIdle = new ProcSampler(stackOnly.pid!).start()
   const imageIdle = new ProcSampler(inImage.pid).start()
   const schedulesIdle = new ProcSampler(wdSchedules.pid).start()
+  const threadsBefore = threadAccounts(wdSchedules.pid)
   const otherIdle =
     other && wdOther && wdOtherSchedules && bareOther && stackOther
       ? {
@@ -237,6 +245,7 @@ try {
   const rssIdle = median(idleSamples.map((s) => s.rssBytes))
   const rssBare = median(bareSamples.map((s) => s.rssBytes))
   const schedulesSamples = schedulesIdle.stop()
+  const threads = threadUse(threadsBefore, threadAccounts(wdSchedules.pid))
   const cpuIdle = cpuPercent(schedulesSamples[0]!, schedulesSamples.at(-1)!)
   const cpuIdleSchedulesOff = cpuPercent(idleSamples[0]!, idleSamples.at(-1)!)
   const rssIdleSchedules = median(schedulesSamples.map((s) => s.rssBytes))
@@ -275,6 +284,11 @@ try {
   figure('cpu_idle_pct', cpuIdle, 3)
   figure('cpu_idle_schedules_off_pct', cpuIdleSchedulesOff, 3)
   figure('rss_idle_default_schedules_mb', mb(rssIdleSchedules), 1)
+  const idleMinutes = (schedulesSamples.at(-1)!.at - schedulesSamples[0]!.at) / 60_000
+  figure('cpu_idle_wakeups_per_min', threads.reduce((n, t) => n + t.runs, 0) / idleMinutes, 0)
+  note(
+    `idle daemon's threads (CPU ms, times scheduled): ${threads.map((t) => `${t.name} ${t.cpuMs.toFixed(1)} ms ${t.runs}`).join('; ')}`,
+  )
   note('target: cpu_idle_pct < 0.2 (default schedules on); rss_vs_stack_floor_ratio <= 1.10')
   figure('cpu_bare_node_pct', bareCpu, 3)
   figure('cpu_busy_pct', cpuBusy, 1)

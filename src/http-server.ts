@@ -6,12 +6,8 @@ import type { AddressInfo } from 'node:net'
 import type { Registry } from 'prom-client'
 import { WatchdogError, errorMessage } from './errors.js'
 import type { Logger } from './log.js'
+import { http } from './node-http.js'
 
-// Not `import { createServer } from 'node:http'`: an ES import of a builtin builds its namespace from
-// every export, and since Node 22 node:http's WebSocket, CloseEvent and MessageEvent are getters that
-// load the bundled undici (about 14 MB of resident memory on Node 26, never used here).
-// getBuiltinModule returns the exports object without calling those getters.
-const { createServer } = process.getBuiltinModule('node:http')
 
 export interface Readiness {
   readonly ready: boolean
@@ -58,7 +54,7 @@ export class HttpServer {
 
   async listen(): Promise<void> {
     const { host, port } = parseAddress(this.#options.address)
-    const server = createServer((req, res) => {
+    const server = http.createServer((req, res) => {
       this.#handle(req, res).catch((err: unknown) => {
         this.#options.logger.error({ err, url: req.url }, 'http handler failed')
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' })

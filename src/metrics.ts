@@ -7,7 +7,9 @@
 // the watcher knows (the engine, the targets, each container by name), and read it at scrape time from
 // its WatchState (prom-client `collect()`): nothing copies state into them. Which containers have
 // series comes from the same state, counters included.
-import { Counter, Gauge, collectDefaultMetrics, type Registry } from 'prom-client'
+import { createRequire } from 'node:module'
+import { performance } from 'node:perf_hooks'
+import { Counter, Gauge, type Registry } from 'prom-client'
 import { ruleIds, type RuleId } from './core/rules.js'
 
 const p = 'netbird_watchdog_'
@@ -53,6 +55,60 @@ export interface WatchMetrics {
   collectFrom(state: () => WatchState): void
 }
 
+/**
+ * prom-client's default metrics (the list in its lib/defaultMetrics.js, 15.x), all but the
+ * event-loop delay histogram, which is the one part of them that costs an idle daemon anything: a
+ * timer that wakes it (every 10 ms by default, once a second here before), a 360 KB histogram, and a
+ * third of a millisecond of every scrape reading its standard deviation (BENCHMARKS.md, "Idle CPU").
+ * In its place two readings that need no timer: the loop's utilisation since the previous scrape,
+ * and its lag at the scrape, as prom-client measures it.
+ */
+const processMetricModules = [
+  'processCpuTotal',
+  'processStartTime',
+  'osMemoryHeap',
+  'processOpenFileDescriptors',
+  'processMaxFileDescriptors',
+  'processResources',
+  'processHandles',
+  'processRequests',
+  'heapSizeAndUsed',
+  'heapSpacesSizeAndUsed',
+  'version',
+  'gc',
+] as const
+
+function collectProcessMetrics(registry: Registry): void {
+  const load = createRequire(import.meta.url)
+  for (const name of processMetricModules) {
+    const register = load(`prom-client/lib/metrics/${name}.js`) as (
+      registry: Registry,
+      config: Record<string, never>,
+    ) => void
+    register(registry, {})
+  }
+  let previous = performance.eventLoopUtilization()
+  new Gauge({
+    name: 'nodejs_eventloop_utilization',
+    help: 'Fraction of the time since the previous scrape the event loop was busy (0 to 1).',
+    registers: [registry],
+    collect() {
+      const now = performance.eventLoopUtilization()
+      this.set(performance.eventLoopUtilization(now, previous).utilization)
+      previous = now
+    },
+  })
+  const lag = new Gauge({
+    name: 'nodejs_eventloop_lag_seconds',
+    help: 'Lag of event loop in seconds (measured at the previous scrape).',
+    registers: [registry],
+    collect() {
+      const start = performance.now()
+      setImmediate(() => lag.set((performance.now() - start) / 1000))
+    },
+  })
+}
+
 const nothingKnown: WatchState = { dockerUp: false, targets: 0, containers: [] }
 
 export function createWatchMetrics(
@@ -60,13 +116,7 @@ export function createWatchMetrics(
   options: { version: string; defaults?: boolean },
 ): WatchMetrics {
   const registers = [registry]
-  if (options.defaults !== false) {
-    // prom-client samples event-loop delay with a 10 ms timer by default: 100 wake-ups a second,
-    // about 1 % of a core on an idle sidecar (measured by bench/footprint.ts), and every 100 ms still
-    // cost a tenth of a percent. Once a second: a stall of a second or more always shows, a shorter
-    // one when it covers a sample (BENCHMARKS.md, "Idle CPU").
-    collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 1000 })
-  }
+  if (options.defaults !== false) collectProcessMetrics(registry)
   let state: () => WatchState = () => nothingKnown
   const known = (): readonly ContainerState[] => state().containers
 

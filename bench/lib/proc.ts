@@ -101,3 +101,48 @@ export class ProcSampler {
     return this.samples
   }
 }
+
+/** One thread's scheduler account (/proc/PID/task/TID/schedstat and comm). */
+export interface ThreadAccount {
+  tid: string
+  name: string
+  /** Time on a CPU so far, nanoseconds. */
+  cpuNs: number
+  /** Times it was scheduled onto a CPU so far: its wake-ups, near enough, for a sleeping thread. */
+  runs: number
+}
+
+/** Every thread's account of a process now (threads that end between reads are left out). */
+export function threadAccounts(pid: number): ThreadAccount[] {
+  const out: ThreadAccount[] = []
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const [cpuNs, , runs] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8')
+        .trim()
+        .split(' ')
+        .map(Number)
+      const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim()
+      out.push({ tid, name, cpuNs: cpuNs ?? 0, runs: runs ?? 0 })
+    } catch {
+      // the thread ended
+    }
+  }
+  return out
+}
+
+/** What each thread used between two accounts, by thread name (threads of one name summed). */
+export function threadUse(
+  from: readonly ThreadAccount[],
+  to: readonly ThreadAccount[],
+): { name: string; cpuMs: number; runs: number }[] {
+  const before = new Map(from.map((t) => [t.tid, t]))
+  const byName = new Map<string, { name: string; cpuMs: number; runs: number }>()
+  for (const t of to) {
+    const b = before.get(t.tid)
+    const row = byName.get(t.name) ?? { name: t.name, cpuMs: 0, runs: 0 }
+    row.cpuMs += (t.cpuNs - (b?.cpuNs ?? 0)) / 1e6
+    row.runs += t.runs - (b?.runs ?? 0)
+    byName.set(t.name, row)
+  }
+  return [...byName.values()].sort((a, b) => b.cpuMs - a.cpuMs)
+}

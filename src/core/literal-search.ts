@@ -36,8 +36,13 @@ interface SkipTable {
   readonly m: number
   /** How far to jump when a byte pair ends the window: 0 where some literal's first window ends. */
   readonly shift: Uint8Array
-  /** The literals whose first window ends with a byte pair (non-empty only where shift is 0). */
-  readonly ending: readonly (readonly Buffer[])[]
+  /**
+   * The literals whose first window ends with a byte pair: `endings[endingAt[pair]]` (index 0: none;
+   * set only where shift is 0). A byte per pair, not a JavaScript array of 65,536 references: 64 KB
+   * instead of 512 KB in every process that scans.
+   */
+  readonly endingAt: Uint8Array | Uint16Array
+  readonly endings: readonly (readonly Buffer[])[]
   /**
    * Where shift is 0: the byte before the pair in every such window, plus one (0 when they differ).
    * A third byte compared in the loop spares most calls to check().
@@ -113,7 +118,6 @@ function shortSearches(short: readonly Buffer[]): ShortSearch[] {
 function skipTable(long: readonly Buffer[]): SkipTable {
   const m = Math.min(...long.map((b) => b.length))
   const shift = new Uint8Array(1 << 16).fill(m - 1)
-  const ending = new Array<readonly Buffer[]>(1 << 16).fill([])
   const before = new Uint8Array(1 << 16)
   const ends = new Map<number, Buffer[]>()
   for (const lit of long) {
@@ -124,12 +128,15 @@ function skipTable(long: readonly Buffer[]): SkipTable {
       if (s === 0) ends.set(pair, [...(ends.get(pair) ?? []), lit])
     }
   }
+  // One pair per long literal at most: a byte indexes them (two bytes past 255 of them).
+  const endingAt = ends.size < 256 ? new Uint8Array(1 << 16) : new Uint16Array(1 << 16)
+  const endings: (readonly Buffer[])[] = [[]]
   for (const [pair, lits] of ends) {
-    ending[pair] = lits
+    endingAt[pair] = endings.push(lits) - 1
     const bytes = new Set(lits.map((lit) => lit[m - 3] as number))
     if (bytes.size === 1) before[pair] = (lits[0]?.[m - 3] as number) + 1
   }
-  return { m, shift, ending, before }
+  return { m, shift, endingAt, endings, before }
 }
 
 /** One cursor: the literals that begin in [from, until), found in order into `found`. */
@@ -201,7 +208,7 @@ function maybe(block: Buffer, before: Uint8Array, i: number): boolean {
 function check(block: Buffer, table: SkipTable, i: number, found: number[]): void {
   const pair = ((block[i - 1] as number) << 8) | (block[i] as number)
   const start = i - table.m + 1
-  for (const lit of table.ending[pair] as readonly Buffer[]) {
+  for (const lit of table.endings[table.endingAt[pair] as number] as readonly Buffer[]) {
     if (start + lit.length <= block.length && matchesAt(block, start, lit)) {
       found.push(start)
       return

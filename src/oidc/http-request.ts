@@ -8,9 +8,10 @@
 // `redirect: 'manual'` and decides itself), reuse connections (one socket per request, closed when
 // the answer has been read or the request ends), or read a proxy from the environment (neither does
 // Node's fetch by default).
-import http from 'node:http'
+import type { ClientRequest } from 'node:http'
 import https from 'node:https'
 import { Readable } from 'node:stream'
+import { http } from '../node-http.js'
 
 /** Statuses whose response has no body (fetch: a "null body status"). */
 const nullBodyStatus: ReadonlySet<number> = new Set([101, 103, 204, 205, 304])
@@ -26,7 +27,7 @@ export const httpRequest: typeof fetch = (input, init) => {
   const body = requestBody(init?.body)
   const signal = init?.signal ?? undefined
   return new Promise<Response>((resolve, reject) => {
-    let req: http.ClientRequest
+    let req: ClientRequest
     try {
       req = client.request(
         url,

@@ -24,6 +24,10 @@ const recorder = `
 import * as mod from 'node:module'
 import { appendFileSync } from 'node:fs'
 const record = (url) => appendFileSync(process.env.NBW_TEST_MODULE_LOG, url + '\\n')
+// Node's own modules (node:http's undici among them) are not seen by the hooks: listed at exit.
+process.on('exit', () =>
+  appendFileSync(process.env.NBW_TEST_MODULE_LOG + '.builtin', process.moduleLoadList.join('\\n')),
+)
 if (typeof mod.registerHooks === 'function') {
   mod.registerHooks({ load(url, context, next) { record(url); return next(url, context) } })
 } else {
@@ -42,6 +46,8 @@ interface Recorded {
   packages: string[]
   /** Our own modules loaded (paths under dist/). */
   own: string[]
+  /** Node's own modules and bindings loaded (process.moduleLoadList at exit). */
+  builtin: string[]
 }
 
 async function recording(
@@ -65,7 +71,13 @@ async function recording(
         if (pkg) packages.add(pkg[1]!)
         if (url.startsWith(distUrl)) own.add(url.slice(distUrl.length))
       }
-      return { packages: [...packages], own: [...own] }
+      let builtin: string[] = []
+      try {
+        builtin = readFileSync(`${log}.builtin`, 'utf8').split('\n')
+      } catch {
+        // the process did not reach its exit handler
+      }
+      return { packages: [...packages], own: [...own], builtin }
     },
   }
 }
@@ -107,7 +119,7 @@ test('the daemon on a SQLite store loads neither node-postgres nor openid-client
   const done = await daemon.done
   assert.equal(done.code, 0, done.stderr)
 
-  const { packages, own } = rec.read()
+  const { packages, own, builtin } = rec.read()
   // The recorder sees what the daemon uses: its engine and store adapters, and their libraries.
   for (const p of ['dockerode', 'better-sqlite3', 'prom-client', 'pino']) {
     assert.ok(packages.includes(p), `${p} not seen among ${packages.join(', ')}`)
@@ -116,6 +128,9 @@ test('the daemon on a SQLite store loads neither node-postgres nor openid-client
   for (const p of ['pg', 'openid-client', 'oauth4webapi', 'jose']) {
     assert.ok(!packages.includes(p), `the idle daemon loaded ${p}`)
   }
+  // Node's bundled undici (fetch) neither: an ES import of node:http would load it (src/node-http.ts).
+  assert.ok(builtin.includes('NativeModule _http_server'), builtin.join(', '))
+  assert.ok(!builtin.some((m) => m.includes('undici')), 'the idle daemon loaded undici')
 })
 
 test('the commands that need them still load them: doctor on a PostgreSQL DSN, OIDC discovery', async (t) => {

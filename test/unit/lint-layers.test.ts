@@ -159,6 +159,13 @@ const probes: Probe[] = [
     rule: 'no-restricted-properties',
   },
   {
+    what: 'an ES import of node:http (it loads undici: src/node-http.ts)',
+    files: {
+      [`src/oidc/${tag}-n.ts`]: `import { request } from 'node:http'\nexport const f = request\n`,
+    },
+    rule: 'no-restricted-syntax',
+  },
+  {
     what: 'imports that follow the layers (the control)',
     files: {
       [`src/commands/${tag}-m.ts`]: [

@@ -82,6 +82,19 @@ test('explicit series from the start: docker_up 0, build_info, every rule at 0 f
     samples.some((s) => s.name === 'nodejs_heap_size_used_bytes'),
     'node defaults',
   )
+  // The event loop: utilisation and lag read at the scrape, no delay histogram (it needs a timer).
+  for (const name of ['nodejs_eventloop_utilization', 'nodejs_eventloop_lag_seconds']) {
+    assert.ok(
+      samples.some((s) => s.name === name),
+      name,
+    )
+  }
+  const utilization = valueOf(samples, 'nodejs_eventloop_utilization', {}) ?? -1
+  assert.ok(utilization >= 0 && utilization <= 1, `utilization ${utilization}`)
+  assert.deepEqual(
+    samples.filter((s) => /^nodejs_eventloop_lag_(min|max|mean|stddev|p\d+)_/.test(s.name)),
+    [],
+  )
   // Low cardinality: only these label names on the watchdog's own series (self-healing's are part of
   // every daemon: its results, skip reasons, modes, checks, jobs and the IdP store's engine).
   const allowed = new Set([
