@@ -3,7 +3,8 @@
 // times, median of 7 warm runs each, interleaved, with `sync` before
 // each timed run so that one run's dirty pages are not flushed on the next one's clock:
 //   sqlite3     `sqlite3 SRC ".backup DST"` (the reference; needs the sqlite3 CLI on PATH)
-//   copy        our copy step alone (copySnapshot in src/store/sqlite/backup.ts: VACUUM INTO)
+//   copy        our copy step and its fsync (copySnapshot in src/store/sqlite/backup.ts: VACUUM INTO
+//               below 32 MB, the file under its read lock from 32 MB on; sqlite3 syncs its copy too)
 //   verified    backupDb(): copy + integrity_check + connector comparison + sha256 + fsync + manifest
 // and prints `backup_vs_sqlite3_ratio: R` (copy / sqlite3) and `verified_backup_vs_sqlite3_ratio: R`.
 // The timing runs in a child node with the image's NODE_OPTIONS; with a second runtime set
@@ -15,6 +16,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
+import { fsyncFile } from '../src/files.js'
 import { copySnapshot } from '../src/store/sqlite/backup.js'
 import { backupDb } from '../test/helpers/store.js'
 import { createIdpDb } from '../test/helpers/idp-fixture.js'
@@ -107,7 +109,12 @@ async function measure(src: string, runs: number): Promise<Medians> {
       rmSync(a)
       const b = join(dir, `copy-${r}.db`)
       const h = new Database(src, { readonly: true })
-      copy.push(await time(() => copySnapshot(h, b, src)))
+      copy.push(
+        await time(async () => {
+          await copySnapshot(h, b, src)
+          fsyncFile(b)
+        }),
+      )
       h.close()
       rmSync(b)
       const out = join(dir, `verified-${r}`)

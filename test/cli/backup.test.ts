@@ -12,7 +12,9 @@ import {
   utimes,
 } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { basename, join } from 'node:path'
+import { spawnSync } from 'node:child_process'
+import { basename, dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
 import { backupDb, restoreDb, verifyBackup } from '../helpers/store.js'
 import { defaultBackupDir, findBackup, listBackups } from '../../src/store/backup-files.js'
@@ -191,6 +193,83 @@ test('backup reads connectors equal to the source (both schemas)', async (t) => 
     const info = await backupDb(db, { reason: 'manual', version: '1' })
     assert.deepEqual(readConnectors(info.path), readConnectors(db))
   }
+})
+
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
+
+/** Another process tries a write without waiting: 'ok', or the SQLite error code it got. */
+function writeFromAnotherProcess(db: string): string {
+  const script = `
+const Database = require('better-sqlite3')
+const db = new Database(process.env.DB, { timeout: 0 })
+try { db.exec('create table probe_write (x)'); db.exec('drop table probe_write'); process.stdout.write('ok') }
+catch (err) { process.stdout.write(String(err.code)) }`
+  const r = spawnSync(process.execPath, ['-e', script], {
+    cwd: repoRoot,
+    env: { DB: db },
+    encoding: 'utf8',
+  })
+  assert.equal(r.status, 0, r.stderr)
+  return r.stdout
+}
+
+test('a large rollback-journal database is backed up as its file, copied under its read lock', async (t) => {
+  const dir = await tempDir(t)
+  const db = join(dir, 'idp.db')
+  createIdpDb(db, { schema: 'grant-types' })
+  // VACUUM INTO (below the size) writes a compacted database of its own: not the same bytes.
+  const vacuumed = await backupDb(db, { reason: 'manual', version: '1' })
+  assert.notDeepEqual(await readFile(vacuumed.path), await readFile(db))
+  const info = await backupDb(db, { reason: 'manual', version: '1', fileCopyFromBytes: 0 })
+  assert.deepEqual(await readFile(info.path), await readFile(db))
+  assert.equal((await stat(info.path)).mode & 0o777, 0o600)
+  assert.deepEqual(await verifyBackup(info), { ok: true, problems: [] })
+  assert.deepEqual(readConnectors(info.path), readConnectors(db))
+  // The read lock ends with the copy.
+  assert.equal(writeFromAnotherProcess(db), 'ok')
+})
+
+test('the file copy keeps the locks this process holds on the database (a repair holds its write lock)', async (t) => {
+  const dir = await tempDir(t)
+  const db = join(dir, 'idp.db')
+  createIdpDb(db)
+  const expected = readConnectors(db)
+  const writer = new Database(db)
+  t.after(() => writer.close())
+  writer.prepare('BEGIN IMMEDIATE').run()
+  assert.equal(writeFromAnotherProcess(db), 'SQLITE_BUSY')
+  // Closing any descriptor of the file in this process would drop every POSIX lock it holds on it:
+  // the copy runs in a child process, so the write lock survives the backup.
+  const info = await backupDb(db, {
+    reason: 'repair',
+    version: '1',
+    fileCopyFromBytes: 0,
+    expected,
+  })
+  assert.deepEqual(readConnectors(info.path), expected)
+  assert.equal(writeFromAnotherProcess(db), 'SQLITE_BUSY')
+  writer.prepare('ROLLBACK').run()
+  assert.equal(writeFromAnotherProcess(db), 'ok')
+})
+
+test('a WAL database is backed up with VACUUM INTO at any size: a rollback-journal copy', async (t) => {
+  const dir = await tempDir(t)
+  const db = join(dir, 'idp.db')
+  createIdpDb(db)
+  const wal = new Database(db)
+  wal.pragma('journal_mode = WAL')
+  // A committed change still in the -wal file: a copy of the main file alone would miss it.
+  wal.prepare("update connector set name = 'JumpCloud (renamed)' where id = ?").run(jumpcloudId)
+  t.after(() => wal.close())
+  const info = await backupDb(db, { reason: 'manual', version: '1', fileCopyFromBytes: 0 })
+  const header = await readFile(info.path)
+  assert.deepEqual([header[18], header[19]], [1, 1], 'file format versions: 1 = rollback journal')
+  assert.deepEqual(readConnectors(info.path), readConnectors(db))
+  assert.match(JSON.stringify(readConnectors(info.path)), /JumpCloud \(renamed\)/)
+  assert.deepEqual(
+    (await readdir(dirname(info.path))).filter((f) => /-(wal|shm)$/.test(f)),
+    [],
+  )
 })
 
 // ---- CLI (spawns dist/cli.js; `npm test` builds it first) ----

@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
+import type { ConnectorRow } from '../../src/core/connectors.js'
 import type { IssuerChange } from '../../src/core/edit-plan.js'
 import { repairIssuers, type RepairResult } from '../../src/heal/repair.js'
 import { defaultBackupDir, type BackupInfo } from '../../src/store/backup-files.js'
@@ -15,12 +16,26 @@ export { verifySqliteBackup as verifyBackup } from '../../src/store/sqlite/backu
 /** A verified backup of `db` (into `backupDir`, default netbird-watchdog-backups/ next to it). */
 export function backupDb(
   db: string,
-  opts: { reason: string; version: string; backupDir?: string; now?: Date },
+  opts: {
+    reason: string
+    version: string
+    backupDir?: string
+    now?: Date
+    /** Take the file copy from this size on (0: always, for a rollback-journal database). */
+    fileCopyFromBytes?: number
+    expected?: readonly ConnectorRow[]
+  },
 ): Promise<BackupInfo> {
   return backupSqlite(
     db,
     { dir: opts.backupDir ?? defaultBackupDir(db), reason: opts.reason, version: opts.version },
-    opts.now !== undefined ? { now: opts.now } : {},
+    {
+      ...(opts.now !== undefined ? { now: opts.now } : {}),
+      ...(opts.fileCopyFromBytes !== undefined
+        ? { fileCopyFromBytes: opts.fileCopyFromBytes }
+        : {}),
+      ...(opts.expected !== undefined ? { expected: opts.expected } : {}),
+    },
   )
 }
 

@@ -1,8 +1,10 @@
-// Verified idp.db backups: a consistent snapshot SQLite writes itself, `VACUUM INTO` (never a file copy
-// of a live database, sqlite.org/howtocorrupt.html §1.2), checked before anyone relies on them (opens,
+// Verified idp.db backups: a consistent snapshot (`VACUUM INTO`, or for a large rollback-journal
+// database its file copied under its read lock; never a copy of a file someone may be writing,
+// sqlite.org/howtocorrupt.html §1.2), checked before anyone relies on them (opens,
 // integrity_check ok, connector rows equal the source's), then described by a manifest
 // (store/backup-files.ts). Also the whole-file restore, which an operator asks for or a database that
 // fails integrity_check needs (that one copies with the online backup API, into the live file).
+import { spawn } from 'node:child_process'
 import { renameSync, statSync, truncateSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import Database from 'better-sqlite3'
@@ -65,7 +67,12 @@ export function fileIdentity(path: string): string | undefined {
 export async function backupSqlite(
   dbPath: string,
   request: BackupRequest,
-  opts: { busyTimeoutMs?: number; now?: Date; expected?: readonly ConnectorRow[] } = {},
+  opts: {
+    busyTimeoutMs?: number
+    now?: Date
+    expected?: readonly ConnectorRow[]
+    fileCopyFromBytes?: number
+  } = {},
 ): Promise<BackupInfo> {
   const source = resolve(dbPath)
   const busyTimeoutMs = opts.busyTimeoutMs ?? defaultBusyTimeoutMs
@@ -90,11 +97,16 @@ export async function backupSqlite(
       try {
         // Created private before SQLite writes a byte into it (and its journal takes its mode).
         createPrivateFile(partial)
-        // VACUUM INTO writes a rollback-journal database even from a WAL one: no reader of the
-        // copy leaves -wal/-shm files in the backup directory. One statement: a signal that arrives
-        // during it is seen by the next check (the hash below).
+        // Always a rollback-journal copy: no reader of it leaves -wal/-shm files in the backup
+        // directory. A signal during VACUUM INTO is seen by the next check (the hash below); the
+        // file copy's child is ended by it.
         stopIfAborted(request.signal)
-        copySnapshot(src, partial, source)
+        await copySnapshot(src, partial, source, {
+          ...(request.signal !== undefined ? { signal: request.signal } : {}),
+          ...(opts.fileCopyFromBytes !== undefined
+            ? { fileCopyFromBytes: opts.fileCopyFromBytes }
+            : {}),
+        })
         rows = opts.expected !== undefined ? [...opts.expected] : readConnectorsFrom(src, source)
       } finally {
         src.close()
@@ -160,30 +172,154 @@ function stopIfAborted(signal: AbortSignal | undefined): void {
   }
 }
 
+/** From this size on, a rollback-journal database is copied as a file under its read lock. */
+export const fileCopyFromBytes = 32 * 2 ** 20
+
+export interface CopyOptions {
+  /** Ends a file copy's child; VACUUM INTO runs to its end. */
+  signal?: AbortSignal
+  /** Overrides `fileCopyFromBytes` (tests take the file copy on a small database). */
+  fileCopyFromBytes?: number
+}
+
 /**
- * Write a consistent snapshot of an open database into `dest` (an empty file): `VACUUM INTO`, which
- * SQLite documents as a way to back up a live database (sqlite.org/lang_vacuum.html#vacuuminto). It
- * reads in one read transaction and writes the copy through the source connection's own pager,
- * compacted, as a rollback-journal database. The online backup API (better-sqlite3 backup()) costs
- * 1.2-1.7x the CPU of `sqlite3 .backup`: better-sqlite3 opens its destination with a 16 MB page cache
- * that cannot be set, so a 10 MB copy is first held in freshly allocated pages and written at the
- * end (BENCHMARKS.md, "Backup"). One statement: it cannot be stopped half way, and takes about
- * 0.3 s per 100 MB.
+ * Write a consistent snapshot of an open database into `dest` (an empty file created 0600), in one
+ * of the two ways SQLite documents for a live database; the caller fsyncs and verifies the copy.
+ *
+ * - A rollback-journal database of `fileCopyFromBytes` or more: its file, copied while this
+ *   connection holds a read transaction (sqlite.org/backup.html: a shared lock, then a copy of the
+ *   file). The shared lock keeps every writer from the file until the copy ends: a writer may reserve
+ *   it, but writes the file only under the exclusive lock the shared one blocks. The copy runs in a
+ *   child process: a POSIX lock belongs to the process, and closing any descriptor of the file in
+ *   this one would drop every lock this process's SQLite connections hold on it. A third of the time
+ *   of `sqlite3 .backup` at 200 MB, and the event loop stays free meanwhile (BENCHMARKS.md,
+ *   "Backup"). The bytes copied must equal page_count x page_size read under the same lock, and the
+ *   path must still name the file the connection opened.
+ * - Otherwise `VACUUM INTO` (sqlite.org/lang_vacuum.html#vacuuminto): one read transaction, written
+ *   through the source connection's own pager, compacted, always a rollback-journal database (also
+ *   from a WAL one, whose file alone is not the database). Below 32 MB it is faster than starting a
+ *   child; one statement that cannot be stopped half way (about 0.2 s per 100 MB).
  */
-export function copySnapshot(src: Database.Database, dest: string, source: string): void {
+export async function copySnapshot(
+  src: Database.Database,
+  dest: string,
+  source: string,
+  opts: CopyOptions = {},
+): Promise<void> {
+  const wal = String(src.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal'
+  if (!wal && fileSize(source) >= (opts.fileCopyFromBytes ?? fileCopyFromBytes)) {
+    await copyFileUnderReadLock(src, dest, source, opts.signal)
+    return
+  }
   // openIdpDb guards its read connections with query_only, which refuses VACUUM INTO too, though
   // that writes only `dest`: lifted for this one statement.
   const queryOnly = Number(src.pragma('query_only', { simple: true })) === 1
+  const synchronous = Number(src.pragma('synchronous', { simple: true }))
   try {
     // A one-pass copy gains nothing from a page cache; the copy's pager takes the source's size.
     src.pragma('cache_size = 0')
+    // The copy's pager also takes the source's sync level: the caller fsyncs the finished copy once
+    // (with FULL, VACUUM INTO synced it besides: 10 % of a 200 MB copy).
+    src.pragma('synchronous = OFF')
     if (queryOnly) src.pragma('query_only = 0')
     src.prepare('VACUUM INTO ?').run(dest)
   } catch (err) {
     throw copyError(err, source, dest)
   } finally {
     if (queryOnly) src.pragma('query_only = 1')
+    src.pragma(`synchronous = ${synchronous}`)
   }
+}
+
+/**
+ * The child that copies: reads `from` and writes `to` (created 0600 if absent; an existing file keeps
+ * its mode: no copyFile, which gives the copy the source's mode) through one 1 MiB buffer; prints
+ * the bytes.
+ */
+const copyChild = `
+const fs = require('node:fs')
+const from = fs.openSync(process.env.NBW_COPY_FROM, 'r')
+const to = fs.openSync(process.env.NBW_COPY_TO, 'w', 0o600)
+const buf = Buffer.allocUnsafe(1 << 20)
+let at = 0
+for (;;) {
+  const n = fs.readSync(from, buf, 0, buf.length, at)
+  if (n === 0) break
+  for (let w = 0; w < n; ) w += fs.writeSync(to, buf, w, n - w, at + w)
+  at += n
+}
+fs.ftruncateSync(to, at)
+process.stdout.write(String(at))
+`
+
+async function copyFileUnderReadLock(
+  src: Database.Database,
+  dest: string,
+  source: string,
+  signal?: AbortSignal,
+): Promise<void> {
+  const opened = fileIdentity(source)
+  let expected: number
+  try {
+    src.prepare('BEGIN').run()
+    // The first read takes the shared lock; the transaction keeps it until COMMIT.
+    const pages = Number(src.pragma('page_count', { simple: true }))
+    expected = pages * Number(src.pragma('page_size', { simple: true }))
+  } catch (err) {
+    if (src.inTransaction) src.prepare('ROLLBACK').run()
+    throw copyError(err, source, dest)
+  }
+  try {
+    stopIfAborted(signal)
+    const copied = await runCopyChild(source, dest, signal)
+    if (copied !== expected || fileIdentity(source) !== opened) {
+      throw new WatchdogError(
+        'BACKUP_FAILED',
+        `copying ${source} to ${dest} failed: ${copied} bytes copied, ${expected} expected ` +
+          `(${fileIdentity(source) === opened ? 'the file changed size' : 'the path now names another file'})`,
+      )
+    }
+  } finally {
+    src.prepare('COMMIT').run()
+  }
+}
+
+function runCopyChild(from: string, to: string, signal?: AbortSignal): Promise<number> {
+  return new Promise((resolveCopy, reject) => {
+    const child = spawn(process.execPath, ['-e', copyChild], {
+      env: { NBW_COPY_FROM: from, NBW_COPY_TO: to },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(signal !== undefined ? { signal } : {}),
+    })
+    let out = ''
+    let err = ''
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d))
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err = (err + d).slice(-2000)))
+    child.on('error', (e) => {
+      if (signal?.aborted === true) {
+        reject(
+          new WatchdogError('INTERRUPTED', 'stopped by a signal: the backup was not completed'),
+        )
+      } else {
+        reject(new WatchdogError('BACKUP_FAILED', `copying ${from} to ${to} failed: ${e.message}`))
+      }
+    })
+    child.on('close', (code, sig) => {
+      if (code === 0) {
+        resolveCopy(Number(out))
+        return
+      }
+      if (signal?.aborted === true) return // the 'error' handler has answered
+      // The child's last line names the failing call and path (ENOSPC, EIO): nothing secret.
+      const why =
+        err
+          .trim()
+          .split('\n')
+          .filter((l) => /^\w*Error/.test(l))
+          .at(-1) ?? `exit ${code ?? sig}`
+      reject(new WatchdogError('BACKUP_FAILED', `copying ${from} to ${to} failed: ${why}`))
+    })
+  })
 }
 
 /** A damaged or busy source keeps its code; any other failure is a failed copy. */
