@@ -7,9 +7,12 @@
 // daemon's own code and state. Beside them, the image itself (scripts/build-image.sh, cached) runs
 // the same config on the same target: its idle memory as `docker stats` reports it, and its node
 // process's RSS.
-//   warm-up: 150 s, so that every process is measured settled. V8 keeps the heap it grew to while
+//   warm-up: 300 s, so that every process is measured settled. V8 keeps the heap it grew to while
 //     starting until its memory reducer runs, about 104 s after start for a process started from a
-//     file (seen with --trace-gc on Node 26, for the daemon and the floor alike; BENCHMARKS.md).
+//     file (seen with --trace-gc on Node 26, for the daemon and the floor alike), and the reducer's
+//     second compacting collection comes about 210-243 s after start, scraped or not, then no more
+//     while idle: a window opening at 150 s caught that one-off start-up collection in about half
+//     the runs (20-50 ms of CPU on V8's worker threads; BENCHMARKS.md, run G).
 //   idle: one healthy target, /metrics scraped every 15 s (as Prometheus would), 60 s window. The
 //     memory figures come from a daemon with the schedules off, as in every run before; beside it
 //     a second daemon with the default schedules (doctor, backup, integrity: node-cron sets one
@@ -17,7 +20,7 @@
 //     `cpu_idle_pct` and `rss_idle_default_schedules_mb` (node-cron's date matching touches ICU's
 //     time-zone data: about 7 MB of the node binary's file-backed pages, BENCHMARKS.md).
 //   busy: a second target floods 1,000 lines/s and restart-loops (fatal line, exit 1), 60 s window.
-// Usage: npm run bench:footprint [-- --seconds 60] [-- --warmup 150] [-- --quick]
+// Usage: npm run bench:footprint [-- --seconds 60] [-- --warmup 300] [-- --quick]
 //   [-- --node-options '<options>']
 // (--quick: 3 s warm-up, 10 s windows, not settled; --node-options replaces the image's NODE_OPTIONS
 // for the host processes: to measure a V8 flag.) With a second runtime set (bench/lib/runtime.ts),
@@ -57,7 +60,7 @@ import { floodWorkload, idleWorkload } from './lib/workloads.js'
 
 const quick = hasFlag('quick')
 const windowS = argNumber('seconds', quick ? 10 : 60)
-const warmupS = argNumber('warmup', quick ? 3 : 150)
+const warmupS = argNumber('warmup', quick ? 3 : 300)
 const image = process.env.NBW_BENCH_BUSYBOX ?? busyboxImage
 const run = Date.now().toString(36)
 const idleName = `nbw-bench-fp-idle-${run}`

@@ -8,7 +8,6 @@ import { WatchdogError, errorMessage } from './errors.js'
 import type { Logger } from './log.js'
 import { http } from './node-http.js'
 
-
 export interface Readiness {
   readonly ready: boolean
   /** Why not (shown in the 503 body). */

@@ -191,9 +191,9 @@ export interface CopyOptions {
  *   file). The shared lock keeps every writer from the file until the copy ends: a writer may reserve
  *   it, but writes the file only under the exclusive lock the shared one blocks. The copy runs in a
  *   child process: a POSIX lock belongs to the process, and closing any descriptor of the file in
- *   this one would drop every lock this process's SQLite connections hold on it. A third of the time
- *   of `sqlite3 .backup` at 200 MB, and the event loop stays free meanwhile (BENCHMARKS.md,
- *   "Backup"). The bytes copied must equal page_count x page_size read under the same lock, and the
+ *   this one would drop every lock this process's SQLite connections hold on it. About half the time
+ *   of `sqlite3 .backup` at 200 MB, fsync included, and the event loop stays free meanwhile
+ *   (BENCHMARKS.md, run G). The bytes copied must equal page_count x page_size read under the same lock, and the
  *   path must still name the file the connection opened.
  * - Otherwise `VACUUM INTO` (sqlite.org/lang_vacuum.html#vacuuminto): one read transaction, written
  *   through the source connection's own pager, compacted, always a rollback-journal database (also
