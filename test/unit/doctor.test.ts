@@ -615,13 +615,14 @@ test('a check that never settles is cut off at its deadline; the others still re
     String(input instanceof Request ? input.url : input).startsWith('https://stuck.example.com/')
       ? new Promise<Response>(() => undefined)
       : fetch(input, init)
+  // A timeout the working peer always meets, also on a loaded CI machine (300 ms did not once).
   const report = await runDoctor(
     { store: new SqliteStore(db) },
-    { timeoutMs: 300, allowInsecure: true, fetch: stubborn },
+    { timeoutMs: 3000, allowInsecure: true, fetch: stubborn },
   )
   const stuck = find(report, 'discovery-reachable', 'stuck')
   assert.equal(stuck.status, 'fail')
-  assert.match(stuck.message, /did not finish within 1300 ms/)
+  assert.match(stuck.message, /did not finish within 4000 ms/)
   assert.equal(find(report, 'issuer-matches-discovery', 'fine').status, 'pass')
   assert.equal(report.ok, false)
 })
