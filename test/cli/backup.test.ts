@@ -14,7 +14,6 @@ import {
 import { tmpdir } from 'node:os'
 import { spawnSync } from 'node:child_process'
 import { basename, dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
 import { backupDb, restoreDb, verifyBackup } from '../helpers/store.js'
 import { defaultBackupDir, findBackup, listBackups } from '../../src/store/backup-files.js'
@@ -22,7 +21,7 @@ import { pruneBackups } from '../../src/store/retention.js'
 import { readConnectors } from '../../src/store/sqlite/idp-db.js'
 import { isWatchdogError } from '../../src/errors.js'
 import { createIdpDb, jumpcloudId, leaveHotJournal } from '../helpers/idp-fixture.js'
-import { runCli } from '../helpers/cli.js'
+import { cliPath, runCli } from '../helpers/cli.js'
 
 async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'nbw-backup-'))
@@ -195,7 +194,8 @@ test('backup reads connectors equal to the source (both schemas)', async (t) => 
   }
 })
 
-const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
+/** The checkout (dist/cli.js's parent): better-sqlite3 resolves from there. */
+const repoRoot = dirname(dirname(cliPath))
 
 /** Another process tries a write without waiting: 'ok', or the SQLite error code it got. */
 function writeFromAnotherProcess(db: string): string {

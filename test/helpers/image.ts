@@ -3,7 +3,8 @@
 // runner (scripts/test-tiers.mjs) builds it once per run, beside the engine tier's other files, and
 // names it in NBW_TEST_IMAGE, with NBW_TEST_IMAGE_STATUS the file its build's exit code and log are
 // written to when it ends (.ci/run starts that build earlier and sets both itself); a file run on its
-// own builds one under a tag of its own and removes it when done. A build takes minutes on the test machines (vfs storage copies every layer), hence once per run.
+// own builds one under a tag of its own and removes it when done. A build takes minutes on the test
+// machines (vfs storage copies every layer), hence once per run.
 import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'

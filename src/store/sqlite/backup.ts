@@ -167,9 +167,11 @@ const sourceProblems: ReadonlySet<string> = new Set([
 
 /** Ends a backup that was asked to stop (INTERRUPTED); the caller removes what it wrote. */
 function stopIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted === true) {
-    throw new WatchdogError('INTERRUPTED', 'stopped by a signal: the backup was not completed')
-  }
+  if (signal?.aborted === true) throw interrupted()
+}
+
+function interrupted(): WatchdogError {
+  return new WatchdogError('INTERRUPTED', 'stopped by a signal: the backup was not completed')
 }
 
 /** From this size on, a rollback-journal database is copied as a file under its read lock. */
@@ -272,11 +274,12 @@ async function copyFileUnderReadLock(
   try {
     stopIfAborted(signal)
     const copied = await runCopyChild(source, dest, signal)
-    if (copied !== expected || fileIdentity(source) !== opened) {
+    const same = fileIdentity(source) === opened
+    if (copied !== expected || !same) {
       throw new WatchdogError(
         'BACKUP_FAILED',
         `copying ${source} to ${dest} failed: ${copied} bytes copied, ${expected} expected ` +
-          `(${fileIdentity(source) === opened ? 'the file changed size' : 'the path now names another file'})`,
+          `(${same ? 'the file changed size' : 'the path now names another file'})`,
       )
     }
   } finally {
@@ -297,9 +300,7 @@ function runCopyChild(from: string, to: string, signal?: AbortSignal): Promise<n
     child.stderr.setEncoding('utf8').on('data', (d: string) => (err = (err + d).slice(-2000)))
     child.on('error', (e) => {
       if (signal?.aborted === true) {
-        reject(
-          new WatchdogError('INTERRUPTED', 'stopped by a signal: the backup was not completed'),
-        )
+        reject(interrupted())
       } else {
         reject(new WatchdogError('BACKUP_FAILED', `copying ${from} to ${to} failed: ${e.message}`))
       }
