@@ -55,7 +55,8 @@ export async function requireDocker(images: readonly string[] = [busyboxImage]):
   }
   for (const image of images) {
     try {
-      await docker(['image', 'inspect', '--format', '{{.Id}}', image], { timeoutMs: 15_000 })
+      // A minute too: the image store answered after more than 15 s under CI's image build as well.
+      await docker(['image', 'inspect', '--format', '{{.Id}}', image], { timeoutMs: 60_000 })
     } catch (err) {
       throw new Error(
         `TEST IMAGE ${image} IS MISSING: build it with \`bash scripts/test-env.sh\`.`,
