@@ -8,7 +8,6 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { pino } from 'pino'
 import { Registry } from 'prom-client'
 import type { Config } from '../../src/config/schema.js'
 import type { SelfHealing } from '../../src/heal/self-heal.js'
@@ -27,6 +26,7 @@ import {
   startIssuerPeer,
   startTestSelfHealing,
 } from '../helpers/selfheal.js'
+import { printRecordsIfFailed, recordSink, type LogRecord } from '../helpers/watchdog.js'
 
 const until = (pred: () => boolean | Promise<boolean>, what: string, ms = 60_000) =>
   waitFor(what, pred, ms)
@@ -69,7 +69,7 @@ async function rig(
     dbPath,
     dir,
     registry,
-    logger: testLogger(),
+    logger: testLogger(t),
     ...(opts.now !== undefined ? { now: opts.now } : {}),
     config: {
       mode: opts.mode ?? 'repair',
@@ -85,14 +85,11 @@ async function rig(
   return { dir, dbPath, container, heal, registry, originalSha: sha(dbPath) }
 }
 
-/** Logs go nowhere unless HEAL_TEST_LOG names a file to append them to (debugging). */
-function testLogger(): ReturnType<typeof createLogger> {
-  const file = process.env.HEAL_TEST_LOG
-  if (file === undefined || file === '') return createLogger({ level: 'silent' })
-  return createLogger(
-    { level: 'debug' },
-    pino.destination({ dest: file, sync: true, append: true }),
-  )
+/** The healer's records are kept, and printed if the test fails: what it decided, and when. */
+function testLogger(t: import('node:test').TestContext): ReturnType<typeof createLogger> {
+  const records: LogRecord[] = []
+  printRecordsIfFailed(t, records)
+  return createLogger({ level: 'debug' }, recordSink(records))
 }
 
 function countRows(db: string): number {
@@ -309,6 +306,7 @@ test('heal flow on the real engine', async (t) => {
         variant: 'fatal',
         storedIssuer: peer.origin,
         extraConnectors: [{ id: 'okta-d1c9q4dl0fgs73cunqt0', issuer: dead.origin }],
+        confirmSeconds: 20, // as above: the fresh run's crash must land inside the window
       })
       await until(
         async () => (await containerLogs(r.container)).toString('utf8').includes('FATL'),
