@@ -229,7 +229,7 @@ Exit status: 0 ok, 1 a backup failed verification or a restore failed, 2 usage o
     backups
       .command('prune')
       .description(
-        'Apply retention: keep at most the newest N, delete anything older than D days, never the newest one.',
+        'Apply retention: keep at most the newest N, delete anything older than D days, never the newest one nor the last kept one (the backup the store is compared with).',
       ),
   )
     .option('--keep <n>', 'keep at most this many of the newest (of each kind of file)', '10')
@@ -250,12 +250,19 @@ Exit status: 0 ok, 1 a backup failed verification or a restore failed, 2 usage o
             kept: res.kept.map((b) => b.id),
             deleted: res.deleted.map((b) => b.id),
             deletedFiles: res.deletedFiles,
+            heldAsLastKept: res.heldAsLastKept?.id ?? null,
           }),
         )
       } else {
         const verb = flags.dryRun === true ? 'would delete' : 'deleted'
         for (const b of res.deleted) writeLine(io.stdout, `${verb} ${b.id}`)
         for (const f of res.deletedFiles) writeLine(io.stdout, `${verb} ${f}`)
+        if (res.heldAsLastKept !== undefined) {
+          writeLine(
+            io.stdout,
+            `kept ${res.heldAsLastKept.id} past the limits: it is the last kept backup, the one the store is compared with to tell a lost or replaced store (\`backups create\` takes a newer one)`,
+          )
+        }
         writeLine(
           io.stdout,
           `kept ${res.kept.length}, ${verb} ${res.deleted.length}${res.deletedFiles.length > 0 ? ` (and ${res.deletedFiles.length} other file(s))` : ''}`,

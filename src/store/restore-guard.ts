@@ -47,7 +47,12 @@ export function currentStore(store: IdpStore, here: StoreIdentity): StoreFacts {
  * replaced store look kept), and not a scheduled one of a store found replaced against it.
  */
 export function lastKeptBackup(dir: string): BackupInfo | undefined {
-  const oldestFirst = listBackups(dir).reverse()
+  return lastKeptOf(listBackups(dir))
+}
+
+/** `lastKeptBackup` of backups already listed (newest first, as `listBackups` gives them). */
+export function lastKeptOf(newestFirst: readonly BackupInfo[]): BackupInfo | undefined {
+  const oldestFirst = [...newestFirst].reverse()
   const i = lastKept(
     oldestFirst.map((b) => ({ reason: b.manifest.reason, facts: recordedStore(b) })),
   )

@@ -1,9 +1,11 @@
 // Retention in the backup directory: how many backups (and `.unreadable` evidence copies and
 // management.json backups) are kept and for how long, and the sweep of half-written copies a killed
-// backup left behind.
+// backup left behind. The last kept backup — the one the store is compared with to tell a lost or
+// replaced store (restore-guard.ts) — is never deleted, whoever prunes.
 import { readdirSync, statSync, unlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { listBackups, type BackupInfo } from './backup-files.js'
+import { lastKeptOf } from './restore-guard.js'
 import { unlinkIfExists } from '../files.js'
 
 export interface PrunePolicy {
@@ -18,6 +20,12 @@ export interface PrunePolicy {
 export interface PruneResult {
   kept: BackupInfo[]
   deleted: BackupInfo[]
+  /**
+   * The last kept backup, when it is kept only because it is that: older than `keep` or `maxAgeDays`
+   * allow, but the store is compared with it (deleting it would hide a lost or replaced store, or
+   * make a replaced one look kept).
+   */
+  heldAsLastKept?: BackupInfo
   /** Other files the watchdog wrote here (`.unreadable` evidence, management.json backups) deleted. */
   deletedFiles: string[]
 }
@@ -31,7 +39,9 @@ const extraKinds: ReadonlyArray<{ kind: string; pattern: RegExp }> = [
 /**
  * Retention: of each kind of file (verified backups; `.unreadable` copies; management.json backups),
  * keep at most `keep` of the newest and delete anything older than `maxAgeDays` — except the newest
- * one of each kind, which is never deleted, so there is always something to restore.
+ * one of each kind, which is never deleted, so there is always something to restore, and the last
+ * kept backup (`lastKeptOf`: the newest taken on schedule or by an operator, not a safety copy), which
+ * the store is compared with.
  * Backups are ordered by their manifests' `sequence`, not by the wall clock. For the age limit a
  * backup is never younger than one taken after it: one written while the clock ran ahead (a time in
  * the future, or later than its successors') is as old as the oldest of the backups that followed it,
@@ -44,14 +54,20 @@ export function pruneBackups(dir: string, policy: PrunePolicy): PruneResult {
     index === 0 || (index < policy.keep && !(Number.isFinite(createdMs) && createdMs < cutoff))
   const kept: BackupInfo[] = []
   const deleted: BackupInfo[] = []
+  let heldAsLastKept: BackupInfo | undefined
   // Newest first (by sequence); `youngest` is the earliest time of this backup and every later one.
+  const backups = listBackups(dir)
+  const lastKeptId = lastKeptOf(backups)?.id
   let youngest = now
-  listBackups(dir).forEach((b, i) => {
+  for (const [i, b] of backups.entries()) {
     const created = Date.parse(b.manifest.createdAt)
     if (Number.isFinite(created)) youngest = Math.min(youngest, created)
     if (keepIt(i, youngest)) kept.push(b)
-    else deleted.push(b)
-  })
+    else if (b.id === lastKeptId) {
+      heldAsLastKept = b
+      kept.push(b)
+    } else deleted.push(b)
+  }
   const deletedFiles: string[] = []
   for (const { pattern } of extraKinds) {
     // Series per kind and per original file name, newest first (the stamp sorts as text).
@@ -78,7 +94,7 @@ export function pruneBackups(dir: string, policy: PrunePolicy): PruneResult {
     }
     for (const name of deletedFiles) unlinkIfExists(join(dir, name))
   }
-  return { kept, deleted, deletedFiles }
+  return { kept, deleted, deletedFiles, ...(heldAsLastKept ? { heldAsLastKept } : {}) }
 }
 
 /** `20260801T110000123Z` -> ms since the epoch. */

@@ -163,6 +163,82 @@ test('prune keeps at most the newest N, none older than D days, and always the n
   for (const b of listBackups(backupDir)) assert.equal((await verifyBackup(b)).ok, true)
 })
 
+test('prune never deletes the last kept backup: not for safety copies after it, nor for its age, nor for a backup of the store emptied since', async (t) => {
+  const dir = await tempDir(t)
+  const db = join(dir, 'idp.db')
+  const backupDir = join(dir, 'backups')
+  createIdpDb(db)
+  const day = 24 * 3600 * 1000
+  const now = Date.parse('2026-06-30T12:00:00Z')
+  const take = (reason: string, ageDays: number): Promise<{ id: string }> =>
+    backupDb(db, { reason, version: '1', backupDir, now: new Date(now - ageDays * day) })
+  const kept = await take('scheduled', 40)
+  // Every SSO connector gone (a wiped store): the scheduled backup of it is not one to keep.
+  const h = new Database(db)
+  h.prepare("delete from connector where id != 'local'").run()
+  h.close()
+  const emptied = await take('scheduled', 30)
+  const copies = [await take('pre-repair', 2), await take('pre-rollback', 1)]
+
+  const res = pruneBackups(backupDir, { keep: 2, maxAgeDays: 14, now: new Date(now) })
+  assert.deepEqual(
+    res.kept.map((b) => b.id),
+    [copies[1]!.id, copies[0]!.id, kept.id],
+  )
+  assert.equal(res.heldAsLastKept?.id, kept.id)
+  assert.deepEqual(
+    res.deleted.map((b) => b.id),
+    [emptied.id],
+  )
+  assert.deepEqual(
+    listBackups(backupDir).map((b) => b.id),
+    [copies[1]!.id, copies[0]!.id, kept.id],
+  )
+  // The last kept one among the newest N: nothing is held beyond them.
+  const again = pruneBackups(backupDir, { keep: 3, maxAgeDays: 0, now: new Date(now) })
+  assert.equal(again.heldAsLastKept, undefined)
+  assert.equal(again.kept.length, 3)
+
+  // By hand: the CLI says which backup it kept past the limits, and why.
+  const human = await runCli([
+    'backups',
+    'prune',
+    '--backup-dir',
+    backupDir,
+    '--keep',
+    '1',
+    '--max-age-days',
+    '0',
+  ])
+  assert.equal(human.code, 0, human.stderr)
+  assert.match(human.stdout, new RegExp(`^deleted ${copies[0]!.id}$`, 'm'))
+  assert.match(
+    human.stdout,
+    new RegExp(
+      `^kept ${kept.id} past the limits: it is the last kept backup, the one the store is compared with`,
+      'm',
+    ),
+  )
+  assert.match(human.stdout, /^kept 2, deleted 1$/m)
+  const json = await runCli([
+    'backups',
+    'prune',
+    '--backup-dir',
+    backupDir,
+    '--keep',
+    '1',
+    '--json',
+  ])
+  assert.equal(json.code, 0, json.stderr)
+  assert.deepEqual(JSON.parse(json.stdout), {
+    dryRun: false,
+    kept: [copies[1]!.id, kept.id],
+    deleted: [],
+    deletedFiles: [],
+    heldAsLastKept: kept.id,
+  })
+})
+
 test('a backup refuses when free space is below twice the database', async (t) => {
   // /dev/shm is a small tmpfs on most Linux machines; a sparse file larger than half of it triggers the check.
   const shm = await mkdtemp(join('/dev/shm', 'nbw-'))
@@ -320,7 +396,17 @@ test('CLI backups create/list/verify/prune/restore: exit codes and --json', asyn
     '--json',
   ])
   assert.equal(pruned.code, 0, pruned.stderr)
-  assert.equal((JSON.parse(pruned.stdout) as { deleted: string[] }).deleted.length, 1)
+  // The newest (the pre-restore copy) stays, and so does the manual backup: it is the last kept one,
+  // the backup the store is compared with, whatever --keep says.
+  const p = JSON.parse(pruned.stdout) as {
+    kept: string[]
+    deleted: string[]
+    heldAsLastKept: string
+  }
+  const preRestore = listBackups(defaultBackupDir(db)).find((b) => b.path === r.preRestoreBackup)
+  assert.deepEqual(p.kept, [preRestore?.id, info.id])
+  assert.deepEqual(p.deleted, [])
+  assert.equal(p.heldAsLastKept, info.id)
 
   await appendFile(listBackups(defaultBackupDir(db))[0]!.path, 'x')
   const bad = await runCli(['backups', 'verify', '--db', db])

@@ -425,6 +425,8 @@ test('backups create/list/verify/restore/prune on PostgreSQL: exit codes and --j
   assert.equal(human.code, 0, human.stderr)
   assert.match(human.stdout, new RegExp(`^restored ${labelOf(database)} from ${String(info.id)}`))
 
+  const newest = listBackups(backupDir)[0]!.id
+  assert.notEqual(newest, pre.id)
   const pruned = await cli([
     'backups',
     'prune',
@@ -437,9 +439,16 @@ test('backups create/list/verify/restore/prune on PostgreSQL: exit codes and --j
     '--json',
   ])
   assert.equal(pruned.code, 0, pruned.stderr)
-  const p = JSON.parse(pruned.stdout) as { kept: string[]; deleted: string[] }
-  assert.equal(p.kept.length, 1)
-  assert.equal(p.deleted.length, 2)
+  const p = JSON.parse(pruned.stdout) as {
+    kept: string[]
+    deleted: string[]
+    heldAsLastKept: string
+  }
+  // The newest (the second restore's pre-restore copy) stays, and so does the manual backup: it is
+  // the last kept one, held past --keep. The first pre-restore copy goes.
+  assert.deepEqual(p.kept, [newest, info.id])
+  assert.equal(p.heldAsLastKept, info.id)
+  assert.deepEqual(p.deleted, [pre.id])
   await assertBackupsClean(backupDir)
 
   await appendFile(listBackups(backupDir)[0]!.path, 'x')
