@@ -19,7 +19,7 @@ import {
 } from '../core/checks/idp-config-checks.js'
 import type { ConnectorRow } from '../core/connectors.js'
 import {
-  defaultDataDir,
+  managementSqliteFile,
   readCombinedConfig,
   type CombinedConfig,
   type ManagementJson,
@@ -103,7 +103,7 @@ async function storeInUseFacts(
               e.storageType !== undefined && e.storageType !== ''
                 ? 'EmbeddedIdP.Storage.Type'
                 : 'EmbeddedIdP.Storage.Type (default)',
-            sqlitePath: managementSqlitePath(management),
+            sqlitePath: managementSqliteFile(management),
           }
         : undefined
   if (named === undefined || (named.engine !== 'sqlite3' && named.engine !== 'postgres')) {
@@ -133,17 +133,6 @@ async function storeInUseFacts(
   } finally {
     await old.close()
   }
-}
-
-/** management/cmd/management.go ApplyEmbeddedIdPConfig: Storage.Config.File, else idp.db in the data directory. */
-function managementSqlitePath(management: ManagementJson): string {
-  const e = management.embedded
-  if (e?.storageFile !== undefined && e.storageFile !== '') return e.storageFile
-  const dataDir =
-    management.datadir !== undefined && management.datadir !== ''
-      ? management.datadir
-      : defaultDataDir
-  return join(dataDir, 'idp.db')
 }
 
 /**
@@ -203,7 +192,7 @@ function addSettingTasks(
         engineField: 'EmbeddedIdP.Storage.Type',
         hasDsn: e.storageDsn !== undefined,
         dsnField: 'EmbeddedIdP.Storage.Config.DSN',
-        file: managementSqlitePath(management),
+        file: managementSqliteFile(management),
       }),
     ])
     const cookie = evaluateCookieKey({

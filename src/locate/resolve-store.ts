@@ -15,9 +15,13 @@
 //     when it exists here.
 // A DSN is parsed at once, so a malformed one fails before anything runs, and no message quotes it.
 import { existsSync } from 'node:fs'
-import { isAbsolute, join, resolve } from 'node:path'
+import { resolve } from 'node:path'
 import { WatchdogError } from '../errors.js'
-import { defaultDataDir, readCombinedConfig, readManagementJson } from '../netbird/config-files.js'
+import {
+  managementSqliteFile,
+  readCombinedConfig,
+  readManagementJson,
+} from '../netbird/config-files.js'
 import type { StoreLocation } from '../store/open.js'
 import { isDsn, looksLikeDsn, notADsn, parseDsn, type Secret } from '../core/dsn.js'
 
@@ -151,16 +155,11 @@ function fromManagementJson(
     }
   }
   if (e?.enabled === true) {
-    // management/cmd/management.go ApplyEmbeddedIdPConfig: Storage.Config.File, else Datadir/idp.db.
-    const dataDir = m.datadir !== undefined && m.datadir !== '' ? m.datadir : defaultDataDir
-    const file = e.storageFile
-    const idpDb =
-      file !== undefined && file !== ''
-        ? isAbsolute(file)
-          ? file
-          : join(dataDir, file)
-        : join(dataDir, 'idp.db')
-    sqlite.push({ engine: 'sqlite', path: idpDb, source: `EmbeddedIdP.Storage in ${m.path}` })
+    sqlite.push({
+      engine: 'sqlite',
+      path: managementSqliteFile(m),
+      source: `EmbeddedIdP.Storage in ${m.path}`,
+    })
   }
   return undefined
 }

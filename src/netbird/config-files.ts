@@ -122,7 +122,6 @@ function canonical(value: unknown, level: string): unknown {
 
 export interface ManagementJson {
   path: string
-  datadir?: string
   http?: {
     authIssuer?: string
     authAudience?: string
@@ -214,7 +213,6 @@ export function parseManagementJson(path: string, text: string, env: Env = {}): 
     if (typeof v === 'string') extra[k] = v
   }
   const result: ManagementJson = { path, unresolvedVars: unresolved }
-  if (m.Datadir !== undefined) result.datadir = m.Datadir
   if (m.HttpConfig) {
     result.http = defined({
       authIssuer: m.HttpConfig.AuthIssuer,
@@ -345,6 +343,19 @@ export interface CombinedConfig {
 
 /** NetBird's default data directory (management/cmd/defaults.go, combined/cmd/config.go). */
 export const defaultDataDir = '/var/lib/netbird/'
+
+/**
+ * The idp.db management opens when its IdP store is SQLite (management/cmd/management.go
+ * `ApplyEmbeddedIdPConfig`): `EmbeddedIdP.Storage.Config.File`, else idp.db in the data directory.
+ * That directory is the `--datadir` flag's, never management.json's `Datadir`: the flag defaults to
+ * /var/lib/netbird/ and `ApplyCommandLineOverrides` puts it over the file's value. A relative File is
+ * read as the combined server reads its own, in the data directory. A path inside NetBird's container.
+ */
+export function managementSqliteFile(m: ManagementJson): string {
+  const file = m.embedded?.storageFile
+  if (file === undefined || file === '') return join(defaultDataDir, 'idp.db')
+  return isAbsolute(file) ? file : join(defaultDataDir, file)
+}
 
 export function parseCombinedConfig(path: string, text: string): CombinedConfig {
   const parsed = combinedSchema.safeParse(parseYaml(text, path))

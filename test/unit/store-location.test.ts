@@ -16,6 +16,7 @@ import {
   type StoreLocation,
 } from '../../src/store/open.js'
 import { resolveStore } from '../../src/locate/resolve-store.js'
+import { managementSqliteFile, readManagementJson } from '../../src/netbird/config-files.js'
 import { Secret } from '../../src/core/dsn.js'
 import { editIssuers } from '../../src/store/issuer-edits.js'
 import { createIdpDb, jumpcloudId, jumpcloudIssuerDiscovered } from '../helpers/idp-fixture.js'
@@ -117,7 +118,7 @@ test("NetBird's idp.db path is used only when it exists here (doctor's and the C
   const yaml = configYaml(dir, { file: 'auth/idp.db' })
   const missingDefault = { path: join(dir, 'nope.db'), onlyIfExists: true }
   assert.equal(resolveStore({ configYaml: yaml, dbPath: missingDefault }), undefined)
-  const mj = managementJson(dir, { Type: 'sqlite3' })
+  const mj = managementJson(dir, { Type: 'sqlite3', Config: { File: join(dir, 'idp.db') } })
   assert.equal(resolveStore({ managementJson: mj }), undefined)
   writeFileSync(join(dir, 'idp.db'), '')
   assert.deepEqual(summary(resolveStore({ managementJson: mj })), [
@@ -125,6 +126,10 @@ test("NetBird's idp.db path is used only when it exists here (doctor's and the C
     join(dir, 'idp.db'),
     `EmbeddedIdP.Storage in ${mj}`,
   ])
+  // Without a File, management opens idp.db in its --datadir (/var/lib/netbird/ by default), which
+  // replaces management.json's Datadir: an idp.db in Datadir is not the one NetBird uses.
+  const byDatadir = managementJson(dir, { Type: 'sqlite3' })
+  assert.notEqual(resolveStore({ managementJson: byDatadir })?.path, join(dir, 'idp.db'))
   // An existing idp.dbPath comes before the files' own path.
   const dbPath = join(dir, 'mine.db')
   writeFileSync(dbPath, '')
@@ -132,6 +137,15 @@ test("NetBird's idp.db path is used only when it exists here (doctor's and the C
     summary(resolveStore({ managementJson: mj, dbPath: { path: dbPath, onlyIfExists: true } })),
     ['sqlite', dbPath, 'idp.dbPath'],
   )
+})
+
+test("management's idp.db: Storage.Config.File, else idp.db in --datadir, never management.json's Datadir", (t) => {
+  const dir = tmp(t)
+  const read = (storage: Record<string, unknown>): string =>
+    managementSqliteFile(readManagementJson(managementJson(dir, storage), {}))
+  assert.equal(read({ Type: 'sqlite3' }), '/var/lib/netbird/idp.db')
+  assert.equal(read({ Config: { File: '/data/auth.db' } }), '/data/auth.db')
+  assert.equal(read({ Config: { File: 'auth/idp.db' } }), '/var/lib/netbird/auth/idp.db')
 })
 
 test('errors: a malformed DSN (USAGE from --db, CONFIG_INVALID from a file), postgres without a DSN', (t) => {

@@ -68,7 +68,7 @@ export function evaluateIdpStorage(s: IdpStorageSetting): CheckResult {
     return fail(
       subj,
       'the engine is sqlite3 but no file is set and there is no data directory to put idp.db in: NetBird exits with "storage file is required for sqlite3"',
-      'Set EmbeddedIdP.Storage.Config.File (e.g. /var/lib/netbird/idp.db) or Datadir, then restart NetBird.',
+      'Set EmbeddedIdP.Storage.Config.File (e.g. /var/lib/netbird/idp.db), or give management a --datadir (its default is /var/lib/netbird/), then restart NetBird.',
     )
   }
   return pass(subj, `engine "sqlite3"${written === '' ? ' (the default)' : ''}: ${s.file}`)
