@@ -1,12 +1,16 @@
 // Optional webhook notifications: one JSON POST per detection, repair, rollback or breaker event, and
 // per IdP store found lost or replaced (and found whole again), to the URL from NETBIRD_WATCHDOG_WEBHOOK_URL[_FILE]. Best effort: a failing webhook is logged by reason
-// (never its URL, whose path, query or user information may carry a token, and never the fetch
+// (never its URL, whose path, query or user information may carry a token, and never the HTTP
 // library's own text unfiltered) and never blocks or fails the healing itself.
 // User information in the URL (`https://user:token@host/…`) is sent as HTTP Basic credentials, as curl
-// sends it: fetch refuses a URL that holds credentials, and its error quotes the whole URL.
+// sends it, never as part of the URL. The POST goes over node:http/https (oidc/http-request.ts), as
+// discovery does: one that times out is torn down with its socket, redirects are not followed (a 3xx
+// is logged as rejected, as curl without -L would leave it), and the daemon does not load fetch's
+// HTTP client (undici, a few MB) for a notification.
 import type { Logger } from '../log.js'
 import { webhookTarget } from '../config/load.js'
 import { classifyNetworkError } from '../oidc/discovery.js'
+import { httpRequest } from '../oidc/http-request.js'
 
 export type WebhookEvent = 'detection' | 'repair' | 'rollback' | 'breaker' | 'store'
 
@@ -31,10 +35,8 @@ export function createNotifier(opts: {
   timeoutMs: number
   version: string
   logger: Logger
-  fetch?: typeof fetch
 }): Notifier {
   const pending = new Set<Promise<void>>()
-  const doFetch = opts.fetch ?? fetch
   const log = opts.logger.child({ component: 'webhook' })
   const target = opts.url !== undefined ? webhookTarget(opts.url) : undefined
   return {
@@ -47,7 +49,7 @@ export function createNotifier(opts: {
         ...n,
       })
       const timeout = AbortSignal.timeout(opts.timeoutMs)
-      const sent = doFetch(target.url.href, {
+      const sent = httpRequest(target.url.href, {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...target.headers },
         body,

@@ -184,6 +184,43 @@ test('webhook: JSON POST for subscribed events only; a failing endpoint is logge
   assert.ok(!JSON.stringify(lines).includes('s3cret-webhook-token'))
 })
 
+test('webhook: an endpoint that never answers is cut off at the timeout, its socket closed; a redirect is not followed', async (t) => {
+  const closed: string[] = []
+  const hung = await listen((req) => {
+    void readBody(req) // read the POST, never answer
+    req.socket.once('close', () => closed.push('hung'))
+  })
+  t.after(() => hung.close())
+  const elsewhere: string[] = []
+  const target = await listen((req, res) => {
+    elsewhere.push(req.method ?? '')
+    res.writeHead(204).end()
+  })
+  t.after(() => target.close())
+  const moved = await listen((_req, res) => {
+    res.writeHead(307, { location: `${target.url}/hook` }).end()
+  })
+  t.after(() => moved.close())
+  const { logger, lines } = sinkLogger()
+  for (const url of [`${hung.url}/hook`, `${moved.url}/hook`]) {
+    const notifier = createNotifier({
+      url,
+      events: ['repair'],
+      timeoutMs: 300,
+      version: 'x',
+      logger,
+    })
+    notifier.notify({ event: 'repair', container: 'nb', text: 'x' })
+    await notifier.flush()
+  }
+  const failed = lines.find((l) => l.msg === 'webhook failed')
+  assert.equal(failed?.reason, 'timeout', JSON.stringify(lines))
+  // The abort tears the connection down: the endpoint sees its socket close, not a lingering one.
+  await waitFor('the hung endpoint sees its connection closed', () => closed.length === 1, 10_000)
+  assert.ok(lines.some((l) => l.msg === 'webhook rejected' && l.status === 307))
+  assert.deepEqual(elsewhere, [], 'the redirect target got nothing')
+})
+
 test('POST /reset: bearer token required, constant answer shapes, read-only methods refused', async (t) => {
   const calls: Array<string | undefined> = []
   const token = 'reset-token-0123456789abcdef'
