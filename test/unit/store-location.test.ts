@@ -129,7 +129,7 @@ test("NetBird's idp.db path is used only when it exists here (doctor's and the C
   // Without a File, management opens idp.db in its --datadir (/var/lib/netbird/ by default), which
   // replaces management.json's Datadir: an idp.db in Datadir is not the one NetBird uses.
   const byDatadir = managementJson(dir, { Type: 'sqlite3' })
-  assert.notEqual(resolveStore({ managementJson: byDatadir })?.path, join(dir, 'idp.db'))
+  assert.notEqual(summary(resolveStore({ managementJson: byDatadir }))?.[1], join(dir, 'idp.db'))
   // An existing idp.dbPath comes before the files' own path.
   const dbPath = join(dir, 'mine.db')
   writeFileSync(dbPath, '')
