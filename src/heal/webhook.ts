@@ -4,9 +4,9 @@
 // library's own text unfiltered) and never blocks or fails the healing itself.
 // User information in the URL (`https://user:token@host/…`) is sent as HTTP Basic credentials, as curl
 // sends it, never as part of the URL. The POST goes over node:http/https (oidc/http-request.ts), as
-// discovery does: one that times out is torn down with its socket, redirects are not followed (a 3xx
-// is logged as rejected, as curl without -L would leave it), and the daemon does not load fetch's
-// HTTP client (undici, a few MB) for a notification.
+// discovery does: one that times out is torn down with its socket at once (fetch keeps a connection
+// in its TLS handshake open for its own connect timeout), and redirects are not followed (a 3xx is
+// logged as rejected, as curl without -L would leave it).
 import type { Logger } from '../log.js'
 import { webhookTarget } from '../config/load.js'
 import { classifyNetworkError } from '../oidc/discovery.js'
