@@ -195,8 +195,8 @@ export interface CopyOptions {
  *   child process: a POSIX lock belongs to the process, and closing any descriptor of the file in
  *   this one would drop every lock this process's SQLite connections hold on it. About half the time
  *   of `sqlite3 .backup` at 200 MB, fsync included, and the event loop stays free meanwhile
- *   (BENCHMARKS.md, run G). The bytes copied must equal page_count x page_size read under the same lock, and the
- *   path must still name the file the connection opened.
+ *   (BENCHMARKS.md, run G). The bytes copied must equal page_count x page_size read under the same
+ *   lock, and the path must still name the file the connection opened.
  * - Otherwise `VACUUM INTO` (sqlite.org/lang_vacuum.html#vacuuminto): one read transaction, written
  *   through the source connection's own pager, compacted, always a rollback-journal database (also
  *   from a WAL one, whose file alone is not the database). Below 32 MB it is faster than starting a
