@@ -261,4 +261,18 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-argument': 'off',
     },
   },
+  {
+    files: ['test/**/*.ts'],
+    ignores: ['test/helpers/cleanup.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "CallExpression[callee.type='MemberExpression'][callee.property.name='after']",
+          message:
+            'Tear down with defer(t, fn) from test/helpers/cleanup.ts: t.after runs first-registered-first and stops at the first that throws.',
+        },
+      ],
+    },
+  },
 )

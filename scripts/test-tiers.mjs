@@ -19,7 +19,13 @@
 //                                                       printed when it ends)
 //   node scripts/test-tiers.mjs --list TIER...          print their files
 //
-// Prints each tier's duration and exits 1 if any file failed (every tier still runs).
+// Prints each tier's duration and exits 1 if any file failed (every tier still runs), then the failed
+// tests again, one line each (scripts/test-failures-reporter.mjs), so that the end of the output names
+// them. Files run with --test-force-exit: a file whose tests are done ends even if a test left a
+// server or a timer behind, rather than holding its tier until an outer timeout. On SIGTERM or SIGINT
+// (e.g. .ci/run's timeout), the running tiers are stopped, their output so far is printed with the
+// files node's runner names as interrupted, no further tier starts, and the exit code is 128 + the
+// signal's number.
 //
 // The engine tier's image tests use one project image for the whole run: when the engine tier runs and
 // NBW_TEST_IMAGE does not name one already, this script builds it from the working tree
@@ -102,6 +108,17 @@ if (forced !== undefined && !/^[1-9][0-9]*$/.test(forced)) {
 }
 
 const started = Date.now()
+/** The signal that stopped the run (SIGTERM, SIGINT), if one did; the node runners it was passed to. */
+let interrupted
+const runners = new Set()
+for (const signal of ['SIGTERM', 'SIGINT']) {
+  process.on(signal, () => {
+    if (interrupted !== undefined) return
+    interrupted = signal
+    say(`==> ${signal}: stopping the tiers that run; no further tier starts`)
+    for (const child of runners) child.kill(signal)
+  })
+}
 const seconds = (since) => Math.round((Date.now() - since) / 1000)
 const say = (line) => process.stdout.write(`${line}\n`)
 
@@ -111,11 +128,13 @@ function run(cmd, argv, { env = process.env, out } = {}) {
     const fd = out === undefined ? undefined : openSync(out, 'w')
     const stdio = fd === undefined ? 'inherit' : ['ignore', fd, fd]
     const child = spawn(cmd, argv, { cwd: repo, env, stdio })
+    runners.add(child)
     child.on('error', (err) => {
       process.stderr.write(`${cmd}: ${err.message}\n`)
       resolve(127)
     })
     child.on('close', (code, signal) => {
+      runners.delete(child)
       if (fd !== undefined) closeSync(fd)
       resolve(code ?? (signal ? 128 : 1))
     })
@@ -157,6 +176,8 @@ if (names.includes('engine') && !process.env.NBW_TEST_IMAGE) {
 }
 
 async function runTier(tier, { buffered }) {
+  if (interrupted !== undefined)
+    return { tier, seconds: 0, ok: false, note: 'not run', failures: [] }
   const files = filesOf(tier)
   const concurrency = Number(forced ?? tiers[tier])
   const env = { ...process.env }
@@ -166,24 +187,49 @@ async function runTier(tier, { buffered }) {
   }
   const t0 = Date.now()
   const header = `==> test:${tier}: ${files.length} files, ${concurrency} at a time`
-  let out
-  let outDir
-  if (buffered) {
-    outDir = mkdtempSync(join(tmpdir(), `nbw-test-${tier}-`))
-    out = join(outDir, 'out.txt')
-  } else say(header)
+  const outDir = mkdtempSync(join(tmpdir(), `nbw-test-${tier}-`))
+  const out = buffered ? join(outDir, 'out.txt') : undefined
+  const failuresFile = join(outDir, 'failures.txt')
+  if (!buffered) say(header)
   const code = await run(
     process.execPath,
-    ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...files],
+    [
+      '--import',
+      'tsx',
+      '--test',
+      `--test-concurrency=${concurrency}`,
+      '--test-force-exit',
+      '--test-reporter=spec',
+      '--test-reporter-destination=stdout',
+      `--test-reporter=${join(repo, 'scripts/test-failures-reporter.mjs')}`,
+      `--test-reporter-destination=${failuresFile}`,
+      ...files,
+    ],
     { env, out },
   )
-  const failed = tier === 'engine' && image !== undefined && (await image.built) !== 0
-  const line = `==> test:${tier}: ${seconds(t0)}s (${code === 0 && !failed ? 'pass' : 'FAIL'})`
-  if (buffered) {
-    say(`${header}\n${readFileSync(out, 'utf8')}${line}`)
-    rmSync(outDir, { recursive: true, force: true })
-  } else say(line)
-  return { tier, seconds: seconds(t0), ok: code === 0 && !failed }
+  const stoppedBy = interrupted
+  const imageFailed = tier === 'engine' && image !== undefined && (await image.built) !== 0
+  const ok = code === 0 && !imageFailed && stoppedBy === undefined
+  const note = stoppedBy !== undefined ? `INTERRUPTED by ${stoppedBy}` : ok ? 'pass' : 'FAIL'
+  const line = `==> test:${tier}: ${seconds(t0)}s (${note})`
+  let failures = []
+  try {
+    failures = readFileSync(failuresFile, 'utf8').split('\n').filter(Boolean)
+  } catch {
+    // No file: the runner ended before its reporters started.
+  }
+  if (imageFailed) failures.push('the project image did not build (its log is above)')
+  const output = buffered ? readFileSync(out, 'utf8') : ''
+  if (stoppedBy !== undefined) {
+    // The files node's runner had not reported yet when it stopped (its spec reporter lists them).
+    const list = output.split('Interrupted while running:')[1] ?? ''
+    for (const m of list.matchAll(/^\u26a0 (\S+)/gmu))
+      failures.push(`${m[1]}  interrupted before node's runner reported it`)
+  }
+  if (buffered) say(`${header}\n${output}${line}`)
+  else say(line)
+  rmSync(outDir, { recursive: true, force: true })
+  return { tier, seconds: seconds(t0), ok, note: ok ? '' : note, failures }
 }
 
 let results
@@ -208,10 +254,20 @@ if (image !== undefined) {
 }
 
 const lines = results.map(
-  (r) => `${String(r.seconds).padStart(5)}s  test:${r.tier}${r.ok ? '' : '  FAILED'}`,
+  (r) => `${String(r.seconds).padStart(5)}s  test:${r.tier}${r.note ? `  ${r.note}` : ''}`,
 )
+const failed = results.flatMap((r) => r.failures.map((f) => `FAILED test:${r.tier}  ${f}`))
 say(`\n==> test tiers (${seconds(started)}s in all)`)
 for (const line of lines) say(line)
+if (failed.length > 0) {
+  say(`\n==> failed tests (${failed.length})`)
+  for (const line of failed) say(line)
+}
 // .ci/run prints these with its own step durations.
-if (process.env.NBW_TEST_TIMES) appendFileSync(process.env.NBW_TEST_TIMES, `${lines.join('\n')}\n`)
-process.exit(results.every((r) => r.ok) ? 0 : 1)
+if (process.env.NBW_TEST_TIMES) {
+  appendFileSync(process.env.NBW_TEST_TIMES, `${[...lines, ...failed].join('\n')}\n`)
+}
+const signals = { SIGINT: 2, SIGTERM: 15 }
+process.exit(
+  interrupted !== undefined ? 128 + signals[interrupted] : results.every((r) => r.ok) ? 0 : 1,
+)

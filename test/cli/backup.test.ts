@@ -1,3 +1,4 @@
+import { defer, type CleanupScope } from '../helpers/cleanup.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
@@ -23,9 +24,9 @@ import { isWatchdogError } from '../../src/errors.js'
 import { createIdpDb, jumpcloudId, leaveHotJournal } from '../helpers/idp-fixture.js'
 import { cliPath, runCli } from '../helpers/cli.js'
 
-async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
+async function tempDir(t: CleanupScope): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'nbw-backup-'))
-  t.after(() => rm(dir, { recursive: true, force: true }))
+  defer(t, () => rm(dir, { recursive: true, force: true }))
   return dir
 }
 
@@ -242,7 +243,7 @@ test('prune never deletes the last kept backup: not for safety copies after it, 
 test('a backup refuses when free space is below twice the database', async (t) => {
   // /dev/shm is a small tmpfs on most Linux machines; a sparse file larger than half of it triggers the check.
   const shm = await mkdtemp(join('/dev/shm', 'nbw-'))
-  t.after(() => rm(shm, { recursive: true, force: true }))
+  defer(t, () => rm(shm, { recursive: true, force: true }))
   const dir = await tempDir(t)
   const db = join(dir, 'idp.db')
   createIdpDb(db)
@@ -311,7 +312,7 @@ test('the file copy keeps the locks this process holds on the database (a repair
   createIdpDb(db)
   const expected = readConnectors(db)
   const writer = new Database(db)
-  t.after(() => writer.close())
+  defer(t, () => writer.close())
   writer.prepare('BEGIN IMMEDIATE').run()
   assert.equal(writeFromAnotherProcess(db), 'SQLITE_BUSY')
   // Closing any descriptor of the file in this process would drop every POSIX lock it holds on it:
@@ -336,7 +337,7 @@ test('a WAL database is backed up with VACUUM INTO at any size: a rollback-journ
   wal.pragma('journal_mode = WAL')
   // A committed change still in the -wal file: a copy of the main file alone would miss it.
   wal.prepare("update connector set name = 'JumpCloud (renamed)' where id = ?").run(jumpcloudId)
-  t.after(() => wal.close())
+  defer(t, () => wal.close())
   const info = await backupDb(db, { reason: 'manual', version: '1', fileCopyFromBytes: 0 })
   const header = await readFile(info.path)
   assert.deepEqual([header[18], header[19]], [1, 1], 'file format versions: 1 = rollback journal')

@@ -1,6 +1,7 @@
 // A connector whose stored config is not a JSON object (a botched manual `sqlite3` edit): Dex logs
 // `failed to parse connector` and carries on, and so must the watchdog. Real idp.db files, the built CLI,
 // real oidc-provider peers on 127.0.0.1. The broken row's secret never shows up in any output.
+import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -25,13 +26,13 @@ const brokenConfig = `{"issuer":"https://x", "clientSecret":"${brokenSecret}"`
 
 function tmp(t: TestContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'nbw-badcfg-'))
-  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  defer(t, () => rmSync(dir, { recursive: true, force: true }))
   return dir
 }
 
 async function peer(t: TestContext, path: '' | '/'): Promise<Peer> {
   const p = await startOidcPeer({ path })
-  t.after(() => p.close())
+  defer(t, () => p.close())
   return p
 }
 

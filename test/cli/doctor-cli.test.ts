@@ -1,5 +1,6 @@
 // `netbird-watchdog doctor` as an operator runs it (node dist/cli.js; `npm test` builds first): exit
 // codes, the human report and its printed fix, the --json contract, and no secret in any output.
+import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -22,7 +23,7 @@ const apiToken = 'jc-api-token-canary-cli-5e6f7a'
 
 function tmp(t: TestContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'nbw-doctor-cli-'))
-  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  defer(t, () => rmSync(dir, { recursive: true, force: true }))
   return dir
 }
 
@@ -156,7 +157,7 @@ test('standalone JumpCloud: a rejected API token fails (exit 1), the token never
   const dir = tmp(t)
   const jc = await startJumpCloudLike(t)
   const api = await startJumpCloudApi(apiToken)
-  t.after(() => api.close())
+  defer(t, () => api.close())
   const write = (token: string): string => {
     const m = JSON.parse(
       fixture('management-standalone-jumpcloud.json')
@@ -197,7 +198,7 @@ test('standalone JumpCloud: an API that never answers does not hold up a SIGTERM
     asked = true
   })
   await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
-  t.after(() => {
+  defer(t, () => {
     silent.closeAllConnections()
     silent.close()
   })

@@ -2,6 +2,7 @@
 // local-auth-connectors) against the files a real NetBird reads: config.yaml as getting-started.sh
 // v0.77.1 renders it, management.json of the quickstart, and idp.db with Dex's schema. The verdicts
 // mirror netbirdio/netbird v0.77.1 management/server/idp/embedded.go and combined/cmd/config.go.
+import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -25,7 +26,7 @@ const dsnPassword = 'pg-canary-Pa55w0rd-9d1e'
 
 function tmp(t: TestContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'nbw-idp-config-'))
-  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  defer(t, () => rmSync(dir, { recursive: true, force: true }))
   return dir
 }
 

@@ -6,6 +6,7 @@
 // - the read-only commands (doctor, repair --dry-run, backups list/verify) leave no -wal/-shm files
 //   next to a WAL-mode database or in the backup directory.
 // strace comes from `bash scripts/test-env.sh`; without it the sync test fails, naming that script.
+import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { execFile, spawn } from 'node:child_process'
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
@@ -27,7 +28,7 @@ import { startOidcPeer } from '../helpers/oidc-peers.js'
 
 function tmp(t: TestContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'nbw-durable-'))
-  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  defer(t, () => rmSync(dir, { recursive: true, force: true }))
   return dir
 }
 
@@ -78,7 +79,7 @@ test('a repair and a restore of a WAL database that Dex holds open sync the WAL 
   const db = walDb(dir)
   // Dex's connection stays open: no checkpoint-on-close will sync the WAL for us.
   const dex = new Database(db)
-  t.after(() => dex.close())
+  defer(t, () => dex.close())
   dex.prepare('select count(*) from connector').get()
 
   const repair = await straced([
@@ -123,7 +124,7 @@ test('read-only commands leave no -wal/-shm files behind', async (t) => {
   // doctor asks each connector's provider for its discovery document: a real OpenID provider on
   // 127.0.0.1 that answers with a trailing slash, stored without it (doctor finds the mismatch).
   const peer = await startOidcPeer({ path: '/', deviceFlow: false })
-  t.after(() => peer.close())
+  defer(t, () => peer.close())
   const db = walDb(dir, oidcConnectors([{ id: jumpcloudId, issuer: peer.origin }]))
   const backups = join(dir, 'backups')
   const made = await runCli(['backups', 'create', '--db', db, '--backup-dir', backups])

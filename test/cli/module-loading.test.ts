@@ -2,6 +2,7 @@
 // SQLite store whose checks have not run carries neither (their resident cost is in BENCHMARKS.md),
 // while the commands that need them still load them. Every module the process loads is recorded
 // through Node's module hooks; needs dist/ (npm test builds it first) and no Docker engine.
+import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -54,7 +55,7 @@ async function recording(
   t: TestContext,
 ): Promise<{ env: Record<string, string>; read(): Recorded; dir: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'nbw-modules-'))
-  t.after(() => rm(dir, { recursive: true, force: true }))
+  defer(t, () => rm(dir, { recursive: true, force: true }))
   const hook = join(dir, 'record-modules.mjs')
   const log = join(dir, 'modules.log')
   writeFileSync(hook, recorder)

@@ -7,6 +7,7 @@
 // nothing written by the daemon, and the printed restore command run as printed (through a shell)
 // putting the old connectors back. And the same comparison once, by `doctor` (store-matches-backup).
 // Run `npm run build` first (the commands run dist/cli.js).
+import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { createServer, type IncomingMessage } from 'node:http'
@@ -185,7 +186,7 @@ interface Running {
 
 async function tempDir(t: TestContext): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'nbw-store-replaced-'))
-  t.after(() => rm(dir, { recursive: true, force: true }))
+  defer(t, () => rm(dir, { recursive: true, force: true }))
   return dir
 }
 
@@ -217,7 +218,7 @@ async function startRun(
     version: 'test',
     watcherTuning: { reconnectInitialMs: 100 },
   })
-  t.after(() => daemon.stop())
+  defer(t, () => daemon.stop())
   const url = `http://127.0.0.1:${daemon.address.port}`
   return {
     daemon,
@@ -245,7 +246,7 @@ async function webhookSink(
     })
   })
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  t.after(() => new Promise<void>((r) => server.close(() => r())))
+  defer(t, () => new Promise<void>((r) => server.close(() => r())))
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, bodies }
 }
 

@@ -5,6 +5,7 @@
 // - one-shot commands stop on the first SIGTERM/SIGINT; bad input exits 2 before anything starts;
 // - no directory before the database is known; "cannot read"; retention of every kind of file;
 //   an OIDC connector without a config is reported as skipped.
+import { defer, type CleanupScope } from '../helpers/cleanup.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
@@ -42,9 +43,9 @@ import {
   type Peer,
 } from '../helpers/oidc-peers.js'
 
-function tempDir(t: { after: (fn: () => void) => void }): string {
+function tempDir(t: CleanupScope): string {
   const dir = mkdtempSync(join(tmpdir(), 'nbw-trust-'))
-  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  defer(t, () => rmSync(dir, { recursive: true, force: true }))
   return dir
 }
 
@@ -57,12 +58,9 @@ function issuerOf(db: string, id: string): string | undefined {
   return row && connectorIssuer(row)
 }
 
-async function peer<P extends Peer>(
-  t: { after: (fn: () => Promise<void>) => void },
-  p: Promise<P>,
-) {
+async function peer<P extends Peer>(t: CleanupScope, p: Promise<P>) {
   const started = await p
-  t.after(() => started.close())
+  defer(t, () => started.close())
   return started
 }
 
@@ -242,7 +240,7 @@ for (const [signal, status] of [
     execFileSync('mkfifo', [fifo])
     // This test holds both ends (O_RDWR does not block on a FIFO), so the reader never sees an end.
     const fd = openSync(fifo, constants.O_RDWR)
-    t.after(() => closeSync(fd))
+    defer(t, () => closeSync(fd))
     // A hang is killed (SIGKILL) after the deadline, which fails the assertions below.
     const cli = spawnCli(['scan', fifo], { timeoutMs: 20_000 })
     writeSync(fd, `${fatalLine}\n`)
@@ -305,7 +303,7 @@ function assertRefusedAtStart(res: CliRun, problem: RegExp): void {
 }
 
 async function runWithConfig(
-  t: { after: (fn: () => void) => void },
+  t: CleanupScope,
   config: Record<string, unknown> | string,
 ): Promise<{ res: CliRun; port: number }> {
   const dir = tempDir(t)

@@ -3,6 +3,7 @@
 // a mistyped DSN that would be taken for a file path, a JumpCloud API token holding whitespace. Each
 // case asserts the exit status, a message proving the input reached the code path meant, and that the
 // canary is in no output stream (stdout, stderr, log records, what a real receiver got).
+import { defer, type CleanupScope } from '../helpers/cleanup.js'
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
@@ -21,9 +22,9 @@ import { closedPort, startJumpCloudApi, startJumpCloudLike } from '../helpers/oi
 
 const canary = 'cnry-7f3c9a1e5b-Zq'
 
-function tempDir(t: { after: (fn: () => void) => void }): string {
+function tempDir(t: CleanupScope): string {
   const dir = mkdtempSync(join(tmpdir(), 'nbw-trust-secrets-'))
-  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  defer(t, () => rmSync(dir, { recursive: true, force: true }))
   return dir
 }
 
@@ -45,7 +46,7 @@ interface Received {
 }
 
 async function receiver(
-  t: { after: (fn: () => Promise<void>) => void },
+  t: CleanupScope,
   answer = 204,
 ): Promise<{ port: number; received: Received[] }> {
   const received: Received[] = []
@@ -62,7 +63,7 @@ async function receiver(
     })
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  defer(t, () => new Promise<void>((resolve) => server.close(() => resolve())))
   return { port: (server.address() as AddressInfo).port, received }
 }
 
@@ -299,7 +300,7 @@ describe('a JumpCloud API token holding whitespace or a control character', () =
       const dir = tempDir(t)
       const jc = await startJumpCloudLike(t)
       const api = await startJumpCloudApi(canary)
-      t.after(() => api.close())
+      defer(t, () => api.close())
       const m = JSON.parse(
         fixture('management-standalone-jumpcloud.json')
           .replaceAll('https://oauth.id.jumpcloud.com', jc.origin)
@@ -334,7 +335,7 @@ describe('a JumpCloud API token holding whitespace or a control character', () =
     const dir = tempDir(t)
     const jc = await startJumpCloudLike(t)
     const api = await startJumpCloudApi(canary)
-    t.after(() => api.close())
+    defer(t, () => api.close())
     const path = join(dir, 'setup.env')
     writeFileSync(
       path,

@@ -3,6 +3,7 @@
 // process alive), and the copy of a large database (aborted between two steps, nothing of it kept,
 // never "created"). Each process runs under a bounded wait well below the 10 s a stuck connection kept
 // it alive for before: a process that is still there at the deadline is killed, and the test fails.
+import { defer, type CleanupScope } from '../helpers/cleanup.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
@@ -15,9 +16,9 @@ import { runCli, spawnCli } from '../helpers/cli.js'
 import { waitFor } from '../helpers/wait.js'
 import { createIdpDb, oidcConnectors } from '../helpers/idp-fixture.js'
 
-function tempDir(t: { after: (fn: () => void) => void }): string {
+function tempDir(t: CleanupScope): string {
   const dir = mkdtempSync(join(tmpdir(), 'nbw-trust-signals-'))
-  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  defer(t, () => rmSync(dir, { recursive: true, force: true }))
   return dir
 }
 
@@ -41,9 +42,9 @@ function killAfter(child: { kill: (s: NodeJS.Signals) => boolean }, ms: number):
  * A "provider" on 127.0.0.1 that accepts TCP connections and never says a word: a TLS client waits
  * for the server's hello for ever. Counts the connections, and the ones the client closed.
  */
-async function stuckPeer(t: {
-  after: (fn: () => Promise<void>) => void
-}): Promise<{ origin: string; accepted: () => number; closedByClient: () => number }> {
+async function stuckPeer(
+  t: CleanupScope,
+): Promise<{ origin: string; accepted: () => number; closedByClient: () => number }> {
   const held: Socket[] = []
   let closed = 0
   const server = createServer((s) => {
@@ -54,7 +55,8 @@ async function stuckPeer(t: {
     s.on('error', () => undefined)
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.after(
+  defer(
+    t,
     () =>
       new Promise<void>((resolve) => {
         for (const s of held) s.destroy()

@@ -3,6 +3,7 @@
 // human output, connector configs of any nesting handled without recursion, other bytes of a config
 // kept exactly, and a non-string issuer reported as bad input. Real idp.db files, real providers on
 // 127.0.0.1, the real CLI.
+import { defer, type CleanupScope } from '../helpers/cleanup.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
@@ -17,9 +18,9 @@ import { runCli } from '../helpers/cli.js'
 import { createIdpDb, jumpcloudId, oidcConnectors } from '../helpers/idp-fixture.js'
 import { startOidcPeer, type Peer } from '../helpers/oidc-peers.js'
 
-function tempDir(t: { after: (fn: () => void) => void }): string {
+function tempDir(t: CleanupScope): string {
   const dir = mkdtempSync(join(tmpdir(), 'nbw-trust-values-'))
-  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  defer(t, () => rmSync(dir, { recursive: true, force: true }))
   return dir
 }
 
@@ -172,10 +173,10 @@ function setRawConfig(db: string, id: string, bytes: Buffer, storage: 'blob' | '
   }
 }
 
-async function provider(t: { after: (fn: () => Promise<void>) => void }): Promise<Peer> {
+async function provider(t: CleanupScope): Promise<Peer> {
   // Its issuer has the trailing slash the stored ones lack: what a repair fixes.
   const p = await startOidcPeer({ path: '/' })
-  t.after(() => p.close())
+  defer(t, () => p.close())
   return p
 }
 

@@ -3,6 +3,7 @@
 // real NetBird lines), config.yaml and management.json as NetBird's scripts write them, an idp.db with
 // Dex's schema, and a real pre-repair backup. A canary sits in every kind of secret field; the archive
 // (unpacked with the system's tar) must hold none of them. Then the partial and the bad-input cases.
+import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import {
@@ -68,7 +69,7 @@ const canary = {
 
 function tmp(t: TestContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'nbw-bundle-'))
-  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  defer(t, () => rmSync(dir, { recursive: true, force: true }))
   return dir
 }
 
@@ -173,12 +174,12 @@ async function setup(t: TestContext): Promise<Setup> {
   const neighbourImage = `netbirdio/dashboard:nbw-test-${process.pid}`
   for (const image of [targetImage, neighbourImage]) {
     await docker(['tag', busyboxImage, image])
-    t.after(() => docker(['rmi', image]).then(() => undefined))
+    defer(t, () => docker(['rmi', image]).then(() => undefined))
   }
   const project = `nbw-bundle-${process.pid}`
   const target = uniqueName('netbird-server')
   const neighbour = uniqueName('netbird-dashboard')
-  t.after(() => removeContainers([target, neighbour]))
+  defer(t, () => removeContainers([target, neighbour]))
   const labels = (service: string) => ({
     'com.docker.compose.project': project,
     'com.docker.compose.service': service,

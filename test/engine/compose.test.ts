@@ -2,6 +2,7 @@
 // project for its layout (same data volume, same network, same config file, read-only), keeps the
 // sidecar hardened, and the socket-proxy variants allow exactly the Docker API calls the watchdog
 // makes — and none of the calls that would make the proxy root-equivalent again.
+import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { readFile, readdir } from 'node:fs/promises'
 import { test } from 'node:test'
@@ -351,9 +352,9 @@ async function recordingProxy(
 test('the socket proxies allow every Docker API call a running watchdog really makes', async (t) => {
   await requireDocker([busyboxImage])
   const proxy = await recordingProxy('/var/run/docker.sock')
-  t.after(() => proxy.close())
+  defer(t, () => proxy.close())
   const target = uniqueName('proxy-target')
-  t.after(() => removeContainers([target]))
+  defer(t, () => removeContainers([target]))
   // A NetBird stand-in that prints the fatal issuer line and crash-loops under its restart policy:
   // target lookup, inspect, events, log following across restarts.
   await runContainer({
@@ -366,7 +367,7 @@ test('the socket proxies allow every Docker API call a running watchdog really m
     ],
   })
   const watchdog = await startWatchdog({ targets: { names: [target] } }, { dockerHost: proxy.url })
-  t.after(() => watchdog.stop())
+  defer(t, () => watchdog.stop())
   await waitFor(
     'two restarts and a finding, seen through the recording proxy',
     async () =>

@@ -2,6 +2,7 @@
 // compared with the engine's own `docker events`, the restart loop, NetBird's fatal line classified,
 // manual restarts, recreate, late start, label and compose selection, TTY, a 10 MB line and binary
 // output. Everything is asserted on scraped /metrics (and the watcher's typed events).
+import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -212,7 +213,7 @@ test('a restart within seconds of a start the watchdog found by inspect is count
   const name = newName('quick')
   const state = mkdtempSync(join(tmpdir(), 'nbw-quick-'))
   chmodSync(state, 0o777)
-  t.after(() => rmSync(state, { recursive: true, force: true }))
+  defer(t, () => rmSync(state, { recursive: true, force: true }))
   const rec = record(name)
   const id = await runContainer({
     name,

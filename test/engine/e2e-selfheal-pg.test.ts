@@ -6,6 +6,7 @@
 // with `--network host` to reach the test cluster on 127.0.0.1. Asserted on what an operator sees: the
 // container, the rows in PostgreSQL, the backups, the scraped /metrics, the JSON logs — and the test
 // role's canary password in none of them. Run `npm run build` first.
+import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -79,13 +80,13 @@ async function scenario(
   },
 ): Promise<Scenario> {
   const dir = mkdtempSync(join(tmpdir(), 'nbw-e2e-pg-'))
-  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  defer(t, () => rmSync(dir, { recursive: true, force: true }))
   const { database, dsn } = await createDexDatabase(cluster, {
     connectors: oidcConnectors([{ id: jc, issuer: opts.storedIssuer }, ...(opts.extra ?? [])]),
   })
   const pristine = await rawConnectors(cluster, database)
   const container = `nbw-e2e-pg-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
-  t.after(() => removeContainers([container]))
+  defer(t, () => removeContainers([container]))
   const port = await freePort()
   const backupDir = join(dir, 'backups')
   const configPath = join(dir, 'watchdog.yml')
@@ -123,7 +124,7 @@ async function scenario(
   const exited = new Promise<number | null>((resolve) => child.on('close', resolve))
   let stopped: Promise<number | null> | undefined
   const stop = (): Promise<number | null> => (stopped ??= (child.kill('SIGTERM'), exited))
-  t.after(() => stop())
+  defer(t, () => stop())
   const url = `http://127.0.0.1:${port}`
   await waitFor('the watchdog /metrics', async () => (await fetch(`${url}/metrics`)).ok, 30_000)
 

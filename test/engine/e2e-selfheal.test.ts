@@ -3,6 +3,7 @@
 // under `--restart unless-stopped` because its idp.db connector says `http://127.0.0.1:P` while the real
 // oidc-provider's discovery returns `http://127.0.0.1:P/` (the JumpCloud trailing-slash case). Asserted on
 // what an operator sees: the container, idp.db, the backups, the scraped /metrics, the JSON logs.
+import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
@@ -112,7 +113,7 @@ async function scenario(
   },
 ): Promise<Scenario> {
   const dir = mkdtempSync(join(tmpdir(), 'nbw-e2e-'))
-  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  defer(t, () => rmSync(dir, { recursive: true, force: true }))
   const dbPath = join(dir, 'idp.db')
   createIdpDb(dbPath, {
     connectors: oidcConnectors([{ id: jc, issuer: opts.storedIssuer }, ...(opts.extra ?? [])]),
@@ -120,7 +121,7 @@ async function scenario(
   const pristine = join(dir, 'pristine.db')
   copyFileSync(dbPath, pristine) // nobody has opened it yet: a plain copy is exact
   const container = `nbw-e2e-${opts.variant}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
-  t.after(() => removeTestContainers([container]))
+  defer(t, () => removeTestContainers([container]))
   const port = await freePort()
   const backupDir = join(dir, 'backups')
   const configPath = join(dir, 'watchdog.yml')
@@ -165,7 +166,7 @@ async function scenario(
     for (const f of ['', 'idp.db', 'pristine.db', 'watchdog.yml'])
       chownSync(join(dir, f), 1000, 1000)
     const name = `${container}-watchdog`
-    t.after(() => removeTestContainers([name]))
+    defer(t, () => removeTestContainers([name]))
     await docker([
       'run',
       '-d',
@@ -195,7 +196,7 @@ async function scenario(
     const follower = spawn('docker', ['logs', '-f', name], { stdio: ['ignore', 'pipe', 'pipe'] })
     follower.stdout.on('data', collect)
     follower.stderr.on('data', collect)
-    t.after(() => follower.kill())
+    defer(t, () => follower.kill())
     let stopped: Promise<number | null> | undefined
     stop = () =>
       (stopped ??= (async () => {
@@ -203,7 +204,7 @@ async function scenario(
         return Number((await docker(['inspect', '-f', '{{.State.ExitCode}}', name])).trim())
       })())
   }
-  t.after(() => stop().catch(() => null))
+  defer(t, () => stop().catch(() => null))
   const url = `http://127.0.0.1:${port}`
   await waitFor('the watchdog /metrics', async () => (await fetch(`${url}/metrics`)).ok, 30_000)
   await runFakeNetbird({ name: container, store: { dataDir: dir }, variant: opts.variant })
@@ -237,7 +238,7 @@ async function headline(t: TestContext, image?: string): Promise<void> {
     })
   })
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve))
-  t.after(() => new Promise<void>((resolve) => receiver.close(() => resolve())))
+  defer(t, () => new Promise<void>((resolve) => receiver.close(() => resolve())))
   const hookPort = (receiver.address() as AddressInfo).port
   const began = Date.now()
   const s = await scenario(t, {
@@ -437,6 +438,6 @@ test('a repair whose restart still fails is rolled back, loudly, and the breaker
 test('the same, with the watchdog running as a container of the project image', async (t) => {
   // scripts/build-image.sh, as .ci/run and operators build it: the test run's image, or one built now.
   const image = await projectImage()
-  t.after(() => image.release())
+  defer(t, () => image.release())
   await headline(t, image.tag)
 })

@@ -10,6 +10,7 @@
 // - NetBird v0.62–v0.65.1's crash loop is still restarted, and confirmed by staying up and the probe;
 // - a lock held by another process through the confirm check leaves the repair in place, and makes a
 //   probe say nothing rather than count as evidence.
+import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -98,7 +99,7 @@ async function scenario(
   },
 ): Promise<Scenario> {
   const dir = mkdtempSync(join(tmpdir(), 'nbw-e2e-sso-'))
-  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  defer(t, () => rmSync(dir, { recursive: true, force: true }))
   const dbPath = join(dir, 'idp.db')
   const connectors = oidcConnectors([{ id: jc, issuer: opts.storedIssuer }])
   let store: { dataDir: string } | { dsn: string } = { dataDir: dir }
@@ -114,7 +115,7 @@ async function scenario(
     createIdpDb(dbPath, { connectors })
   }
   const container = uniqueName('sso')
-  t.after(() => removeTestContainers([container]))
+  defer(t, () => removeTestContainers([container]))
   const port = await freePort()
   const dexUrl = fakeNetbirdDexUrl(port, issuer)
   await runFakeNetbird({
@@ -144,7 +145,7 @@ async function scenario(
     schedules: { doctor: '', backup: '', integrity: '' },
     ...opts.config,
   })
-  t.after(() => wd.stop())
+  defer(t, () => wd.stop())
   return {
     dir,
     dbPath,
@@ -207,7 +208,7 @@ test('v0.65.2+: a connector found broken by the login probe alone is repaired li
   assert.equal(original.resourceVersion, '')
   // Dex stored one auth_request row per accepted probe (NetBird's own store, read as Dex wrote it).
   const db = new Database(s.dbPath, { readonly: true })
-  t.after(() => db.close())
+  defer(t, () => db.close())
   const rows = db.prepare('select count(*) n from auth_request where connector_id = ?').get(jc) as {
     n: number
   }
@@ -350,7 +351,7 @@ test('a lock another process holds on idp.db through the confirm check leaves th
     else await held.release() // another run started meanwhile: not locked under it
   }
   const held = lock
-  t.after(() => held.release())
+  defer(t, () => held.release())
   const ended = await waitFor(
     'the confirmation to end',
     async () => {
@@ -378,11 +379,11 @@ test('a lock another process holds on idp.db through the confirm check leaves th
 test("a probe while another process holds idp.db locked says nothing (store_unavailable), not 'connector failed'", async (t) => {
   const peer = await startIssuerPeer(t, { trailingSlash: false })
   const dir = mkdtempSync(join(tmpdir(), 'nbw-e2e-sso-lock-'))
-  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  defer(t, () => rmSync(dir, { recursive: true, force: true }))
   const dbPath = join(dir, 'idp.db')
   createIdpDb(dbPath, { connectors: oidcConnectors([{ id: jc, issuer: peer.origin }]) })
   const container = uniqueName('sso-lock')
-  t.after(() => removeTestContainers([container]))
+  defer(t, () => removeTestContainers([container]))
   const port = await freePort()
   const dexUrl = fakeNetbirdDexUrl(port, issuer)
   await runFakeNetbird({
@@ -410,7 +411,7 @@ test("a probe while another process holds idp.db locked says nothing (store_unav
     events: new WatchdogEvents(),
     logger: createLogger({ level: 'silent' }),
   })
-  t.after(() => monitor.stop())
+  defer(t, () => monitor.stop())
   const healthy = await monitor.probe(container)
   assert.deepEqual(
     healthy?.map((r) => [r.connectorId, r.ok]),
@@ -419,7 +420,7 @@ test("a probe while another process holds idp.db locked says nothing (store_unav
   // Another process locks the store: Dex reads the connector's row at every login, waits out its
   // busy timeout and answers "Connector failed to initialize" — about the lock, not the connector.
   const lock = await holdLock(dbPath, 'exclusive')
-  t.after(() => lock.release())
+  defer(t, () => lock.release())
   const locked = await monitor.probe(container)
   assert.equal(locked?.length, 1)
   const r = locked[0]!

@@ -5,6 +5,7 @@
 // with NetBird's CLI client, no cookies, no redirects followed. Asserted: statuses, page texts,
 // `Location`s byte for byte, the log lines NetBird prints, the auth_request rows, and Dex's
 // resource_version rule (a connector held in memory keeps its old config until its version changes).
+import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -127,7 +128,7 @@ async function standIn(
   opts: { store: { dataDir: string } | { dsn: string }; version?: string },
 ): Promise<{ name: string; dex: string; logs(): Promise<string> }> {
   const name = uniqueName('fake-sso')
-  t.after(() => removeContainers([name]))
+  defer(t, () => removeContainers([name]))
   const port = await freePort()
   await runFakeNetbird({
     name,
@@ -152,7 +153,7 @@ function tempDb(
   schema: FixtureSchema = 'v0.244',
 ): { dir: string; path: string } {
   const dir = mkdtempSync(join(tmpdir(), 'nbw-fake-sso-'))
-  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  defer(t, () => rmSync(dir, { recursive: true, force: true }))
   const path = join(dir, 'idp.db')
   createIdpDb(path, { schema, connectors })
   return { dir, path }

@@ -8,6 +8,7 @@
 // 2. The engine stops during the confirm window of a good repair (a Docker upgrade, a reboot): the
 // container dies with it, which is no evidence against the repair — no rollback, the confirmation
 // ends `unconfirmed` and resumes when the engine and the container are back, then succeeds.
+import { defer } from '../helpers/cleanup.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises'
@@ -42,9 +43,9 @@ const name = `nbw-fault-engine-${process.pid}`
 test('engine restarted twice during a restart loop: restarts and findings counted once each', async (t) => {
   await requireDocker([busyboxImage])
   const engine = new PrivateEngine()
-  t.after(() => engine.destroy())
+  defer(t, () => engine.destroy())
   const state = await mkdtemp(join(tmpdir(), 'nbw-fault-state-'))
-  t.after(() => rm(state, { recursive: true, force: true }))
+  defer(t, () => rm(state, { recursive: true, force: true }))
   await chmod(state, 0o777)
   await engine.start()
   await engine.loadImage(busyboxImage)
@@ -56,7 +57,7 @@ test('engine restarted twice during a restart loop: restarts and findings counte
     ),
     waitReady: false,
   })
-  t.after(() => wd.stop())
+  defer(t, () => wd.stop())
   await docker(
     [
       'run',
@@ -146,9 +147,9 @@ test('engine restarted twice during a restart loop: restarts and findings counte
 test("the engine restarts during a repair's confirm window: no rollback, the repair stays, confirmation resumes and succeeds", async (t) => {
   await requireDocker([nodeImage])
   const engine = new PrivateEngine()
-  t.after(() => engine.destroy())
+  defer(t, () => engine.destroy())
   const dir = await mkdtemp(join(tmpdir(), 'nbw-fault-confirm-'))
-  t.after(() => rm(dir, { recursive: true, force: true }))
+  defer(t, () => rm(dir, { recursive: true, force: true }))
   await engine.start()
   await engine.loadImage(nodeImage)
   const peer = await startIssuerPeer(t, { trailingSlash: true })
@@ -175,7 +176,7 @@ test("the engine restarts during a repair's confirm window: no rollback, the rep
     waitReady: false,
     keep: () => true,
   })
-  t.after(() => wd.stop())
+  defer(t, () => wd.stop())
   printRecordsIfFailed(t, wd.records)
   // NetBird ≤ v0.65.1: crash-loops on the JumpCloud trailing slash until the watchdog fixes it.
   await runFakeNetbird({

@@ -4,6 +4,7 @@
 // daemon follows its multiplexed log stream. It must not crash, must keep answering /healthz, and must
 // count exactly the lines and per-rule findings that the engine's own record of the container's output
 // holds (`docker logs`, classified in-process). The million-line run is `npm run soak -- --only fuzz`.
+import { defer } from '../helpers/cleanup.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -16,7 +17,7 @@ import { runFuzz } from '../../bench/soak/fuzz.js'
 test('200,000 fuzzed lines from a real container: no crash, every line and finding counted', async (t) => {
   await requireDocker([busyboxImage])
   const dir = await mkdtemp(join(tmpdir(), 'nbw-fault-fuzz-'))
-  t.after(() => rm(dir, { recursive: true, force: true }))
+  defer(t, () => rm(dir, { recursive: true, force: true }))
   const r = await runFuzz({
     lines: 200_000,
     seed: testSeed(t, 7),

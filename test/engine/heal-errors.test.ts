@@ -2,6 +2,7 @@
 // its restart, or that is unreachable from the start, ends the flow as an outcome (metric, log line),
 // never as an unhandled rejection; when it is back, the restart it cut short is finished. And a true bug anywhere in the process is logged with its stack by
 // the process-level handler, which exits 70 so the container is restarted.
+import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -58,7 +59,7 @@ async function noEscapes<T>(fn: () => Promise<T>): Promise<{ value: T; escaped: 
 
 function tmp(t: TestContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'nbw-heal-err-'))
-  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  defer(t, () => rmSync(dir, { recursive: true, force: true }))
   return dir
 }
 
@@ -86,7 +87,7 @@ async function cutAtCommit(
   const peer = await startIssuerPeer(t, { trailingSlash: true })
   createIdpDb(dbPath, { connectors: oidcConnectors([{ id: jc, issuer: peer.origin }]) })
   const container = `${name}-${process.pid}`
-  t.after(() => removeTestContainers([container]))
+  defer(t, () => removeTestContainers([container]))
   await runFakeNetbird({ name: container, store: { dataDir: dir }, variant: 'erro' })
   await waitFor(
     'the ERRO line',
@@ -95,7 +96,7 @@ async function cutAtCommit(
   )
   const relay = new SocketRelay(join(dir, 'docker.sock'), engineSocket())
   await relay.listen()
-  t.after(() => relay.close())
+  defer(t, () => relay.close())
   const records: Array<Record<string, unknown>> = []
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {

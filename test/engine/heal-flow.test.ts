@@ -2,6 +2,7 @@
 // (test/fixtures/fake-netbird) under `--restart unless-stopped`, a real oidc-provider on 127.0.0.1, a real
 // idp.db. Drives the scheduled drift check (the path that needs no log watcher); the finding path is
 // covered end to end by test/engine/e2e-selfheal.test.ts through `netbird-watchdog run`.
+import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -54,7 +55,7 @@ async function rig(
   },
 ): Promise<Rig> {
   const dir = mkdtempSync(join(tmpdir(), 'nbw-heal-'))
-  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  defer(t, () => rmSync(dir, { recursive: true, force: true }))
   const dbPath = join(dir, 'idp.db')
   createIdpDb(dbPath, {
     connectors: oidcConnectors([
@@ -63,7 +64,7 @@ async function rig(
     ]),
   })
   const container = `nbw-heal-${opts.variant}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
-  t.after(() => removeTestContainers([container]))
+  defer(t, () => removeTestContainers([container]))
   const registry = new Registry()
   const heal = startTestSelfHealing(t, {
     dbPath,

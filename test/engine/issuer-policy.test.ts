@@ -1,6 +1,7 @@
 // The one issuer policy (src/core/issuer-policy.ts): the pure rules, then the same verdict from every
 // caller against a real provider that answers an issuer on another origin — `repair --discover`, the
 // self-healing flow's drift check, and `doctor` all refuse it, and nothing is written.
+import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -158,14 +159,14 @@ function sha(path: string): string {
 
 function tmp(t: TestContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'nbw-policy-'))
-  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  defer(t, () => rmSync(dir, { recursive: true, force: true }))
   return dir
 }
 
 test('a provider answering another origin: repair --discover, the drift check and doctor all refuse it', async (t) => {
   await requireDocker()
   const peer = await startOtherOriginPeer({ servedPath: '/other', answerPath: '/evil' })
-  t.after(() => peer.close())
+  defer(t, () => peer.close())
   const dir = tmp(t)
   const db = join(dir, 'idp.db')
   const id = 'd1c9q2ll0fgs73cunqsg'
@@ -198,7 +199,7 @@ test('a provider answering another origin: repair --discover, the drift check an
 
   // The self-healing flow's scheduled drift check, in repair mode, on a running target.
   const container = uniqueName('policy')
-  t.after(() => removeContainers([container]))
+  defer(t, () => removeContainers([container]))
   await runContainer({ name: container, cmd: ['sleep', '600'] })
   const registry = new Registry()
   const heal = startTestSelfHealing(t, {

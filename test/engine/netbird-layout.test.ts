@@ -3,6 +3,7 @@
 // migrate-to-enterprise.sh (netbirdio/netbird v0.77.1), pure and then through the real Docker engine
 // (a container created as the enterprise migration leaves netbird-server: image netbird-server-cloud,
 // --config /etc/netbird/config.yaml.enterprise, both config files bind-mounted).
+import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -165,15 +166,15 @@ test('the migrated enterprise container keeps the name netbird-server, so auto-d
 test('through the real engine: a container as migrate-to-enterprise.sh leaves it reads config.yaml.enterprise', async (t) => {
   await requireDocker()
   const dir = mkdtempSync(join(tmpdir(), 'nbw-layout-'))
-  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  defer(t, () => rmSync(dir, { recursive: true, force: true }))
   writeFileSync(join(dir, 'config.yaml'), 'server: {}\n')
   writeFileSync(join(dir, 'config.yaml.enterprise'), 'server: {}\n')
   // The cloud image's name on a local image (no registry here); removed with the test.
   const image = `ghcr.io/netbirdio/netbird-server-cloud:nbw-test-${process.pid}`
   await docker(['tag', busyboxImage, image])
-  t.after(() => docker(['rmi', image]).then(() => undefined))
+  defer(t, () => docker(['rmi', image]).then(() => undefined))
   const name = uniqueName('netbird-server')
-  t.after(() => removeContainers([name]))
+  defer(t, () => removeContainers([name]))
   await runContainer({
     name,
     createOnly: true,

@@ -6,6 +6,7 @@
 // a provider whose discovery answers and whose login page answers 500.
 // Every run is checked for the connectors' client secret (the canary) and the PostgreSQL role's
 // password: neither may appear on stdout or stderr.
+import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
@@ -433,7 +434,7 @@ test('a PostgreSQL store (--db DSN): the connectors read from it, every one pass
     connectors: [local, connector('pg-a', `${peer.origin}/`), connector('pg-b', `${peer.origin}/`)],
   })
   const container = uniqueName('probe-cli-pg')
-  t.after(() => removeTestContainers([container]))
+  defer(t, () => removeTestContainers([container]))
   const port = await freePort()
   const dexUrl = fakeNetbirdDexUrl(port, issuer)
   await runFakeNetbird({

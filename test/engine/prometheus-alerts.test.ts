@@ -9,6 +9,7 @@
 // unchanged, so after its real `for: 2m` (the test waits for it). A third: an idp.db recreated under
 // the watchdog (a new file with only NetBird's `local` connector) fires NetbirdIdpStoreReplaced and
 // nothing else. Run `npm run build` first.
+import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { renameSync, unlinkSync } from 'node:fs'
@@ -132,7 +133,7 @@ async function query(url: string, promql: string): Promise<Array<{ value: [numbe
 test('real Prometheus with the shipped alerts: issuer mismatch, SSO login failures and a store fatal fire; watchdog health stays quiet', async (t) => {
   await requireDocker([busyboxImage])
   const dir = await mkdtemp(join(tmpdir(), 'nbw-prometheus-'))
-  t.after(() => rm(dir, { recursive: true, force: true }))
+  defer(t, () => rm(dir, { recursive: true, force: true }))
   const triggerDir = join(dir, 'trigger')
   await mkdir(triggerDir)
   await chmod(triggerDir, 0o777)
@@ -140,7 +141,7 @@ test('real Prometheus with the shipped alerts: issuer mismatch, SSO login failur
   const mgmt = uniqueName('prom-issuer')
   const dex = uniqueName('prom-dex')
   const store = uniqueName('prom-store')
-  t.after(() => removeContainers([mgmt, dex, store]))
+  defer(t, () => removeContainers([mgmt, dex, store]))
 
   // Every container waits for the trigger file, so that Prometheus has scraped the pre-initialised
   // zeros before the first finding: an alert on increase() needs to see the counter rise.
@@ -186,11 +187,11 @@ test('real Prometheus with the shipped alerts: issuer mismatch, SSO login failur
   const wd = await Watchdog.start({
     config: observeConfig({ names: [mgmt, dex, store] }, { sso: { probeSeconds: 0 } }),
   })
-  t.after(() => wd.stop())
+  defer(t, () => wd.stop())
   await wd.waitMetric('netbird_watchdog_targets', (v) => v === 3)
 
   const prom = await startPrometheus(dir, wd.port)
-  t.after(() => prom.stop())
+  defer(t, () => prom.stop())
   const findings = (container: string, rule: string): string =>
     `netbird_watchdog_log_findings_total{job="netbird-watchdog",container="${container}",rule="${rule}"}`
   // Prometheus holds the zeros of all three counters the alerts will need.
@@ -281,7 +282,7 @@ test('real Prometheus with the shipped alerts: issuer mismatch, SSO login failur
 test('real Prometheus with the shipped alerts: the SSO login probe finds a connector Dex cannot open and NetbirdWatchdogSsoConnectorDown fires after its `for:`', async (t) => {
   await requireDocker([nodeImage])
   const dir = await mkdtemp(join(tmpdir(), 'nbw-prometheus-sso-'))
-  t.after(() => rm(dir, { recursive: true, force: true }))
+  defer(t, () => rm(dir, { recursive: true, force: true }))
   // The provider returns its issuer with a trailing slash; `broken` is stored without it (NetBird's
   // JumpCloud case: Dex cannot open it), `working` with it.
   const peer = await startIssuerPeer(t, { trailingSlash: true })
@@ -293,7 +294,7 @@ test('real Prometheus with the shipped alerts: the SSO login probe finds a conne
     ]),
   })
   const netbird = uniqueName('prom-sso')
-  t.after(() => removeContainers([netbird]))
+  defer(t, () => removeContainers([netbird]))
   const port = await freePort()
   // NetBird's public issuer as the fixture's connectors spell their redirect URI (…/oauth2/callback).
   const dexUrl = fakeNetbirdDexUrl(port, 'https://netbird.example.com/oauth2')
@@ -322,7 +323,7 @@ test('real Prometheus with the shipped alerts: the SSO login probe finds a conne
       },
     ),
   })
-  t.after(() => wd.stop())
+  defer(t, () => wd.stop())
   await wd.waitMetric('netbird_watchdog_sso_probe_failures_total', (v) => v >= 2, 30_000, {
     container: netbird,
     connector: 'broken',
@@ -334,7 +335,7 @@ test('real Prometheus with the shipped alerts: the SSO login probe finds a conne
   })
 
   const prom = await startPrometheus(dir, wd.port)
-  t.after(() => prom.stop())
+  defer(t, () => prom.stop())
   const sso = (a: ActiveAlert): boolean => a.labels.alertname === 'NetbirdWatchdogSsoConnectorDown'
   const explain = async (err: unknown): Promise<never> => {
     const now = await activeAlerts(prom.url).catch(() => [])
@@ -403,14 +404,14 @@ test('real Prometheus with the shipped alerts: the SSO login probe finds a conne
 test('real Prometheus with the shipped alerts: an idp.db recreated under the watchdog fires NetbirdIdpStoreReplaced, and nothing else', async (t) => {
   await requireDocker([busyboxImage])
   const dir = await mkdtemp(join(tmpdir(), 'nbw-prometheus-store-'))
-  t.after(() => rm(dir, { recursive: true, force: true }))
+  defer(t, () => rm(dir, { recursive: true, force: true }))
   const dbPath = join(dir, 'idp.db')
   createIdpDb(dbPath)
   const backups = join(dir, 'backups')
   const kept = await runCli(['backups', 'create', '--db', dbPath, '--backup-dir', backups])
   assert.equal(kept.code, 0, kept.stderr)
   const netbird = uniqueName('prom-store')
-  t.after(() => removeContainers([netbird]))
+  defer(t, () => removeContainers([netbird]))
   await runContainer({ name: netbird, cmd: ['sleep', '3600'] })
 
   const wd = await Watchdog.start({
@@ -424,9 +425,9 @@ test('real Prometheus with the shipped alerts: an idp.db recreated under the wat
       },
     ),
   })
-  t.after(() => wd.stop())
+  defer(t, () => wd.stop())
   const prom = await startPrometheus(dir, wd.port)
-  t.after(() => prom.stop())
+  defer(t, () => prom.stop())
   await waitFor(
     'Prometheus to have scraped idp_store_replaced 0',
     async () =>

@@ -1,3 +1,4 @@
+import { defer, type CleanupScope } from '../helpers/cleanup.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
@@ -38,9 +39,9 @@ import { testSeed } from '../helpers/seed.js'
 const A = jumpcloudIssuerStored
 const B = jumpcloudIssuerDiscovered
 
-async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
+async function tempDir(t: CleanupScope): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'nbw-repair-'))
-  t.after(() => rm(dir, { recursive: true, force: true }))
+  defer(t, () => rm(dir, { recursive: true, force: true }))
   return dir
 }
 
@@ -304,7 +305,7 @@ test('a failure inside the transaction rolls back: nothing changed, backup kept'
 test('another process holding a write transaction: repair waits, then fails cleanly', async (t) => {
   const { dir, db } = await tempIdpDb(t)
   const lock = await holdLock(db, 'immediate')
-  t.after(() => lock.release())
+  defer(t, () => lock.release())
   await assert.rejects(
     repairDb({
       dbPath: db,
@@ -327,7 +328,7 @@ test('a writer that finishes within the busy timeout: repair waits and succeeds'
   const { db } = await tempIdpDb(t)
   // The other process (as Dex would) commits its transaction a moment later, on its own.
   const lock = await holdLock(db, 'immediate', { commitAfterMs: 300 })
-  t.after(() => lock.release())
+  defer(t, () => lock.release())
   const res = await repairDb({
     dbPath: db,
     changes: fixChange,
@@ -527,7 +528,7 @@ test('CLI repair: usage and input errors exit 2 with a clear message', async (t)
 test('CLI repair: a database locked by another process → exit 2, nothing changed', async (t) => {
   const { db } = await tempIdpDb(t)
   const lock = await holdLock(db, 'immediate')
-  t.after(() => lock.release())
+  defer(t, () => lock.release())
   const run = await runCli([
     'repair',
     '--db',
@@ -612,7 +613,7 @@ async function startProvider(suffix: string): Promise<TestProvider> {
 
 test('CLI repair --discover: JumpCloud-style trailing-slash mismatch fixed, exact compare', async (t) => {
   const p = await startProvider('/')
-  t.after(() => p.close())
+  defer(t, () => p.close())
   const dir = await tempDir(t)
   const db = join(dir, 'idp.db')
   const connectors = defaultConnectors().map((c) =>
@@ -679,7 +680,7 @@ test('CLI repair --discover: http issuer without --allow-insecure, and unreachab
 test('CLI repair --restart restarts the container through the Docker engine', async (t) => {
   await requireDocker()
   const name = uniqueName('repair-restart')
-  t.after(() => removeContainers([name]))
+  defer(t, () => removeContainers([name]))
   await runContainer({ name, cmd: ['sleep', '3600'] })
   const container = new Docker().getContainer(name)
   const before = (await container.inspect()).State.StartedAt
@@ -795,7 +796,7 @@ test('idp.db already right but management.json still stale: refused, or manageme
 
 test('CLI repair --discover with --management-json: idp.db right, stale static entry fixed', async (t) => {
   const p = await startProvider('/')
-  t.after(() => p.close())
+  defer(t, () => p.close())
   const dir = await tempDir(t)
   const db = join(dir, 'idp.db')
   const mj = join(dir, 'management.json')
@@ -857,7 +858,7 @@ test('a failure after commit (management.json cannot be written) undoes exactly 
     before.map((r) => (r.id === jumpcloudId ? { ...r, resourceVersion: '2' } : r)),
   )
   const h = new Database(db, { readonly: true })
-  t.after(() => h.close())
+  defer(t, () => h.close())
   assert.equal(
     (h.prepare('pragma integrity_check').get() as { integrity_check: string }).integrity_check,
     'ok',

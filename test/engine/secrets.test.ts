@@ -5,6 +5,7 @@
 // 127.0.0.1, the daemon repairing a crash-looping simulated NetBird on the real Docker engine). It must
 // show up nowhere. Every case also asserts the exit status and a message that proves the input
 // reached the code path it is meant to exercise, so a case that fails early for another reason fails.
+import { defer, type CleanupScope } from '../helpers/cleanup.js'
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
@@ -48,9 +49,9 @@ const canary = 'cnry-7f3c9a1e5b-Zq'
 /** Under 16 characters: too short for NETBIRD_WATCHDOG_RESET_TOKEN. */
 const shortCanary = 'cnry7f3c9a1e5b'
 
-function tempDir(t: { after: (fn: () => void) => void }): string {
+function tempDir(t: CleanupScope): string {
   const dir = mkdtempSync(join(tmpdir(), 'nbw-secrets-'))
-  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  defer(t, () => rmSync(dir, { recursive: true, force: true }))
   return dir
 }
 
@@ -937,7 +938,7 @@ describe('the daemon (run, repair mode) on the real Docker engine', () => {
       })
     })
     await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve))
-    t.after(() => new Promise<void>((resolve) => receiver.close(() => resolve())))
+    defer(t, () => new Promise<void>((resolve) => receiver.close(() => resolve())))
     // User information in the URL too: it is sent as Basic credentials, never as part of a URL.
     const hookUrl = `http://alerts:${canary}@127.0.0.1:${(receiver.address() as AddressInfo).port}/hook/${canary}`
     const resetToken = `reset-${canary}-0123`
@@ -980,7 +981,7 @@ describe('the daemon (run, repair mode) on the real Docker engine', () => {
     const configYaml = join(dir, 'config.yaml')
     writeFileSync(configYaml, `server:\n  auth:\n    issuer: https://netbird.example.com/oauth2\n`)
     const container = `nbw-secrets-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
-    t.after(() => removeTestContainers([container]))
+    defer(t, () => removeTestContainers([container]))
     const port = await freePort()
     const backupDir = join(dir, 'backups')
     const configPath = join(dir, 'watchdog.yml')
@@ -1011,7 +1012,7 @@ describe('the daemon (run, repair mode) on the real Docker engine', () => {
     child.stdout.on('data', (b: Buffer) => (stdout += b.toString('utf8')))
     child.stderr.on('data', (b: Buffer) => (stderr += b.toString('utf8')))
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve))
-    t.after(() => {
+    defer(t, () => {
       if (child.exitCode === null) child.kill('SIGKILL')
     })
     const url = `http://127.0.0.1:${port}`

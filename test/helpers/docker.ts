@@ -107,17 +107,30 @@ export async function runContainer(spec: ContainerSpec): Promise<string> {
   return (await docker(args, { ...(spec.host ? { host: spec.host } : {}) })).trim()
 }
 
-/** Removes containers by name (missing ones are fine). */
+/**
+ * Removes containers by name (missing ones are fine). Docker 20.10 can refuse to remove a container
+ * its restart policy is starting again ("Could not kill running container … did not receive an
+ * exit event", seen when the start failed): the policy is then turned off and the removal tried
+ * again, a few times, before the error is thrown.
+ */
 export async function removeContainers(names: readonly string[], host?: string): Promise<void> {
   if (names.length === 0) return
-  const found = (
-    await docker(['ps', '-aq', ...names.flatMap((n) => ['--filter', `name=^/${n}$`])], {
-      ...(host ? { host } : {}),
-    })
-  )
-    .split('\n')
-    .filter(Boolean)
-  if (found.length > 0) await docker(['rm', '-f', '-v', ...found], { ...(host ? { host } : {}) })
+  const on = host ? { host } : {}
+  const list = async (filters: string[]): Promise<string[]> =>
+    (await docker(['ps', '-aq', ...filters], on)).split('\n').filter(Boolean)
+  let ids = await list(names.flatMap((n) => ['--filter', `name=^/${n}$`]))
+  for (let attempt = 1; ids.length > 0; attempt++) {
+    try {
+      await docker(['rm', '-f', '-v', ...ids], on)
+      return
+    } catch (err) {
+      if (attempt === 4) throw err
+    }
+    ids = await list(ids.flatMap((id) => ['--filter', `id=${id}`]))
+    if (ids.length === 0) return
+    await docker(['update', '--restart', 'no', ...ids], on).catch(() => undefined)
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+  }
 }
 
 export interface InspectState {

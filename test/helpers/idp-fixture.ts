@@ -13,6 +13,7 @@
 // Rows: NetBird's (idp/dex/connector.go buildOIDCConnectorConfig, ensureLocalConnector): `local` with NULL
 // config; connector config is Go json.Marshal(map) — sorted keys, HTML characters escaped as \u0026 —
 // bound as []byte, so SQLite stores a BLOB.
+import { defer, type CleanupScope } from './cleanup.js'
 import { spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -457,11 +458,11 @@ export function migrationsFor(schema: FixtureSchema): string[][] {
  * set-up most store tests begin with.
  */
 export async function tempIdpDb(
-  t: { after(fn: () => unknown): void },
+  t: CleanupScope,
   opts: { schema?: FixtureSchema; connectors?: FixtureConnector[] } = {},
 ): Promise<{ dir: string; db: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'nbw-idp-'))
-  t.after(() => rm(dir, { recursive: true, force: true }))
+  defer(t, () => rm(dir, { recursive: true, force: true }))
   const db = join(dir, 'idp.db')
   createIdpDb(db, opts)
   return { dir, db }

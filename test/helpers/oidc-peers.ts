@@ -2,6 +2,7 @@
 // spelling and capabilities, failure peers for what a real provider cannot be made to do on demand
 // (500, HTML, never answering, a closed port, a self-signed certificate), and a stand-in for the part
 // of the JumpCloud API that NetBird's JumpCloud manager calls.
+import { defer, type CleanupScope } from './cleanup.js'
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import http from 'node:http'
@@ -316,8 +317,8 @@ export async function startIssuerAnswerPeer(
  * A JumpCloud-like provider for one test: its issuer is the origin with a trailing slash, like
  * https://oauth.id.jumpcloud.com/; no device authorization. Closed after the test.
  */
-export async function startJumpCloudLike(t: { after(fn: () => unknown): void }): Promise<Peer> {
+export async function startJumpCloudLike(t: CleanupScope): Promise<Peer> {
   const p = await startOidcPeer({ path: '/', deviceFlow: false })
-  t.after(() => p.close())
+  defer(t, () => p.close())
   return p
 }

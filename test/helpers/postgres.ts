@@ -17,6 +17,7 @@
 // `password.groups` default, which Dex's PostgreSQL migration writes as convert_to('[]', 'UTF8')
 // (dexidp/dex 3bf25fd6 storage/sql/migrate.go). Rows as NetBird's Dex writes them: config is the
 // bytea of Go's json.Marshal, grant_types json.Marshal(nil) = `null` (crud.go CreateConnector).
+import { defer, type CleanupScope } from './cleanup.js'
 import { execFile, execFileSync } from 'node:child_process'
 import {
   chownSync,
@@ -149,13 +150,14 @@ function quoteKv(value: string): string {
  * check), handed to `use`, stopped and removed after its last test.
  */
 export function clusterForFile(use: (c: PgCluster) => void, first?: () => Promise<void>): void {
-  const cleanups: Array<() => Promise<void>> = []
+  // The file's scope: defer() registers its one hook here, which runs at the file's end.
+  const hooks: Array<() => unknown> = []
   before(async () => {
     await first?.()
-    use(await startCluster({ after: (fn) => cleanups.push(fn) }))
+    use(await startCluster({ after: (fn) => hooks.push(fn) }))
   })
   after(async () => {
-    for (const fn of cleanups.reverse()) await fn()
+    for (const fn of hooks) await fn()
   })
 }
 
@@ -193,9 +195,7 @@ export async function rejectsWith(
  * Start a cluster (see the header); `t.after` stops and removes it. Retries on another port when the
  * one picked was taken meanwhile.
  */
-export async function startCluster(t: {
-  after: (fn: () => Promise<void>) => void
-}): Promise<PgCluster> {
+export async function startCluster(t: CleanupScope): Promise<PgCluster> {
   const bin = postgresBin()
   const owner = pgOwner()
   const root = mkdtempSync(join(tmpdir(), 'netbird-watchdog-pg-'))
@@ -226,7 +226,7 @@ export async function startCluster(t: {
     }
     rmSync(root, { recursive: true, force: true })
   }
-  t.after(destroy)
+  defer(t, destroy)
 
   await runPg(
     join(bin, 'initdb'),
@@ -493,11 +493,11 @@ export async function rawConnectors(
 
 /** A PostgresStore for `dsn`, closed when the test ends. */
 export function openPgStore(
-  t: { after: (fn: () => Promise<void>) => void },
+  t: CleanupScope,
   dsn: string,
   opts: PostgresStoreOptions = {},
 ): PostgresStore {
   const store = PostgresStore.fromDsn(dsn, opts)
-  t.after(() => store.close())
+  defer(t, () => store.close())
   return store
 }

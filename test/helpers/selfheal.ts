@@ -2,6 +2,7 @@
 // whose issuer can be switched between `http://127.0.0.1:P` and `http://127.0.0.1:P/` on the same port
 // (a real oidc-provider per spelling), and metric lookups on an in-process registry. Docker plumbing
 // comes from ./docker.js.
+import { defer, type CleanupScope } from './cleanup.js'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
@@ -104,7 +105,7 @@ export interface IssuerPeer {
  * a Dex holding the connector as it opened it before sends the browser to the old endpoint.
  */
 export async function startIssuerPeer(
-  t: { after(fn: () => unknown): void } | undefined,
+  t: CleanupScope | undefined,
   opts: { trailingSlash: boolean; movedAuthorization?: boolean },
 ): Promise<IssuerPeer> {
   const server: Server = createServer()
@@ -146,7 +147,7 @@ export async function startIssuerPeer(
       return new Promise((resolve) => server.close(() => resolve()))
     },
   }
-  t?.after(() => peer.close())
+  if (t !== undefined) defer(t, () => peer.close())
   return peer
 }
 
@@ -167,7 +168,7 @@ export async function metricValue(
  * off unless `config` says otherwise; stopped after the test.
  */
 export function startTestSelfHealing(
-  t: { after(fn: () => unknown): void },
+  t: CleanupScope,
   opts: {
     dbPath: string
     dir: string
@@ -200,6 +201,6 @@ export function startTestSelfHealing(
     version: 'test',
     ...(opts.now !== undefined ? { now: opts.now } : {}),
   })
-  t.after(() => heal.stop())
+  defer(t, () => heal.stop())
   return heal
 }

@@ -1,5 +1,6 @@
 // The SQLite IdP store as the tests use it: backups, restores and repairs of an idp.db by path, through
 // the store port (src/store/) and the repair flow (src/heal/repair.ts) the CLI and the daemon use.
+import { defer, type CleanupScope } from './cleanup.js'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
@@ -88,13 +89,10 @@ export interface DexWriter {
   rows(): number
 }
 
-export async function startDexWriter(
-  db: string,
-  t: { after(fn: () => unknown): void },
-): Promise<DexWriter> {
+export async function startDexWriter(db: string, t: CleanupScope): Promise<DexWriter> {
   const script = fileURLToPath(new URL('../fixtures/idp/inserter.mjs', import.meta.url))
   const child = spawn(process.execPath, [script, db], { stdio: ['pipe', 'pipe', 'inherit'] })
-  t.after(() => child.kill('SIGKILL'))
+  defer(t, () => child.kill('SIGKILL'))
   let out = ''
   child.stdout.on('data', (b: Buffer) => (out += b.toString('utf8')))
   await new Promise<void>((resolve, reject) => {

@@ -1,5 +1,6 @@
 // Starts the real daemon (src/daemon.ts) in-process for a test: config through the real schema,
 // HTTP on 127.0.0.1 port 0, pino records captured and parsed, /metrics scraped over HTTP.
+import { defer } from './cleanup.js'
 import { Writable } from 'node:stream'
 import type { TestContext } from 'node:test'
 import { configSchema } from '../../src/config/schema.js'
@@ -53,7 +54,7 @@ export function recordCollector(records: LogRecord[]): (chunk: Buffer) => void {
  * decided is what a failure on a busy CI machine needs explained.
  */
 export function printRecordsIfFailed(t: TestContext, records: readonly LogRecord[]): void {
-  t.after(() => {
+  defer(t, () => {
     // TestContext.passed: Node 21.7+ (undefined on Node 20, where nothing is printed).
     if ((t as { passed?: boolean }).passed !== false) return
     const last = records.slice(-80)

@@ -1,5 +1,6 @@
 // Crash safety and concurrency of the idp.db repair, against real processes and real SQLite files.
 // Needs dist/ (npm test builds it first): the child processes run the compiled code, as the CLI does.
+import { defer } from '../helpers/cleanup.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
@@ -141,7 +142,7 @@ test('SIGKILL at random moments during repairs (4 lanes × 52 kills): never a to
   const seed = testSeed(t)
   const runLane = async (lane: number): Promise<number> => {
     const dir = await mkdtemp(join(tmpdir(), `nbw-crash-${lane}-`))
-    t.after(() => rm(dir, { recursive: true, force: true }))
+    defer(t, () => rm(dir, { recursive: true, force: true }))
     const db = join(dir, 'idp.db')
     const backupDir = join(dir, 'netbird-watchdog-backups')
     createIdpDb(db)
@@ -195,12 +196,12 @@ test('SIGKILL at random moments during repairs (4 lanes × 52 kills): never a to
 
 test('another process inserting rows during repairs loses no row', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'nbw-insert-'))
-  t.after(() => rm(dir, { recursive: true, force: true }))
+  defer(t, () => rm(dir, { recursive: true, force: true }))
   const db = join(dir, 'idp.db')
   createIdpDb(db)
   const child = spawn(process.execPath, [inserterScript, db], { stdio: ['pipe', 'pipe', 'pipe'] })
   child.stderr.pipe(process.stderr)
-  t.after(() => child.kill('SIGKILL'))
+  defer(t, () => child.kill('SIGKILL'))
   await waitReady(child)
   for (let i = 0; i < 12; i++) {
     await repairDb({
@@ -218,7 +219,7 @@ test('another process inserting rows during repairs loses no row', async (t) => 
   const { committed } = JSON.parse(out.trim()) as { committed: number }
   assert.ok(committed > 0)
   const h = new Database(db, { readonly: true })
-  t.after(() => h.close())
+  defer(t, () => h.close())
   const n = (h.prepare('select count(*) n from refresh_token').get() as { n: number }).n
   assert.equal(n, committed)
   assert.equal(inspect(db), A)

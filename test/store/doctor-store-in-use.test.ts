@@ -3,6 +3,7 @@
 // reads. Real PostgreSQL (test/helpers/postgres.ts), real idp.db files with Dex's schema, config.yaml
 // as getting-started.sh v0.77.1 writes it and config.yaml.enterprise as migrate-to-enterprise.sh
 // v0.77.1 leaves it. The CLI case spawns dist/cli.js: `npm run build` first.
+import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -39,7 +40,7 @@ const googleId = 'google-d1c9q5tl0fgs73cunqtg'
 
 async function tempDir(t: TestContext): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'nbw-store-in-use-'))
-  t.after(() => rm(dir, { recursive: true, force: true }))
+  defer(t, () => rm(dir, { recursive: true, force: true }))
   return dir
 }
 
@@ -176,7 +177,7 @@ test('the store doctor checks is not the one NetBird uses: an idp.db given while
   await writeFile(sqliteYaml, await communityConfig())
   const location = resolveStore({ db: dsn })!
   const pgStore = openStore(location)
-  t.after(() => pgStore.close())
+  defer(t, () => pgStore.close())
   const wrongWay = await runDoctor({ configYaml: sqliteYaml, store: pgStore }, lab)
   const b = one(wrongWay, 'store-in-use')
   assert.equal(b.status, 'warn')
@@ -213,7 +214,7 @@ test('management.json moved to PostgreSQL, with the old idp.db where EmbeddedIdP
   )
   assert.match(await readFile(mj, 'utf8'), /"Type": "postgres"/)
   const pgStore = openStore(resolveStore({ managementJson: mj })!)
-  t.after(() => pgStore.close())
+  defer(t, () => pgStore.close())
   const report = await runDoctor({ managementJson: mj, store: pgStore }, lab)
   const c = one(report, 'store-in-use')
   assert.equal(c.status, 'warn')

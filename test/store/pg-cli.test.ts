@@ -5,6 +5,7 @@
 // NETBIRD_WATCHDOG_IDP_DSN_FILE — the same flags, --json contracts and exit codes as with idp.db
 // (test/engine/repair.test.ts, test/cli/backup.test.ts, test/cli/doctor-cli.test.ts). The test role's canary password
 // is in no output, no backup file and no manifest. Spawns dist/cli.js: `npm run build` first.
+import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { appendFile, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -36,7 +37,7 @@ const fixtures = new URL('../fixtures/netbird/', import.meta.url)
 
 async function tempDir(t: TestContext): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'nbw-pg-cli-'))
-  t.after(() => rm(dir, { recursive: true, force: true }))
+  defer(t, () => rm(dir, { recursive: true, force: true }))
   return dir
 }
 
@@ -136,7 +137,7 @@ test('doctor --db DSN (URI and key=value): the trailing-slash case, exit 1, the 
   }
   // A provider that answers with the stored issuer: every check passes, exit 0.
   const fine = await startOidcPeer({ path: '', deviceFlow: false })
-  t.after(() => fine.close())
+  defer(t, () => fine.close())
   const good = await createDexDatabase(cluster, { connectors: connectors(fine.origin) })
   const ok = await cli(['doctor', '--db', good.dsn, '--allow-insecure', '--json'])
   assert.equal(ok.code, 0, ok.stdout)

@@ -5,6 +5,7 @@
 // no crash, idp_store_up 0, the integrity check failing — and coming back. The Docker engine is a
 // socket where nothing listens: the store is what is watched here. The test role's canary password
 // is in no log line and no metric.
+import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -40,7 +41,7 @@ interface Running {
 
 async function tempDir(t: TestContext): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'nbw-pg-daemon-'))
-  t.after(() => rm(dir, { recursive: true, force: true }))
+  defer(t, () => rm(dir, { recursive: true, force: true }))
   return dir
 }
 
@@ -75,7 +76,7 @@ async function startRun(
   })
   let stopped: Promise<void> | undefined
   const stop = (): Promise<void> => (stopped ??= daemon.stop())
-  t.after(stop)
+  defer(t, stop)
   const url = `http://127.0.0.1:${daemon.address.port}`
   const scrape = async (): Promise<string> => (await fetch(`${url}/metrics`)).text()
   return {

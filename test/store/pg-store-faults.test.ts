@@ -3,6 +3,7 @@
 // else), its connection terminated before the commit, down between operations and back, a port with
 // nothing behind it, a server that accepts and never answers. Every failure is a typed error with no
 // secret in it, and no process crashes on an unheard connection error.
+import { defer, type CleanupScope } from '../helpers/cleanup.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync, readdirSync } from 'node:fs'
@@ -36,9 +37,9 @@ clusterForFile((c) => (cluster = c))
 
 const version = '0.0.0-test'
 
-async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
+async function tempDir(t: CleanupScope): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'nbw-pgf-'))
-  t.after(() => rm(dir, { recursive: true, force: true }))
+  defer(t, () => rm(dir, { recursive: true, force: true }))
   return dir
 }
 
@@ -99,12 +100,12 @@ test('server killed right after the commit: the new value survives the crash', a
 
 /** A relay in front of the cluster, and a DSN through it. */
 async function relayed(
-  t: { after: (fn: () => Promise<void>) => void },
+  t: CleanupScope,
   database: string,
 ): Promise<{ relay: TcpRelay; dsn: string }> {
   const relay = new TcpRelay(cluster.port)
   await relay.listen()
-  t.after(() => relay.close())
+  defer(t, () => relay.close())
   return { relay, dsn: cluster.dsn({ database, port: relay.port }) }
 }
 
@@ -164,7 +165,7 @@ test('connection terminated during the transaction: not committed, nothing chang
   const store = openPgStore(t, dsn)
   const before = await stateOf(database)
   const admin = await cluster.admin(database)
-  t.after(() => admin.end())
+  defer(t, () => admin.end())
   await rejectsWith(
     store.transaction(async (tx) => {
       const row = (await tx.readConnectors()).find((r) => r.id === jumpcloudId)!
@@ -283,7 +284,8 @@ test('a server that accepts and never answers: STORE_UNREACHABLE after the conne
     s.on('error', () => undefined)
   })
   await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
-  t.after(
+  defer(
+    t,
     () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy()

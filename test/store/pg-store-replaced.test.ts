@@ -6,6 +6,7 @@
 // error line with the restore command, --force because it is another database), nothing written by
 // the daemon, the backup holding the old connectors kept through retention, and the command, run as
 // printed, putting them back. No DSN password in any log line. Run `npm run build` first.
+import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { readdirSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -39,7 +40,7 @@ clusterForFile((c) => (cluster = c))
 
 test('PostgreSQL: the database dropped and re-created under a running daemon — the finding, nothing written, the old backup kept; the printed command restores it', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'nbw-pg-replaced-'))
-  t.after(() => rm(dir, { recursive: true, force: true }))
+  defer(t, () => rm(dir, { recursive: true, force: true }))
   const { database, dsn } = await createDexDatabase(cluster)
   const original = await rawConnectors(cluster, database)
   const yaml = join(dir, 'config.yaml')
@@ -73,7 +74,7 @@ test('PostgreSQL: the database dropped and re-created under a running daemon —
     version: 'test',
     watcherTuning: { reconnectInitialMs: 100 },
   })
-  t.after(() => daemon.stop())
+  defer(t, () => daemon.stop())
   const url = `http://127.0.0.1:${daemon.address.port}/metrics`
   const metric = async (name: string, labels: Record<string, string> = {}) =>
     valueOf(parseMetrics(await (await fetch(url)).text()), name, labels)

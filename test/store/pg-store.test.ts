@@ -2,6 +2,7 @@
 // shared repair path (store/issuer-edits.ts) byte for byte, verified backups and restores, concurrent
 // Dex-like writers, held locks, statement timeouts, wrong credentials, TLS modes, a foreign schema —
 // and the test role's canary password in no message, log line or backup file.
+import { defer, type CleanupScope } from '../helpers/cleanup.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
@@ -55,9 +56,9 @@ clusterForFile((c) => (cluster = c))
 
 const version = '0.0.0-test'
 
-async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
+async function tempDir(t: CleanupScope): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'nbw-pg-'))
-  t.after(() => rm(dir, { recursive: true, force: true }))
+  defer(t, () => rm(dir, { recursive: true, force: true }))
   return dir
 }
 
@@ -506,7 +507,7 @@ test('concurrent Dex-like writers during a repair: not one row lost', async (t) 
     stopped = true
     await Promise.all(writers.map((w) => w.stop()))
   }
-  t.after(stopAll)
+  defer(t, stopAll)
   await waitFor('every writer to start', () => writers.every((w) => w.acked() >= 3), 60_000, 10)
 
   // The repair, held open (rows locked) until the inserting writers moved on meanwhile.
@@ -533,7 +534,7 @@ test('concurrent Dex-like writers during a repair: not one row lost', async (t) 
     }
   }
   const store = new HeldStore(parseDsn(dsn))
-  t.after(() => store.close())
+  defer(t, () => store.close())
   const result = await editIssuers(store, repair, {
     backup: { dir, reason: 'pre-repair', version },
   })
@@ -588,7 +589,7 @@ test('a lock another session holds: a bounded wait, DB_LOCKED, nothing changed',
   const dir = await tempDir(t)
   const store = openPgStore(t, dsn, { lockTimeoutMs: 300 })
   const holder = await cluster.connect(database)
-  t.after(() => holder.end())
+  defer(t, () => holder.end())
   await holder.query('begin')
   await holder.query('select id from connector where id = $1 for update', [jumpcloudId])
   const before = await rawConnectors(cluster, database)
@@ -631,7 +632,7 @@ test('a statement that runs past statement_timeout: STORE_TIMEOUT, nothing chang
   const { database, dsn } = await createDexDatabase(cluster)
   const store = openPgStore(t, dsn, { statementTimeoutMs: 300, lockTimeoutMs: 60_000 })
   const holder = await cluster.admin(database)
-  t.after(() => holder.end())
+  defer(t, () => holder.end())
   await holder.query('begin')
   await holder.query('lock table connector in access exclusive mode')
   await rejectsWith(store.readConnectors(), 'STORE_TIMEOUT', /300 ms.*57014/)

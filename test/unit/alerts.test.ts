@@ -1,5 +1,6 @@
 // config/alerts.yml: valid for promtool, its unit tests pass, and every alert is tested firing and
 // not firing; every metric it reads is one the watchdog exports.
+import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { readFileSync } from 'node:fs'
@@ -179,7 +180,7 @@ test('sso_probe_enabled: 0 for a target whose IdP cannot be found, no series whe
       events: new WatchdogEvents(),
       logger: createLogger({ level: 'silent' }),
     })
-    t.after(() => monitor.stop())
+    defer(t, () => monitor.stop())
     const registry = new Registry()
     createSsoMetrics(registry, () => monitor.state())
     monitor.start()

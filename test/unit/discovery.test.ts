@@ -1,5 +1,6 @@
 // fetchDiscovery against real peers: raw issuers (the JumpCloud trailing-slash case that openid-client
 // alone would accept), and one distinct reason per failure.
+import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import * as client from 'openid-client'
@@ -16,7 +17,7 @@ const lab = { timeoutMs: 3000, allowInsecure: true }
 
 test('a provider whose issuer ends with "/" returns it raw; stored without the slash, go-oidc would fail', async (t) => {
   const peer = await startOidcPeer({ path: '/' })
-  t.after(() => peer.close())
+  defer(t, () => peer.close())
   const stored = peer.origin // what the JumpCloud guide warns about: no trailing slash
   const d = await fetchDiscovery(stored, lab)
   assert.equal(d.ok, true)
@@ -34,7 +35,7 @@ test('a provider whose issuer ends with "/" returns it raw; stored without the s
 
 test('a provider whose issuer has no trailing slash: stored with one, the raw values differ', async (t) => {
   const peer = await startOidcPeer({ path: '' })
-  t.after(() => peer.close())
+  defer(t, () => peer.close())
   const d = await fetchDiscovery(peer.origin + '/', lab)
   assert.ok(d.ok)
   assert.equal(d.url, `${peer.origin}/.well-known/openid-configuration`)
@@ -45,7 +46,7 @@ test('a provider whose issuer has no trailing slash: stored with one, the raw va
 
 test('a realm-path issuer: exact match, and the trailing-slash variant is reported raw, not thrown', async (t) => {
   const peer = await startOidcPeer({ path: '/realms/corp/' })
-  t.after(() => peer.close())
+  defer(t, () => peer.close())
   const exact = await fetchDiscovery(peer.issuer, lab)
   assert.ok(exact.ok)
   assert.equal(exact.issuer, `${peer.origin}/realms/corp/`)
@@ -67,7 +68,7 @@ test('a realm-path issuer: exact match, and the trailing-slash variant is report
 
 test('HTTP 500 -> http-status with the status', async (t) => {
   const peer = await startFailurePeer('500')
-  t.after(() => peer.close())
+  defer(t, () => peer.close())
   const d = await fetchDiscovery(peer.issuer, lab)
   assert.equal(d.ok, false)
   assert.ok(!d.ok)
@@ -78,7 +79,7 @@ test('HTTP 500 -> http-status with the status', async (t) => {
 
 test('an HTML page -> not-json', async (t) => {
   const peer = await startFailurePeer('html')
-  t.after(() => peer.close())
+  defer(t, () => peer.close())
   const d = await fetchDiscovery(peer.issuer, lab)
   assert.ok(!d.ok)
   assert.equal(d.reason, 'not-json')
@@ -87,7 +88,7 @@ test('an HTML page -> not-json', async (t) => {
 
 test('JSON without an issuer -> invalid-document', async (t) => {
   const peer = await startFailurePeer('no-issuer')
-  t.after(() => peer.close())
+  defer(t, () => peer.close())
   const d = await fetchDiscovery(peer.issuer, lab)
   assert.ok(!d.ok)
   assert.equal(d.reason, 'invalid-document')
@@ -96,7 +97,7 @@ test('JSON without an issuer -> invalid-document', async (t) => {
 
 test('a server that accepts and never answers -> timeout, within the deadline', async (t) => {
   const peer = await startFailurePeer('hang')
-  t.after(() => peer.close())
+  defer(t, () => peer.close())
   const d = await fetchDiscovery(peer.issuer, { timeoutMs: 300, allowInsecure: true })
   assert.ok(!d.ok)
   assert.equal(d.reason, 'timeout')
@@ -114,7 +115,7 @@ test('a closed port -> tcp (connection refused)', async () => {
 
 test('a self-signed certificate -> tls', async (t) => {
   const peer = await startSelfSignedPeer()
-  t.after(() => peer.close())
+  defer(t, () => peer.close())
   const d = await fetchDiscovery(peer.issuer, { timeoutMs: 3000, allowInsecure: false })
   assert.ok(!d.ok)
   assert.equal(d.reason, 'tls')
@@ -123,7 +124,7 @@ test('a self-signed certificate -> tls', async (t) => {
 
 test('plain http is refused (no request made) unless allowed', async (t) => {
   const peer = await startFailurePeer('500')
-  t.after(() => peer.close())
+  defer(t, () => peer.close())
   const d = await fetchDiscovery(peer.issuer, { timeoutMs: 3000, allowInsecure: false })
   assert.ok(!d.ok)
   assert.equal(d.reason, 'insecure')
@@ -135,7 +136,7 @@ test('plain http is refused (no request made) unless allowed', async (t) => {
 
 test('a redirect to another host is not followed', async (t) => {
   const peer = await startFailurePeer('redirect-elsewhere')
-  t.after(() => peer.close())
+  defer(t, () => peer.close())
   const d = await fetchDiscovery(peer.issuer, lab)
   assert.ok(!d.ok)
   assert.equal(d.reason, 'http-status')
@@ -145,7 +146,7 @@ test('a redirect to another host is not followed', async (t) => {
 
 test("a redirect on the same host is followed, as go-oidc's net/http client does", async (t) => {
   const peer = await startFailurePeer('redirect-same-host')
-  t.after(() => peer.close())
+  defer(t, () => peer.close())
   const d = await fetchDiscovery(peer.issuer, lab)
   assert.ok(d.ok)
   assert.equal(d.url, `${peer.origin}/.well-known/openid-configuration`)

@@ -1,5 +1,6 @@
 // The engine adapter's pure parts (address resolution, event and inspect parsing) and the typed
 // event emitter the healer subscribes to.
+import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:http'
@@ -121,7 +122,7 @@ test('typed events: unsubscribe, once with a predicate, a throwing listener is c
 
 test('a fake engine (faults a real one cannot produce on demand): a garbage line in /events is skipped, a 500 is DOCKER_ACTION_FAILED, a dead socket DOCKER_UNAVAILABLE', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'nbw-fake-engine-'))
-  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  defer(t, () => rmSync(dir, { recursive: true, force: true }))
   const socketPath = join(dir, 'docker.sock')
   // Recorded from the real engine (20.10): `docker run --rm … true`, GET /events?since&until.
   const recorded = readFileSync(
@@ -141,7 +142,7 @@ test('a fake engine (faults a real one cannot produce on demand): a garbage line
     res.end('{"message":"simulated engine failure"}\n')
   })
   await new Promise<void>((resolve) => server.listen(socketPath, resolve))
-  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  defer(t, () => new Promise<void>((resolve) => server.close(() => resolve())))
   const engine = new DockerEngine({ socketPath })
   const seen = []
   for await (const e of engine.events({ signal: new AbortController().signal })) seen.push(e)

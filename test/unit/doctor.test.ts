@@ -1,5 +1,6 @@
 // runDoctor end to end against real peers: idp.db fixtures (the repair issue's builder), NetBird config
 // files in both layouts, real oidc-provider instances, failure peers and the JumpCloud API stand-in.
+import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -36,13 +37,13 @@ const lab = { timeoutMs: 1500, allowInsecure: true }
 
 function tmp(t: TestContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'nbw-doctor-'))
-  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  defer(t, () => rmSync(dir, { recursive: true, force: true }))
   return dir
 }
 
 async function peer(t: TestContext, p: Promise<Peer>): Promise<Peer> {
   const started = await p
-  t.after(() => started.close())
+  defer(t, () => started.close())
   return started
 }
 
@@ -329,7 +330,7 @@ test('standalone JumpCloud (legacy management.json): all good, and the API is as
   const dir = tmp(t)
   const jc = await peer(t, startOidcPeer({ path: '/', deviceFlow: false }))
   const api = await startJumpCloudApi(apiToken)
-  t.after(() => api.close())
+  defer(t, () => api.close())
   const mj = standaloneManagementJson(dir, jc, api)
   const report = await runDoctor({ managementJson: mj }, lab)
   assert.equal(report.ok, true, JSON.stringify(report.checks, null, 1))
@@ -354,7 +355,7 @@ test('standalone JumpCloud: rejected token, device auth without provider support
   const dir = tmp(t)
   const jc = await peer(t, startOidcPeer({ path: '/', deviceFlow: false }))
   const api = await startJumpCloudApi('the-right-token-value')
-  t.after(() => api.close())
+  defer(t, () => api.close())
   const mj = standaloneManagementJson(dir, jc, api, (m) => {
     m.DeviceAuthorizationFlow!.Provider = 'hosted'
     m.HttpConfig!.AuthAudience = 'netbird'
@@ -382,7 +383,7 @@ test('standalone JumpCloud: missing token fails; a template variable is substitu
   const dir = tmp(t)
   const jc = await peer(t, startOidcPeer({ path: '/' }))
   const api = await startJumpCloudApi(apiToken)
-  t.after(() => api.close())
+  defer(t, () => api.close())
   const missing = standaloneManagementJson(dir, jc, api, (m) => {
     delete (m.IdpManagerConfig!.ExtraConfig as Record<string, string>).ApiToken
   })
@@ -422,7 +423,7 @@ test('setup.env exactly as the JumpCloud guide writes it', async (t) => {
   const dir = tmp(t)
   const jc = await peer(t, startOidcPeer({ path: '/', deviceFlow: false }))
   const api = await startJumpCloudApi(apiToken)
-  t.after(() => api.close())
+  defer(t, () => api.close())
   const good = await runDoctor({ setupEnv: guideSetupEnv(dir, jc, api, apiToken) }, lab)
   assert.equal(good.ok, true, JSON.stringify(good.checks, null, 1))
   for (const id of [

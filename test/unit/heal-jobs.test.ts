@@ -1,5 +1,6 @@
 // Scheduler overlap guard, webhook notifier and POST /reset handler, each against real peers
 // (node-cron timers, a real HTTP server on 127.0.0.1) — no module mocks.
+import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { createServer, type IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -57,7 +58,7 @@ test('overlapping runs of a job are skipped and counted, never queued', async (t
       },
     ],
   })
-  t.after(() => scheduler.stop())
+  defer(t, () => scheduler.stop())
   const first = scheduler.runNow('backup')
   assert.equal(await scheduler.runNow('backup'), false)
   assert.equal(await scheduler.runNow('backup'), false)
@@ -140,7 +141,7 @@ test('webhook: JSON POST for subscribed events only; a failing endpoint is logge
       res.writeHead(received.length === 2 ? 500 : 204).end()
     })
   })
-  t.after(() => hook.close())
+  defer(t, () => hook.close())
   const { logger, lines } = sinkLogger()
   const secretUrl = `${hook.url}/hook?token=s3cret-webhook-token`
   const notifier = createNotifier({
@@ -190,17 +191,17 @@ test('webhook: an endpoint that never answers is cut off at the timeout, its soc
     void readBody(req) // read the POST, never answer
     req.socket.once('close', () => closed.push('hung'))
   })
-  t.after(() => hung.close())
+  defer(t, () => hung.close())
   const elsewhere: string[] = []
   const target = await listen((req, res) => {
     elsewhere.push(req.method ?? '')
     res.writeHead(204).end()
   })
-  t.after(() => target.close())
+  defer(t, () => target.close())
   const moved = await listen((_req, res) => {
     res.writeHead(307, { location: `${target.url}/hook` }).end()
   })
-  t.after(() => moved.close())
+  defer(t, () => moved.close())
   const { logger, lines } = sinkLogger()
   for (const url of [`${hung.url}/hook`, `${moved.url}/hook`]) {
     const notifier = createNotifier({
@@ -231,7 +232,7 @@ test('POST /reset: bearer token required, constant answer shapes, read-only meth
     logger,
   })
   const srv = await listen(handler)
-  t.after(() => srv.close())
+  defer(t, () => srv.close())
   const post = (path: string, headers: Record<string, string> = {}) =>
     fetch(`${srv.url}${path}`, { method: 'POST', headers })
   assert.equal((await post('/reset')).status, 401)
@@ -252,7 +253,7 @@ test('POST /reset: bearer token required, constant answer shapes, read-only meth
   const disabled = await listen(
     createResetHandler({ token: undefined, healer: { reset: () => [] }, logger }),
   )
-  t.after(() => disabled.close())
+  defer(t, () => disabled.close())
   const res = await fetch(`${disabled.url}/reset`, {
     method: 'POST',
     headers: { authorization: `Bearer ${token}` },

@@ -1,3 +1,4 @@
+import { defer, type CleanupScope } from '../helpers/cleanup.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -21,9 +22,9 @@ import {
   leaveHotJournal,
 } from '../helpers/idp-fixture.js'
 
-async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
+async function tempDir(t: CleanupScope): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'nbw-idpdb-'))
-  t.after(() => rm(dir, { recursive: true, force: true }))
+  defer(t, () => rm(dir, { recursive: true, force: true }))
   return dir
 }
 
@@ -39,7 +40,7 @@ for (const schema of ['v0.244', 'grant-types'] as const) {
     const db = join(await tempDir(t), 'idp.db')
     createIdpDb(db, { schema })
     const h = new Database(db, { readonly: true })
-    t.after(() => h.close())
+    defer(t, () => h.close())
     const migrations = h.prepare('select num, at from migrations order by num').all() as {
       num: number
       at: string
@@ -162,7 +163,7 @@ test('a database locked exclusively past the busy timeout → DB_LOCKED', async 
   const db = join(await tempDir(t), 'idp.db')
   createIdpDb(db)
   const lock = await holdLock(db, 'exclusive')
-  t.after(() => lock.release())
+  defer(t, () => lock.release())
   assert.throws(() => readConnectors(db, { busyTimeoutMs: 200 }), assertCode('DB_LOCKED'))
   await lock.release()
   assert.equal(readConnectors(db).length, 4)

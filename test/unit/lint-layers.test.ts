@@ -4,6 +4,7 @@
 // temporary copy of what ESLint reads (src/, eslint.config.js, the tsconfigs, package.json, the
 // import-graph script; node_modules linked) and ESLint runs there: a killed run leaves nothing in the
 // real src/, where neither CI's `git diff` nor a reviewer would see an untracked file.
+import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import {
@@ -181,7 +182,7 @@ const probes: Probe[] = [
 
 test('lint rejects every kind of layer violation and import cycle, and passes code that follows the layers', async (t) => {
   const root = projectCopy()
-  t.after(() => rmSync(root, { recursive: true, force: true }))
+  defer(t, () => rmSync(root, { recursive: true, force: true }))
   for (const p of probes) {
     for (const [rel, text] of Object.entries(p.files)) {
       mkdirSync(dirname(join(root, rel)), { recursive: true })

@@ -15,6 +15,7 @@
 // (their set depends on the platform and the Node version; docs-metrics.test.ts covers them); the
 // values of the families in `varying` read <varies>; series are sorted within their family and labels
 // within their series (prom-client's order is insertion order, which says nothing).
+import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -90,7 +91,7 @@ test('the /metrics text of a scripted scenario equals test/fixtures/metrics-gold
   const dir = mkdtempSync(join(tmpdir(), 'nbw-golden-'))
   // Released last first (node:test runs `after` hooks in the order they were added).
   const release: Array<() => unknown> = [() => rmSync(dir, { recursive: true, force: true })]
-  t.after(async () => {
+  defer(t, async () => {
     for (const r of release.reverse()) await r()
   })
   // The JumpCloud case: stored without the trailing slash the provider's discovery returns.

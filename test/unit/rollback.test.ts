@@ -2,6 +2,7 @@
 // whole pre-repair file on the store's check. Only a store that is damaged gets the whole file back; a
 // store that merely cannot answer right now (locked, unreachable, an I/O error) is no evidence of damage,
 // and a whole restore there would throw away every row Dex wrote since the repair.
+import { defer } from '../helpers/cleanup.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
@@ -68,7 +69,7 @@ test('a rollback whose store check gets no answer (locked) restores nothing whol
   // as the check has given up — so everything after the check would find the database free. The store
   // is the real SQLite adapter; only the moment the lock ends is tied to its check.
   const lock = await holdLock(db, 'exclusive')
-  t.after(() => lock.release())
+  defer(t, () => lock.release())
   const real = new SqliteStore(db, { busyTimeoutMs: 100 })
   const store: IdpStore = {
     engine: real.engine,

@@ -2,6 +2,7 @@
 // a temporary directory: --db (path or DSN) first, then the watchdog's own DSN, then a PostgreSQL store
 // NetBird's config.yaml or management.json names, then idp.dbPath, then the idp.db those files name
 // when it exists here; where its backups go; and no DSN, or part of one, in any error.
+import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -28,7 +29,7 @@ const kv = `host=pg.internal dbname=netbird user=nb password='${password.replace
 
 function tmp(t: TestContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'nbw-store-location-'))
-  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  defer(t, () => rmSync(dir, { recursive: true, force: true }))
   return dir
 }
 
@@ -293,7 +294,7 @@ test("the daemon with NetBird's config file broken: the store is unknown and not
     schedules: { doctor: '', backup: '', integrity: '' },
     sso: { probeSeconds: 0 },
   })
-  t.after(() => wd.stop())
+  defer(t, () => wd.stop())
   const store = wd.daemon.store
   await assert.rejects(store.readConnectors(), (e) => isWatchdogError(e, 'STORE_UNKNOWN'))
   await assert.rejects(

@@ -3,6 +3,7 @@
 //   the watchdog did not create it), before anything is written;
 // - an engine that does not answer at start is a warning (the daemon runs on and retries), not
 //   something only a debug log shows.
+import { defer, type CleanupScope } from '../helpers/cleanup.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
@@ -15,9 +16,9 @@ import { startWatchdog } from '../helpers/watchdog.js'
 
 process.umask(0o022)
 
-function tempDir(t: { after: (fn: () => void) => void }): string {
+function tempDir(t: CleanupScope): string {
   const dir = mkdtempSync(join(tmpdir(), 'nbw-daemon-'))
-  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  defer(t, () => rmSync(dir, { recursive: true, force: true }))
   return dir
 }
 
@@ -60,7 +61,7 @@ test('at start an existing backup directory of mode 0755 or 1777 is refused, its
   const later = await startWatchdog(config(elsewhere, { backups: { dir: join(elsewhere, 'b') } }), {
     dockerHost: deadEngine(elsewhere),
   })
-  t.after(() => later.stop())
+  defer(t, () => later.stop())
   assert.deepEqual(readdirSync(elsewhere), [])
   assert.equal((await fetch(`${later.url}/healthz`)).status, 200, 'and then the daemon runs')
 })
@@ -68,7 +69,7 @@ test('at start an existing backup directory of mode 0755 or 1777 is refused, its
 test('an engine that does not answer at start is logged at warn; the daemon keeps running', async (t) => {
   const dir = tempDir(t)
   const wd = await startWatchdog(config(dir), { dockerHost: deadEngine(dir) })
-  t.after(() => wd.stop())
+  defer(t, () => wd.stop())
   const warned = await waitFor('the engine warning', () =>
     wd.records.find((r) => /docker engine unreachable at start/.test(r.msg)),
   )
