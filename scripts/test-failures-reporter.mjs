@@ -12,7 +12,9 @@ function firstLine(error) {
     inner instanceof Error || typeof inner?.message === 'string'
       ? `${inner.name && inner.name !== 'Error' ? `${inner.name}: ` : ''}${inner.message}`
       : String(inner)
-  const line = text.split('\n', 1)[0]
+  // An assertion's first line ends with a colon; what it means is on the next.
+  const lines = text.split('\n').filter((l) => l.trim() !== '')
+  const line = (lines[0]?.endsWith(':') ? lines.slice(0, 2).join(' ') : (lines[0] ?? '')).trim()
   return line.length > 240 ? `${line.slice(0, 240)}…` : line
 }
 

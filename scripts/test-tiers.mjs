@@ -194,6 +194,8 @@ async function runTier(tier, { buffered }) {
   const code = await run(
     process.execPath,
     [
+      // A failure's file:line is the TypeScript source's, not tsx's output's.
+      '--enable-source-maps',
       '--import',
       'tsx',
       '--test',
