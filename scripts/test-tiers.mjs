@@ -21,11 +21,11 @@
 //
 // Prints each tier's duration and exits 1 if any file failed (every tier still runs), then the failed
 // tests again, one line each (scripts/test-failures-reporter.mjs), so that the end of the output names
-// them. Files run with --test-force-exit: a file whose tests are done ends even if a test left a
-// server or a timer behind, rather than holding its tier until an outer timeout. On SIGTERM or SIGINT
-// (e.g. .ci/run's timeout), the running tiers are stopped, their output so far is printed with the
-// files node's runner names as interrupted, no further tier starts, and the exit code is 128 + the
-// signal's number.
+// them. On SIGTERM or SIGINT (e.g. .ci/run's timeout), the running tiers are stopped, their output so
+// far is printed with the files node's runner names as interrupted, no further tier starts, and the
+// exit code is 128 + the signal's number. Not --test-force-exit: on Node 26 it can end a file before
+// the results of its last tests reach the runner, which then silently does not count them;
+// test/helpers/cleanup.ts is what keeps a file from outliving its tests.
 //
 // The engine tier's image tests use one project image for the whole run: when the engine tier runs and
 // NBW_TEST_IMAGE does not name one already, this script builds it from the working tree
@@ -200,7 +200,6 @@ async function runTier(tier, { buffered }) {
       'tsx',
       '--test',
       `--test-concurrency=${concurrency}`,
-      '--test-force-exit',
       '--test-reporter=spec',
       '--test-reporter-destination=stdout',
       `--test-reporter=${join(repo, 'scripts/test-failures-reporter.mjs')}`,
