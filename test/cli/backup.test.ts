@@ -1,4 +1,3 @@
-import { defer, type CleanupScope } from '../helpers/cleanup.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
@@ -23,6 +22,7 @@ import { readConnectors } from '../../src/store/sqlite/idp-db.js'
 import { isWatchdogError } from '../../src/errors.js'
 import { createIdpDb, jumpcloudId, leaveHotJournal } from '../helpers/idp-fixture.js'
 import { cliPath, runCli } from '../helpers/cli.js'
+import { defer, type CleanupScope } from '../helpers/cleanup.js'
 
 async function tempDir(t: CleanupScope): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'nbw-backup-'))

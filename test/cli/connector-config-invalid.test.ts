@@ -1,7 +1,6 @@
 // A connector whose stored config is not a JSON object (a botched manual `sqlite3` edit): Dex logs
 // `failed to parse connector` and carries on, and so must the watchdog. Real idp.db files, the built CLI,
 // real oidc-provider peers on 127.0.0.1. The broken row's secret never shows up in any output.
-import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -17,6 +16,7 @@ import { runCli, type CliRun } from '../helpers/cli.js'
 import { canarySecret, createIdpDb, oidcConnectorConfig } from '../helpers/idp-fixture.js'
 import { startOidcPeer, type Peer } from '../helpers/oidc-peers.js'
 import { startTestSelfHealing } from '../helpers/selfheal.js'
+import { defer } from '../helpers/cleanup.js'
 
 const brokenId = 'oidc-broken-d4c9q2ll0fgs73cunqx0'
 const goodId = 'd1c9q2ll0fgs73cunqsg'

@@ -1,6 +1,5 @@
 // `netbird-watchdog doctor` as an operator runs it (node dist/cli.js; `npm test` builds first): exit
 // codes, the human report and its printed fix, the --json contract, and no secret in any output.
-import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -16,6 +15,7 @@ import {
   oidcConnectorConfig,
 } from '../helpers/idp-fixture.js'
 import { startJumpCloudApi, startJumpCloudLike } from '../helpers/oidc-peers.js'
+import { defer } from '../helpers/cleanup.js'
 
 const fixtures = new URL('../fixtures/netbird/', import.meta.url)
 const fixture = (name: string): string => readFileSync(new URL(name, fixtures), 'utf8')

@@ -2,7 +2,6 @@
 // local-auth-connectors) against the files a real NetBird reads: config.yaml as getting-started.sh
 // v0.77.1 renders it, management.json of the quickstart, and idp.db with Dex's schema. The verdicts
 // mirror netbirdio/netbird v0.77.1 management/server/idp/embedded.go and combined/cmd/config.go.
-import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -15,6 +14,7 @@ import { runDoctor, type DoctorReport } from '../../src/doctor/run-doctor.js'
 import { SqliteStore } from '../../src/store/sqlite/store.js'
 import { runCli } from '../helpers/cli.js'
 import { canarySecret, createIdpDb, oidcConnectorConfig } from '../helpers/idp-fixture.js'
+import { defer } from '../helpers/cleanup.js'
 
 const fixtures = new URL('../fixtures/netbird/', import.meta.url)
 const fixture = (name: string): string => readFileSync(new URL(name, fixtures), 'utf8')

@@ -6,7 +6,6 @@
 // - the read-only commands (doctor, repair --dry-run, backups list/verify) leave no -wal/-shm files
 //   next to a WAL-mode database or in the backup directory.
 // strace comes from `bash scripts/test-env.sh`; without it the sync test fails, naming that script.
-import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { execFile, spawn } from 'node:child_process'
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
@@ -25,6 +24,7 @@ import {
   type FixtureConnector,
 } from '../helpers/idp-fixture.js'
 import { startOidcPeer } from '../helpers/oidc-peers.js'
+import { defer } from '../helpers/cleanup.js'
 
 function tmp(t: TestContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'nbw-durable-'))

@@ -2,7 +2,6 @@
 // SQLite store whose checks have not run carries neither (their resident cost is in BENCHMARKS.md),
 // while the commands that need them still load them. Every module the process loads is recorded
 // through Node's module hooks; needs dist/ (npm test builds it first) and no Docker engine.
-import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -15,6 +14,7 @@ import { waitFor } from '../helpers/wait.js'
 import { jumpcloudId, oidcConnectors, tempIdpDb } from '../helpers/idp-fixture.js'
 import { freePort } from '../helpers/net.js'
 import { closedPort } from '../helpers/oidc-peers.js'
+import { defer } from '../helpers/cleanup.js'
 
 /**
  * Preloaded with --import: appends the URL of every module loaded to $NBW_TEST_MODULE_LOG. Node 22.15+

@@ -7,7 +7,6 @@
 // nothing written by the daemon, and the printed restore command run as printed (through a shell)
 // putting the old connectors back. And the same comparison once, by `doctor` (store-matches-backup).
 // Run `npm run build` first (the commands run dist/cli.js).
-import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { createServer, type IncomingMessage } from 'node:http'
@@ -43,6 +42,7 @@ import {
 import { parseMetrics, valueOf } from '../helpers/metrics-text.js'
 import { waitFor } from '../helpers/wait.js'
 import { recordSink, type LogRecord } from '../helpers/watchdog.js'
+import { defer } from '../helpers/cleanup.js'
 
 // ---- the judgement, pure ----
 

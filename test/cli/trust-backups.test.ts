@@ -1,7 +1,6 @@
 // Backups, round two: a backup directory the watchdog did not create keeps its mode (a shared one is
 // refused), retention orders backups by a sequence that does not trust the wall clock, and a restore
 // recognises a store by what it is, not by its name. Real idp.db files and the real CLI.
-import { defer, type CleanupScope } from '../helpers/cleanup.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
@@ -24,6 +23,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { runCli, type CliRun } from '../helpers/cli.js'
 import { createIdpDb, jumpcloudId, oidcConnectors } from '../helpers/idp-fixture.js'
+import { defer, type CleanupScope } from '../helpers/cleanup.js'
 
 function tempDir(t: CleanupScope): string {
   const dir = mkdtempSync(join(tmpdir(), 'nbw-trust-backups-'))

@@ -5,7 +5,6 @@
 // - one-shot commands stop on the first SIGTERM/SIGINT; bad input exits 2 before anything starts;
 // - no directory before the database is known; "cannot read"; retention of every kind of file;
 //   an OIDC connector without a config is reported as skipped.
-import { defer, type CleanupScope } from '../helpers/cleanup.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
@@ -42,6 +41,7 @@ import {
   startOidcPeer,
   type Peer,
 } from '../helpers/oidc-peers.js'
+import { defer, type CleanupScope } from '../helpers/cleanup.js'
 
 function tempDir(t: CleanupScope): string {
   const dir = mkdtempSync(join(tmpdir(), 'nbw-trust-'))

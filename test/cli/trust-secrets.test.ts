@@ -3,7 +3,6 @@
 // a mistyped DSN that would be taken for a file path, a JumpCloud API token holding whitespace. Each
 // case asserts the exit status, a message proving the input reached the code path meant, and that the
 // canary is in no output stream (stdout, stderr, log records, what a real receiver got).
-import { defer, type CleanupScope } from '../helpers/cleanup.js'
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
@@ -19,6 +18,7 @@ import { classifyNetworkError } from '../../src/oidc/discovery.js'
 import { assertNoCanary, assertNoCanaryIn, envWithoutWatchdog, runCli } from '../helpers/cli.js'
 import { createIdpDb } from '../helpers/idp-fixture.js'
 import { closedPort, startJumpCloudApi, startJumpCloudLike } from '../helpers/oidc-peers.js'
+import { defer, type CleanupScope } from '../helpers/cleanup.js'
 
 const canary = 'cnry-7f3c9a1e5b-Zq'
 

@@ -3,7 +3,6 @@
 // process alive), and the copy of a large database (aborted between two steps, nothing of it kept,
 // never "created"). Each process runs under a bounded wait well below the 10 s a stuck connection kept
 // it alive for before: a process that is still there at the deadline is killed, and the test fails.
-import { defer, type CleanupScope } from '../helpers/cleanup.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
@@ -15,6 +14,7 @@ import { listBackups } from '../../src/store/backup-files.js'
 import { runCli, spawnCli } from '../helpers/cli.js'
 import { waitFor } from '../helpers/wait.js'
 import { createIdpDb, oidcConnectors } from '../helpers/idp-fixture.js'
+import { defer, type CleanupScope } from '../helpers/cleanup.js'
 
 function tempDir(t: CleanupScope): string {
   const dir = mkdtempSync(join(tmpdir(), 'nbw-trust-signals-'))

@@ -3,7 +3,6 @@
 // human output, connector configs of any nesting handled without recursion, other bytes of a config
 // kept exactly, and a non-string issuer reported as bad input. Real idp.db files, real providers on
 // 127.0.0.1, the real CLI.
-import { defer, type CleanupScope } from '../helpers/cleanup.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
@@ -17,6 +16,7 @@ import { readConnectors } from '../../src/store/sqlite/idp-db.js'
 import { runCli } from '../helpers/cli.js'
 import { createIdpDb, jumpcloudId, oidcConnectors } from '../helpers/idp-fixture.js'
 import { startOidcPeer, type Peer } from '../helpers/oidc-peers.js'
+import { defer, type CleanupScope } from '../helpers/cleanup.js'
 
 function tempDir(t: CleanupScope): string {
   const dir = mkdtempSync(join(tmpdir(), 'nbw-trust-values-'))

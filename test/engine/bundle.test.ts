@@ -3,7 +3,6 @@
 // real NetBird lines), config.yaml and management.json as NetBird's scripts write them, an idp.db with
 // Dex's schema, and a real pre-repair backup. A canary sits in every kind of secret field; the archive
 // (unpacked with the system's tar) must hold none of them. Then the partial and the bad-input cases.
-import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import {
@@ -42,6 +41,7 @@ import {
   waitFor,
 } from '../helpers/docker.js'
 import { canarySecret, createIdpDb, goJsonMarshal } from '../helpers/idp-fixture.js'
+import { defer } from '../helpers/cleanup.js'
 
 const exec = promisify(execFile)
 const fixtures = new URL('../fixtures/netbird/', import.meta.url)

@@ -2,7 +2,6 @@
 // project for its layout (same data volume, same network, same config file, read-only), keeps the
 // sidecar hardened, and the socket-proxy variants allow exactly the Docker API calls the watchdog
 // makes — and none of the calls that would make the proxy root-equivalent again.
-import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { readFile, readdir } from 'node:fs/promises'
 import { test } from 'node:test'
@@ -21,6 +20,7 @@ import {
   waitFor,
 } from '../helpers/docker.js'
 import { startWatchdog } from '../helpers/watchdog.js'
+import { defer } from '../helpers/cleanup.js'
 
 const repo = fileURLToPath(new URL('../..', import.meta.url))
 const composeDir = `${repo}config/compose/`

@@ -2,7 +2,6 @@
 // compared with the engine's own `docker events`, the restart loop, NetBird's fatal line classified,
 // manual restarts, recreate, late start, label and compose selection, TTY, a 10 MB line and binary
 // output. Everything is asserted on scraped /metrics (and the watcher's typed events).
-import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -21,6 +20,7 @@ import {
   waitFor,
 } from '../helpers/docker.js'
 import { startWatchdog, type TestWatchdog } from '../helpers/watchdog.js'
+import { defer } from '../helpers/cleanup.js'
 
 // NetBird v0.62–v0.65.1's crash-loop line (docs/reference/netbird.md, "Log lines"), as the rule catalogue has it.
 const fatalLine = getRule('oidc-issuer-mismatch').examples[0]!

@@ -6,7 +6,6 @@
 // with `--network host` to reach the test cluster on 127.0.0.1. Asserted on what an operator sees: the
 // container, the rows in PostgreSQL, the backups, the scraped /metrics, the JSON logs — and the test
 // role's canary password in none of them. Run `npm run build` first.
-import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -36,6 +35,7 @@ import {
 } from '../helpers/postgres.js'
 import { runFakeNetbird, startIssuerPeer } from '../helpers/selfheal.js'
 import { printRecordsIfFailed, recordCollector, type LogRecord } from '../helpers/watchdog.js'
+import { defer } from '../helpers/cleanup.js'
 
 const jc = 'd1c9q2ll0fgs73cunqsg'
 const okta = 'okta-d1c9q4dl0fgs73cunqt0'

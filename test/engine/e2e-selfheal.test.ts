@@ -3,7 +3,6 @@
 // under `--restart unless-stopped` because its idp.db connector says `http://127.0.0.1:P` while the real
 // oidc-provider's discovery returns `http://127.0.0.1:P/` (the JumpCloud trailing-slash case). Asserted on
 // what an operator sees: the container, idp.db, the backups, the scraped /metrics, the JSON logs.
-import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
@@ -42,6 +41,7 @@ import { removeTestContainers, runFakeNetbird, startIssuerPeer } from '../helper
 import { projectImage } from '../helpers/image.js'
 import { printRecordsIfFailed, recordCollector, type LogRecord } from '../helpers/watchdog.js'
 import { freePort } from '../helpers/net.js'
+import { defer } from '../helpers/cleanup.js'
 
 const jc = 'd1c9q2ll0fgs73cunqsg'
 const okta = 'okta-d1c9q4dl0fgs73cunqt0'

@@ -10,7 +10,6 @@
 // - NetBird v0.62–v0.65.1's crash loop is still restarted, and confirmed by staying up and the probe;
 // - a lock held by another process through the confirm check leaves the repair in place, and makes a
 //   probe say nothing rather than count as evidence.
-import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -52,6 +51,7 @@ import {
   type IssuerPeer,
 } from '../helpers/selfheal.js'
 import { startWatchdog, type TestWatchdog } from '../helpers/watchdog.js'
+import { defer } from '../helpers/cleanup.js'
 
 const jc = 'd1c9q2ll0fgs73cunqsg'
 /** NetBird's public issuer as the fixture's connectors spell their redirect URI (…/oauth2/callback). */

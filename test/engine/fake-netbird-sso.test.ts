@@ -5,7 +5,6 @@
 // with NetBird's CLI client, no cookies, no redirects followed. Asserted: statuses, page texts,
 // `Location`s byte for byte, the log lines NetBird prints, the auth_request rows, and Dex's
 // resource_version rule (a connector held in memory keeps its old config until its version changes).
-import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -33,6 +32,7 @@ import {
 import { freePort } from '../helpers/net.js'
 import { clusterForFile, createDexDatabase, type PgCluster } from '../helpers/postgres.js'
 import { fakeNetbirdDexUrl, runFakeNetbird, startIssuerPeer } from '../helpers/selfheal.js'
+import { defer } from '../helpers/cleanup.js'
 
 let cluster: PgCluster
 clusterForFile(

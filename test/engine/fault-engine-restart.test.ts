@@ -8,7 +8,6 @@
 // 2. The engine stops during the confirm window of a good repair (a Docker upgrade, a reboot): the
 // container dies with it, which is no evidence against the repair — no rollback, the confirmation
 // ends `unconfirmed` and resumes when the engine and the container are back, then succeeds.
-import { defer } from '../helpers/cleanup.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises'
@@ -32,6 +31,7 @@ import { fakeNetbirdDexUrl, runFakeNetbird, startIssuerPeer } from '../helpers/s
 import { waitFor } from '../helpers/wait.js'
 import { printRecordsIfFailed } from '../helpers/watchdog.js'
 import { freePort } from '../helpers/net.js'
+import { defer } from '../helpers/cleanup.js'
 
 function issuerOf(dbPath: string, id: string): string | undefined {
   const row = readConnectors(dbPath).find((r) => r.id === id)

@@ -4,7 +4,6 @@
 // daemon follows its multiplexed log stream. It must not crash, must keep answering /healthz, and must
 // count exactly the lines and per-rule findings that the engine's own record of the container's output
 // holds (`docker logs`, classified in-process). The million-line run is `npm run soak -- --only fuzz`.
-import { defer } from '../helpers/cleanup.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -13,6 +12,7 @@ import { join } from 'node:path'
 import { busyboxImage, requireDocker } from '../helpers/docker.js'
 import { testSeed } from '../helpers/seed.js'
 import { runFuzz } from '../../bench/soak/fuzz.js'
+import { defer } from '../helpers/cleanup.js'
 
 test('200,000 fuzzed lines from a real container: no crash, every line and finding counted', async (t) => {
   await requireDocker([busyboxImage])

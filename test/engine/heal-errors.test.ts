@@ -2,7 +2,6 @@
 // its restart, or that is unreachable from the start, ends the flow as an outcome (metric, log line),
 // never as an unhandled rejection; when it is back, the restart it cut short is finished. And a true bug anywhere in the process is logged with its stack by
 // the process-level handler, which exits 70 so the container is restarted.
-import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -37,6 +36,7 @@ import {
   type IssuerPeer,
 } from '../helpers/selfheal.js'
 import type { SelfHealing } from '../../src/heal/self-heal.js'
+import { defer } from '../helpers/cleanup.js'
 
 const jc = 'd1c9q2ll0fgs73cunqsg'
 

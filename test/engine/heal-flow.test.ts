@@ -2,7 +2,6 @@
 // (test/fixtures/fake-netbird) under `--restart unless-stopped`, a real oidc-provider on 127.0.0.1, a real
 // idp.db. Drives the scheduled drift check (the path that needs no log watcher); the finding path is
 // covered end to end by test/engine/e2e-selfheal.test.ts through `netbird-watchdog run`.
-import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -28,6 +27,7 @@ import {
   startTestSelfHealing,
 } from '../helpers/selfheal.js'
 import { printRecordsIfFailed, recordSink, type LogRecord } from '../helpers/watchdog.js'
+import { defer } from '../helpers/cleanup.js'
 
 const until = (pred: () => boolean | Promise<boolean>, what: string, ms = 60_000) =>
   waitFor(what, pred, ms)

@@ -1,7 +1,6 @@
 // The one issuer policy (src/core/issuer-policy.ts): the pure rules, then the same verdict from every
 // caller against a real provider that answers an issuer on another origin — `repair --discover`, the
 // self-healing flow's drift check, and `doctor` all refuse it, and nothing is written.
-import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -20,6 +19,7 @@ import { removeContainers, requireDocker, runContainer, uniqueName } from '../he
 import { createIdpDb, oidcConnectors } from '../helpers/idp-fixture.js'
 import { startOtherOriginPeer } from '../helpers/oidc-peers.js'
 import { metricValue, startTestSelfHealing } from '../helpers/selfheal.js'
+import { defer } from '../helpers/cleanup.js'
 
 const lax = { allowInsecure: true }
 const strict = { allowInsecure: false }

@@ -3,7 +3,6 @@
 // migrate-to-enterprise.sh (netbirdio/netbird v0.77.1), pure and then through the real Docker engine
 // (a container created as the enterprise migration leaves netbird-server: image netbird-server-cloud,
 // --config /etc/netbird/config.yaml.enterprise, both config files bind-mounted).
-import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -21,6 +20,7 @@ import {
   runContainer,
   uniqueName,
 } from '../helpers/docker.js'
+import { defer } from '../helpers/cleanup.js'
 
 const selector = {
   names: [],

@@ -6,7 +6,6 @@
 // a provider whose discovery answers and whose login page answers 500.
 // Every run is checked for the connectors' client secret (the canary) and the PostgreSQL role's
 // password: neither may appear on stdout or stderr.
-import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
@@ -36,6 +35,7 @@ import {
   startIssuerPeer,
   type IssuerPeer,
 } from '../helpers/selfheal.js'
+import { defer } from '../helpers/cleanup.js'
 
 /** NetBird's public issuer as the fixture's connectors spell their redirect URI (…/oauth2/callback). */
 const issuer = 'https://netbird.example.com/oauth2'

@@ -9,7 +9,6 @@
 // unchanged, so after its real `for: 2m` (the test waits for it). A third: an idp.db recreated under
 // the watchdog (a new file with only NetBird's `local` connector) fires NetbirdIdpStoreReplaced and
 // nothing else. Run `npm run build` first.
-import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { renameSync, unlinkSync } from 'node:fs'
@@ -35,6 +34,7 @@ import {
 } from '../helpers/docker.js'
 import { createIdpDb, oidcConnectors } from '../helpers/idp-fixture.js'
 import { fakeNetbirdDexUrl, runFakeNetbird, startIssuerPeer } from '../helpers/selfheal.js'
+import { defer } from '../helpers/cleanup.js'
 
 const alertsPath = fileURLToPath(new URL('../../config/alerts.yml', import.meta.url))
 

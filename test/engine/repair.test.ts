@@ -1,4 +1,3 @@
-import { defer, type CleanupScope } from '../helpers/cleanup.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
@@ -35,6 +34,7 @@ import {
 import { runCli, type CliRun } from '../helpers/cli.js'
 import { removeContainers, requireDocker, runContainer, uniqueName } from '../helpers/docker.js'
 import { testSeed } from '../helpers/seed.js'
+import { defer, type CleanupScope } from '../helpers/cleanup.js'
 
 const A = jumpcloudIssuerStored
 const B = jumpcloudIssuerDiscovered

@@ -5,7 +5,6 @@
 // 127.0.0.1, the daemon repairing a crash-looping simulated NetBird on the real Docker engine). It must
 // show up nowhere. Every case also asserts the exit status and a message that proves the input
 // reached the code path it is meant to exercise, so a case that fails early for another reason fails.
-import { defer, type CleanupScope } from '../helpers/cleanup.js'
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
@@ -39,6 +38,7 @@ import {
   type Peer,
 } from '../helpers/oidc-peers.js'
 import { removeTestContainers, runFakeNetbird, startIssuerPeer } from '../helpers/selfheal.js'
+import { defer, type CleanupScope } from '../helpers/cleanup.js'
 
 /** The canary: plain characters, so it survives every syntax it is embedded in unchanged. */
 const canary = 'cnry-7f3c9a1e5b-Zq'

@@ -13,13 +13,13 @@
 // Rows: NetBird's (idp/dex/connector.go buildOIDCConnectorConfig, ensureLocalConnector): `local` with NULL
 // config; connector config is Go json.Marshal(map) — sorted keys, HTML characters escaped as \u0026 —
 // bound as []byte, so SQLite stores a BLOB.
-import { defer, type CleanupScope } from './cleanup.js'
 import { spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
+import { defer, type CleanupScope } from './cleanup.js'
 
 export type FixtureSchema = 'v0.244' | 'grant-types'
 

@@ -2,7 +2,6 @@
 // spelling and capabilities, failure peers for what a real provider cannot be made to do on demand
 // (500, HTML, never answering, a closed port, a self-signed certificate), and a stand-in for the part
 // of the JumpCloud API that NetBird's JumpCloud manager calls.
-import { defer, type CleanupScope } from './cleanup.js'
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import http from 'node:http'
@@ -10,6 +9,7 @@ import https from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { defer, type CleanupScope } from './cleanup.js'
 
 type ProviderClass = new (
   issuer: string,

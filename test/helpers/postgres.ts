@@ -17,7 +17,6 @@
 // `password.groups` default, which Dex's PostgreSQL migration writes as convert_to('[]', 'UTF8')
 // (dexidp/dex 3bf25fd6 storage/sql/migrate.go). Rows as NetBird's Dex writes them: config is the
 // bytea of Go's json.Marshal, grant_types json.Marshal(nil) = `null` (crud.go CreateConnector).
-import { defer, type CleanupScope } from './cleanup.js'
 import { execFile, execFileSync } from 'node:child_process'
 import {
   chownSync,
@@ -45,6 +44,7 @@ import {
   type FixtureSchema,
 } from './idp-fixture.js'
 import { freePort } from './net.js'
+import { defer, type CleanupScope } from './cleanup.js'
 
 const exec = promisify(execFile)
 
@@ -192,8 +192,8 @@ export async function rejectsWith(
 }
 
 /**
- * Start a cluster (see the header); `t.after` stops and removes it. Retries on another port when the
- * one picked was taken meanwhile.
+ * Start a cluster (see the header); its cleanup (defer) stops and removes it. Retries on another
+ * port when the one picked was taken meanwhile.
  */
 export async function startCluster(t: CleanupScope): Promise<PgCluster> {
   const bin = postgresBin()

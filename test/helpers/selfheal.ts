@@ -2,7 +2,6 @@
 // whose issuer can be switched between `http://127.0.0.1:P` and `http://127.0.0.1:P/` on the same port
 // (a real oidc-provider per spelling), and metric lookups on an in-process registry. Docker plumbing
 // comes from ./docker.js.
-import { defer, type CleanupScope } from './cleanup.js'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
@@ -15,6 +14,7 @@ import { startSelfHealing, type SelfHealing } from '../../src/heal/self-heal.js'
 import { createLogger, type Logger } from '../../src/log.js'
 import { SqliteStore } from '../../src/store/sqlite/store.js'
 import { docker, engineSocket, nodeImage, removeContainers, testLabel } from './docker.js'
+import { defer, type CleanupScope } from './cleanup.js'
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '')
 

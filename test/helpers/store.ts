@@ -1,6 +1,5 @@
 // The SQLite IdP store as the tests use it: backups, restores and repairs of an idp.db by path, through
 // the store port (src/store/) and the repair flow (src/heal/repair.ts) the CLI and the daemon use.
-import { defer, type CleanupScope } from './cleanup.js'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
@@ -11,6 +10,7 @@ import { defaultBackupDir, type BackupInfo } from '../../src/store/backup-files.
 import type { RestoreResult } from '../../src/store/port.js'
 import { backupSqlite } from '../../src/store/sqlite/backup.js'
 import { SqliteStore } from '../../src/store/sqlite/store.js'
+import { defer, type CleanupScope } from './cleanup.js'
 
 export { verifySqliteBackup as verifyBackup } from '../../src/store/sqlite/backup.js'
 

@@ -1,12 +1,12 @@
 // Starts the real daemon (src/daemon.ts) in-process for a test: config through the real schema,
 // HTTP on 127.0.0.1 port 0, pino records captured and parsed, /metrics scraped over HTTP.
-import { defer } from './cleanup.js'
 import { Writable } from 'node:stream'
 import type { TestContext } from 'node:test'
 import { configSchema } from '../../src/config/schema.js'
 import { startDaemon, type Daemon } from '../../src/daemon.js'
 import { createLogger } from '../../src/log.js'
 import { parseMetrics, valueOf, type Sample } from './metrics-text.js'
+import { defer } from './cleanup.js'
 
 export interface LogRecord {
   level: string

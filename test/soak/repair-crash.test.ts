@@ -1,6 +1,5 @@
 // Crash safety and concurrency of the idp.db repair, against real processes and real SQLite files.
 // Needs dist/ (npm test builds it first): the child processes run the compiled code, as the CLI does.
-import { defer } from '../helpers/cleanup.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
@@ -25,6 +24,7 @@ import {
   jumpcloudIssuerDiscovered as B,
   jumpcloudIssuerStored as A,
 } from '../helpers/idp-fixture.js'
+import { defer } from '../helpers/cleanup.js'
 
 const dist = fileURLToPath(new URL('../../dist/', import.meta.url))
 const loopScript = fileURLToPath(new URL('../fixtures/idp/repair-loop.mjs', import.meta.url))

@@ -3,7 +3,6 @@
 // reads. Real PostgreSQL (test/helpers/postgres.ts), real idp.db files with Dex's schema, config.yaml
 // as getting-started.sh v0.77.1 writes it and config.yaml.enterprise as migrate-to-enterprise.sh
 // v0.77.1 leaves it. The CLI case spawns dist/cli.js: `npm run build` first.
-import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -29,6 +28,7 @@ import {
   rolePassword,
   type PgCluster,
 } from '../helpers/postgres.js'
+import { defer } from '../helpers/cleanup.js'
 
 let cluster: PgCluster
 clusterForFile((c) => (cluster = c))

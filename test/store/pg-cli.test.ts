@@ -5,7 +5,6 @@
 // NETBIRD_WATCHDOG_IDP_DSN_FILE — the same flags, --json contracts and exit codes as with idp.db
 // (test/engine/repair.test.ts, test/cli/backup.test.ts, test/cli/doctor-cli.test.ts). The test role's canary password
 // is in no output, no backup file and no manifest. Spawns dist/cli.js: `npm run build` first.
-import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { appendFile, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -29,6 +28,7 @@ import {
   clusterForFile,
   type PgCluster,
 } from '../helpers/postgres.js'
+import { defer } from '../helpers/cleanup.js'
 
 let cluster: PgCluster
 clusterForFile((c) => (cluster = c))

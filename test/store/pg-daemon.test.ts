@@ -5,7 +5,6 @@
 // no crash, idp_store_up 0, the integrity check failing — and coming back. The Docker engine is a
 // socket where nothing listens: the store is what is watched here. The test role's canary password
 // is in no log line and no metric.
-import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -26,6 +25,7 @@ import {
   clusterForFile,
   type PgCluster,
 } from '../helpers/postgres.js'
+import { defer } from '../helpers/cleanup.js'
 
 let cluster: PgCluster
 clusterForFile((c) => (cluster = c))

@@ -3,7 +3,6 @@
 // else), its connection terminated before the commit, down between operations and back, a port with
 // nothing behind it, a server that accepts and never answers. Every failure is a typed error with no
 // secret in it, and no process crashes on an unheard connection error.
-import { defer, type CleanupScope } from '../helpers/cleanup.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync, readdirSync } from 'node:fs'
@@ -31,6 +30,7 @@ import {
 } from '../helpers/postgres.js'
 import { pgCommitMessage, TcpRelay } from '../helpers/tcp-relay.js'
 import { waitFor } from '../helpers/wait.js'
+import { defer, type CleanupScope } from '../helpers/cleanup.js'
 
 let cluster: PgCluster
 clusterForFile((c) => (cluster = c))

@@ -6,7 +6,6 @@
 // error line with the restore command, --force because it is another database), nothing written by
 // the daemon, the backup holding the old connectors kept through retention, and the command, run as
 // printed, putting them back. No DSN password in any log line. Run `npm run build` first.
-import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { readdirSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -34,6 +33,7 @@ import {
 } from '../helpers/postgres.js'
 import { waitFor } from '../helpers/wait.js'
 import { recordSink, type LogRecord } from '../helpers/watchdog.js'
+import { defer } from '../helpers/cleanup.js'
 
 let cluster: PgCluster
 clusterForFile((c) => (cluster = c))

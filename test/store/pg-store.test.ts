@@ -2,7 +2,6 @@
 // shared repair path (store/issuer-edits.ts) byte for byte, verified backups and restores, concurrent
 // Dex-like writers, held locks, statement timeouts, wrong credentials, TLS modes, a foreign schema —
 // and the test role's canary password in no message, log line or backup file.
-import { defer, type CleanupScope } from '../helpers/cleanup.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
@@ -50,6 +49,7 @@ import {
   type PgCluster,
 } from '../helpers/postgres.js'
 import { waitFor } from '../helpers/wait.js'
+import { defer, type CleanupScope } from '../helpers/cleanup.js'
 
 let cluster: PgCluster
 clusterForFile((c) => (cluster = c))

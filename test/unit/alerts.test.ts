@@ -1,6 +1,5 @@
 // config/alerts.yml: valid for promtool, its unit tests pass, and every alert is tested firing and
 // not firing; every metric it reads is one the watchdog exports.
-import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { readFileSync } from 'node:fs'
@@ -24,6 +23,7 @@ import { waitFor } from '../helpers/wait.js'
 import { createWatchMetrics } from '../../src/metrics.js'
 import { rules as catalogue } from '../../src/core/rules.js'
 import { conclusiveFailures, probeFailureReasons } from '../../src/core/sso-probe.js'
+import { defer } from '../helpers/cleanup.js'
 
 const exec = promisify(execFile)
 const configDir = fileURLToPath(new URL('../../config/', import.meta.url))

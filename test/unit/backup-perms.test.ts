@@ -3,7 +3,6 @@
 // the backup directory is 0700 — an existing one others can enter is refused and left as it is (its
 // mode is never changed: the watchdog did not create it), a file in its place is refused. Run in-process under the common default umask 022, where "created with the umask" would
 // mean 0644; each file is stat-ed again and again while it is being written.
-import { defer, type CleanupScope } from '../helpers/cleanup.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import {
@@ -23,6 +22,7 @@ import Database from 'better-sqlite3'
 import { isWatchdogError } from '../../src/errors.js'
 import { canarySecret, createIdpDb, jumpcloudId } from '../helpers/idp-fixture.js'
 import { backupDb, repairDb, restoreDb } from '../helpers/store.js'
+import { defer, type CleanupScope } from '../helpers/cleanup.js'
 
 // The umask most hosts and images start with: files created "with the umask" would be 0644.
 process.umask(0o022)

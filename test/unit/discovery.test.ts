@@ -1,6 +1,5 @@
 // fetchDiscovery against real peers: raw issuers (the JumpCloud trailing-slash case that openid-client
 // alone would accept), and one distinct reason per failure.
-import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import * as client from 'openid-client'
@@ -12,6 +11,7 @@ import {
   startOidcPeer,
   startSelfSignedPeer,
 } from '../helpers/oidc-peers.js'
+import { defer } from '../helpers/cleanup.js'
 
 const lab = { timeoutMs: 3000, allowInsecure: true }
 

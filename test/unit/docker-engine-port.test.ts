@@ -1,6 +1,5 @@
 // The engine adapter's pure parts (address resolution, event and inspect parsing) and the typed
 // event emitter the healer subscribes to.
-import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:http'
@@ -19,6 +18,7 @@ import {
 import { WatchdogEvents } from '../../src/docker/events.js'
 import { formatEngineTime } from '../../src/docker/log-stream.js'
 import { isWatchdogError } from '../../src/errors.js'
+import { defer } from '../helpers/cleanup.js'
 
 test('engine address: config, then DOCKER_HOST, then the socket path', () => {
   const socketPath = '/var/run/docker.sock'

@@ -1,6 +1,5 @@
 // runDoctor end to end against real peers: idp.db fixtures (the repair issue's builder), NetBird config
 // files in both layouts, real oidc-provider instances, failure peers and the JumpCloud API stand-in.
-import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -28,6 +27,7 @@ import {
   startOidcPeer,
   type Peer,
 } from '../helpers/oidc-peers.js'
+import { defer } from '../helpers/cleanup.js'
 
 const fixtures = new URL('../fixtures/netbird/', import.meta.url)
 const fixture = (name: string): string => readFileSync(new URL(name, fixtures), 'utf8')

@@ -1,6 +1,5 @@
 // Scheduler overlap guard, webhook notifier and POST /reset handler, each against real peers
 // (node-cron timers, a real HTTP server on 127.0.0.1) — no module mocks.
-import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { createServer, type IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -13,6 +12,7 @@ import { createResetHandler } from '../../src/heal/reset.js'
 import { startScheduler } from '../../src/heal/scheduler.js'
 import { createNotifier } from '../../src/heal/webhook.js'
 import { waitFor } from '../helpers/wait.js'
+import { defer } from '../helpers/cleanup.js'
 
 function sinkLogger(): {
   logger: ReturnType<typeof createLogger>

@@ -1,4 +1,3 @@
-import { defer, type CleanupScope } from '../helpers/cleanup.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -21,6 +20,7 @@ import {
   holdLock,
   leaveHotJournal,
 } from '../helpers/idp-fixture.js'
+import { defer, type CleanupScope } from '../helpers/cleanup.js'
 
 async function tempDir(t: CleanupScope): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'nbw-idpdb-'))

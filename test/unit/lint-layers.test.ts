@@ -4,7 +4,6 @@
 // temporary copy of what ESLint reads (src/, eslint.config.js, the tsconfigs, package.json, the
 // import-graph script; node_modules linked) and ESLint runs there: a killed run leaves nothing in the
 // real src/, where neither CI's `git diff` nor a reviewer would see an untracked file.
-import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import {
@@ -21,6 +20,7 @@ import { dirname, join } from 'node:path'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { ESLint } from 'eslint'
+import { defer } from '../helpers/cleanup.js'
 
 const repo = fileURLToPath(new URL('../..', import.meta.url))
 const tag = `zz-lint-probe-${process.pid}`

@@ -15,7 +15,6 @@
 // (their set depends on the platform and the Node version; docs-metrics.test.ts covers them); the
 // values of the families in `varying` read <varies>; series are sorted within their family and labels
 // within their series (prom-client's order is insertion order, which says nothing).
-import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -30,6 +29,7 @@ import { createIdpDb, oidcConnectors } from '../helpers/idp-fixture.js'
 import { parseMetrics, valueOf } from '../helpers/metrics-text.js'
 import { closedPort, startOidcPeer } from '../helpers/oidc-peers.js'
 import { waitFor } from '../helpers/wait.js'
+import { defer } from '../helpers/cleanup.js'
 
 const goldenPath = fileURLToPath(new URL('../fixtures/metrics-golden.prom', import.meta.url))
 const regenerate = 'NBW_UPDATE_GOLDEN=1 node --import tsx --test test/unit/metrics-golden.test.ts'

@@ -2,7 +2,6 @@
 // whole pre-repair file on the store's check. Only a store that is damaged gets the whole file back; a
 // store that merely cannot answer right now (locked, unreachable, an I/O error) is no evidence of damage,
 // and a whole restore there would throw away every row Dex wrote since the repair.
-import { defer } from '../helpers/cleanup.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
@@ -21,6 +20,7 @@ import {
   tempIdpDb,
 } from '../helpers/idp-fixture.js'
 import { repairDb } from '../helpers/store.js'
+import { defer } from '../helpers/cleanup.js'
 
 /** Dex writing after the repair: a client registered through the dashboard. */
 function dexWritesAClient(db: string): void {

@@ -2,7 +2,6 @@
 // a temporary directory: --db (path or DSN) first, then the watchdog's own DSN, then a PostgreSQL store
 // NetBird's config.yaml or management.json names, then idp.dbPath, then the idp.db those files name
 // when it exists here; where its backups go; and no DSN, or part of one, in any error.
-import { defer } from '../helpers/cleanup.js'
 import assert from 'node:assert/strict'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -22,6 +21,7 @@ import { Secret } from '../../src/core/dsn.js'
 import { editIssuers } from '../../src/store/issuer-edits.js'
 import { createIdpDb, jumpcloudId, jumpcloudIssuerDiscovered } from '../helpers/idp-fixture.js'
 import { startWatchdog } from '../helpers/watchdog.js'
+import { defer } from '../helpers/cleanup.js'
 
 const password = `s3cret-'q' \\ 7e1d`
 const uri = `postgres://netbird:${encodeURIComponent(password)}@db.internal:5433/idp?sslmode=disable`

@@ -3,7 +3,6 @@
 //   the watchdog did not create it), before anything is written;
 // - an engine that does not answer at start is a warning (the daemon runs on and retries), not
 //   something only a debug log shows.
-import { defer, type CleanupScope } from '../helpers/cleanup.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
@@ -13,6 +12,7 @@ import { isWatchdogError } from '../../src/errors.js'
 import { waitFor } from '../helpers/wait.js'
 import { createIdpDb } from '../helpers/idp-fixture.js'
 import { startWatchdog } from '../helpers/watchdog.js'
+import { defer, type CleanupScope } from '../helpers/cleanup.js'
 
 process.umask(0o022)
 
