@@ -3,10 +3,14 @@
 // invalid UTF-8, control bytes), it must report exactly what detectLine reports for each line of the
 // input — the literal search in front of it may skip a line only when detectLine would find nothing.
 import assert from 'node:assert/strict'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { test } from 'node:test'
 import { detectLine, maxLineLength, type Finding } from '../../src/core/detect.js'
-import { LineScanner } from '../../src/scan/scan-stream.js'
+import { LineScanner, scanFile } from '../../src/scan/scan-stream.js'
 import { createLineFactory, prng } from '../../bench/lib/fuzz-lines.js'
+import { defer } from '../helpers/cleanup.js'
 
 interface Result {
   lines: number
@@ -90,4 +94,25 @@ test('a final line without a newline, and one over 64 KiB, are classified once',
       `chunks of ${size}`,
     )
   }
+})
+
+test('scanFile: a file of many reads (lines across every read boundary) as line-by-line; an abort stops it', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'nbw-scanfile-'))
+  defer(t, () => rm(dir, { recursive: true, force: true }))
+  // About 9 MiB: scanFile reads 1 MiB at a time into two buffers in turn, the next read under way
+  // while the scanner reads the other.
+  const input = corpus(40_000, 23)
+  assert.ok(input.length > 8 << 20, `the corpus spans many reads (${input.length} bytes)`)
+  const file = join(dir, 'netbird.log')
+  await writeFile(file, input)
+  const expected = lineByLine(input)
+  const findings: Finding[] = []
+  const stats = await scanFile(file, (f) => findings.push(f))
+  assert.deepEqual({ lines: stats.lines, truncated: stats.truncatedLines, findings }, expected)
+
+  // Aborted at the first finding: it stops between reads, with what it read so far, and the file is
+  // closed (the directory goes in the cleanup).
+  const controller = new AbortController()
+  const partial = await scanFile(file, () => controller.abort(), controller.signal)
+  assert.ok(partial.lines > 0 && partial.lines < expected.lines, `stopped early (${partial.lines})`)
 })
