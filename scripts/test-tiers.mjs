@@ -50,7 +50,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { constants, tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import process from 'node:process'
 import { fileURLToPath, URL } from 'node:url'
@@ -268,7 +268,10 @@ if (failed.length > 0) {
 if (process.env.NBW_TEST_TIMES) {
   appendFileSync(process.env.NBW_TEST_TIMES, `${[...lines, ...failed].join('\n')}\n`)
 }
-const signals = { SIGINT: 2, SIGTERM: 15 }
 process.exit(
-  interrupted !== undefined ? 128 + signals[interrupted] : results.every((r) => r.ok) ? 0 : 1,
+  interrupted !== undefined
+    ? 128 + constants.signals[interrupted]
+    : results.every((r) => r.ok)
+      ? 0
+      : 1,
 )
